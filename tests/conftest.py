@@ -1,0 +1,15 @@
+"""Shared pytest configuration: markers and small fixtures used across the suite."""
+
+import pytest
+import torch
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'upstream: runs against real upstream checkouts named by LINKGAN_UPSTREAM_* (opt-in)')
+    config.addinivalue_line('markers', 'slow: takes more than a few seconds')
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    torch.manual_seed(0)
+    yield
