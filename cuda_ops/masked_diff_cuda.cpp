@@ -1,0 +1,115 @@
+// Torch binding of the CUDA masked-difference kernels (masked_diff_kernel.cu). Built only with a CUDA torch;
+// registered as torch.ops.linkgan_cuda.masked_diff_fwd / masked_diff_bwd, with the signatures of the CPU twin
+// (masked_diff_cpu.cpp). Minimal ATen headers, no <torch/extension.h>.
+
+#include "masked_diff.h"
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <tuple>
+
+namespace {
+
+using linkgan::MaskedDiffDtype;
+using linkgan::MaskedDiffGeometry;
+
+MaskedDiffGeometry check_and_describe(const at::Tensor& x, const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& mask) {
+    TORCH_CHECK(x.dim() == 4, "masked_diff: x must be [batch, channels, height, width], got ", x.sizes());
+    TORCH_CHECK(x1.dim() == 5, "masked_diff: x1 must be [batch, links or 1, channels, height, width], got ", x1.sizes());
+    TORCH_CHECK(x2.dim() == 5, "masked_diff: x2 must be [batch, links or 1, channels, height, width], got ", x2.sizes());
+    TORCH_CHECK(mask.dim() == 4, "masked_diff: mask must be [batch or 1, links or 1, height, width], got ", mask.sizes());
+    TORCH_CHECK(x.is_cuda(), "masked_diff (cuda): x must be a CUDA tensor");
+    TORCH_CHECK(x1.device() == x.device(), "masked_diff (cuda): x1 must be on the device of x");
+    TORCH_CHECK(x2.device() == x.device(), "masked_diff (cuda): x2 must be on the device of x");
+    TORCH_CHECK(mask.device() == x.device(), "masked_diff (cuda): mask must be on the device of x");
+    TORCH_CHECK(x1.scalar_type() == x.scalar_type(), "masked_diff: x1 must have the dtype of x");
+    TORCH_CHECK(x2.scalar_type() == x.scalar_type(), "masked_diff: x2 must have the dtype of x");
+    const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    TORCH_CHECK(mask.scalar_type() == acc, "masked_diff: mask must be ", acc, " for ", x.scalar_type(), " images, got ", mask.scalar_type());
+
+    MaskedDiffGeometry g;
+    g.B = x.size(0); g.C = x.size(1); g.HW = x.size(2) * x.size(3);
+    g.L1 = x1.size(1); g.L2 = x2.size(1); g.Bm = mask.size(0); g.Lm = mask.size(1);
+    g.L = std::max({g.L1, g.L2, g.Lm});
+    for (const auto* t : {&x1, &x2})
+        TORCH_CHECK(t->size(0) == g.B && t->size(2) == g.C && t->size(3) == x.size(2) && t->size(4) == x.size(3),
+                    "masked_diff: ", (t == &x1 ? "x1" : "x2"), " must be [", g.B, ", links or 1, ", g.C, ", ", x.size(2), ", ", x.size(3), "], got ", t->sizes());
+    TORCH_CHECK(g.L1 == 1 || g.L1 == g.L, "masked_diff: x1 has ", g.L1, " links but another argument has ", g.L);
+    TORCH_CHECK(g.L2 == 1 || g.L2 == g.L, "masked_diff: x2 has ", g.L2, " links but another argument has ", g.L);
+    TORCH_CHECK(g.Lm == 1 || g.Lm == g.L, "masked_diff: mask has ", g.Lm, " links but another argument has ", g.L);
+    TORCH_CHECK((g.Bm == 1 || g.Bm == g.B) && mask.size(2) == x.size(2) && mask.size(3) == x.size(3),
+                "masked_diff: mask must be [", g.B, " or 1, links or 1, ", x.size(2), ", ", x.size(3), "], got ", mask.sizes());
+    TORCH_CHECK(g.B <= 65535, "masked_diff (cuda): batch must be at most 65535, got ", g.B);
+    return g;
+}
+
+MaskedDiffDtype dtype_of(const at::Tensor& x) {
+    switch (x.scalar_type()) {
+        case at::kFloat:    return MaskedDiffDtype::kFloat32;
+        case at::kDouble:   return MaskedDiffDtype::kFloat64;
+        case at::kHalf:     return MaskedDiffDtype::kFloat16;
+        case at::kBFloat16: return MaskedDiffDtype::kBFloat16;
+        default: TORCH_CHECK(false, "masked_diff: x must be float32, float64, float16 or bfloat16, got ", x.scalar_type());
+    }
+}
+
+std::tuple<at::Tensor, at::Tensor> masked_diff_fwd_cuda(const at::Tensor& x_, const at::Tensor& x1_, const at::Tensor& x2_, const at::Tensor& mask_) {
+    const MaskedDiffGeometry g = check_and_describe(x_, x1_, x2_, mask_);
+    const c10::cuda::CUDAGuard guard(x_.device());
+    const at::Tensor x = x_.contiguous(), x1 = x1_.contiguous(), x2 = x2_.contiguous(), mask = mask_.contiguous();
+    const auto acc_options = x.options().dtype(mask.scalar_type());
+    at::Tensor out_in = at::empty({g.B, g.L}, acc_options), out_out = at::empty({g.B, g.L}, acc_options);
+    const int64_t blocks = linkgan::masked_diff_fwd_cuda_blocks(g, x.device().index());
+    at::Tensor partial = at::empty({std::max<int64_t>(1, g.B * blocks * g.L * 2)}, acc_options);
+    const cudaError_t err = linkgan::masked_diff_fwd_cuda(g, dtype_of(x), x.const_data_ptr(), x1.const_data_ptr(), x2.const_data_ptr(),
+                                                          mask.const_data_ptr(), partial.mutable_data_ptr(), blocks,
+                                                          out_in.mutable_data_ptr(), out_out.mutable_data_ptr(),
+                                                          c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
+    TORCH_CHECK(err == cudaSuccess, "masked_diff (cuda) forward launch failed: ", cudaGetErrorString(err));
+    return {out_in, out_out};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cuda(
+        const at::Tensor& grad_in_, const at::Tensor& grad_out_, const at::Tensor& x_, const at::Tensor& x1_, const at::Tensor& x2_,
+        const at::Tensor& mask_, bool need_x, bool need_x1, bool need_x2) {
+    const MaskedDiffGeometry g = check_and_describe(x_, x1_, x2_, mask_);
+    const auto acc = mask_.scalar_type();
+    for (const auto* t : {&grad_in_, &grad_out_})
+        TORCH_CHECK(t->dim() == 2 && t->size(0) == g.B && t->size(1) == g.L && t->scalar_type() == acc && t->device() == x_.device(),
+                    "masked_diff backward: ", (t == &grad_in_ ? "grad_in" : "grad_out"), " must be a [", g.B, ", ", g.L, "] ", acc,
+                    " tensor on the device of x, got ", t->sizes(), " ", t->scalar_type());
+    const c10::cuda::CUDAGuard guard(x_.device());
+    const at::Tensor x = x_.contiguous(), x1 = x1_.contiguous(), x2 = x2_.contiguous(), mask = mask_.contiguous();
+    const at::Tensor grad_in = grad_in_.contiguous(), grad_out = grad_out_.contiguous();
+    // torch.empty, not zeros: the kernel writes every element once.
+    at::Tensor gx = at::empty(need_x ? x.sizes() : at::IntArrayRef{0}, x.options());
+    at::Tensor gx1 = at::empty(need_x1 ? x1.sizes() : at::IntArrayRef{0}, x1.options());
+    at::Tensor gx2 = at::empty(need_x2 ? x2.sizes() : at::IntArrayRef{0}, x2.options());
+    const cudaError_t err = linkgan::masked_diff_bwd_cuda(g, dtype_of(x), grad_in.const_data_ptr(), grad_out.const_data_ptr(),
+                                                          x.const_data_ptr(), x1.const_data_ptr(), x2.const_data_ptr(), mask.const_data_ptr(),
+                                                          need_x ? gx.mutable_data_ptr() : nullptr,
+                                                          need_x1 ? gx1.mutable_data_ptr() : nullptr,
+                                                          need_x2 ? gx2.mutable_data_ptr() : nullptr,
+                                                          c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
+    TORCH_CHECK(err == cudaSuccess, "masked_diff (cuda) backward launch failed: ", cudaGetErrorString(err));
+    return {gx, gx1, gx2};
+}
+
+} // namespace
+
+//----------------------------------------------------------------------------
+
+TORCH_LIBRARY(linkgan_cuda, m) {
+    m.def("masked_diff_fwd(Tensor x, Tensor x1, Tensor x2, Tensor mask) -> (Tensor, Tensor)");
+    m.def("masked_diff_bwd(Tensor grad_in, Tensor grad_out, Tensor x, Tensor x1, Tensor x2, Tensor mask, bool need_x, bool need_x1, bool need_x2) -> (Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(linkgan_cuda, CUDA, m) {
+    m.impl("masked_diff_fwd", &masked_diff_fwd_cuda);
+    m.impl("masked_diff_bwd", &masked_diff_bwd_cuda);
+}
