@@ -1,0 +1,191 @@
+"""`LinkLoss`: the LinkGAN regularizer as a drop-in loss for upstream train.py (`--loss=linkgan_plugin.LinkLoss`).
+
+Upstream builds it exactly like its own loss:
+    sg2ada:    LinkLoss(device, G_mapping, G_synthesis, D, augment_pipe, **loss_kwargs)
+    sg3, eg3d: LinkLoss(device, G, D, augment_pipe, **loss_kwargs)
+
+loss_kwargs = the link spec (`spec=` a dict or a JSON file path, or the spec's fields inline: `links=`, `alpha=`,
+...) + `base=` (the wrapped loss class, default 'training.loss.StyleGAN2Loss' of the running upstream checkout)
++ everything else, forwarded to the base loss untouched (r1_gamma, style_mixing_prob, pl_weight, ...).
+
+Schedule. LinkLoss counts training iterations (a new one starts when `cur_nimg` changes or, for sg2ada, when a
+G phase follows a D phase). Every `interval`-th iteration is a link iteration: in the first G phase that runs
+(Gmain, Greg or Gboth), every round adds `interval * mean(link penalty)` to G's gradients; with `fake_to_D`,
+one perturbed image per sample is also scored by D (G adversarial term), and the next Dmain/Dboth phase adds
+those images to D's fake loss. Everything the base loss does is delegated unchanged.
+"""
+
+import importlib
+
+import torch
+import torch.nn.functional as F
+
+from linkgan_plugin.regularizer import BoundSpec, link_penalty
+from linkgan_plugin.spec import SpecError, load_spec, split_loss_kwargs
+from linkgan_plugin.upstream.ddp import unwrap
+from linkgan_plugin.upstream.flavours import make_flavour
+from linkgan_plugin.upstream.stats import report
+
+DEFAULT_BASE = 'training.loss.StyleGAN2Loss'
+
+#----------------------------------------------------------------------------
+
+def resolve_class(name):
+    """Imports 'pkg.module.Class' (or 'pkg.module:Class') and returns the class; clear error otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f'LinkLoss: base must be a class name like {DEFAULT_BASE!r}, got {name!r}')
+    module_name, _, attr = name.replace(':', '.').rpartition('.')
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        hint = ' (run train.py from an upstream checkout, or pass base=...)' if name == DEFAULT_BASE else ''
+        raise ImportError(f'LinkLoss: cannot import base loss {name!r}: {e}{hint}') from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ImportError(f'LinkLoss: module {module_name!r} has no base loss class {attr!r}')
+    return cls
+
+
+class LinkLoss:
+    """Wraps an upstream loss and adds the LinkGAN term on its own lazy schedule. See module docstring."""
+
+    def __init__(self, device, G=None, D=None, augment_pipe=None, G_mapping=None, G_synthesis=None, **kwargs):
+        spec_source, base_name, base_kwargs = split_loss_kwargs(kwargs)
+        if spec_source is None:
+            raise SpecError(['spec: LinkLoss needs a link spec: pass spec=FILE_OR_DICT or links=[...] in --loss-kwargs'])
+        spec = load_spec(spec_source)                       # Fail on a bad spec before anything heavy.
+        base_cls = resolve_class(base_name or DEFAULT_BASE)
+        nets = dict(G_mapping=G_mapping, G_synthesis=G_synthesis) if G_mapping is not None or G_synthesis is not None else dict(G=G)
+        self.base = base_cls(device=device, D=D, augment_pipe=augment_pipe, **nets, **base_kwargs)
+        self.flavour = make_flavour(D=D, base=self.base, **nets)
+        self.device = torch.device(device)
+        self.spec = load_spec(spec, w_dim=self.flavour.w_dim, resolution=self.flavour.img_resolution)
+        self.bound = BoundSpec(self.spec, self.flavour.w_dim)
+
+        self.iteration = -1             # Index of the current training iteration (-1: none seen yet).
+        self.link_steps = 0             # Number of link iterations so far (each may span several rounds).
+        self._last_phase = None
+        self._last_nimg = None
+        self._link_phase = None         # The G phase that carries the link term in this iteration.
+        self._fakes_for_D = []          # Detached perturbed images (and cameras) waiting for Dmain.
+        self._alpha_scale = None        # [w_dim] per-axis std of W, for alpha_mode='w_std'.
+
+    def __getattr__(self, name):
+        # Delegate everything else (run_G, run_D, pl_mean, r1_gamma, ...) to the base loss.
+        base = self.__dict__.get('base')
+        if base is None:
+            raise AttributeError(name)
+        return getattr(base, name)
+
+    #------------------------------------------------------------------------
+    # Schedule.
+
+    def _advance(self, phase, cur_nimg):
+        new_iteration = (self._last_phase is None
+                         or (cur_nimg is not None and cur_nimg != self._last_nimg)
+                         or (phase[0] == 'G' and self._last_phase[0] == 'D'))
+        if new_iteration:
+            self.iteration += 1
+            self._link_phase = None
+            self._fakes_for_D = []
+        self._last_phase, self._last_nimg = phase, cur_nimg
+
+    @property
+    def is_link_iteration(self):
+        return self.iteration % self.spec.interval == 0
+
+    #------------------------------------------------------------------------
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, *args, **kwargs):
+        """Upstream's entry point: sg2ada (…, sync, gain); sg3/eg3d (…, gain, cur_nimg)."""
+        sync, gain, cur_nimg = self.flavour.parse_call(args, kwargs)
+        self._advance(phase, cur_nimg)
+        do_link = False
+        do_fake_D = False
+        if self.is_link_iteration:
+            if phase[0] == 'G' and self._link_phase in (None, phase):
+                if self._link_phase is None:
+                    self.link_steps += 1
+                self._link_phase = phase
+                do_link = True
+            elif phase in ('Dmain', 'Dboth') and self._fakes_for_D:
+                do_fake_D = True
+        # The link pass (or the extra D term) runs last in this round, so it carries the DDP sync.
+        base_sync = sync and not (do_link or do_fake_D)
+        self.flavour.call_base(self.base, phase, real_img, real_c, gen_z, gen_c, base_sync, gain, cur_nimg)
+        if do_link:
+            self._accumulate_link(gen_z, gen_c, sync, cur_nimg)
+        if do_fake_D:
+            self._accumulate_fakes_for_D(sync, gain, cur_nimg)
+
+    #------------------------------------------------------------------------
+
+    def _accumulate_link(self, gen_z, gen_c, sync, cur_nimg):
+        spec, flavour = self.spec, self.flavour
+        n = max(1, gen_z.shape[0] // spec.batch_shrink)
+        z, c = gen_z[:n], gen_c[:n]
+        camera = flavour.link_camera(c, spec.eg3d_camera)
+        if spec.alpha_mode == 'w_std' and self._alpha_scale is None:
+            self._alpha_scale = self.estimate_w_std(gen_c)
+
+        ws = flavour.map(z, flavour.mapping_condition(camera, self.base), sync)
+        synthesize = flavour.synthesizer(camera, cur_nimg if cur_nimg is not None else 0, sync)
+        terms = link_penalty(synthesize, ws, self.bound, targets=spec.eg3d_targets if flavour.name == 'eg3d' else None,
+                             alpha_scale=self._alpha_scale)
+        total = terms.loss.mean() * spec.interval
+
+        if spec.fake_to_D:
+            fakes = self._pick_perturbed(terms, n)
+            logits = flavour.discriminate(self.base, fakes, camera, cur_nimg or 0, sync=False)
+            adv = F.softplus(-logits)
+            report('Loss/link/G_adv', adv)
+            total = total + adv.mean() * spec.fake_to_D_weight
+            detached = {k: v.detach() for k, v in fakes.items()} if isinstance(fakes, dict) else fakes.detach()
+            self._fakes_for_D.append((detached, camera.detach()))
+        total.backward()
+        self._report(terms)
+
+    def _pick_perturbed(self, terms, n):
+        """One perturbed render per sample, uniformly over links and over (linked, complement): D sees N extra
+        fakes whatever the number of links."""
+        L = self.bound.num_links
+        choice = torch.randint(0, 2 * L, [n]).tolist()
+        pool = terms.x1 + terms.x2
+        if isinstance(terms.x, dict):
+            return {k: torch.stack([pool[j][k][i] for i, j in enumerate(choice)]) for k in ('image', 'image_raw')}
+        return torch.stack([pool[j][i] for i, j in enumerate(choice)])
+
+    def _accumulate_fakes_for_D(self, sync, gain, cur_nimg):
+        fakes, camera = self._fakes_for_D.pop(0)
+        logits = self.flavour.discriminate(self.base, fakes, camera, cur_nimg or 0, sync=sync)
+        loss = F.softplus(logits)
+        report('Loss/link/D_fake', loss)
+        loss.mean().mul(self.spec.fake_to_D_weight * gain).backward()
+
+    def _report(self, terms):
+        total_in = sum(v.sum(dim=1) for v in terms.l_in.values())
+        total_out = sum(v.sum(dim=1) for v in terms.l_out.values())
+        report('Loss/link/in', total_in)
+        report('Loss/link/out', total_out)
+        report('Loss/link/penalty', terms.loss)
+        for i, name in enumerate(self.spec.names):
+            report(f'Loss/link/{name}/in', sum(v[:, i] for v in terms.l_in.values()))
+            report(f'Loss/link/{name}/out', sum(v[:, i] for v in terms.l_out.values()))
+
+    #------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def estimate_w_std(self, c_pool, num_samples=2048, batch=256):
+        """Per-axis std of W, [w_dim], from `num_samples` mapped z (conditions drawn from `c_pool` [N, c_dim])."""
+        mapping = unwrap(self.flavour.mapping_module)
+        ws = []
+        for start in range(0, num_samples, batch):
+            k = min(batch, num_samples - start)
+            z = torch.randn([k, mapping.z_dim], device=self.device)
+            c = c_pool[torch.randint(0, c_pool.shape[0], [k], device=c_pool.device)].to(self.device)
+            c = self.flavour.mapping_condition(c, self.base)
+            kwargs = {'skip_w_avg_update': True} if self.flavour.name == 'sg2ada' else {'update_emas': False}
+            ws.append(mapping(z, c, **kwargs)[:, 0])
+        return torch.cat(ws).std(dim=0)
+
+#----------------------------------------------------------------------------
