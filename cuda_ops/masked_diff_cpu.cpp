@@ -36,6 +36,12 @@ struct Geometry {
 // Chunks of 4096 pixels keep one row of x, x1, x2 and mask in L1/L2 while all links are processed, so x is
 // read from memory once per pixel however many links there are.
 constexpr int64_t kChunk = 4096;
+// Below this many image elements (batch * links * channels * pixels) one thread is faster than waking a team.
+constexpr int64_t kParallelGrain = 1 << 16;
+
+inline int num_threads_for(int64_t B, int64_t L, int64_t C, int64_t HW) {
+    return B * L * C * HW < kParallelGrain ? 1 : at::get_num_threads();
+}
 
 Geometry check_and_describe(const at::Tensor& x, const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& mask) {
     TORCH_CHECK(x.dim() == 4, "masked_diff: x must be [batch, channels, height, width], got ", x.sizes());
@@ -77,14 +83,15 @@ inline int64_t image_row(const Geometry& g, int64_t links, int64_t b, int64_t l,
 
 //----------------------------------------------------------------------------
 // Forward: one read of x, x1, x2, mask. Each work item (sample, pixel chunk) writes its own partial sums,
-// reduced afterwards in a fixed order: the result does not depend on the thread count.
+// reduced afterwards in a fixed order: the result depends neither on the thread count nor on which thread
+// ran which item, so items are handed out dynamically (robust when other processes share the cores).
 
 template <typename scalar_t, typename acc_t>
 void forward_kernel(const Geometry& g, const scalar_t* x, const scalar_t* x1, const scalar_t* x2, const acc_t* mask,
                     acc_t* out_in, acc_t* out_out) {
     const int64_t items = g.B * g.nchunks;
     std::vector<double> partial(std::max<int64_t>(1, items * g.L * 2));
-    #pragma omp parallel for schedule(static) num_threads(at::get_num_threads())
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads_for(g.B, g.L, g.C, g.HW))
     for (int64_t item = 0; item < items; item++) {
         const int64_t b = item / g.nchunks, p0 = (item % g.nchunks) * g.chunk;
         const int64_t n = std::min(g.chunk, g.HW - p0);
@@ -136,13 +143,13 @@ void backward_kernel(const Geometry& g, const acc_t* grad_in, const acc_t* grad_
                      scalar_t* gx, scalar_t* gx1, scalar_t* gx2) {
     const int64_t items = g.B * g.nchunks;
     const bool acc1 = gx1 && g.L1 == 1 && g.L > 1, acc2 = gx2 && g.L2 == 1 && g.L > 1;
-    #pragma omp parallel num_threads(at::get_num_threads())
+    #pragma omp parallel num_threads(num_threads_for(g.B, g.L, g.C, g.HW))
     {
         std::vector<acc_t> buf(3 * g.chunk);
         acc_t* bx = buf.data();
         acc_t* b1 = bx + g.chunk;
         acc_t* b2 = b1 + g.chunk;
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 1)
         for (int64_t item = 0; item < items; item++) {
             const int64_t b = item / g.nchunks, p0 = (item % g.nchunks) * g.chunk;
             const int64_t n = std::min(g.chunk, g.HW - p0);

@@ -88,11 +88,11 @@ def build_key(kind, src_dir=None):
     spec = KINDS[kind]
     src_dir = src_dir or source_dir()
     h = hashlib.sha256()
-    for name in sorted(spec['sources'] + spec['headers']):
+    for name in sorted([*spec['sources'], *spec['headers']]):
         h.update(name.encode())
         with open(os.path.join(src_dir, name), 'rb') as f:
             h.update(f.read())
-    meta = [kind, spec['extra_cflags'], spec['extra_ldflags'], spec['extra_cuda_cflags'], torch.__version__,
+    meta = [kind, list(spec['extra_cflags']), list(spec['extra_ldflags']), list(spec['extra_cuda_cflags']), torch.__version__,
             torch.version.cuda, sys.version_info[:2], platform.machine(), platform.system()]
     h.update(repr(meta).encode())
     return h.hexdigest()[:16]
@@ -180,8 +180,9 @@ def load_extension(kind, verbosity_=None):
             remove_stale_torch_lock(directory)
             cpp_extension.load(
                 name=name, sources=[os.path.join(src_dir, s) for s in spec['sources']],
-                extra_cflags=spec['extra_cflags'], extra_ldflags=spec['extra_ldflags'],
-                extra_cuda_cflags=spec['extra_cuda_cflags'] or None, extra_include_paths=[src_dir],
+                # Copies: load() appends its own flags to the lists it is given.
+                extra_cflags=list(spec['extra_cflags']), extra_ldflags=list(spec['extra_ldflags']),
+                extra_cuda_cflags=list(spec['extra_cuda_cflags']) or None, extra_include_paths=[src_dir],
                 build_directory=directory, verbose=(level == 'full'), is_python_module=False)
         namespace = getattr(torch.ops, spec['namespace'])
         namespace.masked_diff_fwd  # Fails here, not at the first call, if registration went wrong.

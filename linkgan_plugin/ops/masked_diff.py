@@ -103,7 +103,7 @@ def select_impl(x, mask, impl='auto'):
 #----------------------------------------------------------------------------
 
 class _MaskedDiff(torch.autograd.Function):
-    """Fused forward; backward through `_MaskedDiffBackward` (itself not differentiable)."""
+    """Fused forward; backward through `_MaskedDiffGrad` (itself not differentiable)."""
 
     @staticmethod
     def forward(ctx, x, x1, x2, mask, ops):  # x1, x2: [B, L|1, C, H, W]; mask: [B|1, L|1, H, W], accumulation dtype.
@@ -118,11 +118,11 @@ class _MaskedDiff(torch.autograd.Function):
         need = ctx.needs_input_grad[:3]
         if not any(need):
             return None, None, None, None, None
-        gx, gx1, gx2 = _MaskedDiffBackward.apply(grad_in, grad_out, x, x1, x2, mask, ctx.ops, need)
+        gx, gx1, gx2 = _MaskedDiffGrad.apply(grad_in, grad_out, x, x1, x2, mask, ctx.ops, need)
         return (gx if need[0] else None), (gx1 if need[1] else None), (gx2 if need[2] else None), None, None
 
 
-class _MaskedDiffBackward(torch.autograd.Function):
+class _MaskedDiffGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, grad_in, grad_out, x, x1, x2, mask, ops, need):
         return ops.masked_diff_bwd(grad_in, grad_out, x, x1, x2, mask, *need)
