@@ -1,0 +1,325 @@
+"""`linkgan eval`: measure the linkage of a trained network (method.md sec. 3), as JSON and a readable table.
+
+For every link of the spec and every measured output (EG3D: image, image_raw, image_depth), over `samples`
+fixed-seed latents (images in [-1, 1], 'const' noise), `linkgan_plugin.metrics.evaluate_links` gives mean and std of
+    Table 3 protocol:  mse_i  (inside the region, complement axes perturbed by alpha * N(0, I); lower is better)
+                       mse_o  (outside the region, linked axes perturbed;                     lower is better)
+    Table 2 protocol:  edit_i (inside the region, linked axes resampled from a fresh z;       higher is better)
+                       edit_o (outside the region under the same resampling;                  lower is better)
+each normalised by all values (C*H*W, the paper's convention) and, as `<metric>_region`, by the region's own
+values. `--compare BASELINE.json` prints how many times less leakage this network has than the baseline.
+
+JSON layout (`--out`):
+    {"network": {...}, "spec": {...}, "spec_origin": ..., "settings": {...},
+     "results": {output: {link: {metric: mean, metric + "_std": std, ...}}},
+     "samples_per_second": float, "seconds": float, "comparison": {...} (with --compare)}
+"""
+
+import json
+import math
+import os
+import time
+
+import click
+import torch
+
+from linkgan_plugin.metrics import METRICS, evaluate_links
+from linkgan_plugin.network_loading import (CAMERAS, NetworkLoadError, SpecResolutionError, UPSTREAM_ENV, load_network,
+                                            make_adapter, resolve_device, resolve_spec)
+from linkgan_plugin.regularizer import BoundSpec
+from linkgan_plugin.spec import LinkSpec, SpecError
+
+EG3D_OUTPUTS = ('image', 'image_raw', 'image_depth')
+LEAKAGE = ('mse_i', 'mse_o', 'edit_o')      # Lower is better: the comparison reports baseline / this.
+STRENGTH = ('edit_i',)                      # Higher is better: the comparison reports this / baseline.
+SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
+
+# Defaults shared by the API and the CLI.
+DEFAULTS = dict(samples=1000, batch=32, seed=0, truncation=1.0, camera='frontal', device='auto')
+
+#----------------------------------------------------------------------------
+# Measuring.
+
+def select_links(spec, names=None):
+    """The spec restricted to the links named (all when `names` is empty). A link's complement stays 'every other
+    axis', so restricting does not change any link's numbers."""
+    if not names:
+        return spec
+    unknown = [n for n in names if n not in spec.names]
+    if unknown:
+        raise click.BadParameter(f'unknown link {unknown[0]!r} (the spec has: {", ".join(spec.names)})', param_hint='--link')
+    return LinkSpec([link for link in spec.links if link.name in names], dict(spec.options))
+
+
+def evaluate_network(gen, spec, outputs=('image',), samples=DEFAULTS['samples'], batch=DEFAULTS['batch'],
+                     seed=DEFAULTS['seed'], alpha=None, truncation=DEFAULTS['truncation'], progress=None):
+    """Both protocols for every link of `spec` and every output.
+
+    Args:
+        gen:        GeneratorAdapter (on the device to run on).
+        spec:       LinkSpec (axes within gen.w_dim).
+        outputs:    generator outputs to measure; every output sees the same latents (same seed).
+        samples:    number of latents; batch: latents per forward batch.
+        alpha:      perturbation strength of the Table 3 protocol (default spec.alpha, absolute).
+        progress:   optional callable(n) called after every batch of every output.
+    Returns:
+        {'results': {output: {link: {metric: mean, metric_std: std}}}, 'samples_per_second': {output: float},
+         'seconds': float}
+    """
+    bound = BoundSpec(spec, gen.w_dim)
+    alpha = spec.alpha if alpha is None else alpha
+    results, speed = {}, {}
+    start = time.perf_counter()
+    for output in outputs:
+        res = evaluate_links(gen, bound, num_samples=samples, batch=batch, seed=seed, alpha=alpha,
+                             truncation_psi=truncation, output=output, progress=progress)
+        speed[output] = res.pop('samples_per_second')
+        results[output] = res
+    return {'results': results, 'samples_per_second': speed, 'seconds': time.perf_counter() - start}
+
+
+def network_summary(net, gen):
+    """JSON-able facts about the evaluated network."""
+    G = net.G
+    return {'path': net.path, 'kind': net.kind, 'flavour': net.flavour, 'class': f'{type(G).__module__}.{type(G).__qualname__}',
+            'z_dim': gen.z_dim, 'w_dim': gen.w_dim, 'num_ws': gen.num_ws, 'c_dim': gen.c_dim,
+            'img_resolution': gen.img_resolution, 'rebuilt_from_state': net.rebuilt}
+
+#----------------------------------------------------------------------------
+# Comparing with a baseline evaluation.
+
+def _ratio(num, den):
+    if den == 0:
+        return None if num == 0 else math.inf
+    return num / den
+
+
+def compare_reports(report, baseline):
+    """Ratios of `report` against `baseline` (two eval JSON dicts), for every output, link and metric both hold.
+
+    Leakage metrics (mse_i, mse_o, edit_o and their _region twins): baseline / this, i.e. how many times less
+    leakage; edit_i: this / baseline (how much of the baseline's edit strength is kept). None when both are 0.
+    Returns:
+        {'ratios': {output: {link: {metric: ratio}}}, 'missing': [...], 'mismatched_settings': {key: [this, baseline]}}
+    """
+    ratios, missing = {}, []
+    for output, links in report['results'].items():
+        for link, values in links.items():
+            other = baseline.get('results', {}).get(output, {}).get(link)
+            if other is None:
+                missing.append(f'{output}/{link}')
+                continue
+            entry = {}
+            for metric in METRICS:
+                for key in (metric, metric + '_region'):
+                    if key in values and key in other:
+                        entry[key] = _ratio(other[key], values[key]) if metric in LEAKAGE else _ratio(values[key], other[key])
+            ratios.setdefault(output, {})[link] = entry
+    mismatched = {}
+    for key in ('samples', 'seed', 'truncation', 'alpha', 'camera'):
+        a, b = report.get('settings', {}).get(key), baseline.get('settings', {}).get(key)
+        if a != b:
+            mismatched[key] = [a, b]
+    own = {l['name']: l for l in report.get('spec', {}).get('links', [])}
+    for l in baseline.get('spec', {}).get('links', []):
+        if l['name'] in own and (own[l['name']]['axes'] != l['axes'] or own[l['name']]['region'] != l['region']):
+            mismatched[f'spec.{l["name"]}'] = [own[l['name']], l]
+    return {'ratios': ratios, 'missing': missing, 'mismatched_settings': mismatched}
+
+#----------------------------------------------------------------------------
+# Text output.
+
+def _fmt(mean, std):
+    return f'{mean * SCALE:.3f} ± {std * SCALE:.3f}'
+
+
+def format_table(report):
+    """The readable table: one row per output and link, values x1e-3, mean ± std."""
+    s = report['settings']
+    lines = [f"linkgan eval: {report['network']['path']} ({report['network']['kind']}, {report['network']['flavour']})",
+             f"spec from {report['spec_origin']}; {s['samples']} samples, seed {s['seed']}, truncation {s['truncation']}, "
+             f"alpha {s['alpha']}, device {s['device']}" + (f", camera {s['camera']}" if s.get('camera') else ''),
+             'values x1e-3, mean ± std over samples. Table 3: mse_i, mse_o (lower is better); '
+             'Table 2: edit_i (higher), edit_o (lower).']
+    cols = [m for m in METRICS]
+    width = 22
+    for norm, suffix in (('normalised by all pixels (C*H*W)', ''), ('normalised by region pixels', '_region')):
+        lines.append('')
+        lines.append(norm)
+        lines.append(f"{'output':<12}{'link':<14}" + ''.join(f'{c:>{width}}' for c in cols))
+        for output, links in report['results'].items():
+            for link, v in links.items():
+                lines.append(f'{output:<12}{link:<14}' + ''.join(
+                    ' ' + f'{_fmt(v[c + suffix], v[c + suffix + "_std"]):>{width - 1}}' for c in cols))
+    lines.append('')
+    lines.append(f"{report['samples_per_second']:.1f} samples/s ({report['seconds']:.1f} s)")
+    return '\n'.join(lines)
+
+
+def _fmt_ratio(r):
+    if r is None:
+        return 'n/a'
+    if math.isinf(r):
+        return 'inf'
+    return f'{r:.2f}x'
+
+
+def format_comparison(comparison, baseline_path):
+    lines = [f'compared with {baseline_path}: leakage columns = baseline / this (times less leakage, >1 is better); '
+             'edit_i = this / baseline']
+    cols = [m for m in METRICS]
+    for norm, suffix in (('all pixels', ''), ('region pixels', '_region')):
+        lines.append(f"{'output':<12}{'link':<14}" + ''.join(f'{c + suffix:>16}' for c in cols) + f'   ({norm})')
+        for output, links in comparison['ratios'].items():
+            for link, r in links.items():
+                lines.append(f'{output:<12}{link:<14}' + ''.join(f'{_fmt_ratio(r.get(c + suffix)):>16}' for c in cols))
+    for item in comparison['missing']:
+        lines.append(f'not in the baseline: {item}')
+    for key, (a, b) in comparison['mismatched_settings'].items():
+        lines.append(f'warning: {key} differs (this {a!r}, baseline {b!r}): ratios may not be comparable')
+    return '\n'.join(lines)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and math.isinf(value):
+        return 'inf'
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _json_ratio(value):
+    return math.inf if value == 'inf' else value
+
+#----------------------------------------------------------------------------
+# Shared CLI plumbing (also used by `linkgan edit`).
+
+def load_for_cli(network, upstream, spec, device, camera):
+    """Loads network + spec for a command; turns every loading problem into a click error naming the option.
+
+    Returns (LoadedNetwork, GeneratorAdapter, LinkSpec, origin, torch.device).
+    """
+    try:
+        dev = resolve_device(device)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint='--device') from None
+    try:
+        net = load_network(network, upstream=upstream)
+    except NetworkLoadError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        gen = make_adapter(net, camera=camera, device=dev)
+    except NetworkLoadError as e:
+        raise click.BadParameter(str(e), param_hint='--camera') from None
+    except TypeError as e:
+        raise click.ClickException(f'{net.path}: G_ema is not a generator this tool understands: {e}') from None
+    if camera != 'frontal' and not gen.is_eg3d:
+        raise click.BadParameter(f'{camera!r} only applies to EG3D networks; {net.path} is {net.flavour}', param_hint='--camera')
+    try:
+        spec_obj, origin = resolve_spec(net, explicit=spec, w_dim=gen.w_dim)
+    except SpecResolutionError as e:
+        raise click.UsageError(str(e)) from None
+    except SpecError as e:
+        where = '--spec' if spec is not None else f'the spec from {net.path if net.checkpoint_spec else net.training_options_path}'
+        raise click.BadParameter(f'{e} (network: w_dim={gen.w_dim}, num_ws={gen.num_ws})', param_hint=where) from None
+    return net, gen, spec_obj, origin, dev
+
+
+def progress_bar(length, label):
+    """A click progress bar on stderr (stdout stays clean for the table)."""
+    return click.progressbar(length=length, label=label, file=click.get_text_stream('stderr'), show_pos=True)
+
+#----------------------------------------------------------------------------
+
+@click.command('eval', context_settings={'help_option_names': ['-h', '--help']})
+@click.option('--network', 'network', required=True, type=click.Path(dir_okay=False),
+              help='Upstream network-snapshot-*.pkl (its G_ema) or a linkgan demo checkpoint.')
+@click.option('--upstream', type=click.Path(file_okay=False), envvar=UPSTREAM_ENV, show_envvar=True,
+              help='Upstream checkout whose dnnlib/torch_utils unpickle snapshot pickles.')
+@click.option('--spec', type=str, default=None,
+              help='Link spec (file or inline JSON). Default: the checkpoint\'s, else training_options.json beside it.')
+@click.option('--link', 'links', multiple=True, help='Measure only this link (repeatable). Default: all.')
+@click.option('--samples', type=click.IntRange(min=1), default=DEFAULTS['samples'], show_default=True)
+@click.option('--batch', type=click.IntRange(min=1), default=DEFAULTS['batch'], show_default=True)
+@click.option('--seed', type=click.IntRange(min=0), default=DEFAULTS['seed'], show_default=True)
+@click.option('--truncation', type=click.FloatRange(min=0.0), default=DEFAULTS['truncation'], show_default=True,
+              help='Truncation psi of the mapping.')
+@click.option('--alpha', type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help='Table 3 perturbation strength. Default: the spec\'s alpha.')
+@click.option('--outputs', type=str, default=None,
+              help='Comma-separated outputs to measure. Default: image (EG3D: image,image_raw,image_depth).')
+@click.option('--camera', type=click.Choice(CAMERAS), default=DEFAULTS['camera'], show_default=True,
+              help='EG3D: fixed frontal camera, yaw-jittered cameras, or the run\'s dataset cameras.')
+@click.option('--device', type=str, default=DEFAULTS['device'], show_default=True, help='auto, cpu, cuda or cuda:N.')
+@click.option('--out', type=click.Path(dir_okay=False, writable=True), default=None, help='Write the results as JSON.')
+@click.option('--compare', type=click.Path(exists=True, dir_okay=False), default=None,
+              help='An earlier eval JSON (say, the baseline): print ratios against it.')
+def eval_command(network, upstream, spec, links, samples, batch, seed, truncation, alpha, outputs, camera, device, out,
+                 compare):
+    """Measure linkage: Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) for every link (method.md sec. 3)."""
+    baseline = None
+    if compare:
+        try:
+            with open(compare, encoding='utf-8') as f:
+                baseline = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise click.BadParameter(f'cannot read {compare}: {e}', param_hint='--compare') from None
+        if not isinstance(baseline, dict) or 'results' not in baseline:
+            raise click.BadParameter(f'{compare} is not a `linkgan eval --out` file (no "results")', param_hint='--compare')
+    net, gen, spec_obj, origin, dev = load_for_cli(network, upstream, spec, device, camera)
+    spec_obj = select_links(spec_obj, links)
+    outputs = parse_outputs(outputs, gen)
+    if spec_obj.alpha_mode != 'absolute' and alpha is None:
+        click.echo(f'linkgan eval: note: the spec uses alpha_mode={spec_obj.alpha_mode!r}; the metrics perturb with '
+                   f'absolute alpha={spec_obj.alpha}', err=True)
+    alpha = spec_obj.alpha if alpha is None else alpha
+
+    with progress_bar(samples * len(outputs), f'eval {len(spec_obj.links)} link(s) x {len(outputs)} output(s)') as bar:
+        measured = evaluate_network(gen, spec_obj, outputs=outputs, samples=samples, batch=batch, seed=seed, alpha=alpha,
+                                    truncation=truncation, progress=bar.update)
+    report = {
+        'network': network_summary(net, gen),
+        'spec': spec_obj.to_dict(),
+        'spec_origin': origin,
+        'settings': {'samples': samples, 'batch': batch, 'seed': seed, 'truncation': truncation, 'alpha': alpha,
+                     'alpha_mode': 'absolute', 'outputs': list(outputs), 'device': str(dev),
+                     'camera': camera if gen.is_eg3d else None, 'torch': torch.__version__},
+        'results': measured['results'],
+        'samples_per_second': samples * len(outputs) / max(measured['seconds'], 1e-9),
+        'samples_per_second_by_output': measured['samples_per_second'],
+        'seconds': measured['seconds'],
+    }
+    click.echo(format_table(report))
+    if baseline is not None:
+        comparison = compare_reports(report, {**baseline, 'results': _json_safe_load(baseline['results'])})
+        report['comparison'] = {'against': os.path.abspath(compare), **comparison}
+        click.echo('')
+        click.echo(format_comparison(comparison, compare))
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, 'w', encoding='utf-8') as f:
+            json.dump(_json_safe(report), f, indent=2)
+        click.echo(f'wrote {out}')
+
+
+def _json_safe_load(results):
+    return {o: {l: {k: _json_ratio(v) for k, v in m.items()} for l, m in links.items()} for o, links in results.items()}
+
+
+def parse_outputs(text, gen):
+    """Outputs to measure: a comma-separated list; default 'image', or all three EG3D outputs."""
+    if not text:
+        return list(EG3D_OUTPUTS) if gen.is_eg3d else ['image']
+    names = [t.strip() for t in text.split(',') if t.strip()]
+    allowed = EG3D_OUTPUTS if gen.is_eg3d else ('image',)
+    for name in names:
+        if name not in allowed:
+            extra = '' if gen.is_eg3d else ' (image_raw and image_depth exist only for EG3D networks)'
+            raise click.BadParameter(f'{name!r} is not one of {", ".join(allowed)}{extra}', param_hint='--outputs')
+    if len(set(names)) != len(names):
+        raise click.BadParameter('lists an output twice', param_hint='--outputs')
+    return names
+
+#----------------------------------------------------------------------------

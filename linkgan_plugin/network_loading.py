@@ -1,0 +1,402 @@
+"""Loading a trained generator and the link spec it was trained with, for `linkgan eval` and `linkgan edit`.
+
+    net  = load_network('run/network-snapshot-000200.pkl', upstream='/src/stylegan3')
+    spec, origin = resolve_spec(net, explicit=None)      # explicit > checkpoint > training_options.json > error
+    gen  = make_adapter(net, camera='frontal', device='cpu')
+
+Two file formats are accepted:
+  1. Upstream snapshot pickles (`network-snapshot-*.pkl` of stylegan2-ada-pytorch, stylegan3, eg3d): a plain pickle
+     of a dict with 'G', 'D', 'G_ema', 'augment_pipe', 'training_set_kwargs'. Their networks are
+     `torch_utils.persistence` objects: unpickling imports upstream's `dnnlib` / `torch_utils` (eg3d also
+     `training`), so the upstream checkout must be importable: `upstream=DIR` (CLI `--upstream`, environment
+     `LINKGAN_UPSTREAM`) puts DIR first on sys.path for the rest of the process (lazily built upstream ops import
+     from it later). An eg3d repository root is accepted: its code lives under `eg3d/`.
+  2. linkgan demo checkpoints (`torch.save` zip files) with 'G_ema' (the whole module), 'G_ema_state' +
+     'G_init_kwargs' (to rebuild the toy class when the pickled module cannot be loaded), 'flavour', 'spec'.
+
+Only the file the user names is unpickled (pickles run code: one warning per process), plus the JSON file
+`training_options.json` beside it, which is read, never executed.
+"""
+
+import inspect
+import json
+import os
+import pickle
+import sys
+import types
+import zipfile
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+from linkgan_plugin.generator import GeneratorAdapter
+from linkgan_plugin.spec import load_spec, split_loss_kwargs
+
+UPSTREAM_ENV = 'LINKGAN_UPSTREAM'
+UPSTREAM_MODULES = ('dnnlib', 'torch_utils', 'training')     # Top-level modules upstream pickles import.
+PICKLE_WARNING = ('linkgan: warning: {path} is a pickle; unpickling runs code stored in it. '
+                  'Load only networks from sources you trust.')
+
+_pickle_warned = False
+
+#----------------------------------------------------------------------------
+
+class NetworkLoadError(RuntimeError):
+    """A network file that cannot be loaded; the message says what to do."""
+
+
+class SpecResolutionError(RuntimeError):
+    """No link spec could be found for a network."""
+
+
+@dataclass
+class LoadedNetwork:
+    """A generator and what is known about the run it came from.
+
+    G:                   the generator (G_ema), on the CPU, in eval mode, requires_grad False.
+    path:                absolute path of the file.
+    kind:                'upstream' (snapshot pickle) or 'demo' (linkgan checkpoint).
+    flavour:             'sg2ada' | 'sg3' | 'eg3d' (guessed from the interface for upstream pickles).
+    checkpoint_spec:     spec stored in a demo checkpoint (dict), or None.
+    has_checkpoint_spec: True when the checkpoint has a 'spec' entry at all (None there means "baseline").
+    training_set_kwargs: from the snapshot (upstream) or training_options.json, or None.
+    rebuilt:             True when a demo G was rebuilt from G_init_kwargs + G_ema_state.
+    """
+    G: torch.nn.Module
+    path: str
+    kind: str
+    flavour: str
+    checkpoint_spec: Optional[dict] = None
+    has_checkpoint_spec: bool = False
+    training_set_kwargs: Optional[dict] = None
+    rebuilt: bool = False
+    info: dict = field(default_factory=dict)
+
+    @property
+    def run_dir(self):
+        return os.path.dirname(self.path)
+
+    @property
+    def training_options_path(self):
+        return os.path.join(self.run_dir, 'training_options.json')
+
+#----------------------------------------------------------------------------
+# Upstream code on the path.
+
+def resolve_upstream(upstream=None):
+    """The directory to import upstream's dnnlib/torch_utils from, or None.
+
+    Args:
+        upstream: a checkout (stylegan2-ada-pytorch, stylegan3, eg3d or eg3d/eg3d); default $LINKGAN_UPSTREAM.
+    Raises:
+        NetworkLoadError when the directory does not exist or holds no torch_utils/ and dnnlib/.
+    """
+    origin = '--upstream'
+    if not upstream:
+        upstream, origin = os.environ.get(UPSTREAM_ENV) or None, UPSTREAM_ENV
+    if not upstream:
+        return None
+    path = os.path.abspath(os.path.expanduser(str(upstream)))
+    if not os.path.isdir(path):
+        raise NetworkLoadError(f'{origin}: upstream directory not found: {path}')
+    for candidate in (path, os.path.join(path, 'eg3d')):
+        if all(os.path.isdir(os.path.join(candidate, m)) for m in ('dnnlib', 'torch_utils')):
+            return candidate
+    raise NetworkLoadError(f'{origin}: {path} has no dnnlib/ and torch_utils/: give the root of a stylegan2-ada-pytorch, '
+                           'stylegan3 or eg3d checkout')
+
+
+def add_upstream_to_path(directory):
+    """Puts `directory` first on sys.path (once). Kept for the process: upstream ops import lazily at first use."""
+    if directory and directory not in sys.path:
+        sys.path.insert(0, directory)
+
+
+def _missing_upstream_message(path, error, upstream_dir):
+    where = (f'it is not importable from {upstream_dir}' if upstream_dir else
+             f'no upstream checkout was given: pass --upstream DIR or set {UPSTREAM_ENV}=DIR')
+    return (f'{path} is an upstream snapshot pickle: loading it needs upstream\'s dnnlib/torch_utils '
+            f'(module {error.name!r} is missing; {where}). DIR is a stylegan2-ada-pytorch, stylegan3 or eg3d '
+            f'checkout (--upstream / {UPSTREAM_ENV}).')
+
+#----------------------------------------------------------------------------
+# Loading.
+
+def warn_pickle_once(path, stream=None):
+    """Prints PICKLE_WARNING once per process (to stderr)."""
+    global _pickle_warned
+    if not _pickle_warned:
+        _pickle_warned = True
+        print(PICKLE_WARNING.format(path=path), file=stream or sys.stderr)
+
+
+def load_network(path, upstream=None):
+    """Loads G_ema from an upstream snapshot pickle or a linkgan demo checkpoint.
+
+    Args:
+        path:     the file.
+        upstream: directory with upstream's dnnlib/torch_utils (default $LINKGAN_UPSTREAM); needed by upstream pickles.
+    Returns:
+        LoadedNetwork (G on the CPU, eval mode, no grad).
+    Raises:
+        NetworkLoadError with a message naming the file and the fix.
+    """
+    path = os.path.abspath(os.path.expanduser(str(path)))
+    if not os.path.exists(path):
+        raise NetworkLoadError(f'--network: file not found: {path}')
+    if os.path.isdir(path):
+        raise NetworkLoadError(f'--network: {path} is a directory; name one network-snapshot-*.pkl or checkpoint file')
+    upstream_dir = resolve_upstream(upstream)
+    add_upstream_to_path(upstream_dir)
+    warn_pickle_once(path)
+    if zipfile.is_zipfile(path):
+        return _load_torch_checkpoint(path, upstream_dir)
+    return _load_plain_pickle(path, upstream_dir)
+
+
+def _load_plain_pickle(path, upstream_dir):
+    try:
+        with open(path, 'rb') as f:
+            data = pickle.load(f)
+    except ModuleNotFoundError as e:
+        if (e.name or '').split('.')[0] in UPSTREAM_MODULES:
+            raise NetworkLoadError(_missing_upstream_message(path, e, upstream_dir)) from None
+        raise NetworkLoadError(f'{path}: cannot unpickle: module {e.name!r} is missing ({e})') from None
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise NetworkLoadError(f'{path}: not a network pickle or checkpoint ({type(e).__name__}: {e})') from None
+    G = _get_G_ema(data, path)
+    kwargs = data.get('training_set_kwargs')
+    return LoadedNetwork(G=_prepare(G), path=path, kind='upstream', flavour=guess_flavour(G),
+                         training_set_kwargs=dict(kwargs) if isinstance(kwargs, dict) else None)
+
+
+def _get_G_ema(data, path):
+    if not isinstance(data, dict):
+        raise NetworkLoadError(f'{path}: expected a dict with \'G_ema\' (an upstream snapshot or a linkgan checkpoint), '
+                               f'got {type(data).__name__}')
+    if 'G_ema' not in data:
+        raise NetworkLoadError(f'{path}: has no \'G_ema\' (keys: {", ".join(map(str, data)) or "none"}); expected an '
+                               'upstream network-snapshot-*.pkl or a linkgan demo checkpoint')
+    G = data['G_ema']
+    if not isinstance(G, torch.nn.Module):
+        raise NetworkLoadError(f'{path}: \'G_ema\' is a {type(G).__name__}, not a torch module')
+    return G
+
+
+class _Placeholder:
+    """Stands for a class that cannot be imported while reading a demo checkpoint (its state is kept, unused)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        self.__dict__['_state'] = state
+
+
+class _TolerantUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return type(name, (_Placeholder,), {'__module__': '_linkgan_missing.' + module})
+
+
+_tolerant_pickle = types.SimpleNamespace(Unpickler=_TolerantUnpickler, load=pickle.load, __name__='_tolerant_pickle')
+
+
+def _load_torch_checkpoint(path, upstream_dir):
+    first_error = None
+    try:
+        data = torch.load(path, map_location='cpu', weights_only=False)
+    except (ImportError, AttributeError) as e:  # The pickled module's class moved or vanished: rebuild it.
+        first_error = e
+        data = torch.load(path, map_location='cpu', weights_only=False, pickle_module=_tolerant_pickle)
+    except Exception as e:
+        raise NetworkLoadError(f'{path}: cannot load checkpoint ({type(e).__name__}: {e})') from None
+    if not isinstance(data, dict):
+        raise NetworkLoadError(f'{path}: expected a dict with \'G_ema\', got {type(data).__name__}')
+    flavour = data.get('flavour')
+    G, rebuilt = data.get('G_ema'), False
+    if not isinstance(G, torch.nn.Module):
+        if 'G_ema_state' not in data or 'G_init_kwargs' not in data:
+            if first_error is not None:
+                raise NetworkLoadError(f'{path}: cannot unpickle G_ema ({type(first_error).__name__}: {first_error}) and '
+                                       'there is no G_ema_state + G_init_kwargs to rebuild it from') from None
+            _get_G_ema(data, path)  # Raises the 'no G_ema' message.
+        G, rebuilt = _rebuild_toy(data, path), True
+    kwargs = data.get('training_set_kwargs')
+    info = {k: data[k] for k in ('kimg', 'step', 'steps', 'demo_kwargs') if k in data and _jsonable(data[k])}
+    return LoadedNetwork(G=_prepare(G), path=path, kind='demo', flavour=flavour or guess_flavour(G),
+                         checkpoint_spec=data.get('spec'), has_checkpoint_spec='spec' in data,
+                         training_set_kwargs=kwargs if isinstance(kwargs, dict) else None, rebuilt=rebuilt, info=info)
+
+
+def _rebuild_toy(data, path):
+    from linkgan_plugin.toy.networks import FLAVOURS, make_toy_networks
+    flavour = data.get('flavour')
+    if flavour not in FLAVOURS:
+        raise NetworkLoadError(f'{path}: cannot rebuild G_ema: flavour {flavour!r} is not one of {", ".join(FLAVOURS)}')
+    try:
+        G, _ = make_toy_networks(flavour, **dict(data['G_init_kwargs']))
+        G.load_state_dict(data['G_ema_state'])
+    except Exception as e:
+        raise NetworkLoadError(f'{path}: cannot rebuild G_ema from G_init_kwargs + G_ema_state ({type(e).__name__}: {e})') from None
+    return G
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _prepare(G):
+    return G.eval().requires_grad_(False).cpu()
+
+
+def guess_flavour(G):
+    """'eg3d' (backbone / rendering_kwargs), 'sg3' (mapping takes update_emas) or 'sg2ada'."""
+    if hasattr(G, 'backbone') or hasattr(G, 'rendering_kwargs'):
+        return 'eg3d'
+    try:
+        params = inspect.signature(G.mapping.forward).parameters
+    except (AttributeError, TypeError, ValueError):
+        return 'sg2ada'
+    return 'sg3' if 'update_emas' in params else 'sg2ada'
+
+#----------------------------------------------------------------------------
+# Spec resolution.
+
+def read_training_options(net):
+    """training_options.json beside the network, as a dict, or None when there is none."""
+    path = net.training_options_path
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise SpecResolutionError(f'{path}: cannot read ({type(e).__name__}: {e})') from None
+
+
+def spec_from_training_options(options, run_dir):
+    """(spec source or None, loss class name) from training_options.json's loss_kwargs.
+
+    Relative spec paths are tried as written (the training's working directory) and then beside the run dir.
+    """
+    loss_kwargs = dict(options.get('loss_kwargs') or {})
+    class_name = loss_kwargs.pop('class_name', None)
+    spec, _, _ = split_loss_kwargs(loss_kwargs)
+    if isinstance(spec, str) and not spec.lstrip().startswith('{') and not os.path.isabs(spec) \
+            and not os.path.isfile(spec) and os.path.isfile(os.path.join(run_dir, spec)):
+        spec = os.path.join(run_dir, spec)
+    return spec, class_name
+
+
+def resolve_spec(net, explicit=None, w_dim=None):
+    """The link spec to measure or edit with, and where it came from.
+
+    Order: 1. `explicit` (a file, inline JSON or dict: overrides everything, and evaluates a baseline network);
+           2. the 'spec' stored in a demo checkpoint; 3. the loss kwargs in training_options.json beside the file;
+           4. SpecResolutionError saying to pass --spec.
+    Returns:
+        (LinkSpec, origin) with origin 'explicit' | 'checkpoint' | 'training_options.json'.
+    Raises:
+        SpecResolutionError, or SpecError for an invalid spec (axes beyond w_dim included, when given).
+    """
+    w_dim = w_dim if w_dim is not None else getattr(net.G, 'w_dim', None)
+    if explicit is not None:
+        return load_spec(explicit, w_dim=w_dim), 'explicit'
+    if net.checkpoint_spec is not None:
+        return load_spec(net.checkpoint_spec, base_dir=net.run_dir, w_dim=w_dim), 'checkpoint'
+    options = read_training_options(net)
+    if options is not None:
+        source, class_name = spec_from_training_options(options, net.run_dir)
+        if source is not None:
+            return load_spec(source, base_dir=None if isinstance(source, str) else net.run_dir, w_dim=w_dim), \
+                'training_options.json'
+        raise SpecResolutionError(f'no link spec: {net.training_options_path} records loss {class_name!r} without '
+                                  'links (a network trained without LinkGAN). Pass --spec FILE to measure it as a baseline.')
+    if net.has_checkpoint_spec:
+        raise SpecResolutionError(f'no link spec: {net.path} is a baseline checkpoint (spec: null) and has no '
+                                  'training_options.json beside it. Pass --spec FILE.')
+    raise SpecResolutionError(f'no link spec: pass --spec FILE; {net.path} stores none and there is no '
+                              f'training_options.json beside it.')
+
+#----------------------------------------------------------------------------
+# Cameras and the adapter.
+
+CAMERAS = ('frontal', 'sampled', 'dataset')
+
+
+def dataset_labels(training_set_kwargs):
+    """Camera / class labels [num_images, label_dim] from an upstream dataset's dataset.json (zip or folder), or None."""
+    path = (training_set_kwargs or {}).get('path')
+    if not path or not os.path.exists(path):
+        return None
+    try:
+        if os.path.isdir(path):
+            name = os.path.join(path, 'dataset.json')
+            if not os.path.isfile(name):
+                return None
+            with open(name, encoding='utf-8') as f:
+                meta = json.load(f)
+        else:
+            with zipfile.ZipFile(path) as z:
+                if 'dataset.json' not in z.namelist():
+                    return None
+                meta = json.loads(z.read('dataset.json'))
+    except (OSError, json.JSONDecodeError, zipfile.BadZipFile):
+        return None
+    labels = meta.get('labels')
+    if not labels:
+        return None
+    values = [lab[1] for lab in labels if lab is not None and lab[1] is not None]
+    return torch.tensor(values, dtype=torch.float32) if values else None
+
+
+def make_adapter(net, camera='frontal', device='cpu'):
+    """A GeneratorAdapter on `device`. camera (EG3D): 'frontal', 'sampled' (yaw jitter), or 'dataset' (the run's
+    camera labels, drawn with the caller's generator)."""
+    if camera not in CAMERAS:
+        raise ValueError(f'camera must be one of {", ".join(CAMERAS)}, got {camera!r}')
+    G = net.G.to(device)
+    if camera != 'dataset':
+        return GeneratorAdapter(G, camera=camera)
+    labels = dataset_labels(net.training_set_kwargs or (read_training_options(net) or {}).get('training_set_kwargs'))
+    if labels is None:
+        raise NetworkLoadError(f'--camera dataset: no camera labels found (dataset.json of the run\'s training set '
+                               f'is missing or unreadable); use --camera frontal or sampled')
+    return DatasetCameraAdapter(G, labels)
+
+
+class DatasetCameraAdapter(GeneratorAdapter):
+    """Draws EG3D cameras from the run's dataset labels [num_images, 25] with the caller's generator."""
+
+    def __init__(self, G, labels):
+        super().__init__(G, camera='dataset')
+        if labels.shape[1] != self.c_dim:
+            raise NetworkLoadError(f'--camera dataset: labels have {labels.shape[1]} values, G expects c_dim={self.c_dim}')
+        self.labels = labels
+
+    def default_c(self, batch, generator=None):
+        if not self.is_eg3d:
+            return super().default_c(batch, generator)
+        idx = torch.randint(len(self.labels), [batch], generator=generator)
+        return self.labels[idx].to(self.device)
+
+#----------------------------------------------------------------------------
+
+def resolve_device(device='auto'):
+    """'auto' -> 'cuda' when available, else 'cpu'; anything else is checked and returned as a torch.device."""
+    if device in (None, 'auto'):
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dev = torch.device(device)
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r}: CUDA is not available on this machine (use --device cpu or auto)')
+    return dev
+
+#----------------------------------------------------------------------------
