@@ -20,7 +20,7 @@ import importlib
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.regularizer import BoundSpec, link_penalty
+from linkgan_plugin.regularizer import BoundSpec, link_penalty, sample_link_noise
 from linkgan_plugin.spec import SpecError, load_spec, split_loss_kwargs
 from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.flavours import make_flavour
@@ -31,7 +31,10 @@ DEFAULT_BASE = 'training.loss.StyleGAN2Loss'
 #----------------------------------------------------------------------------
 
 def resolve_class(name):
-    """Imports 'pkg.module.Class' (or 'pkg.module:Class') and returns the class; clear error otherwise."""
+    """Imports 'pkg.module.Class' (or 'pkg.module:Class') and returns the class; clear error otherwise.
+    A class passes through (Python API; upstream always passes names)."""
+    if isinstance(name, type):
+        return name
     if not isinstance(name, str) or not name.strip():
         raise TypeError(f'LinkLoss: base must be a class name like {DEFAULT_BASE!r}, got {name!r}')
     module_name, _, attr = name.replace(':', '.').rpartition('.')
@@ -131,7 +134,7 @@ class LinkLoss:
         ws = flavour.map(z, flavour.mapping_condition(camera, self.base), sync)
         synthesize = flavour.synthesizer(camera, cur_nimg if cur_nimg is not None else 0, sync)
         terms = link_penalty(synthesize, ws, self.bound, targets=spec.eg3d_targets if flavour.name == 'eg3d' else None,
-                             alpha_scale=self._alpha_scale)
+                             noise=self.link_noise(z), alpha_scale=self._alpha_scale)
         total = terms.loss.mean() * spec.interval
 
         if spec.fake_to_D:
@@ -144,6 +147,11 @@ class LinkLoss:
             self._fakes_for_D.append((detached, camera.detach()))
         total.backward()
         self._report(terms)
+
+    def link_noise(self, z):
+        """Perturbation directions p ~ N(0, I) for the samples of z: [len(z), links, w_dim].
+        An extension point: override for common random numbers across processes or runs."""
+        return sample_link_noise(z.shape[0], self.bound.num_links, self.bound.w_dim, z.device)
 
     def _pick_perturbed(self, terms, n):
         """One perturbed render per sample, uniformly over links and over (linked, complement): D sees N extra

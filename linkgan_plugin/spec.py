@@ -192,7 +192,7 @@ def load_spec(source, base_dir=None, w_dim=None, resolution=None):
         spec = source
     else:
         data, file_dir = _read_source(source)
-        spec = parse_spec(data, base_dir=base_dir or file_dir or os.getcwd())
+        spec = parse_spec(data, base_dir=base_dir or file_dir or os.getcwd(), w_dim=w_dim)
     if w_dim is not None:
         spec.check_w_dim(w_dim)
     if resolution is not None:
@@ -222,8 +222,8 @@ def _read_source(source):
     raise SpecError([f'spec: expected a dict, a file path or a JSON string, got {type(source).__name__}'])
 
 
-def parse_spec(data, base_dir='.'):
-    """Validates a spec dict (see module docstring) and returns a LinkSpec."""
+def parse_spec(data, base_dir='.', w_dim=None):
+    """Validates a spec dict (see module docstring) and returns a LinkSpec; axes are checked against w_dim if given."""
     errors = _Errors()
     if not isinstance(data, dict):
         raise SpecError([f'spec: expected a JSON object, got {type(data).__name__}'])
@@ -240,7 +240,7 @@ def parse_spec(data, base_dir='.'):
         errors.add('links', 'must be a non-empty list of links')
     else:
         for i, raw in enumerate(raw_links):
-            link = _parse_link(raw, f'links[{i}]', base_dir, errors)
+            link = _parse_link(raw, f'links[{i}]', base_dir, errors, w_dim)
             if link is not None:
                 links.append((i, link))
         _check_link_consistency(links, errors)
@@ -293,7 +293,7 @@ def _parse_option(key, value, errors):
     raise AssertionError(key)
 
 
-def _parse_link(raw, path, base_dir, errors):
+def _parse_link(raw, path, base_dir, errors, w_dim=None):
     if not isinstance(raw, dict):
         errors.add(path, f'must be an object with name, axes and region, got {type(raw).__name__}')
         return None
@@ -304,6 +304,9 @@ def _parse_link(raw, path, base_dir, errors):
         errors.add(f'{path}.name', f'must be a non-empty string of letters, digits, _ or -, got {name!r}')
     n_before = len(errors.items)
     axes, axes_form = _parse_axes(raw.get('axes'), f'{path}.axes', errors)
+    if axes is not None and w_dim is not None and axes[-1] >= w_dim:
+        errors.add(f'{path}.axes', f'{[a for a in axes if a >= w_dim][0]} is out of range for w_dim={w_dim}')
+        axes = None
     region = _parse_region(raw.get('region'), f'{path}.region', base_dir, errors)
     if len(errors.items) > n_before or region is None or axes is None:
         return None

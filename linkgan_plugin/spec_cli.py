@@ -1,0 +1,27 @@
+"""`linkgan spec ...`: check a link spec before spending GPU hours on it."""
+
+import json
+
+import click
+
+from linkgan_plugin.spec import SpecError, load_spec
+
+
+@click.group(name='spec')
+def spec_group():
+    """Work with link spec files."""
+
+
+@spec_group.command(name='check')
+@click.argument('spec_file', metavar='FILE')
+@click.option('--w-dim', type=click.IntRange(min=1), default=None, help='Check axes against this latent width (512 for the real networks).')
+@click.option('--resolution', type=click.IntRange(min=1), default=None, help='Check that every box covers at least one pixel at this resolution.')
+def check_command(spec_file, w_dim, resolution):
+    """Validate FILE (a path, or an inline JSON object) and print the normalised spec, or every error (exit 1)."""
+    try:
+        spec = load_spec(spec_file, w_dim=w_dim, resolution=resolution)
+    except SpecError as e:
+        for line in e.errors:
+            click.echo(f'error: {line}', err=True)
+        raise SystemExit(1)
+    click.echo(json.dumps(spec.to_dict(), indent=2))

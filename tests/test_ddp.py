@@ -1,0 +1,83 @@
+"""Two-process DDP (gloo, CPU) gives the same G gradients as one process on the combined batch (sg2ada flavour).
+
+The link pass carries the DDP sync (the base loss runs unsynced in link rounds); this test fails when the
+link pass's gradients are left out of the all-reduce. Perturbation directions are derived from z (`link_noise` override) so both runs
+perturb each sample identically; synthesis noise-input strengths see different random noise in the two runs,
+so their gradients are left out of the comparison.
+"""
+
+import os
+import tempfile
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from linkgan_plugin.loss import LinkLoss
+from linkgan_plugin.toy.losses import ToySG2ADALoss
+from linkgan_plugin.toy.networks import make_toy_networks
+
+SPEC = {'links': [{'name': 'a', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 1]}},
+                  {'name': 'b', 'axes': '8:16', 'region': {'box': [0.5, 0, 1, 1]}}],
+        'interval': 1, 'batch_shrink': 1, 'fake_to_D': False}
+N = 4  # Samples per process.
+
+
+class ZNoiseLinkLoss(LinkLoss):
+    def link_noise(self, z):
+        g = torch.Generator().manual_seed(123)
+        proj = torch.randn(z.shape[1], self.bound.num_links * self.bound.w_dim, generator=g)
+        return torch.sin(z @ proj).reshape(z.shape[0], self.bound.num_links, self.bound.w_dim) * 1.7
+
+
+def _gradients(G, D, z, c, wrap):
+    torch.manual_seed(0)
+    mapping, synthesis = G.mapping, G.synthesis
+    if wrap:  # As sg2ada's training loop: wrap with grads enabled.
+        G.requires_grad_(True)
+        mapping = torch.nn.parallel.DistributedDataParallel(G.mapping, broadcast_buffers=False)
+        synthesis = torch.nn.parallel.DistributedDataParallel(G.synthesis, broadcast_buffers=False)
+    loss = ZNoiseLinkLoss('cpu', G_mapping=mapping, G_synthesis=synthesis, D=D, base=ToySG2ADALoss, spec=SPEC,
+                          style_mixing_prob=0, pl_weight=0, r1_gamma=0)
+    G.requires_grad_(True)
+    loss.accumulate_gradients(phase='Gmain', real_img=None, real_c=c, gen_z=z, gen_c=c, sync=True, gain=1)
+    return {name: p.grad.clone() for name, p in G.named_parameters() if 'noise_strength' not in name}
+
+
+def _networks():
+    torch.manual_seed(42)
+    G, D = make_toy_networks('sg2ada', w_dim=32, z_dim=16, img_resolution=16, channels=8, mapping_layers=2)
+    return G.requires_grad_(False), D.requires_grad_(False)
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(7)
+    return torch.randn(2 * N, 16, generator=g), torch.zeros(2 * N, 0)
+
+
+def _worker(rank, init_file, out_dir):
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    try:
+        G, D = _networks()
+        z, c = _inputs()
+        grads = _gradients(G, D, z[rank * N:(rank + 1) * N], c[rank * N:(rank + 1) * N], wrap=True)
+        torch.save(grads, os.path.join(out_dir, f'rank{rank}.pt'))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_single_process(tmp_path):
+    init_file = tempfile.mktemp(dir=tmp_path)
+    mp.start_processes(_worker, args=(init_file, str(tmp_path)), nprocs=2, start_method='spawn', join=True)
+    G, D = _networks()
+    z, c = _inputs()
+    reference = _gradients(G, D, z, c, wrap=False)
+    for rank in range(2):
+        grads = torch.load(tmp_path / f'rank{rank}.pt')
+        assert grads.keys() == reference.keys()
+        for name, g in grads.items():
+            scale = reference[name].abs().max().item()
+            assert torch.allclose(g, reference[name], rtol=1e-4, atol=1e-5 * scale + 1e-9), name

@@ -1,0 +1,104 @@
+"""Regions -> masks: box geometry at any resolution, presets, mask images, segmenters."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from linkgan_plugin.regions import RegionMasks, SegmenterError, box_coverage, load_segmenter, mask_image, semantic_mask
+from linkgan_plugin.spec import PRESETS_256, load_spec, preset_box
+
+
+def test_box_on_pixel_grid_is_binary_and_exact():
+    m = box_coverage([[0.25, 0.5, 0.75, 1.0]], 8, 8)
+    expected = torch.zeros(8, 8)
+    expected[4:8, 2:6] = 1
+    assert torch.equal(m, expected)
+
+
+def test_box_off_grid_gives_fractional_coverage():
+    m = box_coverage([[0.0, 0.0, 0.3, 1.0]], 4, 10)  # 10 columns: 3 full; 4 rows all covered.
+    assert torch.allclose(m[0], torch.tensor([1, 1, 1, 0, 0, 0, 0, 0, 0, 0], dtype=torch.float32))
+    m = box_coverage([[0.0, 0.0, 0.25, 1.0]], 1, 2)  # half of the first pixel.
+    assert torch.allclose(m, torch.tensor([[0.5, 0.0]]))
+
+
+def test_box_area_is_resolution_independent():
+    box = [[0.1, 0.23, 0.61, 0.77]]
+    for res in (7, 32, 100, 256):
+        assert box_coverage(box, res, res).sum().item() / res**2 == pytest.approx(0.51 * 0.54, abs=1e-6)
+
+
+def test_union_of_boxes_does_not_double_count():
+    m = box_coverage([[0, 0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75]], 4, 4)
+    assert m.max().item() == 1 and m.sum().item() == 7
+
+
+def test_presets_match_their_pixel_boxes_at_256():
+    for name, (row, col, h, w) in PRESETS_256.items():
+        m = box_coverage([preset_box(name)], 256, 256)
+        assert m.sum().item() == pytest.approx(h * w, abs=1e-3), name
+        ys, xs = np.nonzero(m.numpy() > 0.5)
+        assert (ys.min() + ys.max() + 1) / 2 == pytest.approx(row, abs=0.5)
+        assert (xs.min() + xs.max() + 1) / 2 == pytest.approx(col, abs=0.5)
+
+
+def test_mask_image_resized_and_soft(tmp_path):
+    arr = np.zeros((40, 20), np.uint8)
+    arr[:20] = 255
+    arr[20:, :10] = 128
+    Image.fromarray(arr).save(tmp_path / 'm.png')
+    m = mask_image(str(tmp_path / 'm.png'), 8, 4)
+    assert m.shape == (8, 4) and 0 <= m.min() and m.max() <= 1
+    assert torch.allclose(m[:3], torch.ones(3, 4), atol=1e-3)
+    assert m[6, 0].item() == pytest.approx(128 / 255, abs=1e-2) and m[6, 3].item() == pytest.approx(0, abs=1e-3)
+
+
+def test_region_masks_cache_per_resolution():
+    spec = load_spec({'links': [{'name': 'a', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 0.5]}},
+                                {'name': 'b', 'axes': '2:4', 'region': {'box': [0.5, 0.5, 1, 1]}}]})
+    masks = RegionMasks(spec)
+    m16 = masks.fixed(16, 16, 'cpu')
+    assert m16.shape == (1, 2, 16, 16) and masks.fixed(16, 16, 'cpu') is m16
+    assert masks.fixed(4, 4, 'cpu')[0, 1].sum().item() == 4
+
+
+SEGMENTER_SOURCE = '''
+import torch
+def segment(images):
+    """Class 2 where the red channel is positive, else class 0: scores [N, 3, h, w] at half resolution."""
+    red = torch.nn.functional.avg_pool2d(images[:, :1], 2)
+    return torch.cat([-red, red * 0 - 10, red], dim=1)
+'''
+
+
+def test_semantic_mask_from_a_python_file(tmp_path):
+    (tmp_path / 'seg.py').write_text(SEGMENTER_SOURCE)
+    spec = load_spec({'links': [{'name': 's', 'axes': '0:2', 'region': {'segmenter': 'seg.py:segment', 'classes': [2]}}]},
+                     base_dir=str(tmp_path))
+    seg = load_segmenter(spec.links[0].region.segmenter)
+    img = -torch.ones(2, 3, 8, 8)
+    img[0, 0, :4] = 1
+    m = semantic_mask(seg, img, [2], 8, 8)
+    assert m.shape == (2, 8, 8)
+    assert m[0, :4].min() == 1 and m[0, 4:].max() == 0 and m[1].max() == 0
+
+
+def test_semantic_mask_from_torchscript(tmp_path):
+    class Labels(torch.nn.Module):
+        def forward(self, images):
+            return (images[:, 0] > 0).long() * 3
+    torch.jit.script(Labels()).save(str(tmp_path / 'labels.pt'))
+    spec = load_spec({'links': [{'name': 's', 'axes': '0:2', 'region': {'segmenter': 'labels.pt', 'classes': [3]}}]},
+                     base_dir=str(tmp_path))
+    img = -torch.ones(1, 3, 4, 4)
+    img[0, 0, :, :2] = 1
+    m = semantic_mask(load_segmenter(spec.links[0].region.segmenter), img, [3], 4, 4)
+    assert m[0, :, :2].min() == 1 and m[0, :, 2:].max() == 0
+
+
+def test_bad_segmenter_output_is_named():
+    with pytest.raises(SegmenterError, match='must be'):
+        semantic_mask(lambda x: x[:, 0, 0], torch.zeros(1, 3, 4, 4), [1], 4, 4)
+    with pytest.raises(SegmenterError, match='expected a tensor'):
+        semantic_mask(lambda x: 'nope', torch.zeros(1, 3, 4, 4), [1], 4, 4)

@@ -1,0 +1,139 @@
+"""Link spec: every accepted form, every error path (with its JSON path), JSON round-trip, `linkgan spec check`."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from linkgan_plugin.cli import main
+from linkgan_plugin.spec import DEFAULTS, SpecError, load_spec, preset_box, split_loss_kwargs
+
+
+def one_link(**region):
+    return {'links': [{'name': 'a', 'axes': '0:8', 'region': region or {'box': [0, 0, 0.5, 0.5]}}]}
+
+
+def errors_of(data, **kwargs):
+    with pytest.raises(SpecError) as info:
+        load_spec(data, **kwargs)
+    return info.value.errors
+
+
+def test_defaults_and_axis_forms():
+    spec = load_spec({'links': [
+        {'name': 'r', 'axes': '0:4', 'region': {'box': [0, 0, 0.5, 0.5]}},
+        {'name': 'd', 'axes': {'start': 4, 'stop': 6}, 'region': 'eyes'},
+        {'name': 'l', 'axes': [9, 7, 8], 'region': {'boxes': [[0.5, 0.5, 1, 1], [0, 0.5, 0.25, 1]]}},
+    ]})
+    assert [link.axes for link in spec.links] == [[0, 1, 2, 3], [4, 5], [7, 8, 9]]
+    assert spec.links[1].region.boxes == [preset_box('eyes')]
+    assert len(spec.links[2].region.boxes) == 2
+    for key, value in DEFAULTS.items():
+        assert getattr(spec, key) == value
+
+
+def test_round_trip_through_json(tmp_path):
+    Image.new('L', (10, 6), 255).save(tmp_path / 'm.png')
+    data = {'links': [{'name': 'eyes', 'axes': '0:64', 'region': {'preset': 'eyes'}},
+                      {'name': 'm', 'axes': [70, 72], 'region': {'mask': 'm.png'}}],
+            'alpha': 0.5, 'interval': 4, 'reduction': 'sum', 'eg3d_targets': ['image']}
+    path = tmp_path / 'spec.json'
+    path.write_text(json.dumps(data))
+    spec = load_spec(str(path))
+    assert spec.links[1].region.mask_path == str(tmp_path / 'm.png')  # relative to the spec file
+    again = load_spec(json.loads(json.dumps(spec.to_dict())))
+    assert again.to_dict() == spec.to_dict()
+    assert again.alpha == 0.5 and again.interval == 4 and again.reduction == 'sum'
+
+
+def test_inline_json_string():
+    spec = load_spec('{"links": [{"name": "a", "axes": "3:5", "region": "mouth"}]}')
+    assert spec.links[0].axes == [3, 4]
+
+
+@pytest.mark.parametrize('data, path, fragment', [
+    ({'links': []}, 'links', 'non-empty'),
+    ({}, 'links', 'missing'),
+    ({**one_link(), 'bogus': 1}, 'bogus', 'unknown key'),
+    ({'links': [{'name': 'a', 'axes': '0:8', 'region': 'eyes', 'extra': 1}]}, 'links[0].extra', 'unknown key'),
+    ({'links': [{'name': 'a', 'axes': '8:8', 'region': 'eyes'}]}, 'links[0].axes', 'empty range'),
+    ({'links': [{'name': 'a', 'axes': [], 'region': 'eyes'}]}, 'links[0].axes', 'empty'),
+    ({'links': [{'name': 'a', 'axes': 'x', 'region': 'eyes'}]}, 'links[0].axes', 'start:stop'),
+    ({'links': [{'name': 'a', 'axes': [1, 1], 'region': 'eyes'}]}, 'links[0].axes', 'twice'),
+    ({'links': [{'name': 'a', 'axes': [1.5], 'region': 'eyes'}]}, 'links[0].axes', 'integers'),
+    ({'links': [{'name': 'a', 'axes': '0:8', 'region': 'eyes'}, {'name': 'b', 'axes': '4:12', 'region': 'nose'}]},
+     'links[1].axes', 'overlaps links[0].axes'),
+    ({'links': [{'name': 'a', 'axes': '0:8', 'region': 'eyes'}, {'name': 'a', 'axes': '8:12', 'region': 'nose'}]},
+     'links[1].name', 'duplicate'),
+    (one_link(box=[0.5, 0, 0.5, 1]), 'links[0].region.box', 'degenerate'),
+    (one_link(box=[0, 0, 1.5, 1]), 'links[0].region.box', '[0, 1]'),
+    (one_link(box=[0, 0, 1]), 'links[0].region.box', 'four numbers'),
+    (one_link(boxes=[]), 'links[0].region.boxes', 'non-empty'),
+    (one_link(preset='ears'), 'links[0].region.preset', 'unknown preset'),
+    (one_link(mask='missing.png'), 'links[0].region.mask', 'not found'),
+    (one_link(box=[0, 0, 1, 1], preset='eyes'), 'links[0].region', 'exactly one'),
+    (one_link(segmenter='no_such_module_xyz:fn', classes=[1]), 'links[0].region.segmenter', 'cannot import'),
+    (one_link(segmenter='linkgan_plugin.spec:nope', classes=[1]), 'links[0].region.segmenter', 'no attribute'),
+    (one_link(segmenter='model.pt', classes=[1]), 'links[0].region.segmenter', 'not found'),
+    (one_link(segmenter='linkgan_plugin.spec:preset_box', classes=[]), 'links[0].region.classes', 'non-empty'),
+    (one_link(segmenter='linkgan_plugin.spec:preset_box', classes=[1], mode='max'), 'links[0].region.mode', 'one of'),
+    ({**one_link(), 'interval': 0}, 'interval', '>= 1'),
+    ({**one_link(), 'interval': 2.5}, 'interval', 'integer'),
+    ({**one_link(), 'batch_shrink': 0}, 'batch_shrink', '>= 1'),
+    ({**one_link(), 'lambda_in': -1}, 'lambda_in', 'non-negative'),
+    ({**one_link(), 'fake_to_D_weight': -0.1}, 'fake_to_D_weight', 'non-negative'),
+    ({**one_link(), 'alpha': 0}, 'alpha', 'positive'),
+    ({**one_link(), 'alpha': 'big'}, 'alpha', 'number'),
+    ({**one_link(), 'fake_to_D': 'yes'}, 'fake_to_D', 'true or false'),
+    ({**one_link(), 'reduction': 'max'}, 'reduction', 'one of'),
+    ({**one_link(), 'eg3d_targets': ['image', 'normals']}, 'eg3d_targets', 'normals'),
+])
+def test_error_names_the_json_path(data, path, fragment):
+    errors = errors_of(data)
+    assert any(e.startswith(f'{path}:') and fragment in e for e in errors), errors
+
+
+def test_axes_beyond_w_dim_and_small_boxes():
+    errors = errors_of({'links': [{'name': 'a', 'axes': [60, 600], 'region': 'eyes'}]}, w_dim=512)
+    assert errors == ['links[0].axes: 600 is out of range for w_dim=512']
+    errors = errors_of({'links': [{'name': 'a', 'axes': '0:512', 'region': 'eyes'}]}, w_dim=512)
+    assert 'complement would be empty' in errors[0]
+    errors = errors_of(one_link(box=[0, 0, 0.01, 0.5]), resolution=32)
+    assert 'smaller than one pixel' in errors[0]
+    load_spec(one_link(box=[0, 0, 0.01, 0.5]), resolution=256)
+
+
+def test_all_errors_are_collected():
+    errors = errors_of({'links': [{'name': 'a', 'axes': '5:1', 'region': {'preset': 'x'}}], 'interval': -1})
+    assert len(errors) == 3
+
+
+def test_unreadable_mask_and_bad_json(tmp_path):
+    (tmp_path / 'bad.png').write_bytes(b'not an image')
+    assert 'cannot read mask image' in errors_of(one_link(mask=str(tmp_path / 'bad.png')))[0]
+    (tmp_path / 'broken.json').write_text('{"links": [')
+    assert 'not valid JSON' in errors_of(str(tmp_path / 'broken.json'))[0]
+    assert 'file not found' in errors_of(str(tmp_path / 'nope.json'))[0]
+    with pytest.raises(SpecError, match='expected a dict'):
+        load_spec(42)
+
+
+def test_split_loss_kwargs():
+    spec, base, rest = split_loss_kwargs({'links': [1], 'interval': 2, 'r1_gamma': 10, 'base': 'x.Y'})
+    assert spec == {'links': [1], 'interval': 2} and base == 'x.Y' and rest == {'r1_gamma': 10}
+    spec, base, rest = split_loss_kwargs({'spec': 'a.json', 'pl_weight': 0})
+    assert spec == 'a.json' and base is None and rest == {'pl_weight': 0}
+    with pytest.raises(SpecError, match='not both'):
+        split_loss_kwargs({'spec': 'a.json', 'links': []})
+
+
+def test_spec_check_command(tmp_path):
+    good = tmp_path / 'good.json'
+    good.write_text(json.dumps({'links': [{'name': 'eyes', 'axes': '0:64', 'region': 'eyes'}]}))
+    result = CliRunner().invoke(main, ['spec', 'check', str(good), '--w-dim', '512', '--resolution', '256'])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)['links'][0]['region'] == {'preset': 'eyes'}
+    result = CliRunner().invoke(main, ['spec', 'check', str(good), '--w-dim', '32'])
+    assert result.exit_code == 1
+    assert 'links[0].axes: 32 is out of range for w_dim=32' in result.output
