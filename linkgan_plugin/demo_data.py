@@ -1,0 +1,79 @@
+"""The demo's synthetic dataset: procedural scenes whose cells vary strongly and independently.
+
+A scene of resolution R is a `cells x cells` grid (default 4 x 4: 8-pixel cells at R = 32). Every cell draws, on
+its own and from its own random numbers:
+    1. a background colour, uniform in [-1, 1]^3;
+    2. a foreground colour, uniform in [-1, 1]^3;
+    3. a pattern: blank, disc, square, horizontal stripes, vertical stripes or a checkerboard, with a random size
+       (discs, squares) or period (stripes, checkers).
+So every region of the image changes strongly from scene to scene, and what happens in one cell says nothing about
+any other cell: a link to any box (the default quadrants, the centre, a band ...) has content that can vary on its
+own, which is exactly what LinkGAN asks the generator to expose through the linked axes.
+
+    images = scenes(batch, resolution=32, generator=g)    # [batch, 3, R, R] float32 in [-1, 1]
+    loader = SceneStream(batch=32, seed=0)                 # an endless, reproducible stream of (images, labels)
+"""
+
+import torch
+
+PATTERNS = ('blank', 'disc', 'square', 'hstripes', 'vstripes', 'checker')
+
+#----------------------------------------------------------------------------
+
+def scenes(batch, resolution=32, cells=4, generator=None):
+    """Draws `batch` independent scenes.
+
+    Args:
+        batch:      number of images.
+        resolution: image size R (R must be a multiple of `cells`).
+        cells:      cells per side.
+        generator:  torch.Generator for reproducibility (default: the global RNG).
+    Returns:
+        float32 [batch, 3, R, R] in [-1, 1].
+    """
+    if resolution % cells:
+        raise ValueError(f'resolution ({resolution}) must be a multiple of cells ({cells})')
+    N, K, R = batch, cells, resolution
+    rand = lambda *shape: torch.rand(shape, generator=generator)
+    bg = rand(N, 3, K, K) * 2 - 1                                   # [N, 3, K, K]
+    fg = rand(N, 3, K, K) * 2 - 1
+    kind = (rand(N, K, K) * len(PATTERNS)).long().clamp(max=len(PATTERNS) - 1)
+    size = 0.2 + 0.25 * rand(N, K, K)                               # disc radius / square half-side, cell units.
+    period = 2 + (rand(N, K, K) * 3).long().float()                 # stripes per cell: 2, 3 or 4.
+
+    # Per-pixel cell coordinates u (column) and v (row) in [0, 1), and per-pixel cell parameters.
+    s = R // K
+    t = (torch.arange(R) % s + 0.5) / s                             # [R]
+    v, u = t[:, None].expand(R, R), t[None, :].expand(R, R)
+    up = lambda a: a.repeat_interleave(s, dim=-1).repeat_interleave(s, dim=-2)
+    kind_p, size_p, period_p = up(kind), up(size), up(period)       # [N, R, R]
+
+    du, dv = u - 0.5, v - 0.5
+    disc = (du.square() + dv.square()) < size_p.square()
+    square = torch.maximum(du.abs(), dv.abs()) < size_p
+    hstripes = (torch.floor(v * period_p) % 2) == 1
+    vstripes = (torch.floor(u * period_p) % 2) == 1
+    checker = ((torch.floor(u * period_p) + torch.floor(v * period_p)) % 2) == 1
+    on = torch.zeros(N, R, R, dtype=torch.bool)
+    for k, shape in enumerate((None, disc, square, hstripes, vstripes, checker)):
+        if shape is not None:
+            on |= (kind_p == k) & shape
+    img = torch.where(on[:, None], up(fg), up(bg))
+    return img.contiguous()
+
+
+class SceneStream:
+    """An endless, reproducible stream of scene batches: iterate for (images [batch, 3, R, R], labels [batch, 0])."""
+
+    def __init__(self, batch=32, resolution=32, cells=4, seed=0):
+        self.batch, self.resolution, self.cells = batch, resolution, cells
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        img = scenes(self.batch, self.resolution, self.cells, self.generator)
+        return img, torch.zeros([self.batch, 0])
+
+#----------------------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""Picture helpers (numpy + pillow): image tensors -> uint8, difference heatmaps, labelled grids.
+
+The Fig. 3 layout of the LinkGAN paper, used by `linkgan demo` (and meant for `linkgan edit`): rows of originals,
+in-region edits, their difference heatmaps, out-region edits and theirs, one column per sample.
+
+    row = [to_uint8(img) for img in images]                # img [C, H, W] in [-1, 1] -> [H, W, 3] uint8
+    hm  = heatmap(diff, vmax=1.0)                          # diff [H, W] >= 0 -> [H, W, 3] uint8
+    pic = leakage_grid([row, ...], row_labels=[...], title='...', scale=3)   # -> PIL.Image
+"""
+
+import numpy as np
+
+#----------------------------------------------------------------------------
+# Arrays.
+
+def to_uint8(img):
+    """[C, H, W] (tensor or array, values in [-1, 1]; C = 1 or 3) -> [H, W, 3] uint8."""
+    a = img.detach().cpu().float().numpy() if hasattr(img, 'detach') else np.asarray(img, dtype=np.float32)
+    if a.ndim != 3:
+        raise ValueError(f'to_uint8: expected [C, H, W], got shape {list(a.shape)}')
+    a = np.clip((a + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a[:, :, :3]
+
+
+# An 'inferno'-like ramp: black -> purple -> red -> orange -> pale yellow.
+_RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
+
+
+def heatmap(diff, vmax=None):
+    """Colour-codes a non-negative difference map.
+
+    Args:
+        diff: [H, W] (tensor or array), e.g. the per-pixel squared difference averaged over channels.
+        vmax: value mapped to the top of the ramp (default: the map's own maximum).
+    Returns:
+        [H, W, 3] uint8.
+    """
+    d = diff.detach().cpu().float().numpy() if hasattr(diff, 'detach') else np.asarray(diff, dtype=np.float32)
+    if d.ndim != 2:
+        raise ValueError(f'heatmap: expected [H, W], got shape {list(d.shape)}')
+    vmax = float(d.max()) if vmax is None else float(vmax)
+    t = np.clip(d / max(vmax, 1e-12), 0, 1) * (len(_RAMP) - 1)
+    lo = np.floor(t).astype(np.int64).clip(0, len(_RAMP) - 2)
+    frac = (t - lo)[..., None]
+    return (_RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac + 0.5).astype(np.uint8)
+
+
+def outline(img, boxes, color=(0, 255, 0)):
+    """Draws the 1-pixel outline of normalised boxes [[x0, y0, x1, y1], ...] on a copy of img [H, W, 3] uint8."""
+    out = np.array(img, copy=True)
+    H, W = out.shape[:2]
+    for x0, y0, x1, y1 in boxes:
+        c0, c1 = int(round(x0 * W)), max(int(round(x1 * W)) - 1, 0)
+        r0, r1 = int(round(y0 * H)), max(int(round(y1 * H)) - 1, 0)
+        out[r0:r1 + 1, [c0, c1]] = color
+        out[[r0, r1], c0:c1 + 1] = color
+    return out
+
+#----------------------------------------------------------------------------
+# Grids.
+
+def leakage_grid(rows, row_labels=None, title=None, scale=3, pad=2, label_width=None, background=255):
+    """Lays out rows of equally sized tiles with optional row labels on the left and a title on top.
+
+    Args:
+        rows:        list of rows, each a list of [H, W, 3] uint8 arrays (rows may differ in length).
+        row_labels:  one string per row (or None).
+        title:       text above the grid (or None).
+        scale:       nearest-neighbour upscaling of every tile (small images stay readable).
+        pad:         pixels between tiles.
+    Returns:
+        PIL.Image (RGB).
+    """
+    from PIL import Image, ImageDraw
+    if not rows or not any(rows):
+        raise ValueError('leakage_grid: no tiles')
+    th, tw = rows[0][0].shape[:2]
+    th, tw = th * scale, tw * scale
+    cols = max(len(r) for r in rows)
+    if label_width is None:
+        longest = max((len(s) for s in (row_labels or []) if s), default=0)
+        label_width = 6 * longest + 8 if longest else 0
+    title_h = 14 if title else 0
+    W = label_width + cols * (tw + pad) + pad
+    H = title_h + len(rows) * (th + pad) + pad
+    canvas = Image.new('RGB', (W, H), (background,) * 3)
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((pad, 1), title, fill=(0, 0, 0))
+    for i, row in enumerate(rows):
+        y = title_h + pad + i * (th + pad)
+        if row_labels and row_labels[i]:
+            draw.text((2, y + th // 2 - 5), row_labels[i], fill=(0, 0, 0))
+        for j, tile in enumerate(row):
+            tile = np.asarray(tile, dtype=np.uint8)
+            if tile.shape[:2] != rows[0][0].shape[:2]:
+                raise ValueError(f'leakage_grid: tile ({i}, {j}) has shape {tile.shape[:2]}, expected {rows[0][0].shape[:2]}')
+            img = Image.fromarray(tile).resize((tw, th), Image.NEAREST)
+            canvas.paste(img, (label_width + pad + j * (tw + pad), y))
+    return canvas
+
+
+def stack_vertical(images, pad=6, background=255):
+    """Stacks PIL images top to bottom (left-aligned) into one image."""
+    from PIL import Image
+    W = max(im.width for im in images)
+    H = sum(im.height for im in images) + pad * (len(images) - 1)
+    canvas = Image.new('RGB', (W, H), (background,) * 3)
+    y = 0
+    for im in images:
+        canvas.paste(im, (0, y))
+        y += im.height + pad
+    return canvas
+
+#----------------------------------------------------------------------------
