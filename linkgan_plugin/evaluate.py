@@ -1,7 +1,8 @@
 """`linkgan eval`: measure the linkage of a trained network (method.md sec. 3), as JSON and a readable table.
 
 For every link of the spec and every measured output (EG3D: image, image_raw, image_depth), over `samples`
-fixed-seed latents (images in [-1, 1], 'const' noise), `linkgan_plugin.metrics.evaluate_links` gives mean and std of
+fixed-seed latents (images in [-1, 1], 'const' noise), `linkgan_plugin.metrics.link_metrics_batch` gives, as mean
+and std over the samples,
     Table 3 protocol:  mse_i  (inside the region, complement axes perturbed by alpha * N(0, I); lower is better)
                        mse_o  (outside the region, linked axes perturbed;                     lower is better)
     Table 2 protocol:  edit_i (inside the region, linked axes resampled from a fresh z;       higher is better)
@@ -21,12 +22,13 @@ import os
 import time
 
 import click
+import numpy as np
 import torch
 
-from linkgan_plugin.metrics import METRICS, evaluate_links
+from linkgan_plugin.metrics import METRICS, link_metrics_batch
 from linkgan_plugin.network_loading import (CAMERAS, NetworkLoadError, SpecResolutionError, UPSTREAM_ENV, load_network,
                                             make_adapter, resolve_device, resolve_spec)
-from linkgan_plugin.regularizer import BoundSpec
+from linkgan_plugin.regularizer import BoundSpec, sample_link_noise
 from linkgan_plugin.spec import LinkSpec, SpecError
 
 EG3D_OUTPUTS = ('image', 'image_raw', 'image_depth')
@@ -51,15 +53,33 @@ def select_links(spec, names=None):
     return LinkSpec([link for link in spec.links if link.name in names], dict(spec.options))
 
 
+def sample_inputs(gen, num_links, samples, seed):
+    """Every random input of an evaluation, drawn up front from one generator per stream.
+
+    Each stream (z, z_new, noise, camera) has its own generator seeded from `seed`, so sample i is the same for any
+    batch size and any `samples` >= i + 1.
+    Returns:
+        (z [samples, z_dim], z_new [samples, z_dim], noise [samples, links, w_dim], c [samples, c_dim]) on the CPU.
+    """
+    # The CPU generator keeps 32 bits of its seed: derive distinct stream seeds with numpy's SeedSequence.
+    stream = lambda k: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
+    z = torch.randn([samples, gen.z_dim], generator=stream(0))
+    z_new = torch.randn([samples, gen.z_dim], generator=stream(1))
+    noise = sample_link_noise(samples, num_links, gen.w_dim, 'cpu', generator=stream(2))
+    c = gen.default_c(samples, generator=stream(3)).cpu()
+    return z, z_new, noise, c
+
+
 def evaluate_network(gen, spec, outputs=('image',), samples=DEFAULTS['samples'], batch=DEFAULTS['batch'],
                      seed=DEFAULTS['seed'], alpha=None, truncation=DEFAULTS['truncation'], progress=None):
-    """Both protocols for every link of `spec` and every output.
+    """Both protocols for every link of `spec` and every output (`metrics.link_metrics_batch` per batch).
 
     Args:
         gen:        GeneratorAdapter (on the device to run on).
         spec:       LinkSpec (axes within gen.w_dim).
-        outputs:    generator outputs to measure; every output sees the same latents (same seed).
-        samples:    number of latents; batch: latents per forward batch.
+        outputs:    generator outputs to measure; every output sees the same latents.
+        samples:    number of latents; batch: latents per forward batch (results do not depend on it).
+        seed:       seed of the latents, the resampling latents, the perturbations and (EG3D) the cameras.
         alpha:      perturbation strength of the Table 3 protocol (default spec.alpha, absolute).
         progress:   optional callable(n) called after every batch of every output.
     Returns:
@@ -68,13 +88,29 @@ def evaluate_network(gen, spec, outputs=('image',), samples=DEFAULTS['samples'],
     """
     bound = BoundSpec(spec, gen.w_dim)
     alpha = spec.alpha if alpha is None else alpha
+    z, z_new, noise, c = sample_inputs(gen, bound.num_links, samples, seed)
+    dev = gen.device
     results, speed = {}, {}
     start = time.perf_counter()
     for output in outputs:
-        res = evaluate_links(gen, bound, num_samples=samples, batch=batch, seed=seed, alpha=alpha,
-                             truncation_psi=truncation, output=output, progress=progress)
-        speed[output] = res.pop('samples_per_second')
-        results[output] = res
+        t0 = time.perf_counter()
+        parts = []
+        for i in range(0, samples, batch):
+            sl = slice(i, min(i + batch, samples))
+            values = link_metrics_batch(gen, bound, z[sl].to(dev), z_new[sl].to(dev), noise[sl].to(dev), c[sl].to(dev),
+                                        alpha=alpha, truncation_psi=truncation, output=output)
+            parts.append({k: v.double().cpu() for k, v in values.items()})
+            if progress is not None:
+                progress(sl.stop - sl.start)
+        speed[output] = samples / max(time.perf_counter() - t0, 1e-9)
+        results[output] = {}
+        for j, name in enumerate(spec.names):
+            entry = {}
+            for key in parts[0]:
+                v = torch.cat([p[key][:, j] for p in parts])
+                entry[key] = float(v.mean())
+                entry[key + '_std'] = float(v.std(unbiased=False))
+            results[output][name] = entry
     return {'results': results, 'samples_per_second': speed, 'seconds': time.perf_counter() - start}
 
 
@@ -116,7 +152,7 @@ def compare_reports(report, baseline):
                         entry[key] = _ratio(other[key], values[key]) if metric in LEAKAGE else _ratio(values[key], other[key])
             ratios.setdefault(output, {})[link] = entry
     mismatched = {}
-    for key in ('samples', 'seed', 'truncation', 'alpha', 'camera'):
+    for key in ('samples', 'seed', 'truncation', 'alpha', 'camera', 'outputs'):
         a, b = report.get('settings', {}).get(key), baseline.get('settings', {}).get(key)
         if a != b:
             mismatched[key] = [a, b]

@@ -1,0 +1,212 @@
+"""`linkgan eval`: hand-computed metrics, zero leakage of a perfectly linked generator, the CLI's JSON, table,
+comparison and errors."""
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from linkgan_plugin.evaluate import compare_reports, eval_command, evaluate_network
+from linkgan_plugin.generator import GeneratorAdapter
+from linkgan_plugin.metrics import link_metrics_batch
+from linkgan_plugin.regularizer import BoundSpec
+from linkgan_plugin.spec import load_spec
+from linkgan_plugin.toy.networks import make_toy_networks
+
+SMALL = dict(z_dim=8, w_dim=32, img_resolution=16, channels=8, mapping_layers=2)
+SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}},
+                  {'name': 'mouth', 'axes': '8:16', 'region': {'box': [0.25, 0.625, 0.75, 0.875]}}]}
+METRIC_KEYS = [m + s for m in ('mse_i', 'mse_o', 'edit_i', 'edit_o') for s in ('', '_region')]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny convolutions: one thread avoids oversubscription stalls on a shared 2-core machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def save_demo_checkpoint(path, G, flavour, spec):
+    """The demo's checkpoint format: torch.save of a dict."""
+    torch.save({'G_ema': G, 'G_ema_state': G.state_dict(), 'G_init_kwargs': dict(G.init_kwargs), 'flavour': flavour,
+                'spec': spec}, path)
+
+
+def toy_G(flavour='sg2ada', seed=0):
+    torch.manual_seed(seed)
+    return make_toy_networks(flavour, **SMALL)[0].eval().requires_grad_(False)
+
+#----------------------------------------------------------------------------
+# An analytic generator: w = z; inside the box the image is u + eps*v, outside v + eps*u, where u sums the
+# linked axes of w and v the others. eps = 0 is a perfect linkage.
+
+class AnalyticG(torch.nn.Module):
+    def __init__(self, linked, w_dim=4, resolution=4, channels=1, eps=0.0, box_cols=None):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = w_dim, 0, w_dim, 2
+        self.img_resolution, self.img_channels = resolution, channels
+        self.eps = eps
+        m = torch.zeros(w_dim)
+        m[linked] = 1
+        self.register_buffer('axis_mask', m)
+        mask = torch.zeros(resolution, resolution)
+        mask[:, :box_cols or resolution // 2] = 1                 # Left columns: the box [0, 0, 0.5, 1].
+        self.register_buffer('mask', mask)
+
+    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
+        return (z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
+
+    def synthesis(self, ws, noise_mode='const', **_):
+        w = ws[:, 0]
+        u = (w * self.axis_mask).sum(dim=1)[:, None, None, None]
+        v = (w * (1 - self.axis_mask)).sum(dim=1)[:, None, None, None]
+        inside, outside = u + self.eps * v, v + self.eps * u
+        img = self.mask * inside + (1 - self.mask) * outside
+        return img.expand(-1, self.img_channels, -1, -1).contiguous()
+
+
+HALF = {'links': [{'name': 'left', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}}]}
+
+
+def test_metrics_hand_computed_tiny_case():
+    # 1 sample, 1 channel, 4x4 image, link = axes {0, 1} <-> left half (8 pixels); eps = 0.1.
+    G = AnalyticG(linked=[0, 1], eps=0.1)
+    gen = GeneratorAdapter(G)
+    bound = BoundSpec(load_spec(HALF), 4)
+    z = torch.tensor([[1.0, 0.0, 2.0, 0.0]])            # u = 1, v = 2.
+    z_new = torch.tensor([[3.0, 0.0, 0.0, 0.0]])        # resampled linked axes: u -> 3 (du = 2).
+    noise = torch.tensor([[[0.5, 0.0, -1.0, 0.0]]])     # linked: du = 0.5; complement: dv = -1.
+    out = link_metrics_batch(gen, bound, z, z_new, noise, alpha=1.0)
+    # mse_i:  complement perturbed, inside changes by eps*dv = -0.1 at 8 pixels: 8 * 0.01 / 16.
+    # mse_o:  linked perturbed, outside changes by eps*du = 0.05 at 8 pixels:     8 * 0.0025 / 16.
+    # edit_i: resampled, inside changes by du = 2:                                 8 * 4 / 16.
+    # edit_o: resampled, outside changes by eps*du = 0.2:                          8 * 0.04 / 16.
+    expected = {'mse_i': 0.005, 'mse_o': 0.00125, 'edit_i': 2.0, 'edit_o': 0.02,
+                'mse_i_region': 0.01, 'mse_o_region': 0.0025, 'edit_i_region': 4.0, 'edit_o_region': 0.04}
+    for key, value in expected.items():
+        assert out[key].shape == (1, 1)
+        assert out[key].item() == pytest.approx(value, rel=1e-5), key
+
+
+def test_perfect_linkage_has_zero_leakage():
+    gen = GeneratorAdapter(AnalyticG(linked=[0, 1], w_dim=6, resolution=8, channels=3, eps=0.0))
+    spec = load_spec({'links': [{'name': 'left', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}}]})
+    res = evaluate_network(gen, spec, samples=24, batch=8)['results']['image']['left']
+    for key in ('mse_i', 'mse_o', 'edit_o', 'mse_i_region', 'mse_o_region', 'edit_o_region'):
+        assert res[key] == 0 and res[key + '_std'] == 0, key
+    assert res['edit_i'] > 0.1 and res['edit_i_region'] == pytest.approx(2 * res['edit_i'], rel=1e-6)
+    # The same generator with leakage is measured as leaking, in proportion to eps^2.
+    leaky = evaluate_network(GeneratorAdapter(AnalyticG(linked=[0, 1], w_dim=6, resolution=8, channels=3, eps=0.2)),
+                             spec, samples=24, batch=8)['results']['image']['left']
+    assert leaky['mse_i'] > 0 and leaky['mse_o'] > 0
+
+
+def test_results_do_not_depend_on_batch_size():
+    gen = GeneratorAdapter(toy_G())
+    spec = load_spec(SPEC)
+    a = evaluate_network(gen, spec, samples=6, batch=6)['results']['image']
+    b = evaluate_network(gen, spec, samples=6, batch=4)['results']['image']
+    for link in ('eyes', 'mouth'):
+        for key in METRIC_KEYS:
+            # Same latents in the same order; only float summation order may differ.
+            assert a[link][key] == pytest.approx(b[link][key], rel=1e-4, abs=1e-7), (link, key)
+
+#----------------------------------------------------------------------------
+# The command.
+
+def run(args):
+    result = CliRunner().invoke(eval_command, [str(a) for a in args])
+    return result
+
+
+def test_eval_command_json_and_table(tmp_path):
+    G = toy_G()
+    save_demo_checkpoint(tmp_path / 'linked.pt', G, 'sg2ada', SPEC)
+    result = run(['--network', tmp_path / 'linked.pt', '--samples', 5, '--batch', 2, '--out', tmp_path / 'e.json'])
+    assert result.exit_code == 0, result.output
+    for text in ('spec from checkpoint', 'mse_i', 'edit_o', 'eyes', 'mouth', 'normalised by region pixels', 'samples/s'):
+        assert text in result.stdout
+    report = json.loads((tmp_path / 'e.json').read_text())
+    assert report['spec_origin'] == 'checkpoint' and report['settings']['samples'] == 5
+    assert report['network']['kind'] == 'demo' and report['network']['w_dim'] == 32
+    assert set(report['results']) == {'image'} and set(report['results']['image']) == {'eyes', 'mouth'}
+    entry = report['results']['image']['eyes']
+    assert set(entry) == set(METRIC_KEYS) | {k + '_std' for k in METRIC_KEYS}
+    assert report['samples_per_second'] > 0
+    # The JSON holds exactly what the API measures for the same seed.
+    direct = evaluate_network(GeneratorAdapter(G), load_spec(SPEC), samples=5, batch=2)['results']['image']['eyes']
+    for key in METRIC_KEYS:
+        assert entry[key] == pytest.approx(direct[key], rel=1e-5, abs=1e-8)
+    # The table prints values x1e-3.
+    assert f"{entry['mse_o'] * 1e3:.3f}" in result.stdout
+
+
+def test_eval_compare_against_baseline(tmp_path):
+    save_demo_checkpoint(tmp_path / 'baseline.pt', toy_G(seed=0), 'sg2ada', None)
+    save_demo_checkpoint(tmp_path / 'linked.pt', toy_G(seed=1), 'sg2ada', SPEC)
+    spec_file = tmp_path / 'spec.json'
+    spec_file.write_text(json.dumps(SPEC))
+    base = run(['--network', tmp_path / 'baseline.pt', '--spec', spec_file, '--samples', 4, '--out', tmp_path / 'b.json'])
+    assert base.exit_code == 0, base.output
+    res = run(['--network', tmp_path / 'linked.pt', '--samples', 4, '--link', 'eyes', '--compare', tmp_path / 'b.json',
+               '--out', tmp_path / 'l.json'])
+    assert res.exit_code == 0, res.output
+    assert 'times less leakage' in res.stdout
+    b = json.loads((tmp_path / 'b.json').read_text())['results']['image']['eyes']
+    report = json.loads((tmp_path / 'l.json').read_text())
+    this = report['results']['image']['eyes']
+    ratios = report['comparison']['ratios']['image']['eyes']
+    assert ratios['mse_o'] == pytest.approx(b['mse_o'] / this['mse_o'])
+    assert ratios['edit_i'] == pytest.approx(this['edit_i'] / b['edit_i'])
+    assert f"{ratios['mse_i']:.2f}x" in res.stdout
+    assert set(report['results']['image']) == {'eyes'}                 # --link restricted the measurement.
+
+
+def test_compare_reports_zero_and_mismatch():
+    this = {'settings': {'samples': 10, 'seed': 0}, 'results': {'image': {'a': {'mse_i': 0.0, 'mse_o': 0.5, 'edit_i': 2.0},
+                                                                         'b': {'mse_i': 1.0}}}}
+    base = {'settings': {'samples': 20, 'seed': 0}, 'results': {'image': {'a': {'mse_i': 1.0, 'mse_o': 0.0, 'edit_i': 1.0}}}}
+    out = compare_reports(this, base)
+    r = out['ratios']['image']['a']
+    assert math.isinf(r['mse_i']) and r['mse_o'] == 0 and r['edit_i'] == 2
+    assert out['missing'] == ['image/b'] and out['mismatched_settings'] == {'samples': [10, 20]}
+
+
+def test_eval_eg3d_outputs_and_cameras(tmp_path):
+    save_demo_checkpoint(tmp_path / 'eg3d.pt', toy_G('eg3d'), 'eg3d', SPEC)
+    res = run(['--network', tmp_path / 'eg3d.pt', '--samples', 2, '--out', tmp_path / 'e.json'])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / 'e.json').read_text())
+    assert list(report['results']) == ['image', 'image_raw', 'image_depth'] and report['settings']['camera'] == 'frontal'
+    res = run(['--network', tmp_path / 'eg3d.pt', '--samples', 2, '--outputs', 'image_depth', '--camera', 'sampled',
+               '--out', tmp_path / 's.json'])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / 's.json').read_text())
+    assert list(report['results']) == ['image_depth'] and report['settings']['camera'] == 'sampled'
+    # 'dataset' needs the run's labels: a clear error when there are none.
+    res = run(['--network', tmp_path / 'eg3d.pt', '--samples', 2, '--camera', 'dataset'])
+    assert res.exit_code == 2 and 'no camera labels found' in res.output
+
+
+def test_eval_errors(tmp_path):
+    res = run(['--network', tmp_path / 'missing.pkl'])
+    assert res.exit_code == 1 and 'file not found' in res.output
+    save_demo_checkpoint(tmp_path / 'baseline.pt', toy_G(), 'sg2ada', None)
+    res = run(['--network', tmp_path / 'baseline.pt', '--samples', 1])
+    assert res.exit_code == 2 and 'Pass --spec' in res.output
+    wide = json.dumps({'links': [{'name': 'eyes', 'axes': '0:64', 'region': 'eyes'}]})
+    res = run(['--network', tmp_path / 'baseline.pt', '--spec', wide, '--samples', 1])
+    assert res.exit_code == 2 and '--spec' in res.output and 'out of range for w_dim=32' in res.output
+    res = run(['--network', tmp_path / 'baseline.pt', '--spec', json.dumps(SPEC), '--outputs', 'image_raw'])
+    assert res.exit_code == 2 and '--outputs' in res.output and 'only for EG3D' in res.output
+    res = run(['--network', tmp_path / 'baseline.pt', '--spec', json.dumps(SPEC), '--link', 'nose'])
+    assert res.exit_code == 2 and "unknown link 'nose'" in res.output
+    res = run(['--network', tmp_path / 'baseline.pt', '--spec', json.dumps(SPEC), '--camera', 'sampled'])
+    assert res.exit_code == 2 and 'only applies to EG3D' in res.output
+    (tmp_path / 'junk.json').write_text('{"x": 1}')
+    res = run(['--network', tmp_path / 'baseline.pt', '--spec', json.dumps(SPEC), '--compare', tmp_path / 'junk.json'])
+    assert res.exit_code == 2 and 'not a `linkgan eval --out` file' in res.output
