@@ -11,7 +11,9 @@ Grid (one PNG), one row per sample (EG3D: a second row shows the depth of the sa
 
     | original | linked 1 .. K | |diff| linked | complement 1 .. K | |diff| complement |
 
-The region's outline is drawn on every tile (red on images, cyan on heatmaps). A heatmap is the mean over the K
+The region's outline is drawn on every tile (red on images, cyan on heatmaps). Tiles and heatmap colours come from
+`linkgan_plugin.pictures` (the demo's ramp); the grid itself is drawn here because it needs column headers,
+outlines of any region (boxes, mask images, semantic masks) and EG3D depth rows. A heatmap is the mean over the K
 resamplings of the per-pixel |x' - x| averaged over channels; both heatmaps of a row share one scale (its maximum,
 or `--heat-max`), so a well-linked network shows a bright in-region map beside a dark out-region one.
 `--interp K` writes a GIF of K frames lerping from the original to the first linked resampling.
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 
 from linkgan_plugin.metrics import resample_offsets
 from linkgan_plugin.network_loading import CAMERAS, UPSTREAM_ENV
+from linkgan_plugin.pictures import heatmap, to_uint8
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
 
 MODES = ('resample', 'noise')
@@ -174,11 +177,8 @@ def change_stats(original, variants, mask):
 # Drawing (pillow + numpy).
 
 def to_rgb_uint8(images):
-    """[N, C, H, W] in [-1, 1] -> uint8 [N, H, W, 3] (one channel is shown as gray, more than 3 are cut)."""
-    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    if x.shape[1] == 1:
-        x = x.repeat(1, 3, 1, 1)
-    return x[:, :3].permute(0, 2, 3, 1).numpy()
+    """[N, C, H, W] in [-1, 1] -> uint8 [N, H, W, 3] (pictures.to_uint8: one channel is gray, more than 3 are cut)."""
+    return np.stack([to_uint8(img) for img in images])
 
 
 def depth_to_uint8(depths, lo, hi):
@@ -188,12 +188,8 @@ def depth_to_uint8(depths, lo, hi):
 
 
 def heat_colors(values, vmax):
-    """[N, H, W] non-negative -> uint8 [N, H, W, 3] 'hot' colours (black, red, yellow, white) scaled by vmax [N]."""
-    t = (values / vmax.clamp(min=1e-12)[:, None, None]).clamp(0, 1).numpy()
-    r = np.clip(3 * t, 0, 1)
-    g = np.clip(3 * t - 1, 0, 1)
-    b = np.clip(3 * t - 2, 0, 1)
-    return (np.stack([r, g, b], axis=-1) * 255).round().astype(np.uint8)
+    """[N, H, W] non-negative -> uint8 [N, H, W, 3] with pictures.heatmap's ramp (the demo's), scaled by vmax [N]."""
+    return np.stack([heatmap(values[n], max(float(vmax[n]), 1e-12)) for n in range(values.shape[0])])
 
 
 def mean_abs_change(original, variants):

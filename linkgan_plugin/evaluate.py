@@ -119,7 +119,7 @@ def network_summary(net, gen):
     G = net.G
     return {'path': net.path, 'kind': net.kind, 'flavour': net.flavour, 'class': f'{type(G).__module__}.{type(G).__qualname__}',
             'z_dim': gen.z_dim, 'w_dim': gen.w_dim, 'num_ws': gen.num_ws, 'c_dim': gen.c_dim,
-            'img_resolution': gen.img_resolution, 'rebuilt_from_state': net.rebuilt}
+            'img_resolution': gen.img_resolution, 'rebuilt_from_state': net.rebuilt, 'checkpoint_info': net.info}
 
 #----------------------------------------------------------------------------
 # Comparing with a baseline evaluation.

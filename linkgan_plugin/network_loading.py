@@ -226,7 +226,7 @@ def _load_torch_checkpoint(path, upstream_dir):
             _get_G_ema(data, path)  # Raises the 'no G_ema' message.
         G, rebuilt = _rebuild_toy(data, path), True
     kwargs = data.get('training_set_kwargs')
-    info = {k: data[k] for k in ('kimg', 'step', 'steps', 'demo_kwargs') if k in data and _jsonable(data[k])}
+    info = {k: data[k] for k in ('format', 'linked', 'kimg', 'settings') if k in data and _jsonable(data[k])}
     return LoadedNetwork(G=_prepare(G), path=path, kind='demo', flavour=flavour or guess_flavour(G),
                          checkpoint_spec=data.get('spec'), has_checkpoint_spec='spec' in data,
                          training_set_kwargs=kwargs if isinstance(kwargs, dict) else None, rebuilt=rebuilt, info=info)
