@@ -1,0 +1,121 @@
+"""`linkgan demo` end to end at a tiny size, the synthetic dataset, and the picture helpers."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from linkgan_plugin.cli import main
+from linkgan_plugin.demo_data import SceneStream, scenes
+
+#----------------------------------------------------------------------------
+# Dataset.
+
+def test_scenes_shape_range_and_reproducibility():
+    a = scenes(8, 32, generator=torch.Generator().manual_seed(3))
+    b = scenes(8, 32, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (8, 3, 32, 32) and a.dtype == torch.float32
+    assert a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, b)
+    s1, s2 = SceneStream(4, seed=5), SceneStream(4, seed=5)
+    assert torch.equal(next(s1)[0], next(s2)[0])
+    assert next(s1)[1].shape == (4, 0)
+
+
+def test_scenes_cells_vary_strongly_and_independently():
+    x = scenes(2048, 32, cells=4, generator=torch.Generator().manual_seed(0))
+    # Mean colour of each 8x8 cell: [N, 3, 4, 4] -> [N, 48] features.
+    cells = x.reshape(2048, 3, 4, 8, 4, 8).mean(dim=[3, 5]).reshape(2048, -1)
+    # Every cell varies strongly (uniform colours in [-1, 1] have std ~0.58; patterns mix two of them).
+    assert cells.std(dim=0).min() > 0.3
+    # Independence: features of different cells are uncorrelated (|r| < 0.1 with 2048 samples, ~4.5 sigma).
+    corr = torch.corrcoef(cells.T)
+    cell_of = torch.arange(48) % 16
+    other_cell = cell_of[:, None] != cell_of[None, :]
+    assert corr[other_cell].abs().max() < 0.1
+    # ... while channels within one cell are not required to be independent, pixels within a cell are related:
+    # a cell's pixels agree far more often than pixels of two different cells.
+    same = (x[:, :, 0, 0] - x[:, :, 7, 7]).abs().mean()
+    diff = (x[:, :, 0, 0] - x[:, :, 0, 8]).abs().mean()
+    assert same < 0.8 * diff
+
+
+def test_scenes_reject_bad_resolution():
+    with pytest.raises(ValueError, match='multiple of cells'):
+        scenes(1, 30, cells=4)
+
+#----------------------------------------------------------------------------
+# Pictures.
+
+def test_heatmap_and_grid():
+    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, to_uint8
+    hm = heatmap(torch.tensor([[0.0, 0.5], [1.0, 2.0]]), vmax=1.0)
+    assert hm.shape == (2, 2, 3) and hm.dtype == np.uint8
+    assert hm[0, 0].sum() < hm[0, 1].sum() < hm[1, 0].sum() and (hm[1, 0] == hm[1, 1]).all()  # Clipped at vmax.
+    img = to_uint8(torch.zeros(3, 8, 8))
+    assert img.shape == (8, 8, 3) and (img == 128).all()
+    boxed = outline(img, [[0, 0, 0.5, 0.5]])
+    assert (boxed[0, 0] == [0, 255, 0]).all() and (boxed[5, 5] == 128).all()
+    pic = leakage_grid([[img, img], [hm, hm, hm]][:1] + [[boxed]], row_labels=['a', 'b'], title='t', scale=2)
+    assert pic.mode == 'RGB' and pic.width > 2 * 16 and pic.height > 2 * 16
+
+#----------------------------------------------------------------------------
+# The command.
+
+def test_demo_tiny_run(tmp_path):
+    spec = tmp_path / 'spec.json'
+    spec.write_text(json.dumps({'links': [
+        {'name': 'left', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 1]}},
+        {'name': 'corner', 'axes': [40, 41, 42], 'region': {'box': [0.75, 0.75, 1, 1]}}]}))
+    out = tmp_path / 'out'
+    result = CliRunner().invoke(main, ['demo', '--outdir', str(out), '--spec', str(spec), '--seed', '1',
+                                       '--baseline-kimg', '0.128', '--finetune-kimg', '0.064', '--samples', '16',
+                                       '--batch', '16'])
+    assert result.exit_code == 0, result.output
+    assert 'mse_o' in result.output
+
+    report = json.loads((out / 'report.json').read_text())
+    assert set(report) >= {'baseline', 'linked', 'seconds'}
+    for model in ('baseline', 'linked'):
+        assert set(report[model]) == {'left', 'corner'}
+        for link in ('left', 'corner'):
+            assert set(report[model][link]) == {'mse_i', 'mse_o', 'edit_i'}
+            assert all(math.isfinite(v) and v >= 0 for v in report[model][link].values())
+    assert report['seconds'] > 0
+    # The user's spec keeps its axes and regions; the demo's recipe fills the fields it left out.
+    assert report['spec']['links'][1]['axes'] == [40, 41, 42]
+    assert report['spec']['interval'] == 2
+    assert '| left | mse_i |' in (out / 'report.md').read_text()
+
+    from PIL import Image
+    with Image.open(out / 'leakage.png') as pic:
+        assert pic.mode == 'RGB' and pic.height > pic.width / 2
+
+    base = torch.load(out / 'baseline.pt', map_location='cpu', weights_only=False)
+    linked = torch.load(out / 'linked.pt', map_location='cpu', weights_only=False)
+    assert base['flavour'] == linked['flavour'] == 'sg2ada'
+    assert base['linked'] is False and linked['linked'] is True
+    assert linked['spec']['links'][0]['name'] == 'left'
+    # Both loading paths give the same generator: the pickled module, and init kwargs + state.
+    from linkgan_plugin.toy.networks import ToyGeneratorSG2ADA
+    G = ToyGeneratorSG2ADA(**linked['G_init_kwargs'])
+    G.load_state_dict(linked['G_ema_state'])
+    ws = G.mapping(torch.randn(2, G.z_dim), torch.zeros(2, 0))
+    assert torch.equal(G.synthesis(ws, noise_mode='const'), linked['G_ema'].synthesis(ws, noise_mode='const'))
+    # The fine-tune started from the baseline and changed it.
+    assert linked['kimg'] > base['kimg']
+    assert not torch.equal(linked['G_ema_state']['synthesis.const'], base['G_ema_state']['synthesis.const'])
+
+
+def test_demo_rejects_bad_spec(tmp_path):
+    spec = tmp_path / 'bad.json'
+    spec.write_text(json.dumps({'links': [{'name': 'x', 'axes': '0:80', 'region': {'box': [0, 0, 1, 1]}}]}))
+    result = CliRunner().invoke(main, ['demo', '--outdir', str(tmp_path / 'o'), '--spec', str(spec)])
+    assert result.exit_code != 0
+    assert 'links[0].axes' in result.output and not os.path.exists(tmp_path / 'o')
+
+#----------------------------------------------------------------------------
