@@ -18,7 +18,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -39,9 +43,6 @@ constexpr int64_t kChunk = 4096;
 // Below this many image elements (batch * links * channels * pixels) one thread is faster than waking a team.
 constexpr int64_t kParallelGrain = 1 << 16;
 
-inline int num_threads_for(int64_t B, int64_t L, int64_t C, int64_t HW) {
-    return B * L * C * HW < kParallelGrain ? 1 : at::get_num_threads();
-}
 
 Geometry check_and_describe(const at::Tensor& x, const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& mask) {
     TORCH_CHECK(x.dim() == 4, "masked_diff: x must be [batch, channels, height, width], got ", x.sizes());
@@ -80,119 +81,70 @@ inline int64_t mask_row(const Geometry& g, int64_t b, int64_t l) {
 inline int64_t image_row(const Geometry& g, int64_t links, int64_t b, int64_t l, int64_t c) {
     return ((b * links + (links == 1 ? 0 : l)) * g.C + c) * g.HW;
 }
-
-//----------------------------------------------------------------------------
-// Forward: one read of x, x1, x2, mask. Each work item (sample, pixel chunk) writes its own partial sums,
-// reduced afterwards in a fixed order: the result depends neither on the thread count nor on which thread
-// ran which item, so items are handed out dynamically (robust when other processes share the cores).
-
-template <typename scalar_t, typename acc_t>
-void forward_kernel(const Geometry& g, const scalar_t* x, const scalar_t* x1, const scalar_t* x2, const acc_t* mask,
-                    acc_t* out_in, acc_t* out_out) {
-    const int64_t items = g.B * g.nchunks;
-    std::vector<double> partial(std::max<int64_t>(1, items * g.L * 2));
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads_for(g.B, g.L, g.C, g.HW))
-    for (int64_t item = 0; item < items; item++) {
-        const int64_t b = item / g.nchunks, p0 = (item % g.nchunks) * g.chunk;
-        const int64_t n = std::min(g.chunk, g.HW - p0);
-        for (int64_t l = 0; l < g.L; l++) {
-            const acc_t* m = mask + mask_row(g, b, l) + p0;
-            double sum_in = 0, sum_out = 0;
-            for (int64_t c = 0; c < g.C; c++) {
-                const scalar_t* xr = x + (b * g.C + c) * g.HW + p0;
-                const scalar_t* x1r = x1 + image_row(g, g.L1, b, l, c) + p0;
-                const scalar_t* x2r = x2 + image_row(g, g.L2, b, l, c) + p0;
-                acc_t a_in = 0, a_out = 0;
-                #pragma omp simd reduction(+:a_in, a_out)
-                for (int64_t i = 0; i < n; i++) {
-                    const acc_t xv = static_cast<acc_t>(xr[i]), mv = m[i];
-                    const acc_t d1 = static_cast<acc_t>(x1r[i]) - xv, d2 = static_cast<acc_t>(x2r[i]) - xv;
-                    a_in += mv * d2 * d2;
-                    a_out += (acc_t(1) - mv) * d1 * d1;
-                }
-                sum_in += a_in; sum_out += a_out;
-            }
-            partial[(item * g.L + l) * 2 + 0] = sum_in;
-            partial[(item * g.L + l) * 2 + 1] = sum_out;
-        }
-    }
-    for (int64_t b = 0; b < g.B; b++)
-        for (int64_t l = 0; l < g.L; l++) {
-            double s_in = 0, s_out = 0;
-            for (int64_t k = 0; k < g.nchunks; k++) {
-                s_in += partial[((b * g.nchunks + k) * g.L + l) * 2 + 0];
-                s_out += partial[((b * g.nchunks + k) * g.L + l) * 2 + 1];
-            }
-            out_in[b * g.L + l] = static_cast<acc_t>(s_in);
-            out_out[b * g.L + l] = static_cast<acc_t>(s_out);
-        }
+inline int num_threads_for(const Geometry& g) {
+    return g.B * g.L * g.C * g.HW < kParallelGrain ? 1 : at::get_num_threads();
 }
 
 //----------------------------------------------------------------------------
-// Backward: with g_in = dLoss/dL_in[b, l], g_out = dLoss/dL_out[b, l],
-//   grad_x2[b, l] = 2 g_in  *      M   * (x2 - x)
-//   grad_x1[b, l] = 2 g_out * (1 - M)  * (x1 - x)
-//   grad_x[b]     = -sum_l (grad_x1[b, l] + grad_x2[b, l])
-// (a shared x1 / x2 gets the sum over links). Every output element is written exactly once, by the thread that
-// owns its chunk: no zero-fill, no second pass, and the pages of the fresh outputs are first touched by the
-// worker threads. Sums over links go through a per-thread fp32/fp64 chunk buffer (fp16 sums would lose bits).
+// The loops, twice: for any x86-64 / other CPU, and with AVX2 + FMA (chosen at run time, see dispatch below).
+
+namespace generic {
+#include "masked_diff_cpu_kernels.h"
+} // namespace generic
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LINKGAN_HAVE_AVX2_BUILD 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+#include "masked_diff_cpu_kernels.h"
+} // namespace avx2
+#pragma GCC pop_options
+#endif
+
+bool cpu_has_avx2() {
+#ifdef LINKGAN_HAVE_AVX2_BUILD
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return has;
+#else
+    return false;
+#endif
+}
 
 template <typename scalar_t, typename acc_t>
-void backward_kernel(const Geometry& g, const acc_t* grad_in, const acc_t* grad_out,
-                     const scalar_t* x, const scalar_t* x1, const scalar_t* x2, const acc_t* mask,
-                     scalar_t* gx, scalar_t* gx1, scalar_t* gx2) {
-    const int64_t items = g.B * g.nchunks;
-    const bool acc1 = gx1 && g.L1 == 1 && g.L > 1, acc2 = gx2 && g.L2 == 1 && g.L > 1;
-    #pragma omp parallel num_threads(num_threads_for(g.B, g.L, g.C, g.HW))
-    {
-        std::vector<acc_t> buf(3 * g.chunk);
-        acc_t* bx = buf.data();
-        acc_t* b1 = bx + g.chunk;
-        acc_t* b2 = b1 + g.chunk;
-        #pragma omp for schedule(dynamic, 1)
-        for (int64_t item = 0; item < items; item++) {
-            const int64_t b = item / g.nchunks, p0 = (item % g.nchunks) * g.chunk;
-            const int64_t n = std::min(g.chunk, g.HW - p0);
-            for (int64_t c = 0; c < g.C; c++) {
-                const scalar_t* xr = x + (b * g.C + c) * g.HW + p0;
-                for (int64_t l = 0; l < g.L; l++) {
-                    const acc_t* m = mask + mask_row(g, b, l) + p0;
-                    const acc_t s_in = 2 * grad_in[b * g.L + l], s_out = 2 * grad_out[b * g.L + l];
-                    const scalar_t* x1r = x1 + image_row(g, g.L1, b, l, c) + p0;
-                    const scalar_t* x2r = x2 + image_row(g, g.L2, b, l, c) + p0;
-                    scalar_t* g1r = gx1 ? gx1 + image_row(g, g.L1, b, l, c) + p0 : nullptr;
-                    scalar_t* g2r = gx2 ? gx2 + image_row(g, g.L2, b, l, c) + p0 : nullptr;
-                    const bool first = l == 0;
-                    #pragma omp simd
-                    for (int64_t i = 0; i < n; i++) {
-                        const acc_t xv = static_cast<acc_t>(xr[i]), mv = m[i];
-                        const acc_t a1 = s_out * (acc_t(1) - mv) * (static_cast<acc_t>(x1r[i]) - xv);
-                        const acc_t a2 = s_in * mv * (static_cast<acc_t>(x2r[i]) - xv);
-                        bx[i] = first ? -(a1 + a2) : bx[i] - (a1 + a2);
-                        if (acc1) b1[i] = first ? a1 : b1[i] + a1;
-                        else if (g1r) g1r[i] = static_cast<scalar_t>(a1);
-                        if (acc2) b2[i] = first ? a2 : b2[i] + a2;
-                        else if (g2r) g2r[i] = static_cast<scalar_t>(a2);
-                    }
-                }
-                if (gx) {
-                    scalar_t* o = gx + (b * g.C + c) * g.HW + p0;
-                    #pragma omp simd
-                    for (int64_t i = 0; i < n; i++) o[i] = static_cast<scalar_t>(bx[i]);
-                }
-                if (acc1) {
-                    scalar_t* o = gx1 + image_row(g, 1, b, 0, c) + p0;
-                    #pragma omp simd
-                    for (int64_t i = 0; i < n; i++) o[i] = static_cast<scalar_t>(b1[i]);
-                }
-                if (acc2) {
-                    scalar_t* o = gx2 + image_row(g, 1, b, 0, c) + p0;
-                    #pragma omp simd
-                    for (int64_t i = 0; i < n; i++) o[i] = static_cast<scalar_t>(b2[i]);
-                }
-            }
-        }
-    }
+void forward(const Geometry& g, const scalar_t* x, const scalar_t* x1, const scalar_t* x2, const acc_t* mask, acc_t* out_in, acc_t* out_out) {
+#ifdef LINKGAN_HAVE_AVX2_BUILD
+    if (cpu_has_avx2()) return avx2::forward_kernel<scalar_t, acc_t>(g, x, x1, x2, mask, out_in, out_out);
+#endif
+    generic::forward_kernel<scalar_t, acc_t>(g, x, x1, x2, mask, out_in, out_out);
+}
+
+template <typename scalar_t, typename acc_t>
+void backward(const Geometry& g, const acc_t* grad_in, const acc_t* grad_out, const scalar_t* x, const scalar_t* x1,
+              const scalar_t* x2, const acc_t* mask, scalar_t* gx, scalar_t* gx1, scalar_t* gx2) {
+#ifdef LINKGAN_HAVE_AVX2_BUILD
+    if (cpu_has_avx2()) return avx2::backward_kernel<scalar_t, acc_t>(g, grad_in, grad_out, x, x1, x2, mask, gx, gx1, gx2);
+#endif
+    generic::backward_kernel<scalar_t, acc_t>(g, grad_in, grad_out, x, x1, x2, mask, gx, gx1, gx2);
+}
+
+//----------------------------------------------------------------------------
+// Large fresh outputs: on these machines first-touch page faults of a freshly allocated gradient cost more than
+// the kernel's own memory traffic (4 KiB pages, each faulted and zeroed by the OS). Before the kernel touches
+// them, ask Linux for transparent huge pages on the 2 MiB-aligned interior of each large output (what torch's
+// THP_MEM_ALLOC_ENABLE does for every allocation, here only for ours). Best effort: errors are ignored.
+
+void advise_huge_pages(const at::Tensor& t) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+    const size_t nbytes = static_cast<size_t>(t.numel()) * t.element_size();
+    if (nbytes < 2 * kHuge) return;
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(t.const_data_ptr());
+    const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1), last = (begin + nbytes) & ~(kHuge - 1);
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#else
+    (void)t;
+#endif
 }
 
 //----------------------------------------------------------------------------
@@ -217,7 +169,7 @@ std::tuple<at::Tensor, at::Tensor> masked_diff_fwd_cpu(const at::Tensor& x_, con
     dispatch(x.scalar_type(), [&](auto s, auto a) {
         using scalar_t = decltype(s);
         using acc_t = decltype(a);
-        forward_kernel<scalar_t, acc_t>(g, x.const_data_ptr<scalar_t>(), x1.const_data_ptr<scalar_t>(), x2.const_data_ptr<scalar_t>(),
+        forward<scalar_t, acc_t>(g, x.const_data_ptr<scalar_t>(), x1.const_data_ptr<scalar_t>(), x2.const_data_ptr<scalar_t>(),
                                         mask.const_data_ptr<acc_t>(), out_in.mutable_data_ptr<acc_t>(), out_out.mutable_data_ptr<acc_t>());
     });
     return {out_in, out_out};
@@ -237,10 +189,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cpu(
     at::Tensor gx = at::empty(need_x ? x.sizes() : at::IntArrayRef{0}, x.options());
     at::Tensor gx1 = at::empty(need_x1 ? x1.sizes() : at::IntArrayRef{0}, x1.options());
     at::Tensor gx2 = at::empty(need_x2 ? x2.sizes() : at::IntArrayRef{0}, x2.options());
+    for (const auto* t : {&gx, &gx1, &gx2}) advise_huge_pages(*t);
     dispatch(x.scalar_type(), [&](auto s, auto a) {
         using scalar_t = decltype(s);
         using acc_t = decltype(a);
-        backward_kernel<scalar_t, acc_t>(g, grad_in.const_data_ptr<acc_t>(), grad_out.const_data_ptr<acc_t>(),
+        backward<scalar_t, acc_t>(g, grad_in.const_data_ptr<acc_t>(), grad_out.const_data_ptr<acc_t>(),
                                          x.const_data_ptr<scalar_t>(), x1.const_data_ptr<scalar_t>(), x2.const_data_ptr<scalar_t>(), mask.const_data_ptr<acc_t>(),
                                          need_x ? gx.mutable_data_ptr<scalar_t>() : nullptr,
                                          need_x1 ? gx1.mutable_data_ptr<scalar_t>() : nullptr,

@@ -54,6 +54,7 @@ def test_cache_key_tracks_source_contents(tmp_path):
     src = tmp_path / 'cuda_ops'
     src.mkdir()
     (src / 'masked_diff_cpu.cpp').write_text('// one\n')
+    (src / 'masked_diff_cpu_kernels.h').write_text('// loops\n')
     key = build.build_key('cpu', str(src))
     (src / 'masked_diff_cpu.cpp').write_text('// two\n')
     assert build.build_key('cpu', str(src)) != key
@@ -121,7 +122,7 @@ def test_stale_torch_lock_is_removed(cpu_kernel):
         if leftover:
             os.remove(lock)
     assert out.returncode == 0 and 'LOADED' in out.stdout, out.stderr
-    assert 'removing the stale build lock' in out.stderr
+    assert 'removing the stale build lock' in out.stderr, out.stderr
     assert not leftover
 
 

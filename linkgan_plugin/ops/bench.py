@@ -4,7 +4,8 @@ For each case (shape x links) and each pass (forward; forward+backward), in one 
 1. eager: `masked_diff_reference` as written (the ~20-pass PyTorch version);
 2. compiled: `torch.compile(masked_diff_reference)`, steady state (its compile time is reported apart);
 3. fused: `masked_diff(..., impl=<kernel>)`.
-Reported: median milliseconds, ratios of eager and compiled time to the fused time, and the fused kernel's
+The three are timed round-robin, so that a change in machine load hits all of them alike. Reported: median
+milliseconds, ratios of eager and compiled time to the fused time, and the fused kernel's
 effective bandwidth (the bytes it must move at least, divided by its time) beside the machine's copy
 bandwidth measured in the same run. Forward runs under `torch.no_grad()`; forward+backward asks
 `torch.autograd.grad` for the gradients of x, x1 and x2 of `L_in.sum() + L_out.sum()`.
@@ -89,6 +90,18 @@ def _forward_backward(fn, x, x1, x2, mask):
     return run
 
 
+def _interleaved_medians(runners, device, reps):
+    """Median ms of each runner, timed round-robin (A B C A B C ...) so that all see the same machine load."""
+    times = {name: [] for name in runners}
+    for _ in range(reps):
+        for name, fn in runners.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps=5, compile_=True, log=print):
     """Runs every case; returns a dict (the JSON report)."""
     device = torch.device(device)
@@ -106,16 +119,21 @@ def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps
             for backward in (False, True):
                 make = _forward_backward if backward else _forward
                 row = dict(shape=list(shape), links=n_links, pass_='fwd+bwd' if backward else 'fwd')
-                row['fused_ms'] = _median_ms(make(fused, *inputs), device, reps)
-                row['eager_ms'] = _median_ms(make(masked_diff_reference, *inputs), device, reps)
+                runners = dict(fused=make(fused, *inputs), eager=make(masked_diff_reference, *inputs))
                 if compile_:
                     torch._dynamo.reset()  # Compile time per case, not amortised over earlier cases.
-                    compiled = make(torch.compile(masked_diff_reference, dynamic=False), *inputs)
+                    runners['compiled'] = make(torch.compile(masked_diff_reference, dynamic=False), *inputs)
                     t0 = time.perf_counter()
-                    compiled()
+                    runners['compiled']()  # Compiles.
                     _sync(device)
                     first_ms = (time.perf_counter() - t0) * 1e3
-                    row['compiled_ms'] = _median_ms(compiled, device, reps)
+                for fn in runners.values():  # Warm-up: caches, allocator, first-call work.
+                    fn()
+                _sync(device)
+                medians = _interleaved_medians(runners, device, reps)
+                row['fused_ms'], row['eager_ms'] = medians['fused'], medians['eager']
+                if compile_:
+                    row['compiled_ms'] = medians['compiled']
                     row['compile_s'] = max(0.0, first_ms - row['compiled_ms']) / 1e3
                 row['fused_gbs'] = minimal_bytes(*inputs, backward) / (row['fused_ms'] * 1e-3) / 1e9
                 row['fused_of_copy'] = row['fused_gbs'] / report['copy_gbs']
@@ -124,6 +142,7 @@ def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps
                     row['compiled_over_fused'] = row['compiled_ms'] / row['fused_ms']
                 report['rows'].append(row)
                 log(format_row(row))
+                del runners
             del inputs
     return report
 

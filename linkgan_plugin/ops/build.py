@@ -43,7 +43,7 @@ KINDS = {
         extra_cflags=['-O3', '-fopenmp'],
         extra_ldflags=['-fopenmp'],
         extra_cuda_cflags=[],
-        headers=[],
+        headers=['masked_diff_cpu_kernels.h'],
         namespace='linkgan_cpu',
     ),
     'cuda': dict(
