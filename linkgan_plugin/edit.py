@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from linkgan_plugin.metrics import resample_offsets
 from linkgan_plugin.network_loading import CAMERAS, UPSTREAM_ENV
 from linkgan_plugin.pictures import heatmap, to_uint8
+from linkgan_plugin.regions import fixed_region_mask
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
 
 MODES = ('resample', 'noise')
@@ -158,6 +159,15 @@ def region_masks(bound, link_index, images):
     return masks[:, link_index].expand(images.shape[0], -1, -1).float()
 
 
+def drawing_masks(bound, link_index, masks, tile):
+    """Masks [N, tile, tile] for outlines: fixed regions rasterised at the tile's resolution (exact box edges),
+    semantic ones enlarged from `masks` [N, H, W]."""
+    region = bound.spec.links[link_index].region
+    if region.is_fixed:
+        return fixed_region_mask(region, tile, tile)[None].expand(masks.shape[0], -1, -1)
+    return F.interpolate(masks[:, None], size=(tile, tile), mode='nearest')[:, 0]
+
+
 def change_stats(original, variants, mask):
     """Mean squared change inside / outside the region, normalised by the region's / complement's values.
 
@@ -255,7 +265,7 @@ def draw_grid(renders, masks, row_labels, title, tile, heat_max=None):
 
     Args:
         renders:    from render_edits (outputs 'image' and, for EG3D, 'image_depth').
-        masks:      [N, H, W] region masks of the link (at the image's resolution).
+        masks:      [N, h, w] region masks of the link (best at the tile's resolution: see drawing_masks).
         row_labels: N strings (e.g. 'seed 3').
         heat_max:   fixed heatmap scale (in mean |diff| units, images in [-1, 1]); default the row's maximum.
     Returns:
@@ -318,7 +328,7 @@ def interpolation_frames(gen, ws, delta, masks, frames, tile, c=None, progress=N
     """GIF frames lerping each sample from ws (t=0) to ws + delta (t=1).
 
     Args:
-        ws:     [N, num_ws, w_dim]; delta: [N, w_dim] (added to every row); masks: [N, H, W].
+        ws:     [N, num_ws, w_dim]; delta: [N, w_dim] (added to every row); masks: [N, h, w] for the outlines.
         frames: number of frames K >= 2 (t = k / (K - 1)).
     Returns:
         list of K PIL images, each one row of N tiles (EG3D: a second row of depth) and a progress bar.
@@ -488,7 +498,8 @@ def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, 
     axes_text = link.to_dict()['axes']
     title = (f'link {link.name}: axes {axes_text if isinstance(axes_text, str) else f"{len(link.axes)} listed"} '
              f'of {gen.w_dim}; {mode}' + (f' alpha {alpha:g}' if mode == 'noise' else '') + f'; psi {truncation:g}')
-    grid, heat = draw_grid(renders, masks, row_labels, title, tile, heat_max)
+    outlines = drawing_masks(bound, link_index, masks, tile)
+    grid, heat = draw_grid(renders, outlines, row_labels, title, tile, heat_max)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     grid.save(out)
 
@@ -510,7 +521,7 @@ def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, 
     if interp:
         gif_path = gif_path or os.path.splitext(out)[0] + '.gif'
         with progress_bar(interp, f'gif: {interp} frames') as bar:
-            frames = interpolation_frames(gen, ws, linked[0], masks, interp, tile, c, progress=bar.update)
+            frames = interpolation_frames(gen, ws, linked[0], outlines, interp, tile, c, progress=bar.update)
         save_gif(frames, gif_path)
         summary['gif'] = os.path.abspath(gif_path)
         summary['gif_frames'] = interp
