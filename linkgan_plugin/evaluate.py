@@ -294,7 +294,7 @@ def progress_bar(length, label):
               help='An earlier eval JSON (say, the baseline): print ratios against it.')
 def eval_command(network, upstream, spec, links, samples, batch, seed, truncation, alpha, outputs, camera, device, out,
                  compare):
-    """Measure linkage: Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) for every link (method.md sec. 3)."""
+    """Measure linkage: the LinkGAN paper's Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) protocols, every link."""
     baseline = None
     if compare:
         try:

@@ -210,3 +210,24 @@ def test_eval_errors(tmp_path):
     (tmp_path / 'junk.json').write_text('{"x": 1}')
     res = run(['--network', tmp_path / 'baseline.pt', '--spec', json.dumps(SPEC), '--compare', tmp_path / 'junk.json'])
     assert res.exit_code == 2 and 'not a `linkgan eval --out` file' in res.output
+
+
+def test_eval_eg3d_dataset_cameras(tmp_path):
+    from linkgan_plugin.toy.networks import random_cameras
+    data = tmp_path / 'data'
+    data.mkdir()
+    cams = random_cameras(3, generator=torch.Generator().manual_seed(0))
+    (data / 'dataset.json').write_text(json.dumps({'labels': [[f'{i}.png', c.tolist()] for i, c in enumerate(cams)]}))
+    (tmp_path / 'training_options.json').write_text(json.dumps({'training_set_kwargs': {'path': str(data)},
+                                                                'loss_kwargs': {'class_name': 'linkgan_plugin.LinkLoss'}}))
+    save_demo_checkpoint(tmp_path / 'eg3d.pt', toy_G('eg3d'), 'eg3d', SPEC)
+    res = run(['--network', tmp_path / 'eg3d.pt', '--samples', 3, '--outputs', 'image', '--camera', 'dataset',
+               '--out', tmp_path / 'd.json'])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / 'd.json').read_text())['settings']['camera'] == 'dataset'
+    # The cameras are drawn from the run's labels.
+    from linkgan_plugin.evaluate import sample_inputs
+    from linkgan_plugin.network_loading import load_network, make_adapter
+    gen = make_adapter(load_network(tmp_path / 'eg3d.pt'), camera='dataset')
+    c = sample_inputs(gen, 1, 5, seed=0)[3]
+    assert all(any(torch.equal(row, cam) for cam in cams) for row in c)
