@@ -22,13 +22,12 @@ import os
 import time
 
 import click
-import numpy as np
 import torch
 
-from linkgan_plugin.metrics import METRICS, link_metrics_batch
+from linkgan_plugin.metrics import METRICS, link_metrics_batch, sample_inputs
 from linkgan_plugin.network_loading import (CAMERAS, NetworkLoadError, SpecResolutionError, UPSTREAM_ENV, load_network,
                                             make_adapter, resolve_device, resolve_spec)
-from linkgan_plugin.regularizer import BoundSpec, sample_link_noise
+from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import LinkSpec, SpecError
 
 EG3D_OUTPUTS = ('image', 'image_raw', 'image_depth')
@@ -51,23 +50,6 @@ def select_links(spec, names=None):
     if unknown:
         raise click.BadParameter(f'unknown link {unknown[0]!r} (the spec has: {", ".join(spec.names)})', param_hint='--link')
     return LinkSpec([link for link in spec.links if link.name in names], dict(spec.options))
-
-
-def sample_inputs(gen, num_links, samples, seed):
-    """Every random input of an evaluation, drawn up front from one generator per stream.
-
-    Each stream (z, z_new, noise, camera) has its own generator seeded from `seed`, so sample i is the same for any
-    batch size and any `samples` >= i + 1.
-    Returns:
-        (z [samples, z_dim], z_new [samples, z_dim], noise [samples, links, w_dim], c [samples, c_dim]) on the CPU.
-    """
-    # The CPU generator keeps 32 bits of its seed: derive distinct stream seeds with numpy's SeedSequence.
-    stream = lambda k: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
-    z = torch.randn([samples, gen.z_dim], generator=stream(0))
-    z_new = torch.randn([samples, gen.z_dim], generator=stream(1))
-    noise = sample_link_noise(samples, num_links, gen.w_dim, 'cpu', generator=stream(2))
-    c = gen.default_c(samples, generator=stream(3)).cpu()
-    return z, z_new, noise, c
 
 
 def evaluate_network(gen, spec, outputs=('image',), samples=DEFAULTS['samples'], batch=DEFAULTS['batch'],

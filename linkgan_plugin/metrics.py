@@ -25,8 +25,25 @@ def resample_offsets(ws, ws_new, bound):
     return (ws_new[:, 0] - ws[:, 0])[:, None, :] * bound.axis_masks_on(ws.device)[None]
 
 
+def sample_inputs(gen, num_links, samples, seed):
+    """Every random input of an evaluation, drawn up front from one generator per stream.
+
+    Each stream (z, z_new, noise, camera) has its own generator seeded from `seed`, so sample i is the same for any
+    batch size and any `samples` >= i + 1.
+    Returns:
+        (z [samples, z_dim], z_new [samples, z_dim], noise [samples, links, w_dim], c [samples, c_dim]) on the CPU.
+    """
+    # The CPU generator keeps 32 bits of its seed: derive distinct stream seeds with numpy's SeedSequence.
+    stream = lambda k: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
+    z = torch.randn([samples, gen.z_dim], generator=stream(0))
+    z_new = torch.randn([samples, gen.z_dim], generator=stream(1))
+    noise = sample_link_noise(samples, num_links, gen.w_dim, 'cpu', generator=stream(2))
+    c = gen.default_c(samples, generator=stream(3)).cpu()
+    return z, z_new, noise, c
+
+
 @torch.no_grad()
-def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncation_psi=1.0, output='image'):
+def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncation_psi=1.0, output='image', alpha_scale=None):
     """Per-sample metrics for one batch.
 
     Args:
@@ -35,12 +52,13 @@ def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncatio
         z:       [N, z_dim] latents; z_new: [N, z_dim] latents for resampling.
         noise:   [N, links, w_dim] standard normal perturbations.
         output:  which generator output to measure ('image'; EG3D also 'image_raw', 'image_depth').
+        alpha_scale: optional [w_dim] per-axis scale of alpha (alpha_mode='w_std').
     Returns:
         {metric: [N, links]} for every metric in METRICS and its '_region' twin.
     """
     ws = gen.map(z, c, truncation_psi)
     ws_new = gen.map(z_new, c, truncation_psi)
-    d_linked, d_complement = perturbation_offsets(noise, bound, alpha)
+    d_linked, d_complement = perturbation_offsets(noise, bound, alpha, alpha_scale)
     d_resample = resample_offsets(ws, ws_new, bound)
     render = lambda w: gen.synthesize(w, c)[output].float()
     x = render(ws)
@@ -65,29 +83,23 @@ def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncatio
 
 def evaluate_links(gen, bound, num_samples=256, batch=32, seed=0, alpha=1.0, truncation_psi=1.0, output='image',
                    progress=None):
-    """Mean and std of every metric over `num_samples` fixed-seed samples.
+    """Mean and std of every metric over `num_samples` fixed-seed samples (independent of `batch`).
 
     Returns:
         {link_name: {metric: mean, metric + '_std': std, ...}} (metric over METRICS and their '_region' twins),
         plus 'samples_per_second' at the top level.
     """
     import time
-    g = torch.Generator().manual_seed(seed)
+    z, z_new, noise, c = sample_inputs(gen, bound.num_links, num_samples, seed)
+    dev = gen.device
     parts = []
     start = time.perf_counter()
-    done = 0
-    while done < num_samples:
-        n = min(batch, num_samples - done)
-        z = torch.randn([n, gen.z_dim], generator=g)
-        z_new = torch.randn([n, gen.z_dim], generator=g)
-        noise = sample_link_noise(n, bound.num_links, bound.w_dim, 'cpu', generator=g)
-        c = gen.default_c(n, generator=g)
-        dev = gen.device
+    for i in range(0, num_samples, batch):
+        sl = slice(i, min(i + batch, num_samples))
         parts.append({k: v.cpu() for k, v in link_metrics_batch(
-            gen, bound, z.to(dev), z_new.to(dev), noise.to(dev), c, alpha, truncation_psi, output).items()})
-        done += n
+            gen, bound, z[sl].to(dev), z_new[sl].to(dev), noise[sl].to(dev), c[sl].to(dev), alpha, truncation_psi, output).items()})
         if progress is not None:
-            progress(n)
+            progress(sl.stop - sl.start)
     seconds = time.perf_counter() - start
     result = {}
     for i, name in enumerate(bound.spec.names):
