@@ -127,13 +127,14 @@ def test_dict_outputs_mask_each_target_at_its_resolution():
 def test_semantic_modes(tmp_path):
     (tmp_path / 'seg.py').write_text(
         'import torch\ndef segment(x):\n    return (x[:, 0] > 0).long()\n')
-    def synth(ws):  # Pixel (0, 0) is "class 1" when w0 > 0; image = w0 everywhere.
+    def synth(ws):  # Every pixel is "class 1" when w0 > 0; image = w0 everywhere.
         return ws[:, 0, :1, None, None].expand(-1, 1, 2, 2).repeat(1, 3, 1, 1)
     ws = torch.tensor([[[-0.5, 0.0, 0.0, 0.0]]])
-    p = torch.tensor([[[0.0, 0.0, 1.0, 0.0]]])       # Complement perturbation: no change at all.
     data = lambda mode: {'links': [{'name': 's', 'axes': '0:2', 'region': {'segmenter': str(tmp_path / 'seg.py') + ':segment',
                                                                           'classes': [1], 'mode': mode}}], 'reduction': 'sum'}
-    p_linked = torch.tensor([[[1.0, 0.0, 0.0, 0.0]]])  # Linked perturbation: w0 -> 0.5 -> class 1 everywhere.
+    # Linked perturbation: w0 -> 0.5, so class 1 everywhere; the complement perturbation (axis 0 of p is 0
+    # outside the link) changes nothing.
+    p_linked = torch.tensor([[[1.0, 0.0, 0.0, 0.0]]])
     src = link_penalty(synth, ws, bound_of(data('source')), noise=p_linked)
     uni = link_penalty(synth, ws, bound_of(data('union')), noise=p_linked)
     mean = link_penalty(synth, ws, bound_of(data('mean')), noise=p_linked)
