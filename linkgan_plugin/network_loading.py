@@ -368,7 +368,7 @@ def make_adapter(net, camera='frontal', device='cpu'):
         return GeneratorAdapter(G, camera=camera)
     labels = dataset_labels(net.training_set_kwargs or (read_training_options(net) or {}).get('training_set_kwargs'))
     if labels is None:
-        raise NetworkLoadError(f'--camera dataset: no camera labels found (dataset.json of the run\'s training set '
+        raise NetworkLoadError('--camera dataset: no camera labels found (dataset.json of the run\'s training set '
                                'is missing or unreadable); use --camera frontal or sampled')
     return DatasetCameraAdapter(G, labels)
 
