@@ -208,12 +208,18 @@ def summarise(details_base, details_link, spec):
 # Pictures.
 
 @torch.no_grad()
-def leakage_picture(models, spec, columns=6, seed=1234):
-    """The Fig. 3 layout for each model and link. models: {label: G_ema}. Returns a PIL.Image."""
+def leakage_picture(models, spec, columns=5, seed=1234):
+    """The Fig. 3 layout: one band per link, the models side by side (models: {label: G_ema}). Returns a PIL.Image.
+
+    Rows of each block: originals; linked axes resampled (the region should change) and the per-pixel squared
+    difference; every other axis resampled (the region should stay) and its difference. Heatmaps show the per-pixel
+    RMS change over channels on one fixed scale (black: none, pale yellow: >= 1, half the [-1, 1] range), so their
+    brightness compares directly across models and links.
+    """
     from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_vertical, to_uint8
+    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_horizontal, stack_vertical, to_uint8
     from linkgan_plugin.regularizer import BoundSpec
-    blocks = []
+    renders = {}
     for label, G_ema in models.items():
         gen = GeneratorAdapter(G_ema)
         bound = BoundSpec(spec, gen.w_dim)
@@ -222,20 +228,25 @@ def leakage_picture(models, spec, columns=6, seed=1234):
         z_new = torch.randn([columns, gen.z_dim], generator=g)
         ws, ws_new = gen.map(z), gen.map(z_new)
         x = gen.synthesize(ws)['image']
-        for i, link in enumerate(spec.links):
+        for i in range(len(spec.links)):
             m = bound.axis_masks[i]
             x_in = gen.synthesize(ws + (ws_new - ws) * m)['image']          # linked axes resampled
             x_out = gen.synthesize(ws + (ws_new - ws) * (1 - m))['image']   # every other axis resampled
-            d_in = (x_in - x).square().mean(dim=1)
-            d_out = (x_out - x).square().mean(dim=1)
-            vmax = float(torch.maximum(d_in.max(), d_out.max()).clamp(min=1e-6))
-            boxes = link.region.boxes or []
-            tiles = lambda imgs: [outline(to_uint8(im), boxes) for im in imgs]
-            rows = [tiles(x), tiles(x_in), [heatmap(d, vmax) for d in d_in], tiles(x_out), [heatmap(d, vmax) for d in d_out]]
-            labels = ['original', 'resample linked', '|diff|^2', 'resample others', '|diff|^2']
-            blocks.append(leakage_grid(rows, labels, title=f'{label}: link {link.name!r} (axes '
-                                       f'{link.axes[0]}..{link.axes[-1]}, box outlined)', scale=3))
-    return stack_vertical(blocks, pad=10)
+            rms = lambda a: (a - x).square().mean(dim=1).sqrt()                # per-pixel RMS change over channels
+            renders[label, i] = (x, x_in, x_out, rms(x_in), rms(x_out))
+    bands = []
+    labels = ['original', 'resample linked', '|change|', 'resample others', '|change|']
+    for i, link in enumerate(spec.links):
+        boxes = link.region.boxes or []
+        tiles = lambda imgs: [outline(to_uint8(im), boxes) for im in imgs]
+        blocks = []
+        for k, label in enumerate(models):
+            x, x_in, x_out, d_in, d_out = renders[label, i]
+            rows = [tiles(x), tiles(x_in), [heatmap(d, 1.0) for d in d_in], tiles(x_out), [heatmap(d, 1.0) for d in d_out]]
+            blocks.append(leakage_grid(rows, labels if k == 0 else None, scale=3,
+                                       title=f'{label}: link {link.name!r}, axes {link.axes[0]}..{link.axes[-1]}'))
+        bands.append(stack_horizontal(blocks, pad=12))
+    return stack_vertical(bands, pad=12)
 
 #----------------------------------------------------------------------------
 # Outputs.

@@ -4,8 +4,8 @@ A scene of resolution R is a `cells x cells` grid (default 4 x 4: 8-pixel cells 
 its own and from its own random numbers:
     1. a background colour, uniform in [-1, 1]^3;
     2. a foreground colour, uniform in [-1, 1]^3;
-    3. a pattern: blank, disc, square, horizontal stripes, vertical stripes or a checkerboard, with a random size
-       (discs, squares) or period (stripes, checkers).
+    3. a pattern: blank, disc, square (random size), or the cell split into two halves, top/bottom or left/right
+       (a random split position): large shapes a small generator learns in a few thousand images.
 So every region of the image changes strongly from scene to scene, and what happens in one cell says nothing about
 any other cell: a link to any box (the default quadrants, the centre, a band ...) has content that can vary on its
 own, which is exactly what LinkGAN asks the generator to expose through the linked axes.
@@ -16,7 +16,7 @@ own, which is exactly what LinkGAN asks the generator to expose through the link
 
 import torch
 
-PATTERNS = ('blank', 'disc', 'square', 'hstripes', 'vstripes', 'checker')
+PATTERNS = ('blank', 'disc', 'square', 'hsplit', 'vsplit')
 
 #----------------------------------------------------------------------------
 
@@ -39,23 +39,22 @@ def scenes(batch, resolution=32, cells=4, generator=None):
     fg = rand(N, 3, K, K) * 2 - 1
     kind = (rand(N, K, K) * len(PATTERNS)).long().clamp(max=len(PATTERNS) - 1)
     size = 0.2 + 0.25 * rand(N, K, K)                               # disc radius / square half-side, cell units.
-    period = 2 + (rand(N, K, K) * 3).long().float()                 # stripes per cell: 2, 3 or 4.
+    split = 0.3 + 0.4 * rand(N, K, K)                               # split position, cell units.
 
     # Per-pixel cell coordinates u (column) and v (row) in [0, 1), and per-pixel cell parameters.
     s = R // K
     t = (torch.arange(R) % s + 0.5) / s                             # [R]
     v, u = t[:, None].expand(R, R), t[None, :].expand(R, R)
     up = lambda a: a.repeat_interleave(s, dim=-1).repeat_interleave(s, dim=-2)
-    kind_p, size_p, period_p = up(kind), up(size), up(period)       # [N, R, R]
+    kind_p, size_p, split_p = up(kind), up(size), up(split)       # [N, R, R]
 
     du, dv = u - 0.5, v - 0.5
     disc = (du.square() + dv.square()) < size_p.square()
     square = torch.maximum(du.abs(), dv.abs()) < size_p
-    hstripes = (torch.floor(v * period_p) % 2) == 1
-    vstripes = (torch.floor(u * period_p) % 2) == 1
-    checker = ((torch.floor(u * period_p) + torch.floor(v * period_p)) % 2) == 1
+    hsplit = v > split_p
+    vsplit = u > split_p
     on = torch.zeros(N, R, R, dtype=torch.bool)
-    for k, shape in enumerate((None, disc, square, hstripes, vstripes, checker)):
+    for k, shape in enumerate((None, disc, square, hsplit, vsplit)):
         if shape is not None:
             on |= (kind_p == k) & shape
     img = torch.where(on[:, None], up(fg), up(bg))

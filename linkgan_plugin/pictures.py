@@ -100,6 +100,19 @@ def leakage_grid(rows, row_labels=None, title=None, scale=3, pad=2, label_width=
     return canvas
 
 
+def stack_horizontal(images, pad=6, background=255):
+    """Places PIL images left to right (top-aligned) in one image."""
+    from PIL import Image
+    W = sum(im.width for im in images) + pad * (len(images) - 1)
+    H = max(im.height for im in images)
+    canvas = Image.new('RGB', (W, H), (background,) * 3)
+    x = 0
+    for im in images:
+        canvas.paste(im, (x, 0))
+        x += im.width + pad
+    return canvas
+
+
 def stack_vertical(images, pad=6, background=255):
     """Stacks PIL images top to bottom (left-aligned) into one image."""
     from PIL import Image
