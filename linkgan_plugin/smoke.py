@@ -1,0 +1,307 @@
+"""`linkgan smoke`: a tiny real training run of a (patched) upstream train.py with LinkLoss, on the machine at hand.
+
+Steps:
+  1. Detect the upstream (sg2ada, sg3, eg3d) and check that `linkgan patch` has been applied.
+  2. Make a tiny dataset unless --data is given (eg3d: 25-dim camera labels in dataset.json) and a tiny link spec
+     unless --spec is given.
+  3. Run upstream train.py in a subprocess through `python -m linkgan_plugin.upstream.cpu_run`, which installs the
+     modern-torch and (on a CPU-only machine) CPU shims in that process only; upstream files are never edited.
+  4. Summarise: run directory, seconds per kimg, the `Loss/link/*` statistics from stats.jsonl, and the loss class
+     recorded in training_options.json. With LinkLoss, fails unless some `Loss/link/*` statistic is non-zero.
+"""
+
+import json
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import resource  # POSIX only: CPU time of the run, a fairer speed measure than wall time on a busy machine.
+except ImportError:  # pragma: no cover
+    resource = None
+from typing import Dict, List, Optional
+
+import click
+
+LINK_LOSS = 'linkgan_plugin.LinkLoss'
+UPSTREAM_LOSS = 'training.loss.StyleGAN2Loss'
+
+#----------------------------------------------------------------------------
+# Defaults per upstream: small enough for a CPU run of about a minute or two.
+
+SMOKE_DEFAULTS = {
+    'sg2ada': dict(resolution=32, nimg=120, images=32, channel_base=4096, channel_max=128, args=[
+        '--gpus=1', '--batch=4', '--snap=1', '--metrics=none', '--fp32=1', '--workers=1', '--aug=noaug', '--kimg=1']),
+    'sg3': dict(resolution=32, nimg=120, images=32, args=[
+        '--cfg=stylegan2', '--gpus=1', '--batch=4', '--gamma=0.5', '--snap=1', '--metrics=none', '--workers=1',
+        '--kimg=1', '--tick=1', '--cbase=8192', '--cmax=256', '--mbstd-group=4']),
+    'eg3d': dict(resolution=128, nimg=40, images=16, args=[
+        '--cfg=ffhq', '--gpus=1', '--batch=4', '--gamma=1', '--snap=1', '--metrics=none', '--workers=1', '--kimg=1',
+        '--tick=1', '--cbase=8192', '--cmax=128', '--neural_rendering_resolution_initial=32', '--density_reg=0.25']),
+}
+# sg3's stylegan3-t/-r are much slower on CPU (~250 s/kimg): fewer images.
+SLOW_CFG_NIMG = {'stylegan3-t': 48, 'stylegan3-r': 24}
+
+DEFAULT_SPEC = {
+    'links': [
+        {'name': 'eyes', 'axes': '0:64', 'region': {'preset': 'eyes'}},
+        {'name': 'mouth', 'axes': '64:128', 'region': {'preset': 'mouth'}},
+    ],
+    'interval': 2,
+}
+
+#----------------------------------------------------------------------------
+# Tiny datasets.
+
+def _camera_label(yaw, pitch, radius=2.7, pivot=(0.0, 0.0, 0.2), focal=4.2647):
+    """25 numbers: a 4x4 cam2world (camera looking at `pivot`, y up, OpenCV axes) then 3x3 normalised intrinsics."""
+    import numpy as np
+    theta, phi = math.pi / 2 + yaw, math.pi / 2 + pitch
+    pivot = np.asarray(pivot, dtype=np.float64)
+    origin = pivot + radius * np.array([math.sin(phi) * math.cos(math.pi - theta), math.cos(phi), math.sin(phi) * math.sin(math.pi - theta)])
+    forward = pivot - origin
+    forward /= np.linalg.norm(forward)
+    right = -np.cross([0.0, 1.0, 0.0], forward)
+    right /= np.linalg.norm(right)
+    up = np.cross(forward, right)
+    up /= np.linalg.norm(up)
+    cam2world = np.eye(4)
+    cam2world[:3, 0], cam2world[:3, 1], cam2world[:3, 2], cam2world[:3, 3] = right, up, forward, origin
+    intrinsics = np.array([[focal, 0, 0.5], [0, focal, 0.5], [0, 0, 1]])
+    return [float(v) for v in np.concatenate([cam2world.reshape(-1), intrinsics.reshape(-1)])]
+
+
+def make_dataset(path: str, resolution: int, count: int, camera_labels: bool = False, seed: int = 0) -> str:
+    """Writes `count` RGB PNGs (soft blobs on a gradient, a face-like layout) into the folder `path`, and for eg3d
+    a dataset.json with one 25-dim camera label per image. Returns `path`."""
+    import numpy as np
+    import PIL.Image
+    os.makedirs(path, exist_ok=True)
+    rnd = np.random.RandomState(seed)
+    yy, xx = np.mgrid[0:resolution, 0:resolution] / max(resolution - 1, 1)
+    labels = []
+    for i in range(count):
+        img = np.zeros([resolution, resolution, 3])
+        base = rnd.uniform(0.2, 0.8, size=3)
+        img += base * (0.6 + 0.4 * yy[..., None])
+        for cx, cy, r in [(0.37, 0.47, 0.07), (0.63, 0.47, 0.07), (0.5, 0.72, 0.1), (0.5, 0.5, 0.3)]:
+            cx, cy = cx + rnd.normal(0, 0.02), cy + rnd.normal(0, 0.02)
+            blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r ** 2))
+            img += blob[..., None] * rnd.uniform(-0.5, 0.5, size=3)
+        fname = f'img{i:05d}.png'
+        PIL.Image.fromarray(np.uint8(np.clip(img, 0, 1) * 255), 'RGB').save(os.path.join(path, fname))
+        if camera_labels:
+            labels.append([fname, _camera_label(yaw=rnd.uniform(-0.3, 0.3), pitch=rnd.uniform(-0.15, 0.15))])
+    if camera_labels:
+        with open(os.path.join(path, 'dataset.json'), 'w', encoding='utf-8') as f:
+            json.dump({'labels': labels}, f)
+    return path
+
+#----------------------------------------------------------------------------
+# Arguments.
+
+def _opt_name(arg: str) -> Optional[str]:
+    if not arg.startswith('-'):
+        return None
+    return arg.split('=', 1)[0].lstrip('-').replace('_', '-')
+
+
+def merge_args(defaults: List[str], user: List[str]) -> List[str]:
+    """defaults + user, dropping each default whose option the user gives (either --a-b or --a_b spelling)."""
+    given = {_opt_name(a) for a in user if _opt_name(a)}
+    return [a for a in defaults if _opt_name(a) not in given] + list(user)
+
+
+def arg_value(args: List[str], name: str) -> Optional[str]:
+    """The value of --name in args (last one wins), accepting --name=value and --name value."""
+    value = None
+    for i, a in enumerate(args):
+        if _opt_name(a) == name.replace('_', '-'):
+            value = a.split('=', 1)[1] if '=' in a else (args[i + 1] if i + 1 < len(args) else None)
+    return value
+
+
+def plugin_root() -> str:
+    """The directory holding the linkgan_plugin package (put on the run's PYTHONPATH)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#----------------------------------------------------------------------------
+# Reading a run.
+
+def read_stats(run_dir: str) -> List[Dict]:
+    path = os.path.join(run_dir, 'stats.jsonl')
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding='utf-8') as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def link_stats(rows: List[Dict]) -> Dict[str, Dict[str, float]]:
+    """Loss/link/* over the whole run: {name: {'n': total count, 'mean': count-weighted mean}}."""
+    out = {}
+    for row in rows:
+        for key, val in row.items():
+            if key.startswith('Loss/link/') and isinstance(val, dict) and val.get('num', 0) > 0:
+                acc = out.setdefault(key, {'n': 0, 'sum': 0.0})
+                acc['n'] += val['num']
+                acc['sum'] += val['mean'] * val['num']
+    return {k: {'n': v['n'], 'mean': v['sum'] / v['n']} for k, v in sorted(out.items())}
+
+
+def sec_per_kimg(rows: List[Dict]) -> Optional[float]:
+    """Seconds per kimg of the last tick (tick 0 holds start-up work, so it is skipped when there are more)."""
+    vals = [r['Timing/sec_per_kimg']['mean'] for r in rows if isinstance(r.get('Timing/sec_per_kimg'), dict) and r['Timing/sec_per_kimg'].get('num')]
+    if not vals:
+        return None
+    return vals[-1]
+
+
+def summarize(run_dir: str) -> Dict:
+    rows = read_stats(run_dir)
+    opts = {}
+    opts_path = os.path.join(run_dir, 'training_options.json')
+    if os.path.isfile(opts_path):
+        with open(opts_path, encoding='utf-8') as f:
+            opts = json.load(f)
+    snapshots = sorted(f for f in os.listdir(run_dir) if f.startswith('network-snapshot-') and f.endswith('.pkl')) if os.path.isdir(run_dir) else []
+    return dict(run_dir=run_dir, ticks=len(rows), sec_per_kimg=sec_per_kimg(rows), link=link_stats(rows),
+                loss_class=opts.get('loss_kwargs', {}).get('class_name'), snapshots=snapshots,
+                loss_kwargs={k: v for k, v in opts.get('loss_kwargs', {}).items() if k != 'class_name'})
+
+
+def format_summary(s: Dict, wall: Optional[float] = None) -> str:
+    lines = ['', 'linkgan smoke summary', f'  run directory     {s["run_dir"]}', f'  loss class        {s["loss_class"]}']
+    spk = s['sec_per_kimg']
+    lines.append(f'  seconds per kimg  {spk:.1f} (last tick)' if spk is not None else '  seconds per kimg  (no tick recorded)')
+    if wall is not None:
+        lines.append(f'  wall time         {wall:.1f} s, {s["ticks"]} ticks, {len(s["snapshots"])} snapshots')
+    if s.get('cpu_seconds') is not None:
+        lines.append(f'  CPU time          {s["cpu_seconds"]:.1f} s for the whole run ({s.get("nimg")} images, start-up included)')
+    if s['link']:
+        lines.append('  Loss/link/* (count-weighted mean over the run, n = reports):')
+        for k, v in s['link'].items():
+            lines.append(f'    {k:<28} {v["mean"]:.6g}  (n={v["n"]})')
+    else:
+        lines.append('  Loss/link/*       none reported')
+    return '\n'.join(lines)
+
+
+def newest_run_dir(outdir: str, before: set) -> Optional[str]:
+    if not os.path.isdir(outdir):
+        return None
+    new = [d for d in os.listdir(outdir) if os.path.isdir(os.path.join(outdir, d)) and d not in before and re.match(r'^\d+', d)]
+    return os.path.join(outdir, sorted(new)[-1]) if new else None
+
+#----------------------------------------------------------------------------
+# The run.
+
+def build_command(code_dir: str, train_args: List[str]) -> List[str]:
+    return [sys.executable, '-m', 'linkgan_plugin.upstream.cpu_run', os.path.join(code_dir, 'train.py')] + list(train_args)
+
+
+def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = None, data: Optional[str] = None,
+              outdir: Optional[str] = None, nimg: Optional[int] = None, train_args=(), cpu: Optional[bool] = None,
+              timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, echo=print) -> Dict:
+    """Runs the smoke; returns the summary dict plus 'returncode', 'wall', 'command'. Raises click exceptions."""
+    from linkgan_plugin import patching
+    try:
+        det, patched = patching.is_loss_patched(upstream_dir, patch_dir=patch_dir)
+    except patching.PatchError as e:
+        raise click.ClickException(str(e))
+    if not patched:
+        raise click.ClickException(f'{det.code_dir}: train.py has no --loss option yet; run `linkgan patch {upstream_dir}` first')
+    key = det.upstream.key
+    defaults = SMOKE_DEFAULTS[key]
+    user = list(train_args)
+    if outdir is None:
+        outdir = tempfile.mkdtemp(prefix=f'linkgan-smoke-{key}-')
+    outdir = os.path.abspath(outdir)
+    work = os.path.join(outdir, '_smoke_inputs')
+    os.makedirs(work, exist_ok=True)
+
+    if data is None and arg_value(user, 'data') is None:
+        res = defaults['resolution']
+        data = make_dataset(os.path.join(work, f'data-{key}-{res}'), res, defaults['images'], camera_labels=(key == 'eg3d'))
+        echo(f'Made a tiny dataset: {data} ({defaults["images"]} images, {res}x{res}' + (', camera labels' if key == 'eg3d' else '') + ')')
+    args = merge_args(defaults['args'], user)
+    if data is not None:
+        args = merge_args(args, [f'--data={os.path.abspath(data)}'])
+    args = merge_args(args, [f'--outdir={outdir}'])
+    if arg_value(user, 'loss') is None:
+        args = merge_args(args, [f'--loss={loss}'])
+    loss = arg_value(args, 'loss')
+    if loss == LINK_LOSS and arg_value(user, 'loss-kwargs') is None:
+        if spec is None:
+            spec = os.path.join(work, 'smoke_spec.json')
+            with open(spec, 'w', encoding='utf-8') as f:
+                json.dump(DEFAULT_SPEC, f, indent=2)
+        args = merge_args(args, [f'--loss-kwargs=@{os.path.abspath(spec)}'])
+    if nimg is None:
+        nimg = SLOW_CFG_NIMG.get(arg_value(args, 'cfg'), defaults['nimg'])
+    batch = int(arg_value(args, 'batch') or 4)
+    nimg = max(nimg, 2 * batch)
+    smoke_opts = dict(nimg=nimg, tick_nimg=max(nimg // 2, batch), grid=list(grid) if grid else None)
+    for name in ('channel_base', 'channel_max'):
+        if defaults.get(name):
+            smoke_opts[name] = defaults[name]
+
+    env = dict(os.environ)
+    env['PYTHONPATH'] = plugin_root() + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
+    env['LINKGAN_SMOKE'] = json.dumps(smoke_opts)
+    if cpu is not None:
+        env['LINKGAN_CPU'] = '1' if cpu else '0'
+    cmd = build_command(det.code_dir, args)
+    echo(f'Detected {det.describe()}')
+    echo(f'Running ({nimg} images, a tick every {smoke_opts["tick_nimg"]}):\n  cd {shlex.quote(det.code_dir)} && ' + ' '.join(shlex.quote(c) for c in cmd))
+    before = set(os.listdir(outdir))
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN) if resource else None
+    t0 = time.time()
+    try:
+        proc = subprocess.run(cmd, cwd=det.code_dir, env=env, timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        rc = 124
+    wall = time.time() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN) if resource else None
+    cpu_s = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) if resource else None
+    run_dir = newest_run_dir(outdir, before)
+    summary = summarize(run_dir) if run_dir else dict(run_dir=None, ticks=0, sec_per_kimg=None, link={}, loss_class=None, snapshots=[], loss_kwargs={})
+    summary.update(returncode=rc, wall=wall, cpu_seconds=cpu_s, command=cmd, upstream=key, nimg=nimg)
+    return summary
+
+
+@click.command('smoke', context_settings={'ignore_unknown_options': True})
+@click.argument('upstream_dir', type=click.Path(file_okay=False, exists=True))
+@click.option('--loss', default=LINK_LOSS, show_default=True, help='Loss class for --loss (training.loss.StyleGAN2Loss: the baseline).')
+@click.option('--spec', type=click.Path(dir_okay=False, exists=True), help='Link spec JSON for LinkLoss [default: eyes + mouth presets, interval 2].')
+@click.option('--data', type=click.Path(exists=True), help='Dataset (folder or zip) [default: a tiny generated one].')
+@click.option('--outdir', type=click.Path(file_okay=False), help='Where runs go [default: a new temporary directory].')
+@click.option('--nimg', type=click.IntRange(min=1), help='Images to train on [default: 120 for 2D, 48 for stylegan3-t, 40 for eg3d].')
+@click.option('--cpu/--no-cpu', default=None, help='Force the CPU shims on or off [default: on when torch sees no CUDA device].')
+@click.option('--timeout', type=float, default=3600, show_default=True, help='Seconds before the run is stopped.')
+@click.argument('train_args', nargs=-1, type=click.UNPROCESSED)
+def smoke_command(upstream_dir, loss, spec, data, outdir, nimg, cpu, timeout, train_args):
+    """Tiny training run of upstream train.py with --loss=linkgan_plugin.LinkLoss, CPU included.
+
+    UPSTREAM_DIR is a checkout patched with `linkgan patch`. Arguments after `--` go to train.py and override the
+    smoke defaults (e.g. `-- --cfg=stylegan3-t`). Prints the run directory, seconds per kimg, the Loss/link/*
+    statistics and the loss class recorded in training_options.json.
+    """
+    s = run_smoke(upstream_dir, loss=loss, spec=spec, data=data, outdir=outdir, nimg=nimg, train_args=train_args,
+                  cpu=cpu, timeout=timeout, echo=click.echo)
+    click.echo(format_summary(s, wall=s['wall']))
+    if s['returncode'] != 0:
+        raise click.ClickException(f'train.py exited with status {s["returncode"]}' + (' (timed out)' if s['returncode'] == 124 else '') + '; see the output above')
+    if s['run_dir'] is None or s['ticks'] == 0:
+        raise click.ClickException('the run finished without writing stats.jsonl')
+    if s['loss_class'] == LINK_LOSS and not any(abs(v['mean']) > 0 for v in s['link'].values()):
+        raise click.ClickException('LinkLoss was configured but no non-zero Loss/link/* statistic was reported; '
+                                   'is the run long enough for a link step (see "interval" in the spec)?')
+    click.echo('Smoke run OK.')
+
+#----------------------------------------------------------------------------
