@@ -18,9 +18,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -129,25 +126,6 @@ void backward(const Geometry& g, const acc_t* grad_in, const acc_t* grad_out, co
 }
 
 //----------------------------------------------------------------------------
-// Large fresh outputs: on these machines first-touch page faults of a freshly allocated gradient cost more than
-// the kernel's own memory traffic (4 KiB pages, each faulted and zeroed by the OS). Before the kernel touches
-// them, ask Linux for transparent huge pages on the 2 MiB-aligned interior of each large output (what torch's
-// THP_MEM_ALLOC_ENABLE does for every allocation, here only for ours). Best effort: errors are ignored.
-
-void advise_huge_pages(const at::Tensor& t) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    constexpr uintptr_t kHuge = uintptr_t(2) << 20;
-    const size_t nbytes = static_cast<size_t>(t.numel()) * t.element_size();
-    if (nbytes < 2 * kHuge) return;
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(t.const_data_ptr());
-    const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1), last = (begin + nbytes) & ~(kHuge - 1);
-    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-#else
-    (void)t;
-#endif
-}
-
-//----------------------------------------------------------------------------
 // Dtype dispatch without <ATen/Dispatch.h>: fp32, fp64, and fp16 / bf16 accumulated in fp32.
 
 template <typename F> void dispatch(at::ScalarType t, F&& f) {
@@ -189,7 +167,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cpu(
     at::Tensor gx = at::empty(need_x ? x.sizes() : at::IntArrayRef{0}, x.options());
     at::Tensor gx1 = at::empty(need_x1 ? x1.sizes() : at::IntArrayRef{0}, x1.options());
     at::Tensor gx2 = at::empty(need_x2 ? x2.sizes() : at::IntArrayRef{0}, x2.options());
-    for (const auto* t : {&gx, &gx1, &gx2}) advise_huge_pages(*t);
     dispatch(x.scalar_type(), [&](auto s, auto a) {
         using scalar_t = decltype(s);
         using acc_t = decltype(a);
