@@ -34,7 +34,11 @@ def cuda_include_dir():
 def test_kernels_compile_with_nvcc(arch, tmp_path):
     src = os.path.join(build.source_dir(), 'masked_diff_kernel.cu')
     obj = tmp_path / f'masked_diff_kernel_{arch}.o'
-    out = subprocess.run([NVCC, '-c', f'-arch={arch}', '-O3', '-std=c++17', '-Werror', 'all-warnings', src, '-o', str(obj)],
+    # The half-precision macros are the ones torch's JIT build passes to nvcc: the kernels must not rely on
+    # implicit __half / __nv_bfloat16 operators or conversions.
+    torch_like = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__', '-D__CUDA_NO_BFLOAT16_CONVERSIONS__',
+                  '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr']
+    out = subprocess.run([NVCC, '-c', f'-arch={arch}', '-O3', '-std=c++17', '-Werror', 'all-warnings', *torch_like, src, '-o', str(obj)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert obj.stat().st_size > 0
