@@ -10,6 +10,8 @@ effective bandwidth (the bytes it must move at least, divided by its time) besid
 bandwidth measured in the same run. Forward runs under `torch.no_grad()`; forward+backward asks
 `torch.autograd.grad` for the gradients of x, x1 and x2 of `L_in.sum() + L_out.sum()`.
 
+The compile time is the first compiled call minus the steady state; torch keeps compiled graphs in an on-disk
+cache, so it shrinks once a shape has been compiled by any earlier process.
 Ratios, never absolute times, are what to compare across machines; nothing here asserts a speed.
 """
 
@@ -102,7 +104,7 @@ def _interleaved_medians(runners, device, reps):
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps=5, compile_=True, log=print):
+def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps=7, compile_=True, log=print):
     """Runs every case; returns a dict (the JSON report)."""
     device = torch.device(device)
     kernel = 'cuda' if device.type == 'cuda' else 'cpu'
@@ -163,7 +165,7 @@ def format_row(r):
 
 @click.command('kernel')
 @click.option('--device', default=None, help="'cpu' or 'cuda' (default: cuda when available, else cpu).")
-@click.option('--reps', type=click.IntRange(1, 1000), default=5, show_default=True, help='Timed repetitions per measurement (median).')
+@click.option('--reps', type=click.IntRange(1, 1000), default=7, show_default=True, help='Timed repetitions per measurement (median).')
 @click.option('--no-compile', is_flag=True, help='Skip the torch.compile column (saves its compile time).')
 @click.option('--quick', is_flag=True, help='Only the smaller shape (8x3x256x256).')
 @click.option('--shape', 'shapes', multiple=True, metavar='BxCxHxW', help='Image shape (repeatable; replaces the defaults).')
