@@ -92,16 +92,23 @@ def _forward_backward(fn, x, x1, x2, mask):
     return run
 
 
-def _interleaved_medians(runners, device, reps):
-    """Median ms of each runner, timed round-robin (A B C A B C ...) so that all see the same machine load."""
+def _interleaved_medians(runners, device, reps, min_seconds=1.0, max_reps=200):
+    """Median ms of each runner, timed round-robin (A B C A B C ...) so that all see the same machine load.
+
+    At least `reps` rounds, and more (up to `max_reps`) until `min_seconds` have passed: fast cases get many
+    samples, so that a few rounds stalled by other processes on a shared machine do not move the median.
+    """
     times = {name: [] for name in runners}
-    for _ in range(reps):
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < reps or (time.perf_counter() - start < min_seconds and rounds < max_reps):
         for name, fn in runners.items():
             t0 = time.perf_counter()
             fn()
             _sync(device)
             times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+        rounds += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}, rounds
 
 
 def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps=7, compile_=True, log=print):
@@ -132,7 +139,7 @@ def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps
                 for fn in runners.values():  # Warm-up: caches, allocator, first-call work.
                     fn()
                 _sync(device)
-                medians = _interleaved_medians(runners, device, reps)
+                medians, row['rounds'] = _interleaved_medians(runners, device, reps)
                 row['fused_ms'], row['eager_ms'] = medians['fused'], medians['eager']
                 if compile_:
                     row['compiled_ms'] = medians['compiled']
@@ -165,7 +172,7 @@ def format_row(r):
 
 @click.command('kernel')
 @click.option('--device', default=None, help="'cpu' or 'cuda' (default: cuda when available, else cpu).")
-@click.option('--reps', type=click.IntRange(1, 1000), default=7, show_default=True, help='Timed repetitions per measurement (median).')
+@click.option('--reps', type=click.IntRange(1, 1000), default=7, show_default=True, help='Minimum timed rounds per case (median; fast cases run more, for at least 1 s).')
 @click.option('--no-compile', is_flag=True, help='Skip the torch.compile column (saves its compile time).')
 @click.option('--quick', is_flag=True, help='Only the smaller shape (8x3x256x256).')
 @click.option('--shape', 'shapes', multiple=True, metavar='BxCxHxW', help='Image shape (repeatable; replaces the defaults).')
