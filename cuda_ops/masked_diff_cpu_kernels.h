@@ -64,16 +64,19 @@ void forward_kernel(const Geometry& g, const scalar_t* x, const scalar_t* x1, co
 // One (channel, link) row. kWrite1 / kWrite2: store this link's grad_x1 / grad_x2 straight to memory; otherwise
 // add it into b1 / b2 (shared x1 / x2, or a gradient nobody asked for, whose buffer is then dropped).
 // On the first link the buffers start from zero. Branch-free (selects), so the compiler vectorises it.
-template <typename scalar_t, typename acc_t, bool kWrite1, bool kWrite2>
+// kWriteX (single link only): store grad_x straight to memory too, through `gxr`, instead of into bx.
+template <typename scalar_t, typename acc_t, bool kWrite1, bool kWrite2, bool kWriteX>
 void backward_row(int64_t n, bool first, acc_t s_in, acc_t s_out, const scalar_t* __restrict__ xr, const acc_t* __restrict__ m,
                   const scalar_t* __restrict__ x1r, const scalar_t* __restrict__ x2r, acc_t* __restrict__ bx,
-                  acc_t* __restrict__ b1, acc_t* __restrict__ b2, scalar_t* __restrict__ g1r, scalar_t* __restrict__ g2r) {
+                  acc_t* __restrict__ b1, acc_t* __restrict__ b2, scalar_t* __restrict__ gxr, scalar_t* __restrict__ g1r,
+                  scalar_t* __restrict__ g2r) {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const acc_t xv = static_cast<acc_t>(xr[i]), mv = m[i];
         const acc_t a1 = s_out * (acc_t(1) - mv) * (static_cast<acc_t>(x1r[i]) - xv);
         const acc_t a2 = s_in * mv * (static_cast<acc_t>(x2r[i]) - xv);
-        bx[i] = (first ? acc_t(0) : bx[i]) - (a1 + a2);
+        if constexpr (kWriteX) gxr[i] = static_cast<scalar_t>(-(a1 + a2));
+        else bx[i] = (first ? acc_t(0) : bx[i]) - (a1 + a2);
         if constexpr (kWrite1) g1r[i] = static_cast<scalar_t>(a1);
         else b1[i] = (first ? acc_t(0) : b1[i]) + a1;
         if constexpr (kWrite2) g2r[i] = static_cast<scalar_t>(a2);
@@ -86,10 +89,12 @@ void backward_kernel(const Geometry& g, const acc_t* grad_in, const acc_t* grad_
                      const scalar_t* x, const scalar_t* x1, const scalar_t* x2, const acc_t* mask,
                      scalar_t* gx, scalar_t* gx1, scalar_t* gx2) {
     using Row = void (*)(int64_t, bool, acc_t, acc_t, const scalar_t*, const acc_t*, const scalar_t*, const scalar_t*,
-                         acc_t*, acc_t*, acc_t*, scalar_t*, scalar_t*);
+                         acc_t*, acc_t*, acc_t*, scalar_t*, scalar_t*, scalar_t*);
     const bool write1 = gx1 && (g.L1 > 1 || g.L == 1), write2 = gx2 && (g.L2 > 1 || g.L == 1);
-    const Row row = write1 ? (write2 ? &backward_row<scalar_t, acc_t, true, true> : &backward_row<scalar_t, acc_t, true, false>)
-                           : (write2 ? &backward_row<scalar_t, acc_t, false, true> : &backward_row<scalar_t, acc_t, false, false>);
+    const bool write_x = gx && write1 && write2 && g.L == 1;  // The common single-link case: no buffer at all.
+    const Row row = write_x ? &backward_row<scalar_t, acc_t, true, true, true>
+                  : write1 ? (write2 ? &backward_row<scalar_t, acc_t, true, true, false> : &backward_row<scalar_t, acc_t, true, false, false>)
+                           : (write2 ? &backward_row<scalar_t, acc_t, false, true, false> : &backward_row<scalar_t, acc_t, false, false, false>);
     const int64_t items = g.B * g.nchunks;
     #pragma omp parallel num_threads(num_threads_for(g))
     {
@@ -106,11 +111,12 @@ void backward_kernel(const Geometry& g, const acc_t* grad_in, const acc_t* grad_
                     row(n, l == 0, 2 * grad_in[b * g.L + l], 2 * grad_out[b * g.L + l],
                         x + (b * g.C + c) * g.HW + p0, mask + mask_row(g, b, l) + p0,
                         x1 + image_row(g, g.L1, b, l, c) + p0, x2 + image_row(g, g.L2, b, l, c) + p0, bx, b1, b2,
+                        write_x ? gx + (b * g.C + c) * g.HW + p0 : nullptr,
                         write1 ? gx1 + image_row(g, g.L1, b, l, c) + p0 : nullptr,
                         write2 ? gx2 + image_row(g, g.L2, b, l, c) + p0 : nullptr);
                 // Outputs summed over links, leaving the buffers.
                 const std::pair<scalar_t*, const acc_t*> sums[3] = {
-                    {gx ? gx + (b * g.C + c) * g.HW + p0 : nullptr, bx},
+                    {gx && !write_x ? gx + (b * g.C + c) * g.HW + p0 : nullptr, bx},
                     {gx1 && !write1 ? gx1 + image_row(g, 1, b, 0, c) + p0 : nullptr, b1},
                     {gx2 && !write2 ? gx2 + image_row(g, 1, b, 0, c) + p0 : nullptr, b2}};
                 for (const auto& [out, from] : sums) {
