@@ -44,8 +44,10 @@ SMOKE_DEFAULTS = {
         '--cfg=ffhq', '--gpus=1', '--batch=4', '--gamma=1', '--snap=1', '--metrics=none', '--workers=1', '--kimg=1',
         '--tick=1', '--cbase=8192', '--cmax=128', '--neural_rendering_resolution_initial=32', '--density_reg=0.25']),
 }
-# sg3's stylegan3-t/-r are much slower on CPU (~250 s/kimg): fewer images.
-SLOW_CFG_NIMG = {'stylegan3-t': 48, 'stylegan3-r': 24}
+# sg3's stylegan3-t/-r are far slower and hungrier on CPU (at 32 px with --cmax=256, stylegan3-t + LinkLoss held
+# ~12 GB and took minutes per iteration): fewer images, narrower networks.
+SLOW_CFG_NIMG = {'stylegan3-t': 24, 'stylegan3-r': 16}
+SLOW_CFG_ARGS = {'stylegan3-t': ['--cbase=2048', '--cmax=64'], 'stylegan3-r': ['--cbase=1024', '--cmax=32']}
 
 DEFAULT_SPEC = {
     'links': [
@@ -229,6 +231,7 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
         data = make_dataset(os.path.join(work, f'data-{key}-{res}'), res, defaults['images'], camera_labels=(key == 'eg3d'))
         echo(f'Made a tiny dataset: {data} ({defaults["images"]} images, {res}x{res}' + (', camera labels' if key == 'eg3d' else '') + ')')
     args = merge_args(defaults['args'], user)
+    args = merge_args(args, [a for a in SLOW_CFG_ARGS.get(arg_value(args, 'cfg'), []) if arg_value(user, _opt_name(a)) is None])
     if data is not None:
         args = merge_args(args, [f'--data={os.path.abspath(data)}'])
     args = merge_args(args, [f'--outdir={outdir}'])
@@ -281,7 +284,7 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
 @click.option('--spec', type=click.Path(dir_okay=False, exists=True), help='Link spec JSON for LinkLoss [default: eyes + mouth presets, interval 2].')
 @click.option('--data', type=click.Path(exists=True), help='Dataset (folder or zip) [default: a tiny generated one].')
 @click.option('--outdir', type=click.Path(file_okay=False), help='Where runs go [default: a new temporary directory].')
-@click.option('--nimg', type=click.IntRange(min=1), help='Images to train on [default: 120 for 2D, 48 for stylegan3-t, 40 for eg3d].')
+@click.option('--nimg', type=click.IntRange(min=1), help='Images to train on [default: 120 for 2D, 24 for stylegan3-t, 40 for eg3d].')
 @click.option('--cpu/--no-cpu', default=None, help='Force the CPU shims on or off [default: on when torch sees no CUDA device].')
 @click.option('--timeout', type=float, default=3600, show_default=True, help='Seconds before the run is stopped.')
 @click.argument('train_args', nargs=-1, type=click.UNPROCESSED)
