@@ -177,8 +177,9 @@ def format_row(r):
 @click.option('--quick', is_flag=True, help='Only the smaller shape (8x3x256x256).')
 @click.option('--shape', 'shapes', multiple=True, metavar='BxCxHxW', help='Image shape (repeatable; replaces the defaults).')
 @click.option('--links', 'links', type=click.IntRange(1, 64), multiple=True, help='Links per case (repeatable; default 1 and 4).')
+@click.option('--threads', type=click.IntRange(1, 1024), default=None, help='CPU threads for all three (default: torch.get_num_threads()).')
 @click.option('--json', 'json_path', type=click.Path(dir_okay=False, writable=True), default=None, help='Also write the report as JSON.')
-def bench_kernel_command(device, reps, no_compile, quick, shapes, links, json_path):
+def bench_kernel_command(device, reps, no_compile, quick, shapes, links, threads, json_path):
     """Fused masked-difference kernel vs eager and torch.compile, forward and forward+backward."""
     parsed = []
     for text in shapes:
@@ -195,6 +196,8 @@ def bench_kernel_command(device, reps, no_compile, quick, shapes, links, json_pa
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise click.BadParameter('CUDA is not available in this torch', param_hint='--device')
+    if threads is not None:
+        torch.set_num_threads(threads)  # This benchmark process only.
     shapes = tuple(parsed) or (DEFAULT_SHAPES[:1] if quick else DEFAULT_SHAPES)
     report = run_benchmark(device, shapes=shapes, links=tuple(links) or DEFAULT_LINKS, reps=reps, compile_=not no_compile,
                            log=lambda line: click.echo(line if line.startswith('|') else f'# {line}'))
