@@ -272,3 +272,18 @@ def test_environment_switch(kernels, monkeypatch):
     monkeypatch.setenv('LINKGAN_KERNEL', 'fast')
     with pytest.raises(ValueError, match='LINKGAN_KERNEL must be one of'):
         masked_diff(x, x1, x2, mask)
+
+
+def test_fake_tensor_shapes_for_tracing(kernels):
+    # torch.compile traces through the ops with FakeTensors: the registered shape functions must agree with
+    # the real kernels.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    x, x1, x2, mask = make_case(CASES['mask-over-links'], torch.float32)
+    real = kernels['cpu'].masked_diff_fwd(x, x1, x2, mask)
+    real_grads = kernels['cpu'].masked_diff_bwd(*real, x, x1, x2, mask, True, False, True)
+    with FakeTensorMode() as mode:
+        fakes = [mode.from_tensor(t) for t in (x, x1, x2, mask)]
+        fake = kernels['cpu'].masked_diff_fwd(*fakes)
+        fake_grads = kernels['cpu'].masked_diff_bwd(*fake, *fakes, True, False, True)
+    for r, f in zip([*real, *real_grads], [*fake, *fake_grads]):
+        assert r.shape == f.shape and r.dtype == f.dtype

@@ -59,6 +59,7 @@ KINDS = {
 _loaded = {}        # kind -> op namespace (torch.ops.<namespace>) or None after a failure
 _errors = {}        # kind -> message of the failure, for `linkgan doctor`
 _build_times = {}   # kind -> seconds spent in load(), for `linkgan doctor`
+_fakes_registered = set()
 
 #----------------------------------------------------------------------------
 
@@ -186,6 +187,7 @@ def load_extension(kind, verbosity_=None):
                 build_directory=directory, verbose=(level == 'full'), is_python_module=False)
         namespace = getattr(torch.ops, spec['namespace'])
         namespace.masked_diff_fwd  # Fails here, not at the first call, if registration went wrong.
+        _register_fake_kernels(spec['namespace'])
         _build_times[kind] = time.perf_counter() - t0
         if cold:
             announce(f'masked_diff {kind} kernel built in {_build_times[kind]:.1f} s')
@@ -197,6 +199,23 @@ def load_extension(kind, verbosity_=None):
         return None
     _loaded[kind] = namespace
     return namespace
+
+
+def _register_fake_kernels(namespace):
+    """Shape-only versions of the ops, so torch.compile / FakeTensor tracing can pass through them."""
+    if getattr(torch.library, 'register_fake', None) is None or namespace in _fakes_registered:
+        return
+
+    def fwd(x, x1, x2, mask):
+        links = max(x1.shape[1], x2.shape[1], mask.shape[1])
+        return x.new_empty((x.shape[0], links), dtype=mask.dtype), x.new_empty((x.shape[0], links), dtype=mask.dtype)
+
+    def bwd(grad_in, grad_out, x, x1, x2, mask, need_x, need_x1, need_x2):
+        return tuple(t.new_empty(t.shape if need else (0,)) for t, need in ((x, need_x), (x1, need_x1), (x2, need_x2)))
+
+    torch.library.register_fake(f'{namespace}::masked_diff_fwd', fwd)
+    torch.library.register_fake(f'{namespace}::masked_diff_bwd', bwd)
+    _fakes_registered.add(namespace)
 
 
 def build_error(kind):
