@@ -7,7 +7,7 @@ the shims come from the environment (set by `linkgan smoke`):
   LINKGAN_CPU    '1' force the CPU shims, '0' disable them, unset: when torch sees no CUDA device.
   LINKGAN_SMOKE  JSON {"nimg": N, "tick_nimg": T, "grid": [W, H]}: stop after N images, a tick every T images,
                  a W x H snapshot grid.
-  LINKGAN_FLUSH_DENORMAL  '0' keeps denormal floats on CPU (default: flushed, as on GPUs with fp32 math).
+  LINKGAN_FLUSH_DENORMAL  '0' keeps denormal floats on CPU (default: flushed to zero, so tiny values do not slow CPU math).
 """
 
 import json
