@@ -26,21 +26,25 @@ import torch
 #----------------------------------------------------------------------------
 
 class _Timers:
-    """Accumulates wall seconds per name while enabled."""
+    """Accumulates wall and process-CPU seconds per name while enabled."""
 
     def __init__(self):
         self.total = {}
+        self.cpu = {}
         self.enabled = False
+        self.in_d_pass = False
+        self.in_link_pass = False
 
     def wrap(self, name, fn):
         def timed(*args, **kwargs):
             if not self.enabled:
                 return fn(*args, **kwargs)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.total[name] = self.total.get(name, 0.0) + time.perf_counter() - t
+                self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
         return timed
 
 
@@ -60,16 +64,56 @@ def instrumented(loss, timers):
     inst = loss.__dict__
     flavour = loss.flavour
     orig_disc = flavour.discriminate
-    inst['_accumulate_link'] = timers.wrap('link pass', loss._accumulate_link)
-    inst['_accumulate_fakes_for_D'] = timers.wrap('D pass on fakes', loss._accumulate_fakes_for_D)
-    flavour.discriminate = timers.wrap('D forward on fakes', orig_disc)
+    link_pass = timers.wrap('link pass', loss._accumulate_link)
+    orig_backward = torch.Tensor.backward
+    timed_backward = timers.wrap('backward (G pass)', orig_backward)
+
+    def in_link_pass(*args, **kwargs):
+        timers.in_link_pass = True
+        try:
+            return link_pass(*args, **kwargs)
+        finally:
+            timers.in_link_pass = False
+
+    def backward(self, *args, **kwargs):
+        return (timed_backward if timers.in_link_pass else orig_backward)(self, *args, **kwargs)
+    torch.Tensor.backward = backward
+    inst['_accumulate_link'] = in_link_pass
+    d_pass = timers.wrap('D pass on fakes', loss._accumulate_fakes_for_D)
+    d_fwd = {True: timers.wrap('D forward (D pass)', orig_disc), False: timers.wrap('D forward (G pass)', orig_disc)}
+
+    def in_d_pass(*args, **kwargs):
+        timers.in_d_pass = True
+        try:
+            return d_pass(*args, **kwargs)
+        finally:
+            timers.in_d_pass = False
+    inst['_accumulate_fakes_for_D'] = in_d_pass
+    flavour.discriminate = lambda *a, **k: d_fwd[timers.in_d_pass](*a, **k)
     try:
         yield timers
     finally:
         for mod, name, fn in originals:
             setattr(mod, name, fn)
+        torch.Tensor.backward = orig_backward
         del inst['_accumulate_link'], inst['_accumulate_fakes_for_D']
         del flavour.__dict__['discriminate']
+
+
+def _bases():
+    from linkgan_plugin import demo
+    upstream_trainer = {**demo.TRAINER_KWARGS, 'G_reg_interval': 4, 'D_reg_interval': 16}
+    return {'demo': (demo.LOSS_KWARGS, demo.TRAINER_KWARGS),
+            'upstream': ({'style_mixing_prob': 0.9, 'pl_weight': 2, 'r1_gamma': 10}, upstream_trainer)}
+
+
+class _LazyBases(dict):
+    def __missing__(self, key):
+        self.update(_bases())
+        return dict.__getitem__(self, key)
+
+
+BASES = _LazyBases()
 
 
 def quadrant_spec(num_links, interval=8):
@@ -81,9 +125,11 @@ def quadrant_spec(num_links, interval=8):
 
 #----------------------------------------------------------------------------
 
-def measure(spec, blocks=4, warmup=1, settings=None, seed=0):
+def measure(spec, blocks=4, warmup=1, settings=None, seed=0, base='demo'):
     """Times alternating blocks (one link iteration each) of the base loss and LinkLoss.
 
+    base: 'demo' (the demo's base loss: no path-length reg, no style mixing, R1 every 16) or 'upstream' (the toy
+    loss's StyleGAN2-ADA defaults: path-length reg every 4 iterations, style mixing 0.9, R1 gamma 10 every 16).
     Returns a dict: base/link wall and CPU seconds per block (lists), timers (seconds per link iteration),
     interval and number of links.
     """
@@ -95,11 +141,12 @@ def measure(spec, blocks=4, warmup=1, settings=None, seed=0):
     spec = load_spec(spec, w_dim=settings['w_dim'], resolution=settings['resolution'])
     torch.manual_seed(seed)
     G0, D0 = demo.make_networks(settings)
+    loss_kwargs, trainer_kwargs = BASES[base]
     runs = {}
     for name, link_spec in (('base', None), ('link', spec.to_dict())):
         G, D = copy.deepcopy(G0), copy.deepcopy(D0)
-        loss = build_loss('sg2ada', G, D, spec=link_spec, **demo.LOSS_KWARGS)
-        trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **demo.TRAINER_KWARGS)
+        loss = build_loss('sg2ada', G, D, spec=link_spec, **loss_kwargs)
+        trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **trainer_kwargs)
         runs[name] = (trainer, SceneStream(settings['batch'], settings['resolution'], seed=seed))
     interval = spec.interval
     timers = _Timers()
@@ -121,6 +168,7 @@ def measure(spec, blocks=4, warmup=1, settings=None, seed=0):
                     out[name].append(wall)
                     out[name + '_cpu'].append(cpu)
     out['timers'] = {k: v / blocks for k, v in timers.total.items()}
+    out['timers_cpu'] = {k: v / blocks for k, v in timers.cpu.items()}
     return out
 
 
@@ -135,52 +183,60 @@ def _ratio(r, key=''):
 @click.option('--batch', type=click.IntRange(min=2), default=None, help='Images per iteration (default: the demo\'s).')
 @click.option('--threads', type=click.IntRange(min=0), default=1, show_default=True,
               help='torch threads (0: torch\'s default).')
-@click.option('--scaling/--no-scaling', default=True, show_default=True,
-              help='Also measure 1, 2 and 4 links.')
-def bench_loss_command(blocks, batch, threads, scaling):
+@click.option('--base', 'bases', type=click.Choice(['demo', 'upstream']), multiple=True,
+              help='Base loss settings to compare against (repeatable; default both): demo = no path-length reg, '
+                   'no style mixing; upstream = StyleGAN2-ADA defaults (path-length reg every 4, mixing 0.9).')
+@click.option('--scaling/--no-scaling', default=True, show_default=True, help='Also measure 1, 2 and 4 links.')
+def bench_loss_command(blocks, batch, threads, bases, scaling):
     """Time training steps with the base loss and with LinkLoss, side by side."""
     if threads:
         torch.set_num_threads(threads)
     from linkgan_plugin import demo
     settings = {'batch': batch} if batch else {}
     spec = {'links': demo.BUILTIN_SPEC['links']}      # The demo's links, the library's DEFAULTS (interval 8).
-    r = measure(spec, blocks=blocks, settings=settings)
-    B = r['batch']
-    it = r['interval']
-    click.echo(f'toy sg2ada, demo sizes (batch {B}, {demo.DEMO_DEFAULTS["resolution"]}px, '
-               f'{demo.DEMO_DEFAULTS["channels"]} channels), {torch.get_num_threads()} thread(s); '
-               f'{blocks} blocks of {it} iterations per loss, alternating')
-    click.echo(f'LinkLoss: {r["links"]} links, interval {it}, link pass on {max(1, B // r["batch_shrink"])} samples '
-               f'({1 + 2 * r["links"]} renders each), perturbed fakes to D')
-    mb, ml = statistics.median(r['base']), statistics.median(r['link'])
-    cb, cl = statistics.median(r['base_cpu']), statistics.median(r['link_cpu'])
-    click.echo(f'  base loss  {mb / it * 1e3:8.1f} ms/iter wall  {cb / it * 1e3:8.1f} ms/iter cpu')
-    click.echo(f'  LinkLoss   {ml / it * 1e3:8.1f} ms/iter wall  {cl / it * 1e3:8.1f} ms/iter cpu')
-    click.echo(f'  ratio      {ml / mb:8.3f} wall            {cl / cb:8.3f} cpu      (target <= 1.25)')
-    t = r['timers']
-    click.echo(f'where the extra time goes, per link iteration (extra per block: {(ml - mb) * 1e3:.0f} ms wall):')
-    link_pass = t.get('link pass', 0)
-    fwd = t.get('penalty (forward)', 0)
-    parts = [('renders (forward, 1+2K per sample)', t.get('renders', 0)),
-             ('masks + masked diff (forward)', t.get('masks+diff', 0)),
-             ('D forward on perturbed fakes (G pass + D pass)', t.get('D forward on fakes', 0)),
-             ('backward of the link pass (renders + D) and rest', link_pass - fwd - t.get('D forward on fakes', 0)
-              + t.get('D pass on fakes', 0)),
-             ]
-    for name, sec in parts:
-        click.echo(f'  {name:50s} {sec * 1e3:8.1f} ms')
-    click.echo(f'  {"(link pass total / D pass on fakes total)":50s} {link_pass * 1e3:8.1f} / {t.get("D pass on fakes", 0) * 1e3:.1f} ms')
+    B = batch or demo.DEMO_DEFAULTS['batch']
+    click.echo(f'toy sg2ada at the demo\'s sizes (batch {B}, {demo.DEMO_DEFAULTS["resolution"]}px, '
+               f'{demo.DEMO_DEFAULTS["channels"]} channels), {torch.get_num_threads()} thread(s); alternating blocks '
+               f'of `interval` iterations, {blocks} timed per loss; medians')
+    for base in bases or ('demo', 'upstream'):
+        r = measure(spec, blocks=blocks, settings=settings, base=base)
+        it = r['interval']
+        click.echo('')
+        click.echo(f'[base = {base}] LinkLoss: {r["links"]} links, interval {it}, link pass on '
+                   f'{max(1, B // r["batch_shrink"])} samples x {1 + 2 * r["links"]} renders, perturbed fakes to D')
+        mb, ml = statistics.median(r['base']), statistics.median(r['link'])
+        cb, cl = statistics.median(r['base_cpu']), statistics.median(r['link_cpu'])
+        click.echo(f'  base loss  {mb / it * 1e3:8.1f} ms/iter wall  {cb / it * 1e3:8.1f} ms/iter cpu')
+        click.echo(f'  LinkLoss   {ml / it * 1e3:8.1f} ms/iter wall  {cl / it * 1e3:8.1f} ms/iter cpu')
+        click.echo(f'  ratio      {ml / mb:8.3f} wall            {cl / cb:8.3f} cpu      (target <= 1.25)')
+        t, tc = r['timers'], r['timers_cpu']
+        click.echo(f'  where the extra time goes, per link iteration (measured extra per block: {(ml - mb) * 1e3:.0f} ms wall, '
+                   f'{(cl - cb) * 1e3:.0f} ms cpu):')
+        click.echo(f'    {"":50s} {"wall ms":>8s} {"cpu ms":>8s}')
+        parts = lambda t: [('synthesis renders, forward (1+2K per sample)', t.get('renders', 0)),
+                 ('masks + masked diff, forward', t.get('masks+diff', 0)),
+                 ('D forward on perturbed fakes (G and D pass)', t.get('D forward (G pass)', 0) + t.get('D forward (D pass)', 0)),
+                 ('backward through renders and D (G pass)', t.get('backward (G pass)', 0)),
+                 ('D pass on fakes except its forward (backward)', t.get('D pass on fakes', 0) - t.get('D forward (D pass)', 0)),
+                 ('rest of penalty forward (offsets, sums)', t.get('penalty (forward)', 0) - t.get('renders', 0) - t.get('masks+diff', 0)),
+                 ('rest of link pass (mapping, picking fakes)', t.get('link pass', 0) - t.get('penalty (forward)', 0)
+                  - t.get('D forward (G pass)', 0) - t.get('backward (G pass)', 0))]
+        for (name, sec), (_, sec_cpu) in zip(parts(t), parts(tc)):
+            click.echo(f'    {name:50s} {sec * 1e3:8.1f} {sec_cpu * 1e3:8.1f}')
     if not scaling:
         return
-    click.echo('scaling with the number of links (quadrant boxes, 16 axes each, interval 8):')
+    click.echo('')
+    click.echo('scaling with the number of links (base = demo; quadrant boxes, 16 axes each, interval 8):')
     click.echo(f'  {"links":>5s} {"renders/sample":>14s} {"ratio wall":>10s} {"ratio cpu":>9s} {"link pass ms":>12s} '
-               f'{"renders ms":>10s} {"ms per render/sample":>20s}')
+               f'{"renders ms":>10s} {"link pass ms per render":>23s}')
     for k in (1, 2, 4):
         rk = measure(quadrant_spec(k), blocks=max(2, blocks // 2), settings=settings)
         tk = rk['timers']
         renders = 1 + 2 * k
         click.echo(f'  {k:5d} {renders:14d} {_ratio(rk):10.3f} {_ratio(rk, "_cpu"):9.3f} {tk.get("link pass", 0) * 1e3:12.1f} '
-                   f'{tk.get("renders", 0) * 1e3:10.1f} {tk.get("link pass", 0) * 1e3 / renders:20.1f}')
-    click.echo('  (the link pass should grow like 1 + 2K renders plus a constant D term: "ms per render" flat or falling)')
+                   f'{tk.get("renders", 0) * 1e3:10.1f} {tk.get("link pass", 0) * 1e3 / renders:23.1f}')
+    click.echo('  the link pass grows like 1 + 2K renders per sample plus a constant (mapping, one D pass): its cost per')
+    click.echo('  render stays flat or falls as K grows; D sees one perturbed fake per sample whatever K.')
+
 
 #----------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_demo_tiny_run(tmp_path):
         {'name': 'corner', 'axes': [40, 41, 42], 'region': {'box': [0.75, 0.75, 1, 1]}}]}))
     out = tmp_path / 'out'
     result = CliRunner().invoke(main, ['demo', '--outdir', str(out), '--spec', str(spec), '--seed', '1',
-                                       '--baseline-kimg', '0.128', '--finetune-kimg', '0.064', '--samples', '16',
+                                       '--baseline-kimg', '0.096', '--finetune-kimg', '0.048', '--samples', '16',
                                        '--batch', '16'])
     assert result.exit_code == 0, result.output
     assert 'mse_o' in result.output
@@ -88,7 +88,7 @@ def test_demo_tiny_run(tmp_path):
     assert report['seconds'] > 0
     # The user's spec keeps its axes and regions; the demo's recipe fills the fields it left out.
     assert report['spec']['links'][1]['axes'] == [40, 41, 42]
-    assert report['spec']['interval'] == 2
+    assert report['spec']['interval'] == 1 and report['spec']['lambda_in'] == 8.0
     assert '| left | mse_i |' in (out / 'report.md').read_text()
 
     from PIL import Image
