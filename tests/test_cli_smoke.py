@@ -8,3 +8,19 @@ def test_help_lists_every_command():
     assert result.exit_code == 0, result.output
     for name in ('demo', 'spec', 'bench', 'doctor', 'patch', 'smoke', 'eval', 'edit'):
         assert name in result.output
+
+
+def test_python_dash_m_is_the_same_cli():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-m', 'linkgan_plugin', '--help'], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert 'spec' in out.stdout and 'demo' in out.stdout
+
+
+def test_import_needs_no_upstream_checkout():
+    import importlib
+    import linkgan_plugin
+    assert linkgan_plugin.LinkLoss.__name__ == 'LinkLoss'
+    with __import__('pytest').raises(ImportError):
+        importlib.import_module('training.loss')
