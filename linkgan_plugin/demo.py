@@ -32,7 +32,9 @@ Checkpoint format (`torch.save` of a dict; load with `torch.load(path, map_locat
     'G_state', 'D_state'   the training networks' state dicts (to resume or fine-tune further); 'D' the pickled D
                      (linkgan_plugin.demo.MbstdDiscriminator) and 'D_init_kwargs' to rebuild it;
     'flavour'        'sg2ada';
-    'spec'           the normalised link spec dict the model was evaluated with (for linked.pt also trained with);
+    'spec'           the normalised link spec dict the model was trained with (linked.pt), None for baseline.pt
+                     (the convention of network_loading.resolve_spec: a baseline needs an explicit --spec);
+    'eval_spec'      the spec both models were evaluated with in report.json (the same dict for both files);
     'linked'         False for baseline.pt, True for linked.pt;
     'kimg'           thousands of images the model has seen in training (the fine-tune counts on top of the baseline);
     'loss_kwargs'    base-loss kwargs used; 'settings' the demo's options; 'format' 1.
@@ -302,7 +304,8 @@ def save_checkpoint(path, trainer, spec, linked, settings):
         'D_state': trainer.D.state_dict(),
         'D': trainer.D,
         'D_init_kwargs': dict(trainer.D.init_kwargs),
-        'spec': spec.to_dict(),
+        'spec': spec.to_dict() if linked else None,
+        'eval_spec': spec.to_dict(),
         'linked': linked,
         'kimg': trainer.cur_nimg / 1000,
         'loss_kwargs': dict(LOSS_KWARGS),

@@ -100,6 +100,7 @@ def test_demo_tiny_run(tmp_path):
     assert base['flavour'] == linked['flavour'] == 'sg2ada'
     assert base['linked'] is False and linked['linked'] is True
     assert linked['spec']['links'][0]['name'] == 'left'
+    assert base['spec'] is None and base['eval_spec'] == linked['eval_spec'] == linked['spec']
     # Both loading paths give the same generator: the pickled module, and init kwargs + state.
     from linkgan_plugin.toy.networks import ToyGeneratorSG2ADA
     G = ToyGeneratorSG2ADA(**linked['G_init_kwargs'])
