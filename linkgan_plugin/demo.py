@@ -54,7 +54,6 @@ import time
 
 import click
 import torch
-
 import torch.nn.functional as F
 
 from linkgan_plugin.demo_data import SceneStream, scenes
@@ -67,8 +66,8 @@ DEMO_SPEC_DEFAULTS = {
     'alpha':        1.0,        # Same alpha for the regularizer and for both models' metrics.
     'interval':     1,          # Regularize every iteration (speed knob; the paper's 8 suits long runs, the demo's
                                 # fine-tune is only 250 iterations).
-    'lambda_in':    8.0,        # Measured trade-off (report): 4 -> leakage ~0.28 of baseline, edit ~0.35;
-    'lambda_out':   8.0,        # 8 -> leakage ~0.22, edit ~0.28 (the toy G loses the linked axes' effect).
+    'lambda_in':    8.0,        # Measured trade-off (linked / baseline): 4 -> leakage ~0.28, edit ~0.35;
+    'lambda_out':   8.0,        # 8 -> leakage ~0.22, edit ~0.28 (the toy G mostly drops the linked axes' effect).
     'batch_shrink': 2,          # The link pass renders half the batch: 1 + 2K renders per sample.
     'fake_to_D':    True,       # Perturbed renders are also scored by D, so the edits stay realistic.
 }
@@ -96,8 +95,8 @@ DEMO_DEFAULTS = {
     'threads':       1,
 }
 
-# Base loss kwargs (ToySG2ADALoss): path-length regularization (a double backward) is off and style mixing is
-# low, to fit the CPU budget; R1 stays on.
+# Base loss kwargs (ToySG2ADALoss): path-length regularization (a double backward) and style mixing are off to fit
+# the CPU budget; R1 stays on (gamma 1, lazily every 16 iterations; a light setting for a short run, not tuned).
 LOSS_KWARGS = {'style_mixing_prob': 0.0, 'pl_weight': 0, 'r1_gamma': 1.0}
 TRAINER_KWARGS = {'G_reg_interval': None, 'D_reg_interval': 16, 'lr': 0.0025, 'betas': (0.0, 0.99), 'ema_kimg': 0.5}
 
