@@ -208,7 +208,8 @@ def build_command(code_dir: str, train_args: List[str]) -> List[str]:
 
 def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = None, data: Optional[str] = None,
               outdir: Optional[str] = None, nimg: Optional[int] = None, train_args=(), cpu: Optional[bool] = None,
-              timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, echo=print) -> Dict:
+              timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, threads: Optional[int] = None,
+              echo=print) -> Dict:
     """Runs the smoke; returns the summary dict plus 'returncode', 'wall', 'command'. Raises click exceptions."""
     from linkgan_plugin import patching
     try:
@@ -258,6 +259,8 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
     env['LINKGAN_SMOKE'] = json.dumps(smoke_opts)
     if cpu is not None:
         env['LINKGAN_CPU'] = '1' if cpu else '0'
+    if threads:
+        env['OMP_NUM_THREADS'] = str(threads)
     cmd = build_command(det.code_dir, args)
     echo(f'Detected {det.describe()}')
     echo(f'Running ({nimg} images, a tick every {smoke_opts["tick_nimg"]}):\n  cd {shlex.quote(det.code_dir)} && ' + ' '.join(shlex.quote(c) for c in cmd))
@@ -287,8 +290,9 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
 @click.option('--nimg', type=click.IntRange(min=1), help='Images to train on [default: 120 for 2D, 24 for stylegan3-t, 40 for eg3d].')
 @click.option('--cpu/--no-cpu', default=None, help='Force the CPU shims on or off [default: on when torch sees no CUDA device].')
 @click.option('--timeout', type=float, default=3600, show_default=True, help='Seconds before the run is stopped.')
+@click.option('--threads', type=click.IntRange(min=1), help='CPU threads for the run (OMP_NUM_THREADS). On a busy machine 1 gives steadier timings.')
 @click.argument('train_args', nargs=-1, type=click.UNPROCESSED)
-def smoke_command(upstream_dir, loss, spec, data, outdir, nimg, cpu, timeout, train_args):
+def smoke_command(upstream_dir, loss, spec, data, outdir, nimg, cpu, timeout, threads, train_args):
     """Tiny training run of upstream train.py with --loss=linkgan_plugin.LinkLoss, CPU included.
 
     UPSTREAM_DIR is a checkout patched with `linkgan patch`. Arguments after `--` go to train.py and override the
@@ -296,7 +300,7 @@ def smoke_command(upstream_dir, loss, spec, data, outdir, nimg, cpu, timeout, tr
     statistics and the loss class recorded in training_options.json.
     """
     s = run_smoke(upstream_dir, loss=loss, spec=spec, data=data, outdir=outdir, nimg=nimg, train_args=train_args,
-                  cpu=cpu, timeout=timeout, echo=click.echo)
+                  cpu=cpu, timeout=timeout, threads=threads, echo=click.echo)
     click.echo(format_summary(s, wall=s['wall']))
     if s['returncode'] != 0:
         raise click.ClickException(f'train.py exited with status {s["returncode"]}' + (' (timed out)' if s['returncode'] == 124 else '') + '; see the output above')
