@@ -1,7 +1,8 @@
 """Installs linkgan-plugin: the LinkGAN regularizer as a loss plugin for StyleGAN2-ADA, StyleGAN3 and EG3D.
 
 Build time imports nothing beyond setuptools (torch is a run-time dependency only). The kernel sources in
-`cuda_ops/` ship inside the package as `linkgan_plugin/_cuda_ops/`, so a non-editable install can still JIT-build.
+`cuda_ops/` and the upstream patches in `patches/` ship inside the package (`linkgan_plugin/_cuda_ops/`,
+`_patches/`), so a non-editable install can still JIT-build and patch.
 """
 
 import os
@@ -14,15 +15,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class BuildPyWithKernelSources(build_py):
-    """Copies `cuda_ops/` into the built package as `linkgan_plugin/_cuda_ops/`."""
+    """Copies `cuda_ops/` and `patches/` into the built package as `linkgan_plugin/_cuda_ops/` and `_patches/`."""
 
     def run(self):
         super().run()
-        src = os.path.join(HERE, 'cuda_ops')
-        dst = os.path.join(self.build_lib, 'linkgan_plugin', '_cuda_ops')
-        if os.path.isdir(src):
-            shutil.rmtree(dst, ignore_errors=True)
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('*.o', '__pycache__'))
+        for name in ('cuda_ops', 'patches'):
+            src = os.path.join(HERE, name)
+            dst = os.path.join(self.build_lib, 'linkgan_plugin', '_' + name)
+            if os.path.isdir(src):
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns('*.o', '__pycache__'))
 
 
 with open(os.path.join(HERE, 'README.md'), encoding='utf-8') as f:

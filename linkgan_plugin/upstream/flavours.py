@@ -128,6 +128,10 @@ class EG3D(Flavour):
     name = 'eg3d'
 
     @property
+    def w_dim(self):
+        return int(self.G.w_dim)    # TriPlaneGenerator.mapping is a method, not a module with attributes.
+
+    @property
     def num_ws(self):
         return int(self.G.backbone.num_ws)
 
