@@ -42,9 +42,6 @@ class GeneratorAdapter:
 
     def map(self, z, c=None, truncation_psi=1.0):
         c = self.default_c(z.shape[0]) if c is None else c
-        if self.is_eg3d:
-            scale = self.G.rendering_kwargs.get('c_scale', 1.0) if hasattr(self.G, 'rendering_kwargs') else 1.0
-            return self.G.mapping(z, c * scale, truncation_psi=truncation_psi)
         return self.G.mapping(z, c, truncation_psi=truncation_psi)
 
     def synthesize(self, ws, c=None):

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 from linkgan_plugin.regularizer import BoundSpec, link_penalty, sample_link_noise
 from linkgan_plugin.spec import SpecError, load_spec, split_loss_kwargs
-from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.flavours import make_flavour
 from linkgan_plugin.upstream.stats import report
 
@@ -185,15 +184,12 @@ class LinkLoss:
     @torch.no_grad()
     def estimate_w_std(self, c_pool, num_samples=2048, batch=256):
         """Per-axis std of W, [w_dim], from `num_samples` mapped z (conditions drawn from `c_pool` [N, c_dim])."""
-        mapping = unwrap(self.flavour.mapping_module)
         ws = []
         for start in range(0, num_samples, batch):
             k = min(batch, num_samples - start)
-            z = torch.randn([k, mapping.z_dim], device=self.device)
+            z = torch.randn([k, self.flavour.z_dim], device=self.device)
             c = c_pool[torch.randint(0, c_pool.shape[0], [k], device=c_pool.device)].to(self.device)
-            c = self.flavour.mapping_condition(c, self.base)
-            kwargs = {'skip_w_avg_update': True} if self.flavour.name == 'sg2ada' else {'update_emas': False}
-            ws.append(mapping(z, c, **kwargs)[:, 0])
+            ws.append(self.flavour.map_local(z, self.flavour.mapping_condition(c, self.base))[:, 0])
         return torch.cat(ws).std(dim=0)
 
 #----------------------------------------------------------------------------

@@ -212,3 +212,11 @@ def test_base_is_delegated():
     assert loss.pl_weight == 3 and loss.pl_mean is loss.base.pl_mean
     img, ws = loss.run_G(torch.randn(2, G.z_dim), torch.zeros(2, 0), sync=True)
     assert img.shape == (2, 3, 16, 16)
+
+
+def test_eg3d_flavour_reads_the_layout_from_G_not_from_its_mapping_method():
+    G, D, loss = make('eg3d', spec=dict(SPEC, alpha_mode='w_std'), base=None)
+    assert not isinstance(G.mapping, torch.nn.Module)      # As EG3D's TriPlaneGenerator.
+    assert (loss.flavour.z_dim, loss.flavour.w_dim, loss.flavour.num_ws) == (16, 32, G.backbone.num_ws)
+    call(loss, 'eg3d', 'Gmain', batch_for(G, 'eg3d'), 0)
+    assert loss._alpha_scale.shape == (32,)

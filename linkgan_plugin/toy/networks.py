@@ -245,12 +245,16 @@ class ToyGeneratorEG3D(_ToyGenerator):
                          img_channels=img_channels, channels=channels, mapping_layers=mapping_layers)
         self.init_kwargs['neural_rendering_resolution'] = neural_rendering_resolution
         self.backbone = _Backbone(z_dim, c_dim, w_dim, img_resolution, channels, mapping_layers)
-        self.mapping = self.backbone.mapping
         self.camera_mix = torch.nn.Linear(c_dim, 8 * 4)
         self.superresolution = ModulatedConv2d(3, img_channels, 3, w_dim)
         self.neural_rendering_resolution = neural_rendering_resolution
         self.rendering_kwargs = {'density_reg': 0.25, 'reg_type': 'l1', 'c_scale': 1.0, 'image_resolution': img_resolution,
                                  'superresolution_noise_mode': 'none'}
+
+    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+        """Like EG3D, a method (not a module): the backbone's mapping of z and the camera scaled by c_scale."""
+        return self.backbone.mapping(z, c * self.rendering_kwargs['c_scale'], truncation_psi=truncation_psi,
+                                     truncation_cutoff=truncation_cutoff, update_emas=update_emas)
 
     def synthesis(self, ws, c, neural_rendering_resolution=None, update_emas=False, noise_mode='random', **kwargs):
         nrr = neural_rendering_resolution or self.neural_rendering_resolution
@@ -265,7 +269,7 @@ class ToyGeneratorEG3D(_ToyGenerator):
         return {'image': image, 'image_raw': image_raw, 'image_depth': image_depth}
 
     def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, neural_rendering_resolution=None, update_emas=False, **kwargs):
-        ws = self.mapping(z, c * self.rendering_kwargs['c_scale'], truncation_psi=truncation_psi,
+        ws = self.mapping(z, c, truncation_psi=truncation_psi,
                           truncation_cutoff=truncation_cutoff, update_emas=update_emas)
         return self.synthesis(ws, c, neural_rendering_resolution=neural_rendering_resolution, update_emas=update_emas, **kwargs)
 

@@ -29,6 +29,10 @@ class Flavour:
 
     # Latent layout ------------------------------------------------------------
     @property
+    def z_dim(self):
+        return int(unwrap(self.mapping_module).z_dim)
+
+    @property
     def w_dim(self):
         return int(unwrap(self.mapping_module).w_dim)
 
@@ -63,6 +67,10 @@ class Flavour:
     # Link pass ------------------------------------------------------------------
     def map(self, z, c, sync):
         return self.G.mapping(z, c, update_emas=False)
+
+    def map_local(self, z, c):
+        """Like map, outside any DDP wrapper (for statistics under no_grad)."""
+        return self.map(z, c, sync=True)
 
     def synthesizer(self, c, cur_nimg, sync):
         return lambda ws: self.G.synthesis(ws, update_emas=False)
@@ -109,6 +117,9 @@ class SG2ADA(Flavour):
         with ddp_sync(self.G_mapping, sync):
             return self.G_mapping(z, c, skip_w_avg_update=True)
 
+    def map_local(self, z, c):
+        return unwrap(self.G_mapping)(z, c, skip_w_avg_update=True)
+
     def synthesizer(self, c, cur_nimg, sync):
         def synthesize(ws):
             with ddp_sync(self.G_synthesis, sync):
@@ -128,8 +139,12 @@ class EG3D(Flavour):
     name = 'eg3d'
 
     @property
+    def z_dim(self):
+        return int(self.G.z_dim)    # TriPlaneGenerator.mapping is a method, not a module with attributes.
+
+    @property
     def w_dim(self):
-        return int(self.G.w_dim)    # TriPlaneGenerator.mapping is a method, not a module with attributes.
+        return int(self.G.w_dim)
 
     @property
     def num_ws(self):
