@@ -56,7 +56,7 @@ import click
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.demo_data import SceneStream, scenes
+from linkgan_plugin.demo_data import SceneStream
 from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA
 
 #----------------------------------------------------------------------------

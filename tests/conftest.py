@@ -13,3 +13,12 @@ def pytest_configure(config):
 def _deterministic_threads():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny convolutions: one thread avoids oversubscription stalls on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

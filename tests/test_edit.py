@@ -15,31 +15,13 @@ from linkgan_plugin.generator import GeneratorAdapter
 from linkgan_plugin.pictures import heatmap
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
-from linkgan_plugin.toy.networks import make_toy_networks
+from toy_checkpoints import save_demo_checkpoint, toy_G
 
-SMALL = dict(z_dim=8, w_dim=32, img_resolution=16, channels=8, mapping_layers=2)
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}},
                   {'name': 'corner', 'axes': '8:16', 'region': {'box': [0.5, 0.5, 1, 1]}}]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions: one thread avoids oversubscription stalls on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def save_demo_checkpoint(path, G, flavour, spec):
-    """The demo's checkpoint format: torch.save of a dict."""
-    torch.save({'G_ema': G, 'G_ema_state': G.state_dict(), 'G_init_kwargs': dict(G.init_kwargs), 'flavour': flavour,
-                'spec': spec}, path)
-
-
-def toy_G(flavour='sg2ada', seed=0):
-    torch.manual_seed(seed)
-    return make_toy_networks(flavour, **SMALL)[0].eval().requires_grad_(False)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def run(args):

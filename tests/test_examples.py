@@ -4,7 +4,6 @@ patched copy of the real upstream."""
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess

@@ -14,19 +14,13 @@ from linkgan_plugin.network_loading import (NetworkLoadError, SpecResolutionErro
                                             resolve_upstream)
 from linkgan_plugin.spec import SpecError
 from linkgan_plugin.toy.networks import make_toy_networks
+from toy_checkpoints import SMALL
 
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}}]}
 OTHER_SPEC = {'links': [{'name': 'mouth', 'axes': '8:16', 'region': {'preset': 'mouth'}}]}
-SMALL = dict(z_dim=8, w_dim=32, img_resolution=16, channels=8, mapping_layers=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convolutions: one thread avoids oversubscription stalls on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(autouse=True)
