@@ -108,7 +108,7 @@ TARGETS = {'mse_i': ('<=', 0.25), 'mse_o': ('<=', 0.25), 'edit_i': ('>=', 0.5)}
 def demo_spec(source=None, w_dim=None, resolution=None):
     """The spec the demo uses: the built-in one, or `source` (file, inline JSON or dict) with the demo's recipe
     filling the fields it leaves out. Only box regions (and mask files) make sense on the demo's scenes."""
-    from linkgan_plugin.spec import LinkSpec, load_spec, _read_source
+    from linkgan_plugin.spec import LinkSpec, load_spec, read_spec_source
     if isinstance(source, LinkSpec):
         data, base_dir = source.to_dict(), None
     elif source is None:
@@ -117,7 +117,7 @@ def demo_spec(source=None, w_dim=None, resolution=None):
     elif isinstance(source, dict):
         data, base_dir = copy.deepcopy(source), None
     else:
-        data, base_dir = _read_source(source)
+        data, base_dir = read_spec_source(source)
     if isinstance(data, dict):
         data = {**DEMO_SPEC_DEFAULTS, **data}
     spec = load_spec(data, base_dir=base_dir, w_dim=w_dim, resolution=resolution)

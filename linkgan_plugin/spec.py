@@ -191,7 +191,7 @@ def load_spec(source, base_dir=None, w_dim=None, resolution=None):
     if isinstance(source, LinkSpec):
         spec = source
     else:
-        data, file_dir = _read_source(source)
+        data, file_dir = read_spec_source(source)
         spec = parse_spec(data, base_dir=base_dir or file_dir or os.getcwd(), w_dim=w_dim)
     if w_dim is not None:
         spec.check_w_dim(w_dim)
@@ -200,7 +200,9 @@ def load_spec(source, base_dir=None, w_dim=None, resolution=None):
     return spec
 
 
-def _read_source(source):
+def read_spec_source(source):
+    """The raw JSON object of a spec source (dict, file path or inline JSON) and its file's directory (or None),
+    before validation and defaults; for callers that apply their own defaults (the demo's recipe)."""
     if isinstance(source, dict):
         return source, None
     if isinstance(source, (str, os.PathLike)):
