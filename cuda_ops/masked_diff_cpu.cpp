@@ -9,6 +9,8 @@
 // Only minimal ATen headers (no <torch/extension.h>) and a TORCH_LIBRARY registration: a cold build takes
 // seconds, not half a minute. Registered as torch.ops.linkgan_cpu.masked_diff_fwd / masked_diff_bwd.
 
+#include "masked_diff_shapes.h"
+
 #include <ATen/core/Tensor.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -27,10 +29,7 @@ namespace {
 //----------------------------------------------------------------------------
 // Problem geometry shared by forward and backward.
 
-struct Geometry {
-    int64_t B, L, C, HW;   // batch, links, channels, height * width
-    int64_t L1, L2;        // links in x1 / x2 (1 = shared by all links, else L)
-    int64_t Bm, Lm;        // batch and links in mask (1 = broadcast)
+struct Geometry : linkgan::MaskedDiffShape {
     int64_t chunk, nchunks;// pixel chunking: one work item = (sample, chunk of pixels), all links, all channels
 };
 
@@ -42,31 +41,12 @@ constexpr int64_t kParallelGrain = 1 << 16;
 
 
 Geometry check_and_describe(const at::Tensor& x, const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& mask) {
-    TORCH_CHECK(x.dim() == 4, "masked_diff: x must be [batch, channels, height, width], got ", x.sizes());
-    TORCH_CHECK(x1.dim() == 5, "masked_diff: x1 must be [batch, links or 1, channels, height, width], got ", x1.sizes());
-    TORCH_CHECK(x2.dim() == 5, "masked_diff: x2 must be [batch, links or 1, channels, height, width], got ", x2.sizes());
-    TORCH_CHECK(mask.dim() == 4, "masked_diff: mask must be [batch or 1, links or 1, height, width], got ", mask.sizes());
+    Geometry g;
+    static_cast<linkgan::MaskedDiffShape&>(g) = linkgan::check_masked_diff_shapes(x, x1, x2, mask);
     TORCH_CHECK(x.device().is_cpu(), "masked_diff (cpu): x must be a CPU tensor");
     TORCH_CHECK(x1.device().is_cpu(), "masked_diff (cpu): x1 must be a CPU tensor");
     TORCH_CHECK(x2.device().is_cpu(), "masked_diff (cpu): x2 must be a CPU tensor");
     TORCH_CHECK(mask.device().is_cpu(), "masked_diff (cpu): mask must be a CPU tensor");
-    TORCH_CHECK(x1.scalar_type() == x.scalar_type(), "masked_diff: x1 must have the dtype of x");
-    TORCH_CHECK(x2.scalar_type() == x.scalar_type(), "masked_diff: x2 must have the dtype of x");
-    const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-    TORCH_CHECK(mask.scalar_type() == acc, "masked_diff: mask must be ", acc, " for ", x.scalar_type(), " images, got ", mask.scalar_type());
-
-    Geometry g;
-    g.B = x.size(0); g.C = x.size(1); g.HW = x.size(2) * x.size(3);
-    g.L1 = x1.size(1); g.L2 = x2.size(1); g.Bm = mask.size(0); g.Lm = mask.size(1);
-    g.L = std::max({g.L1, g.L2, g.Lm});
-    for (const auto* t : {&x1, &x2})
-        TORCH_CHECK(t->size(0) == g.B && t->size(2) == g.C && t->size(3) == x.size(2) && t->size(4) == x.size(3),
-                    "masked_diff: ", (t == &x1 ? "x1" : "x2"), " must be [", g.B, ", links or 1, ", g.C, ", ", x.size(2), ", ", x.size(3), "], got ", t->sizes());
-    TORCH_CHECK(g.L1 == 1 || g.L1 == g.L, "masked_diff: x1 has ", g.L1, " links but another argument has ", g.L);
-    TORCH_CHECK(g.L2 == 1 || g.L2 == g.L, "masked_diff: x2 has ", g.L2, " links but another argument has ", g.L);
-    TORCH_CHECK(g.Lm == 1 || g.Lm == g.L, "masked_diff: mask has ", g.Lm, " links but another argument has ", g.L);
-    TORCH_CHECK((g.Bm == 1 || g.Bm == g.B) && mask.size(2) == x.size(2) && mask.size(3) == x.size(3),
-                "masked_diff: mask must be [", g.B, " or 1, links or 1, ", x.size(2), ", ", x.size(3), "], got ", mask.sizes());
     g.chunk = std::max<int64_t>(1, std::min(g.HW, kChunk));
     g.nchunks = g.HW == 0 ? 0 : (g.HW + g.chunk - 1) / g.chunk;
     return g;

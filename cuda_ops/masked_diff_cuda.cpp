@@ -3,6 +3,7 @@
 // (masked_diff_cpu.cpp). Minimal ATen headers, no <torch/extension.h>.
 
 #include "masked_diff.h"
+#include "masked_diff_shapes.h"
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -19,31 +20,12 @@ using linkgan::MaskedDiffDtype;
 using linkgan::MaskedDiffGeometry;
 
 MaskedDiffGeometry check_and_describe(const at::Tensor& x, const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& mask) {
-    TORCH_CHECK(x.dim() == 4, "masked_diff: x must be [batch, channels, height, width], got ", x.sizes());
-    TORCH_CHECK(x1.dim() == 5, "masked_diff: x1 must be [batch, links or 1, channels, height, width], got ", x1.sizes());
-    TORCH_CHECK(x2.dim() == 5, "masked_diff: x2 must be [batch, links or 1, channels, height, width], got ", x2.sizes());
-    TORCH_CHECK(mask.dim() == 4, "masked_diff: mask must be [batch or 1, links or 1, height, width], got ", mask.sizes());
+    const linkgan::MaskedDiffShape s = linkgan::check_masked_diff_shapes(x, x1, x2, mask);
     TORCH_CHECK(x.is_cuda(), "masked_diff (cuda): x must be a CUDA tensor");
     TORCH_CHECK(x1.device() == x.device(), "masked_diff (cuda): x1 must be on the device of x");
     TORCH_CHECK(x2.device() == x.device(), "masked_diff (cuda): x2 must be on the device of x");
     TORCH_CHECK(mask.device() == x.device(), "masked_diff (cuda): mask must be on the device of x");
-    TORCH_CHECK(x1.scalar_type() == x.scalar_type(), "masked_diff: x1 must have the dtype of x");
-    TORCH_CHECK(x2.scalar_type() == x.scalar_type(), "masked_diff: x2 must have the dtype of x");
-    const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-    TORCH_CHECK(mask.scalar_type() == acc, "masked_diff: mask must be ", acc, " for ", x.scalar_type(), " images, got ", mask.scalar_type());
-
-    MaskedDiffGeometry g;
-    g.B = x.size(0); g.C = x.size(1); g.HW = x.size(2) * x.size(3);
-    g.L1 = x1.size(1); g.L2 = x2.size(1); g.Bm = mask.size(0); g.Lm = mask.size(1);
-    g.L = std::max({g.L1, g.L2, g.Lm});
-    for (const auto* t : {&x1, &x2})
-        TORCH_CHECK(t->size(0) == g.B && t->size(2) == g.C && t->size(3) == x.size(2) && t->size(4) == x.size(3),
-                    "masked_diff: ", (t == &x1 ? "x1" : "x2"), " must be [", g.B, ", links or 1, ", g.C, ", ", x.size(2), ", ", x.size(3), "], got ", t->sizes());
-    TORCH_CHECK(g.L1 == 1 || g.L1 == g.L, "masked_diff: x1 has ", g.L1, " links but another argument has ", g.L);
-    TORCH_CHECK(g.L2 == 1 || g.L2 == g.L, "masked_diff: x2 has ", g.L2, " links but another argument has ", g.L);
-    TORCH_CHECK(g.Lm == 1 || g.Lm == g.L, "masked_diff: mask has ", g.Lm, " links but another argument has ", g.L);
-    TORCH_CHECK((g.Bm == 1 || g.Bm == g.B) && mask.size(2) == x.size(2) && mask.size(3) == x.size(3),
-                "masked_diff: mask must be [", g.B, " or 1, links or 1, ", x.size(2), ", ", x.size(3), "], got ", mask.sizes());
+    MaskedDiffGeometry g{s.B, s.L, s.C, s.HW, s.L1, s.L2, s.Bm, s.Lm};
     TORCH_CHECK(g.B <= 65535, "masked_diff (cuda): batch must be at most 65535, got ", g.B);
     return g;
 }

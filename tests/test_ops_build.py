@@ -53,8 +53,9 @@ def test_cache_key_tracks_flags_kind_and_torch(monkeypatch, tmp_path):
 def test_cache_key_tracks_source_contents(tmp_path):
     src = tmp_path / 'cuda_ops'
     src.mkdir()
+    for name in build.KINDS['cpu']['sources'] + build.KINDS['cpu']['headers']:
+        (src / name).write_text(f'// {name}\n')
     (src / 'masked_diff_cpu.cpp').write_text('// one\n')
-    (src / 'masked_diff_cpu_kernels.h').write_text('// loops\n')
     key = build.build_key('cpu', str(src))
     (src / 'masked_diff_cpu.cpp').write_text('// two\n')
     assert build.build_key('cpu', str(src)) != key

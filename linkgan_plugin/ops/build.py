@@ -43,7 +43,7 @@ KINDS = {
         extra_cflags=['-O3', '-fopenmp'],
         extra_ldflags=['-fopenmp'],
         extra_cuda_cflags=[],
-        headers=['masked_diff_cpu_kernels.h'],
+        headers=['masked_diff_cpu_kernels.h', 'masked_diff_shapes.h'],
         namespace='linkgan_cpu',
     ),
     'cuda': dict(
@@ -51,7 +51,7 @@ KINDS = {
         extra_cflags=['-O3'],
         extra_ldflags=[],
         extra_cuda_cflags=['-O3', '-lineinfo'],
-        headers=['masked_diff.h'],
+        headers=['masked_diff.h', 'masked_diff_shapes.h'],
         namespace='linkgan_cuda',
     ),
 }
