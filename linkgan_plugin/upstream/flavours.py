@@ -20,7 +20,7 @@ from linkgan_plugin.upstream.ddp import ddp_sync, unwrap
 
 class Flavour:
     name = None
-    has_sync = False
+    call_args = ('gain', 'cur_nimg')    # accumulate_gradients' arguments after (phase, real_img, real_c, gen_z, gen_c).
 
     def __init__(self, G=None, D=None, G_mapping=None, G_synthesis=None, base=None):
         self.G, self.D = G, D
@@ -50,16 +50,16 @@ class Flavour:
 
     # Call conventions ---------------------------------------------------------
     def parse_call(self, args, kwargs):
-        names = ('gain', 'cur_nimg')
-        values = dict(zip(names, args), **kwargs)
-        unknown = set(values) - set(names)
+        """(sync, gain, cur_nimg) from the trailing arguments; cur_nimg is None where the upstream has none."""
+        values = dict(zip(self.call_args, args), **kwargs)
+        unknown = set(values) - set(self.call_args)
         if unknown:
             raise TypeError(f'{self.name} accumulate_gradients got unexpected arguments {sorted(unknown)}')
-        return True, values.get('gain', 1), values.get('cur_nimg', 0)
+        return values.get('sync', True), values.get('gain', 1), values.get('cur_nimg')
 
     def call_base(self, base, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
         return base.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
-                                         gain=gain, cur_nimg=cur_nimg)
+                                         gain=gain, cur_nimg=0 if cur_nimg is None else cur_nimg)
 
     def sync_context(self, module, sync):
         return contextlib.nullcontext()
@@ -92,19 +92,11 @@ class Flavour:
 class SG2ADA(Flavour):
     """sg2ada: G_mapping/G_synthesis (maybe DDP-wrapped), `sync` instead of cur_nimg, skip_w_avg_update."""
     name = 'sg2ada'
-    has_sync = True
+    call_args = ('sync', 'gain')
 
     @property
     def mapping_module(self):
         return self.G_mapping
-
-    def parse_call(self, args, kwargs):
-        names = ('sync', 'gain')
-        values = dict(zip(names, args), **kwargs)
-        unknown = set(values) - set(names)
-        if unknown:
-            raise TypeError(f'sg2ada accumulate_gradients got unexpected arguments {sorted(unknown)}')
-        return values.get('sync', True), values.get('gain', 1), None
 
     def call_base(self, base, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
         return base.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
