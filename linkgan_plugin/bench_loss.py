@@ -54,12 +54,12 @@ def instrumented(loss, timers):
     import linkgan_plugin.loss as loss_mod
     import linkgan_plugin.regularizer as reg_mod
     saved = [(reg_mod, 'render_variants'), (reg_mod, 'masked_terms'), (reg_mod, 'semantic_link_masks'),
-             (reg_mod, '_output_masks'), (loss_mod, 'link_penalty')]
+             (reg_mod, 'output_masks'), (loss_mod, 'link_penalty')]
     originals = [(mod, name, getattr(mod, name)) for mod, name in saved]
     reg_mod.render_variants = timers.wrap('renders', reg_mod.render_variants)
     reg_mod.masked_terms = timers.wrap('masks+diff', reg_mod.masked_terms)
     reg_mod.semantic_link_masks = timers.wrap('masks+diff', reg_mod.semantic_link_masks)
-    reg_mod._output_masks = timers.wrap('masks+diff', reg_mod._output_masks)
+    reg_mod.output_masks = timers.wrap('masks+diff', reg_mod.output_masks)
     loss_mod.link_penalty = timers.wrap('penalty (forward)', loss_mod.link_penalty)
     inst = loss.__dict__
     flavour = loss.flavour

@@ -9,7 +9,9 @@ Noise inputs are rendered in 'const' mode, so every difference between two rende
 
 import torch
 
+from linkgan_plugin.cameras import frontal_camera, random_cameras
 from linkgan_plugin.upstream.ddp import unwrap
+from linkgan_plugin.upstream.flavours import is_eg3d_generator
 
 
 class GeneratorAdapter:
@@ -17,7 +19,7 @@ class GeneratorAdapter:
 
     def __init__(self, G, camera='frontal'):
         self.G = unwrap(G)
-        self.is_eg3d = hasattr(self.G, 'backbone') or hasattr(self.G, 'rendering_kwargs')
+        self.is_eg3d = is_eg3d_generator(self.G)
         self.camera = camera
         for attr in ('z_dim', 'c_dim', 'w_dim', 'img_resolution'):
             if not hasattr(self.G, attr):
@@ -34,7 +36,6 @@ class GeneratorAdapter:
     def default_c(self, batch, generator=None):
         """Labels for `batch` samples: zeros [batch, c_dim], or EG3D cameras [batch, 25]."""
         if self.is_eg3d:
-            from linkgan_plugin.toy.networks import frontal_camera, random_cameras
             if self.camera == 'sampled':
                 return random_cameras(batch, self.device, generator=generator)
             return frontal_camera(batch, self.device)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from linkgan_plugin.ops import masked_diff
-from linkgan_plugin.regularizer import perturbation_offsets, sample_link_noise, semantic_link_masks, _output_masks
+from linkgan_plugin.regularizer import perturbation_offsets, sample_link_noise, semantic_link_masks, output_masks
 
 METRICS = ('mse_i', 'mse_o', 'edit_i', 'edit_o')
 
@@ -67,7 +67,7 @@ def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncatio
     xr = [render(ws + d_resample[:, i, None]) for i in range(bound.num_links)]
     N, C, H, W = x.shape
     sem_in, _ = semantic_link_masks(bound, x, x1, x2)
-    mask = _output_masks(bound, sem_in, H, W, x.device).expand(N, -1, -1, -1)
+    mask = output_masks(bound, sem_in, H, W, x.device).expand(N, -1, -1, -1)
     X1, X2, XR = (torch.stack(v, dim=1) for v in (x1, x2, xr))
     mse_i, mse_o = masked_diff(x, X1, X2, mask)
     edit_i, edit_o = masked_diff(x, XR, XR, mask)

@@ -32,6 +32,7 @@ import torch
 
 from linkgan_plugin.generator import GeneratorAdapter
 from linkgan_plugin.spec import load_spec, split_loss_kwargs
+from linkgan_plugin.upstream.flavours import is_eg3d_generator
 
 UPSTREAM_ENV = 'LINKGAN_UPSTREAM'
 UPSTREAM_MODULES = ('dnnlib', 'torch_utils', 'training')     # Top-level modules upstream pickles import.
@@ -259,7 +260,7 @@ def _prepare(G):
 
 def guess_flavour(G):
     """'eg3d' (backbone / rendering_kwargs), 'sg3' (mapping takes update_emas) or 'sg2ada'."""
-    if hasattr(G, 'backbone') or hasattr(G, 'rendering_kwargs'):
+    if is_eg3d_generator(G):
         return 'eg3d'
     try:
         params = inspect.signature(G.mapping.forward).parameters

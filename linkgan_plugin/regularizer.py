@@ -192,7 +192,7 @@ def semantic_link_masks(bound, x, x1, x2):
     return m_in, m_out
 
 
-def _output_masks(bound, semantic, height, width, device):
+def output_masks(bound, semantic, height, width, device):
     """Final masks [1 or batch, links, height, width] for one output: fixed regions rasterised at this size,
     semantic ones resized from the primary output."""
     fixed = bound.masks.fixed(height, width, device)
@@ -245,8 +245,8 @@ def link_penalty(synthesize, ws, bound, targets=None, noise=None, alpha_scale=No
     for key in keys:
         img, img1, img2 = outputs[key]
         _, C, H, W = img.shape
-        mask_in = _output_masks(bound, sem_in, H, W, img.device)
-        mask_out = mask_in if sem_out is None else _output_masks(bound, sem_out, H, W, img.device)
+        mask_in = output_masks(bound, sem_in, H, W, img.device)
+        mask_out = mask_in if sem_out is None else output_masks(bound, sem_out, H, W, img.device)
         l_in, l_out = masked_terms(img, torch.stack(img1, dim=1), torch.stack(img2, dim=1), mask_in, mask_out)
         if spec.reduction == 'mean':
             l_in, l_out = l_in / (C * H * W), l_out / (C * H * W)

@@ -132,7 +132,7 @@ def test_edit_eg3d_has_depth_rows(tmp_path):
     gif = Image.open(tmp_path / 'e.gif')
     assert gif.n_frames == 3 and gif.size[1] == 2 * 32 + 3 * edit.PAD + edit.BAR_H
     cams = tmp_path / 'cam.json'
-    from linkgan_plugin.toy.networks import frontal_camera
+    from linkgan_plugin.cameras import frontal_camera
     cams.write_text(json.dumps(frontal_camera(1)[0].tolist()))
     res = run(['--network', tmp_path / 'eg3d.pt', '--seeds', '1', '--num', 1, '--c-file', cams, '--out', tmp_path / 'c.png'])
     assert res.exit_code == 0, res.output

@@ -196,7 +196,7 @@ def test_eval_errors(tmp_path):
 
 
 def test_eval_eg3d_dataset_cameras(tmp_path):
-    from linkgan_plugin.toy.networks import random_cameras
+    from linkgan_plugin.cameras import random_cameras
     data = tmp_path / 'data'
     data.mkdir()
     cams = random_cameras(3, generator=torch.Generator().manual_seed(0))

@@ -9,7 +9,8 @@ from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.regularizer import link_penalty
 from linkgan_plugin.spec import SpecError
 from linkgan_plugin.toy.losses import TOY_LOSSES
-from linkgan_plugin.toy.networks import make_toy_networks, random_cameras
+from linkgan_plugin.cameras import random_cameras
+from linkgan_plugin.toy.networks import make_toy_networks
 from linkgan_plugin.upstream import stats
 
 SPEC = {'links': [{'name': 'tl', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}},

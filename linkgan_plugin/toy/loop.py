@@ -63,7 +63,7 @@ class ToyTrainer:
 
     def _gen_c(self, real_c):
         if self.flavour == 'eg3d':
-            from linkgan_plugin.toy.networks import random_cameras
+            from linkgan_plugin.cameras import random_cameras
             return random_cameras(self.batch, self.device)
         return real_c[torch.randint(0, real_c.shape[0], [self.batch])]
 

@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+
 #----------------------------------------------------------------------------
 # Layers.
 
@@ -326,31 +327,6 @@ class ToyDiscriminatorEG3D(torch.nn.Module):
         return self.trunk(torch.cat([img['image'], raw], dim=1), c)
 
 #----------------------------------------------------------------------------
-
-def frontal_camera(batch, device='cpu', radius=2.7, focal=4.2647):
-    """EG3D-style 25-dim camera label: a frontal cam2world (4x4, flattened) + normalised intrinsics (3x3).
-
-    The camera sits on the +z axis at `radius`, looks at the origin, y up (OpenCV-style axes as EG3D uses:
-    x right, y down, z forward).
-    """
-    cam2world = torch.tensor([[1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, radius], [0, 0, 0, 1]], dtype=torch.float32)
-    intrinsics = torch.tensor([[focal, 0, 0.5], [0, focal, 0.5], [0, 0, 1]], dtype=torch.float32)
-    c = torch.cat([cam2world.flatten(), intrinsics.flatten()])
-    return c[None].repeat(batch, 1).to(device)
-
-
-def random_cameras(batch, device='cpu', generator=None, yaw_range=0.3, radius=2.7, focal=4.2647):
-    """25-dim camera labels with yaw jittered by up to +-yaw_range radians around the frontal view."""
-    yaw = (torch.rand([batch], generator=generator) * 2 - 1) * yaw_range
-    c = frontal_camera(batch, 'cpu', radius, focal)
-    cos, sin = yaw.cos(), yaw.sin()
-    m = c[:, :16].reshape(batch, 4, 4).clone()
-    rot = torch.zeros(batch, 4, 4)
-    rot[:, 0, 0], rot[:, 0, 2], rot[:, 2, 0], rot[:, 2, 2] = cos, sin, -sin, cos
-    rot[:, 1, 1] = rot[:, 3, 3] = 1
-    c[:, :16] = (rot @ m).reshape(batch, 16)
-    return c.to(device)
-
 
 def make_toy_networks(flavour, **kwargs):
     """(G, D) of a flavour ('sg2ada' | 'sg3' | 'eg3d'); kwargs go to G (z_dim, w_dim, img_resolution, ...)."""

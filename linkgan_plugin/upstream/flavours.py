@@ -157,7 +157,7 @@ class EG3D(Flavour):
 
     def link_camera(self, c, mode):
         if mode == 'frontal':
-            from linkgan_plugin.toy.networks import frontal_camera
+            from linkgan_plugin.cameras import frontal_camera
             return frontal_camera(c.shape[0], c.device).to(c.dtype)
         return c
 
@@ -171,6 +171,12 @@ class EG3D(Flavour):
 
 #----------------------------------------------------------------------------
 
+def is_eg3d_generator(G):
+    """EG3D's TriPlaneGenerator (or a fork of it): it has a `backbone` or `rendering_kwargs`."""
+    inner = unwrap(G)
+    return hasattr(inner, 'backbone') or hasattr(inner, 'rendering_kwargs')
+
+
 def detect_flavour(G=None, G_mapping=None, G_synthesis=None):
     """Which upstream built these networks: 'sg2ada' (mapping/synthesis handed separately), 'eg3d' (a
     `backbone` or `rendering_kwargs` on G) or 'sg3'."""
@@ -180,10 +186,7 @@ def detect_flavour(G=None, G_mapping=None, G_synthesis=None):
         return 'sg2ada'
     if G is None:
         raise TypeError('LinkLoss: expected G (sg3, eg3d) or G_mapping and G_synthesis (sg2ada)')
-    inner = unwrap(G)
-    if hasattr(inner, 'backbone') or hasattr(inner, 'rendering_kwargs'):
-        return 'eg3d'
-    return 'sg3'
+    return 'eg3d' if is_eg3d_generator(G) else 'sg3'
 
 
 FLAVOUR_CLASSES = {'sg2ada': SG2ADA, 'sg3': SG3, 'eg3d': EG3D}
