@@ -3,9 +3,28 @@ and always a local record of the latest values (for tests, the demo and `linkgan
 
 import importlib
 
+import torch
+
 _training_stats = None
 _looked_up = False
-latest = {}  # name -> float, the mean of the last reported value.
+class _Latest(dict):
+    """name -> the mean of the last reported value. Stored as a tensor so reporting never waits for the GPU;
+    converted to float when read."""
+
+    def __getitem__(self, name):
+        return float(super().__getitem__(name))
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def items(self):
+        return [(name, self[name]) for name in self]
+
+    def values(self):
+        return [self[name] for name in self]
+
+
+latest = _Latest()
 
 
 def _upstream_stats():
@@ -23,7 +42,7 @@ def _upstream_stats():
 def report(name, value):
     """Reports a tensor (any shape) under `name`, like `training_stats.report`."""
     value = value.detach()
-    latest[name] = float(value.float().mean()) if value.numel() else float('nan')
+    latest[name] = value.float().mean() if value.numel() else torch.tensor(float('nan'))
     stats = _upstream_stats()
     if stats is not None:
         stats.report(name, value)
