@@ -9,6 +9,7 @@
 // Only minimal ATen headers (no <torch/extension.h>) and a TORCH_LIBRARY registration: a cold build takes
 // seconds, not half a minute. Registered as torch.ops.linkgan_cpu.masked_diff_fwd / masked_diff_bwd.
 
+#include "grad_buffer_pool.h"
 #include "masked_diff_shapes.h"
 
 #include <ATen/core/Tensor.h>
@@ -143,10 +144,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cpu(
                     "masked_diff backward: ", (t == &grad_in_ ? "grad_in" : "grad_out"), " must be a [", g.B, ", ", g.L, "] ", acc, " CPU tensor, got ", t->sizes(), " ", t->scalar_type());
     const at::Tensor x = x_.contiguous(), x1 = x1_.contiguous(), x2 = x2_.contiguous(), mask = mask_.contiguous();
     const at::Tensor grad_in = grad_in_.contiguous(), grad_out = grad_out_.contiguous();
-    // torch.empty, not zeros: the kernel writes every element once (see backward_kernel).
-    at::Tensor gx = at::empty(need_x ? x.sizes() : at::IntArrayRef{0}, x.options());
-    at::Tensor gx1 = at::empty(need_x1 ? x1.sizes() : at::IntArrayRef{0}, x1.options());
-    at::Tensor gx2 = at::empty(need_x2 ? x2.sizes() : at::IntArrayRef{0}, x2.options());
+    // Uninitialised, not zeros: the kernel writes every element once (see backward_kernel). From the pool, so
+    // that steady-state calls write to pages already mapped (see grad_buffer_pool.h).
+    static linkgan::GradBufferPool pool;
+    at::Tensor gx = pool.empty(need_x ? x.sizes() : at::IntArrayRef{0}, x.options());
+    at::Tensor gx1 = pool.empty(need_x1 ? x1.sizes() : at::IntArrayRef{0}, x1.options());
+    at::Tensor gx2 = pool.empty(need_x2 ? x2.sizes() : at::IntArrayRef{0}, x2.options());
     dispatch(x.scalar_type(), [&](auto s, auto a) {
         using scalar_t = decltype(s);
         using acc_t = decltype(a);

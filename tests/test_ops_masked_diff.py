@@ -181,6 +181,37 @@ def test_only_requested_gradients_are_computed(kernels):
     assert gx.numel() == 0 and gx2.numel() == 0 and gx1.shape == x1.shape
 
 
+def test_cpu_gradient_buffers_are_reused_only_when_free(kernels):
+    # The CPU backward keeps its gradient buffers (>= 1 MiB) in a pool (cuda_ops/grad_buffer_pool.h): a buffer
+    # comes back only once nothing (tensor, view, .grad) holds the previous call's gradient.
+    case = (4, 2, 3, 128, 128, True, True, 4, 2)           # x1 / x2: 1.5 MiB each, x: 768 KiB (not pooled)
+    run = lambda inputs: forward_and_grads(lambda *a: masked_diff(*a, impl='cpu'), *inputs)
+    first_inputs, second_inputs = make_case(case, seed=0), make_case(case, seed=1)
+
+    kept = run(first_inputs)                                # Held: the next call must not write into these.
+    kept_copy = [t.clone() for t in kept]
+    view_of_gx2 = run(first_inputs)[4][1:]                   # Only a view of this call's grad_x2 survives.
+    second = run(second_inputs)
+    for k, c in zip(kept, kept_copy):
+        assert torch.equal(k, c)
+    assert second[3].data_ptr() not in (kept[3].data_ptr(), kept[4].data_ptr())
+    assert view_of_gx2.untyped_storage().data_ptr() not in (second[3].data_ptr(), second[4].data_ptr())
+    want = forward_and_grads(masked_diff_reference, *second_inputs)
+    assert_all_close(second, want)
+
+    # Once released, the same buffers serve the next call, and the results are still right.
+    ptrs = {second[3].data_ptr(), second[4].data_ptr()}
+    del second
+    again = run(second_inputs)
+    assert {again[3].data_ptr(), again[4].data_ptr()} == ptrs
+    assert_all_close(again, want)
+
+
+def assert_all_close(got, want):
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, **tolerances(torch.float32))
+
+
 def test_double_backward_raises_clearly(kernels):
     x, x1, x2, mask = make_case(CASES['odd-7x13'], torch.float64)
     x.requires_grad_(True)

@@ -15,6 +15,11 @@ An explicit 'cuda' / 'cpu' (argument or $LINKGAN_KERNEL) with a mask that requir
 rather than silently dropping the mask's gradient. When a kernel fails to build, one warning is issued and
 the reference runs instead (see `build.py`). Double backward through a kernel raises a clear RuntimeError;
 use impl='ref' for higher-order gradients.
+
+Memory: the CPU backward takes its gradient buffers (those of 1 MiB or more) from a small pool and gets them back
+once nothing holds them any more, so steady-state calls write to pages already mapped instead of paying a page
+fault per 4 KiB (CPU torch has no caching allocator; see `cuda_ops/grad_buffer_pool.h`). The pool keeps at most
+8 buffers and 2 GiB; LINKGAN_CPU_GRAD_POOL=0 turns it off.
 """
 
 import os
