@@ -26,27 +26,65 @@ def test_scenes_shape_range_and_reproducibility():
     assert next(s1)[1].shape == (4, 0)
 
 
-def test_scenes_cells_vary_strongly_and_independently():
-    x = scenes(2048, 32, cells=4, generator=torch.Generator().manual_seed(0))
-    # Mean colour of each 8x8 cell: [N, 3, 4, 4] -> [N, 48] features.
-    cells = x.reshape(2048, 3, 4, 8, 4, 8).mean(dim=[3, 5]).reshape(2048, -1)
+@pytest.mark.parametrize('cells', [2, 4])
+def test_scenes_cells_vary_strongly_and_independently(cells):
+    N, R = 2048, 32
+    s = R // cells
+    x = scenes(N, R, cells=cells, generator=torch.Generator().manual_seed(0))
+    # Mean colour of each cell: [N, 3, cells, cells] -> [N, 3 * cells^2] features.
+    feats = x.reshape(N, 3, cells, s, cells, s).mean(dim=[3, 5]).reshape(N, -1)
     # Every cell varies strongly (uniform colours in [-1, 1] have std ~0.58; patterns mix two of them).
-    assert cells.std(dim=0).min() > 0.3
+    assert feats.std(dim=0).min() > 0.3
     # Independence: features of different cells are uncorrelated (|r| < 0.1 with 2048 samples, ~4.5 sigma).
-    corr = torch.corrcoef(cells.T)
-    cell_of = torch.arange(48) % 16
+    corr = torch.corrcoef(feats.T)
+    cell_of = torch.arange(feats.shape[1]) % (cells * cells)
     other_cell = cell_of[:, None] != cell_of[None, :]
     assert corr[other_cell].abs().max() < 0.1
     # ... while channels within one cell are not required to be independent, pixels within a cell are related:
     # a cell's pixels agree far more often than pixels of two different cells.
-    same = (x[:, :, 0, 0] - x[:, :, 7, 7]).abs().mean()
-    diff = (x[:, :, 0, 0] - x[:, :, 0, 8]).abs().mean()
+    same = (x[:, :, 0, 0] - x[:, :, s - 1, s - 1]).abs().mean()
+    diff = (x[:, :, 0, 0] - x[:, :, 0, s]).abs().mean()
     assert same < 0.8 * diff
+
+
+def test_scenes_default_grid_is_the_quadrants():
+    # The demo's default: each quadrant is one independent cell (see demo_data's docstring for why).
+    x = scenes(512, 32, generator=torch.Generator().manual_seed(1))
+    quad = x.reshape(512, 3, 2, 16, 2, 16)
+    corners = quad[:, :, :, 0, :, 0]                    # top-left pixel of each quadrant
+    centres = quad[:, :, :, 8, :, 8]
+    # A quadrant's corner is its background: it differs from the neighbouring quadrant's corner like two
+    # independent uniform colours (E|a - b| = 2/3 for a, b ~ U[-1, 1]).
+    assert abs((corners[:, :, 0, 0] - corners[:, :, 0, 1]).abs().mean().item() - 2 / 3) < 0.05
+    # ... and the centre and corner of one quadrant agree more often (blank cells, splits).
+    assert (centres - corners).abs().mean() < 0.9 * (corners[:, :, 0, 0] - corners[:, :, 0, 1]).abs().mean()
 
 
 def test_scenes_reject_bad_resolution():
     with pytest.raises(ValueError, match='multiple of cells'):
         scenes(1, 30, cells=4)
+
+#----------------------------------------------------------------------------
+# The demo's discriminator feature.
+
+def test_minibatch_stddev_sees_a_region_that_stopped_varying():
+    from linkgan_plugin.demo import minibatch_stddev
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 5, 4, 4, generator=g)
+    x[:, :, :2, :2] = 0.3                                   # the top-left 2x2 positions are the same in every sample
+    local = minibatch_stddev(x, group_size=4, per_location=True)
+    assert local.shape == (8, 1, 4, 4)
+    assert local[:, :, :2, :2].max() < 1e-3 and local[:, :, 2:, 2:].min() > 0.3
+    # Upstream's feature: one number per group, the dead region only dents it.
+    overall = minibatch_stddev(x, group_size=4, per_location=False)
+    assert overall.shape == (8, 1, 4, 4) and torch.equal(overall, overall[:, :, :1, :1].expand(8, 1, 4, 4))
+    assert overall.min() > 0.5
+    # Groups: sample n is in group n % (N / group_size); members of one group share their map.
+    y = torch.randn(8, 5, 4, 4, generator=g)
+    y[1::2] *= 10                                           # group 1 = samples 1, 3, 5, 7
+    m = minibatch_stddev(y, group_size=4)
+    assert torch.equal(m[1], m[3]) and torch.equal(m[0], m[2]) and m[1].mean() > 5 * m[0].mean()
+
 
 #----------------------------------------------------------------------------
 # Pictures.
@@ -88,7 +126,7 @@ def test_demo_tiny_run(tmp_path):
     assert report['seconds'] > 0
     # The user's spec keeps its axes and regions; the demo's recipe fills the fields it left out.
     assert report['spec']['links'][1]['axes'] == [40, 41, 42]
-    assert report['spec']['interval'] == 1 and report['spec']['lambda_in'] == 8.0
+    assert report['spec']['interval'] == 8 and report['spec']['lambda_in'] == 6.0
     assert '| left | mse_i |' in (out / 'report.md').read_text()
 
     from PIL import Image
