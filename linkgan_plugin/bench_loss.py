@@ -125,7 +125,7 @@ def quadrant_spec(num_links, interval=8):
 
 #----------------------------------------------------------------------------
 
-def measure(spec, blocks=4, warmup=1, settings=None, seed=0, base='demo'):
+def measure(spec, blocks=8, warmup=1, settings=None, seed=0, base='demo'):
     """Times alternating blocks (one link iteration each) of the base loss and LinkLoss.
 
     base: 'demo' (the demo's base loss: no path-length reg, no style mixing, R1 every 16) or 'upstream' (the toy
@@ -178,7 +178,7 @@ def _ratio(r, key=''):
 #----------------------------------------------------------------------------
 
 @click.command(name='loss')
-@click.option('--blocks', type=click.IntRange(min=1), default=4, show_default=True,
+@click.option('--blocks', type=click.IntRange(min=1), default=8, show_default=True,
               help='Timed blocks of `interval` iterations per loss (after one warm-up block).')
 @click.option('--batch', type=click.IntRange(min=2), default=None, help='Images per iteration (default: the demo\'s).')
 @click.option('--threads', type=click.IntRange(min=0), default=1, show_default=True,

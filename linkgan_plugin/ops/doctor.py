@@ -87,7 +87,7 @@ def doctor_command(no_build, verbosity):
         src = None
         echo(f'  sources       MISSING: {e}')
     echo(f'  cache root    {build.cache_root()}  (set LINKGAN_CACHE_DIR to move it)')
-    env = {k: os.environ[k] for k in ('LINKGAN_KERNEL', 'LINKGAN_VERBOSITY', 'LINKGAN_CACHE_DIR', 'LINKGAN_BUILD_TIMEOUT') if k in os.environ}
+    env = {k: os.environ[k] for k in ('LINKGAN_KERNEL', 'LINKGAN_VERBOSITY', 'LINKGAN_CACHE_DIR', 'LINKGAN_BUILD_TIMEOUT', 'LINKGAN_CPU_GRAD_POOL') if k in os.environ}
     echo(f'  environment   {env or "no LINKGAN_* settings"}')
 
     echo('\nKernel path for masked_diff(impl="auto")')
