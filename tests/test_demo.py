@@ -126,7 +126,7 @@ def test_demo_tiny_run(tmp_path):
     assert report['seconds'] > 0
     # The user's spec keeps its axes and regions; the demo's recipe fills the fields it left out.
     assert report['spec']['links'][1]['axes'] == [40, 41, 42]
-    assert report['spec']['interval'] == 8 and report['spec']['lambda_in'] == 6.0
+    assert report['spec']['interval'] == 8 and report['spec']['lambda_in'] == 5.0
     assert '| left | mse_i |' in (out / 'report.md').read_text()
 
     from PIL import Image
