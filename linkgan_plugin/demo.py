@@ -145,9 +145,9 @@ class MbstdDiscriminator(ToyDiscriminatorSG2ADA):
     One departure from upstream, on by default (`per_location=True`): upstream averages the group's standard
     deviation over channels *and* the 4x4 positions, one number per group; here it is averaged over channels
     only, one number per position. A link fine-tune that leaves one quadrant nearly constant barely moves the
-    image-wide average, but it is plain in the per-position map. Measured on the demo (seed 1, defaults): the
-    top-left link kept 0.28 of the baseline's edit_i with upstream's feature and 0.53 with this one, at the
-    same leakage. `per_location=False` gives upstream's feature.
+    image-wide average, but it is plain in the per-position map. Measured on the demo (seed 1, lambda 6,
+    12 kimg): the top-left link kept 0.28 of the baseline's edit_i with upstream's feature and 0.53 with this
+    one, at the same leakage. `per_location=False` gives upstream's feature.
     """
 
     def __init__(self, c_dim=0, img_resolution=32, img_channels=3, channels=32, mbstd_group_size=4, per_location=True):
