@@ -48,6 +48,17 @@ class _Timers:
         return timed
 
 
+def _while_flagged(timers, flag, fn):
+    """fn, with `timers.<flag>` set to True while it runs (so nested timers know which pass they are in)."""
+    def flagged(*args, **kwargs):
+        setattr(timers, flag, True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            setattr(timers, flag, False)
+    return flagged
+
+
 @contextlib.contextmanager
 def instrumented(loss, timers):
     """Patches timers around LinkLoss's parts (restored on exit). Nested names: 'link pass' contains the others."""
@@ -68,27 +79,13 @@ def instrumented(loss, timers):
     orig_backward = torch.Tensor.backward
     timed_backward = timers.wrap('backward (G pass)', orig_backward)
 
-    def in_link_pass(*args, **kwargs):
-        timers.in_link_pass = True
-        try:
-            return link_pass(*args, **kwargs)
-        finally:
-            timers.in_link_pass = False
-
     def backward(self, *args, **kwargs):
         return (timed_backward if timers.in_link_pass else orig_backward)(self, *args, **kwargs)
     torch.Tensor.backward = backward
-    inst['_accumulate_link'] = in_link_pass
+    inst['_accumulate_link'] = _while_flagged(timers, 'in_link_pass', link_pass)
     d_pass = timers.wrap('D pass on fakes', loss._accumulate_fakes_for_D)
     d_fwd = {True: timers.wrap('D forward (D pass)', orig_disc), False: timers.wrap('D forward (G pass)', orig_disc)}
-
-    def in_d_pass(*args, **kwargs):
-        timers.in_d_pass = True
-        try:
-            return d_pass(*args, **kwargs)
-        finally:
-            timers.in_d_pass = False
-    inst['_accumulate_fakes_for_D'] = in_d_pass
+    inst['_accumulate_fakes_for_D'] = _while_flagged(timers, 'in_d_pass', d_pass)
     flavour.discriminate = lambda *a, **k: d_fwd[timers.in_d_pass](*a, **k)
     try:
         yield timers
