@@ -32,6 +32,7 @@ from linkgan_plugin.network_loading import CAMERAS, UPSTREAM_ENV
 from linkgan_plugin.pictures import heatmap, to_uint8
 from linkgan_plugin.regions import fixed_region_mask
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
+from linkgan_plugin.render import render_variants
 
 MODES = ('resample', 'noise')
 RED = (255, 0, 0)
@@ -137,20 +138,16 @@ def link_offsets(gen, bound, ws, link_index, num, mode='resample', alpha=1.0, tr
 
 @torch.no_grad()
 def render_edits(gen, ws, linked, complement, c=None, progress=None):
-    """Renders the original and every resampling.
+    """Renders the original and every resampling with `render.render_variants` (random numbers replayed).
 
     Returns:
         {'original': {output: [N, C, H, W]}, 'linked': [num x {output: ...}], 'complement': [num x {...}]}
         on the CPU, float32.
     """
-    def render(w):
-        out = {k: v.float().cpu() for k, v in gen.synthesize(w, c).items() if torch.is_tensor(v) and v.ndim == 4}
-        if progress is not None:
-            progress(1)
-        return out
-    return {'original': render(ws),
-            'linked': [render(ws + d[:, None]) for d in linked],
-            'complement': [render(ws + d[:, None]) for d in complement]}
+    def synthesize(w):
+        return {k: v.float().cpu() for k, v in gen.synthesize(w, c).items() if torch.is_tensor(v) and v.ndim == 4}
+    x, variants = render_variants(synthesize, ws, list(linked) + list(complement), progress=progress)
+    return {'original': x, 'linked': variants[:len(linked)], 'complement': variants[len(linked):]}
 
 
 def region_masks(bound, link_index, images):
@@ -376,30 +373,33 @@ def save_gif(frames, path, duration_ms=80):
 # CLI.
 
 class SeedList(click.ParamType):
-    """'0,3,5-7' -> [0, 3, 5, 6, 7]."""
+    """'0,3,5-7' -> [0, 3, 5, 6, 7]: ASCII digits, seeds in [0, 2^32), at most MAX_SEEDS of them (ranges are
+    counted before they are expanded)."""
     name = 'seeds'
+    MAX_SEEDS = 1000
 
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
             return list(value)
-        seeds = []
-        try:
-            for part in str(value).split(','):
-                part = part.strip()
-                if not part:
-                    continue
-                if '-' in part:
-                    a, b = (int(p) for p in part.split('-'))
-                    if b < a:
-                        raise ValueError
-                    seeds.extend(range(a, b + 1))
-                else:
-                    seeds.append(int(part))
-        except ValueError:
-            self.fail(f'{value!r}: expected seeds like "0,3,5-7"', param, ctx)
-        if not seeds or any(s < 0 or s >= 2 ** 32 for s in seeds):
-            self.fail(f'{value!r}: need at least one seed in [0, 2^32)', param, ctx)
-        return seeds
+        ranges = []
+        for part in str(value).split(','):
+            part = part.strip()
+            if not part:
+                continue
+            shown = repr(part if len(part) <= 40 else part[:40] + '...')
+            bounds = part.split('-')
+            if len(bounds) > 2 or not all(b.isascii() and b.isdigit() for b in bounds):
+                self.fail(f'{shown}: expected seeds like "0,3,5-7" (digits 0-9, no signs)', param, ctx)
+            if any(len(b) > 10 or int(b) >= 2 ** 32 for b in bounds):
+                self.fail(f'{shown}: seeds must lie in [0, 2^32)', param, ctx)
+            a, b = int(bounds[0]), int(bounds[-1])
+            if b < a:
+                self.fail(f'{shown}: the range runs backwards; expected seeds like "0,3,5-7"', param, ctx)
+            ranges.append((a, b))
+        count = sum(b - a + 1 for a, b in ranges)
+        if not 1 <= count <= self.MAX_SEEDS:
+            self.fail(f'{count} seeds given: need 1 to {self.MAX_SEEDS}', param, ctx)
+        return [seed for a, b in ranges for seed in range(a, b + 1)]
 
 
 def default_tile(resolution):

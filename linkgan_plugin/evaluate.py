@@ -24,15 +24,12 @@ import time
 import click
 import torch
 
-from linkgan_plugin.metrics import METRICS, link_metrics_batch, sample_inputs
+from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, METRICS, evaluate_links, sample_inputs
 from linkgan_plugin.network_loading import (CAMERAS, NetworkLoadError, SpecResolutionError, UPSTREAM_ENV, load_network,
                                             make_adapter, resolve_device, resolve_spec)
-from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import LinkSpec, SpecError
 
 EG3D_OUTPUTS = ('image', 'image_raw', 'image_depth')
-LEAKAGE = ('mse_i', 'mse_o', 'edit_o')      # Lower is better: the comparison reports baseline / this.
-STRENGTH = ('edit_i',)                      # Higher is better: the comparison reports this / baseline.
 SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
 
 # Defaults shared by the API and the CLI.
@@ -54,46 +51,22 @@ def select_links(spec, names=None):
 
 def evaluate_network(gen, spec, outputs=('image',), samples=DEFAULTS['samples'], batch=DEFAULTS['batch'],
                      seed=DEFAULTS['seed'], alpha=None, truncation=DEFAULTS['truncation'], progress=None):
-    """Both protocols for every link of `spec` and every output (`metrics.link_metrics_batch` per batch).
+    """Every metric of `metrics.METRIC_TABLE` for every link of `spec` and every output (`metrics.evaluate_links`).
 
     Args:
         gen:        GeneratorAdapter (on the device to run on).
         spec:       LinkSpec (axes within gen.w_dim).
-        outputs:    generator outputs to measure; every output sees the same latents.
+        outputs:    generator outputs to measure; all are measured from the same renders.
         samples:    number of latents; batch: latents per forward batch (results do not depend on it).
         seed:       seed of the latents, the resampling latents, the perturbations and (EG3D) the cameras.
         alpha:      perturbation strength of the Table 3 protocol (default spec.alpha, absolute).
-        progress:   optional callable(n) called after every batch of every output.
+        progress:   optional callable(n) called after every batch with its number of samples.
     Returns:
-        {'results': {output: {link: {metric: mean, metric_std: std}}}, 'samples_per_second': {output: float},
+        {'results': {output: {link: {metric: mean, metric_std: std, 'locality': ...}}}, 'samples_per_second': float,
          'seconds': float}
     """
-    bound = BoundSpec(spec, gen.w_dim)
-    alpha = spec.alpha if alpha is None else alpha
-    z, z_new, noise, c = sample_inputs(gen, bound.num_links, samples, seed)
-    dev = gen.device
-    results, speed = {}, {}
-    start = time.perf_counter()
-    for output in outputs:
-        t0 = time.perf_counter()
-        parts = []
-        for i in range(0, samples, batch):
-            sl = slice(i, min(i + batch, samples))
-            values = link_metrics_batch(gen, bound, z[sl].to(dev), z_new[sl].to(dev), noise[sl].to(dev), c[sl].to(dev),
-                                        alpha=alpha, truncation_psi=truncation, output=output)
-            parts.append({k: v.double().cpu() for k, v in values.items()})
-            if progress is not None:
-                progress(sl.stop - sl.start)
-        speed[output] = samples / max(time.perf_counter() - t0, 1e-9)
-        results[output] = {}
-        for j, name in enumerate(spec.names):
-            entry = {}
-            for key in parts[0]:
-                v = torch.cat([p[key][:, j] for p in parts])
-                entry[key] = float(v.mean())
-                entry[key + '_std'] = float(v.std(unbiased=False))
-            results[output][name] = entry
-    return {'results': results, 'samples_per_second': speed, 'seconds': time.perf_counter() - start}
+    return evaluate_links(gen, spec, samples=samples, batch=batch, seed=seed, alpha=alpha, truncation_psi=truncation,
+                          outputs=tuple(outputs), progress=progress)
 
 
 def network_summary(net, gen):
@@ -113,12 +86,13 @@ def _ratio(num, den):
 
 
 def compare_reports(report, baseline):
-    """Ratios of `report` against `baseline` (two eval JSON dicts), for every output, link and metric both hold.
+    """Ratios of `report` to `baseline` (two eval JSON dicts; say, linked and its control), for every output, link and
+    metric both hold: this / baseline for every metric (`metrics.BETTER` says which direction is better), and
+    locality. None when both are 0.
 
-    Leakage metrics (mse_i, mse_o, edit_o and their _region twins): baseline / this, i.e. how many times less
-    leakage; edit_i: this / baseline (how much of the baseline's edit strength is kept). None when both are 0.
     Returns:
         {'ratios': {output: {link: {metric: ratio}}}, 'missing': [...], 'mismatched_settings': {key: [this, baseline]}}
+        A measured link set that differs from the baseline's is reported under mismatched_settings['links'].
     """
     ratios, missing = {}, []
     for output, links in report['results'].items():
@@ -127,21 +101,21 @@ def compare_reports(report, baseline):
             if other is None:
                 missing.append(f'{output}/{link}')
                 continue
-            entry = {}
-            for metric in METRICS:
-                for key in (metric, metric + '_region'):
-                    if key in values and key in other:
-                        entry[key] = _ratio(other[key], values[key]) if metric in LEAKAGE else _ratio(values[key], other[key])
-            ratios.setdefault(output, {})[link] = entry
+            keys = [k for m in METRICS for k in (m, m + '_region')] + ['locality']
+            ratios.setdefault(output, {})[link] = {k: _ratio(values[k], other[k]) for k in keys
+                                                   if k in values and k in other}
     mismatched = {}
     for key in ('samples', 'seed', 'truncation', 'alpha', 'camera', 'outputs'):
         a, b = report.get('settings', {}).get(key), baseline.get('settings', {}).get(key)
         if a != b:
             mismatched[key] = [a, b]
     own = {l['name']: l for l in report.get('spec', {}).get('links', [])}
-    for l in baseline.get('spec', {}).get('links', []):
-        if l['name'] in own and (own[l['name']]['axes'] != l['axes'] or own[l['name']]['region'] != l['region']):
-            mismatched[f'spec.{l["name"]}'] = [own[l['name']], l]
+    theirs = {l['name']: l for l in baseline.get('spec', {}).get('links', [])}
+    if own and theirs and sorted(own) != sorted(theirs):
+        mismatched['links'] = [sorted(own), sorted(theirs)]
+    for name, l in theirs.items():
+        if name in own and (own[name]['axes'] != l['axes'] or own[name]['region'] != l['region']):
+            mismatched[f'spec.{name}'] = [own[name], l]
     return {'ratios': ratios, 'missing': missing, 'mismatched_settings': mismatched}
 
 #----------------------------------------------------------------------------
@@ -158,7 +132,8 @@ def format_table(report):
              f"spec from {report['spec_origin']}; {s['samples']} samples, seed {s['seed']}, truncation {s['truncation']}, "
              f"alpha {s['alpha']}, device {s['device']}" + (f", camera {s['camera']}" if s.get('camera') else ''),
              'values x1e-3, mean ± std over samples. Table 3: mse_i, mse_o (lower is better); '
-             'Table 2: edit_i (higher), edit_o (lower).']
+             'Table 2: edit_i (higher), edit_o (lower); keep_o (outside change when the other axes are resampled: '
+             'must stay); locality = edit_o_region / edit_i_region (lower is better).']
     cols = [m for m in METRICS]
     width = 22
     for norm, suffix in (('normalised by all pixels (C*H*W)', ''), ('normalised by region pixels', '_region')):
@@ -169,6 +144,17 @@ def format_table(report):
             for link, v in links.items():
                 lines.append(f'{output:<12}{link:<14}' + ''.join(
                     ' ' + f'{_fmt(v[c + suffix], v[c + suffix + "_std"]):>{width - 1}}' for c in cols))
+    lines.append('')
+    anchors = ', '.join(f'{k} ~{v}' for k, v in LOCALITY_ANCHORS.items())
+    lines.append(f'locality (per-pixel out / in under resampling); paper anchors {anchors} ({ANCHOR_NOTE})')
+    for output, links in report['results'].items():
+        for link, v in links.items():
+            lines.append(f'{output:<12}{link:<14}{v["locality"]:>10.4f}')
+    if report.get('quality'):
+        q = report['quality']
+        lines.append('')
+        lines.append(f"quality: sliced Wasserstein distance to {q['data']} ({q['images']} images, x1e3, lower is better): "
+                     f"{q['swd']['mean']:.2f} (" + ', '.join(f'{r}px {v:.2f}' for r, v in q['swd']['levels'].items()) + ')')
     lines.append('')
     lines.append(f"{report['samples_per_second']:.1f} samples/s ({report['seconds']:.1f} s)")
     return '\n'.join(lines)
@@ -183,14 +169,18 @@ def _fmt_ratio(r):
 
 
 def format_comparison(comparison, baseline_path):
-    lines = [f'compared with {baseline_path}: leakage columns = baseline / this (times less leakage, >1 is better); '
-             'edit_i = this / baseline']
+    lines = [f'compared with {baseline_path}: ratios this / reference; lower is better for mse_i, mse_o, edit_o and '
+             'locality, higher for edit_i and keep_o']
     cols = [m for m in METRICS]
     for norm, suffix in (('all pixels', ''), ('region pixels', '_region')):
         lines.append(f"{'output':<12}{'link':<14}" + ''.join(f'{c + suffix:>16}' for c in cols) + f'   ({norm})')
         for output, links in comparison['ratios'].items():
             for link, r in links.items():
                 lines.append(f'{output:<12}{link:<14}' + ''.join(f'{_fmt_ratio(r.get(c + suffix)):>16}' for c in cols))
+    lines.append(f"{'output':<12}{'link':<14}{'locality':>16}")
+    for output, links in comparison['ratios'].items():
+        for link, r in links.items():
+            lines.append(f'{output:<12}{link:<14}{_fmt_ratio(r.get("locality")):>16}')
     for item in comparison['missing']:
         lines.append(f'not in the baseline: {item}')
     for key, (a, b) in comparison['mismatched_settings'].items():
@@ -273,10 +263,16 @@ def progress_bar(length, label):
 @click.option('--device', type=str, default=DEFAULTS['device'], show_default=True, help='auto, cpu, cuda or cuda:N.')
 @click.option('--out', type=click.Path(dir_okay=False, writable=True), default=None, help='Write the results as JSON.')
 @click.option('--compare', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='An earlier eval JSON (say, the baseline): print ratios against it.')
+              help='An earlier eval JSON (say, the control): print ratios this / it.')
+@click.option('--data', type=click.Path(exists=True), default=None,
+              help='Real images (a folder or zip, upstream\'s dataset format): also measure the quality distance '
+                   '(sliced Wasserstein on Laplacian-pyramid patches) of --quality-images samples against them.')
+@click.option('--quality-images', type=click.IntRange(min=16), default=1024, show_default=True,
+              help='Images per set for the quality distance (compare networks at the same count).')
 def eval_command(network, upstream, spec, links, samples, batch, seed, truncation, alpha, outputs, camera, device, out,
-                 compare):
-    """Measure linkage: the LinkGAN paper's Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) protocols, every link."""
+                 compare, data, quality_images):
+    """Measure linkage: the LinkGAN paper's Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) protocols, keep_o,
+    locality, and (with --data) the quality distance, for every link."""
     baseline = None
     if compare:
         try:
@@ -294,7 +290,7 @@ def eval_command(network, upstream, spec, links, samples, batch, seed, truncatio
                    f'absolute alpha={spec_obj.alpha}', err=True)
     alpha = spec_obj.alpha if alpha is None else alpha
 
-    with progress_bar(samples * len(outputs), f'eval {len(spec_obj.links)} link(s) x {len(outputs)} output(s)') as bar:
+    with progress_bar(samples, f'eval {len(spec_obj.links)} link(s) x {len(outputs)} output(s)') as bar:
         measured = evaluate_network(gen, spec_obj, outputs=outputs, samples=samples, batch=batch, seed=seed, alpha=alpha,
                                     truncation=truncation, progress=bar.update)
     report = {
@@ -309,6 +305,8 @@ def eval_command(network, upstream, spec, links, samples, batch, seed, truncatio
         'samples_per_second_by_output': measured['samples_per_second'],
         'seconds': measured['seconds'],
     }
+    if data:
+        report['quality'] = measure_quality(gen, data, quality_images, seed, truncation)
     click.echo(format_table(report))
     if baseline is not None:
         comparison = compare_reports(report, {**baseline, 'results': _json_safe_load(baseline['results'])})
@@ -320,6 +318,20 @@ def eval_command(network, upstream, spec, links, samples, batch, seed, truncatio
         with open(out, 'w', encoding='utf-8') as f:
             json.dump(_json_safe(report), f, indent=2)
         click.echo(f'wrote {out}')
+
+
+def measure_quality(gen, data, count, seed=0, truncation=1.0):
+    """The sliced Wasserstein distance of `count` samples to `count` real images of `data` (see quality.py)."""
+    from linkgan_plugin.datasets import DatasetError, generated_images, load_images
+    from linkgan_plugin.quality import sliced_wasserstein
+    try:
+        real = load_images(data, count, gen.img_resolution, seed=seed)
+    except DatasetError as e:
+        raise click.BadParameter(str(e), param_hint='--data') from None
+    fake = generated_images(gen, count, seed=seed, truncation_psi=truncation)
+    if fake.shape[1] != real.shape[1]:
+        raise click.BadParameter(f'the network makes {fake.shape[1]}-channel images, {data} has RGB', param_hint='--data')
+    return {'data': os.path.abspath(data), 'images': count, 'swd': sliced_wasserstein(fake, real, seed=seed)}
 
 
 def _json_safe_load(results):

@@ -1,113 +1,222 @@
-"""Linkage metrics (method.md sec. 3): masked MSE of images in [-1, 1], fixed seeds.
+"""Linkage metrics (method.md sec. 3 and 3b), declared as one table: images in [-1, 1], fixed seeds.
 
-For each link, with x = G(w):
-    mse_i  -- change INSIDE the region when the UNLINKED axes are perturbed by alpha * N(0, I)    (Table 3, lower better)
-    mse_o  -- change OUTSIDE the region when the LINKED axes are perturbed by alpha * N(0, I)     (Table 3, lower better)
-    edit_i -- change INSIDE the region when the linked axes are RESAMPLED (fresh z mapped, its linked axes copied)
-                                                                                                 (Table 2, higher better)
-    edit_o -- change OUTSIDE the region under the same resampling                                (Table 2, lower better)
-Two normalisations: `<metric>` divides the masked sum of squares by all values (C*H*W; what the paper's numbers
-fit) and `<metric>_region` by the values the mask selects (C*sum(M) inside, C*sum(1-M) outside).
+For every link (axes w_i, region M_i) and every sample w, four variants are rendered with the one render primitive
+(`render.render_variants`, random numbers replayed, so noise inputs and EG3D ray jitter cancel):
+
+    linked_perturbed      w_i   += alpha * p          p ~ N(0, I), the link's own noise stream
+    complement_perturbed  w_i^c += alpha * p
+    linked_resampled      w_i    = w'_i               w' = mapping of a fresh z
+    complement_resampled  w_i^c  = w'_i^c
+
+and each metric is the masked squared change of one variant, inside or outside the region:
+
+| metric | variant              | where   | better | protocol                                                       |
+|--------|----------------------|---------|--------|----------------------------------------------------------------|
+| mse_i  | complement_perturbed | inside  | lower  | paper Table 3: other axes must not touch the region            |
+| mse_o  | linked_perturbed     | outside | lower  | paper Table 3: linked axes must not touch the rest             |
+| edit_i | linked_resampled     | inside  | higher | paper Table 2: resampling the link changes its region          |
+| edit_o | linked_resampled     | outside | lower  | paper Table 2: ... and not the rest                            |
+| keep_o | complement_resampled | outside | higher | the rest must still change when the other axes are resampled   |
+
+Two normalisations each: `<metric>` divides the masked sum of squares by all values C*H*W (what the paper's numbers
+fit), `<metric>_region` by the values the mask selects (C*sum(M) inside, C*sum(1-M) outside). One derived metric:
+
+    locality = mean(edit_o_region) / mean(edit_i_region)   per-pixel change outside per unit of change inside under
+                                                           resampling (paper Table 2 protocol; lower is better)
+
+Anchors for locality, derived from the paper's Table 2 (eyes preset, ~3.5% of a 256x256 face; in/out changes
+divided by the region's share and by the rest's): LinkGAN ~0.015, StyleSpace ~0.17, ReSeFa ~0.36, StyleCLIP ~0.67.
+keep_o exists because a generator whose non-linked axes do nothing scores perfect mse_i / mse_o with full edit_i;
+keep_o then collapses.
+
+Random inputs come from streams seeded by (seed, stream) with numpy's SeedSequence, and each link's perturbation
+noise from a stream of its own keyed by the link's name, so sample k's numbers do not depend on the batch size, on
+the number of samples, or on which other links are measured.
 """
+
+import math
+import time
+import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from linkgan_plugin.ops import masked_diff
-from linkgan_plugin.regularizer import perturbation_offsets, sample_link_noise, semantic_link_masks, output_masks
-
-METRICS = ('mse_i', 'mse_o', 'edit_i', 'edit_o')
+from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, split_outputs
+from linkgan_plugin.render import render_variants
 
 #----------------------------------------------------------------------------
+# The table.
+
+VARIANTS = ('linked_perturbed', 'complement_perturbed', 'linked_resampled', 'complement_resampled')
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str           # Key in results (and `<name>_region`).
+    variant: str        # One of VARIANTS.
+    where: str          # 'inside' | 'outside' the region.
+    better: str         # 'lower' | 'higher'.
+    meaning: str        # One line for tables and help.
+
+
+METRIC_TABLE = (
+    Metric('mse_i',  'complement_perturbed', 'inside',  'lower',  'inside change, other axes perturbed (Table 3)'),
+    Metric('mse_o',  'linked_perturbed',     'outside', 'lower',  'outside change, linked axes perturbed (Table 3)'),
+    Metric('edit_i', 'linked_resampled',     'inside',  'higher', 'inside change, linked axes resampled (Table 2)'),
+    Metric('edit_o', 'linked_resampled',     'outside', 'lower',  'outside change, linked axes resampled (Table 2)'),
+    Metric('keep_o', 'complement_resampled', 'outside', 'higher', 'outside change, other axes resampled'),
+)
+METRICS = tuple(m.name for m in METRIC_TABLE)
+BETTER = {m.name: m.better for m in METRIC_TABLE}
+BETTER['locality'] = 'lower'
+
+# Locality anchors (per-pixel out / in under resampling) derived from the paper's Table 2, eyes preset.
+LOCALITY_ANCHORS = {'LinkGAN': 0.015, 'StyleSpace': 0.17, 'ReSeFa': 0.36, 'StyleCLIP': 0.67}
+ANCHOR_NOTE = ("derived from the LinkGAN paper's Table 2 (eyes preset, region ~3.5% of a 256x256 face): "
+               "in- and out-of-region changes divided by the region's share and the rest's")
+
+#----------------------------------------------------------------------------
+# Inputs.
+
+def _stream(seed, *keys):
+    # The CPU generator keeps 32 bits of its seed: derive distinct stream seeds with numpy's SeedSequence.
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0]))
+
+
+def link_stream_key(name):
+    """Stable integer key of a link's noise stream (its name's CRC32)."""
+    return zlib.crc32(name.encode('utf-8'))
+
+
+def sample_inputs(gen, names, samples, seed):
+    """Every random input of an evaluation, drawn up front.
+
+    Args:
+        gen:     GeneratorAdapter (z_dim, w_dim, default_c).
+        names:   the measured links' names (each has its own perturbation stream).
+        samples: number of samples; seed: the evaluation seed.
+    Returns:
+        (z [samples, z_dim], z_new [samples, z_dim], noise [samples, links, w_dim], c [samples, c_dim]) on the CPU.
+    """
+    z = torch.randn([samples, gen.z_dim], generator=_stream(seed, 0))
+    z_new = torch.randn([samples, gen.z_dim], generator=_stream(seed, 1))
+    noise = torch.stack([torch.randn([samples, gen.w_dim], generator=_stream(seed, 2, link_stream_key(n)))
+                         for n in names], dim=1)
+    c = gen.default_c(samples, generator=_stream(seed, 3)).cpu()
+    return z, z_new, noise, c
+
+#----------------------------------------------------------------------------
+# One batch.
 
 def resample_offsets(ws, ws_new, bound):
     """Offsets [N, links, w_dim] that replace each link's axes of ws[:, 0] by those of ws_new[:, 0]."""
     return (ws_new[:, 0] - ws[:, 0])[:, None, :] * bound.axis_masks_on(ws.device)[None]
 
 
-def sample_inputs(gen, num_links, samples, seed):
-    """Every random input of an evaluation, drawn up front from one generator per stream.
-
-    Each stream (z, z_new, noise, camera) has its own generator seeded from `seed`, so sample i is the same for any
-    batch size and any `samples` >= i + 1.
-    Returns:
-        (z [samples, z_dim], z_new [samples, z_dim], noise [samples, links, w_dim], c [samples, c_dim]) on the CPU.
-    """
-    # The CPU generator keeps 32 bits of its seed: derive distinct stream seeds with numpy's SeedSequence.
-    stream = lambda k: torch.Generator().manual_seed(int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
-    z = torch.randn([samples, gen.z_dim], generator=stream(0))
-    z_new = torch.randn([samples, gen.z_dim], generator=stream(1))
-    noise = sample_link_noise(samples, num_links, gen.w_dim, 'cpu', generator=stream(2))
-    c = gen.default_c(samples, generator=stream(3)).cpu()
-    return z, z_new, noise, c
+def variant_offsets(bound, ws, ws_new, noise, alpha, alpha_scale=None):
+    """Offsets [batch, w_dim] of every link's four variants, in the order link 0: VARIANTS, link 1: VARIANTS, ..."""
+    d_linked, d_complement = perturbation_offsets(noise, bound, alpha, alpha_scale)
+    d_resampled = resample_offsets(ws, ws_new, bound)
+    d_all = ws_new[:, 0] - ws[:, 0]
+    offsets = []
+    for i in range(bound.num_links):
+        offsets += [d_linked[:, i], d_complement[:, i], d_resampled[:, i], d_all - d_resampled[:, i]]
+    return offsets
 
 
 @torch.no_grad()
-def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncation_psi=1.0, output='image', alpha_scale=None):
-    """Per-sample metrics for one batch.
+def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncation_psi=1.0, outputs=('image',),
+                       alpha_scale=None):
+    """Per-sample metrics of one batch, for every output from the same renders.
 
     Args:
-        gen:     GeneratorAdapter.
-        bound:   BoundSpec of the links to measure.
-        z:       [N, z_dim] latents; z_new: [N, z_dim] latents for resampling.
-        noise:   [N, links, w_dim] standard normal perturbations.
-        output:  which generator output to measure ('image'; EG3D also 'image_raw', 'image_depth').
-        alpha_scale: optional [w_dim] per-axis scale of alpha (alpha_mode='w_std').
+        gen:      GeneratorAdapter.
+        bound:    BoundSpec of the links to measure.
+        z, z_new: [N, z_dim] latents and resampling latents; noise: [N, links, w_dim] standard normal.
+        c:        [N, c_dim] labels / EG3D cameras (default gen.default_c).
+        outputs:  generator outputs to measure ('image'; EG3D also 'image_raw', 'image_depth'). Semantic regions
+                  are segmented from 'image' and resized to the others.
     Returns:
-        {metric: [N, links]} for every metric in METRICS and its '_region' twin.
+        {output: {metric: [N, links]}} for every metric in METRICS and its '_region' twin.
     """
+    c = gen.default_c(z.shape[0]) if c is None else c
     ws = gen.map(z, c, truncation_psi)
     ws_new = gen.map(z_new, c, truncation_psi)
-    d_linked, d_complement = perturbation_offsets(noise, bound, alpha, alpha_scale)
-    d_resample = resample_offsets(ws, ws_new, bound)
-    render = lambda w: gen.synthesize(w, c)[output].float()
-    x = render(ws)
-    x1 = [render(ws + d_linked[:, i, None]) for i in range(bound.num_links)]
-    x2 = [render(ws + d_complement[:, i, None]) for i in range(bound.num_links)]
-    xr = [render(ws + d_resample[:, i, None]) for i in range(bound.num_links)]
-    N, C, H, W = x.shape
-    sem_in, _ = semantic_link_masks(bound, x, x1, x2)
-    mask = output_masks(bound, sem_in, H, W, x.device).expand(N, -1, -1, -1)
-    X1, X2, XR = (torch.stack(v, dim=1) for v in (x1, x2, xr))
-    mse_i, mse_o = masked_diff(x, X1, X2, mask)
-    edit_i, edit_o = masked_diff(x, XR, XR, mask)
-    inside = C * mask.sum(dim=[2, 3]).clamp(min=1e-8)
-    outside = C * (1 - mask).sum(dim=[2, 3]).clamp(min=1e-8)
-    out = {}
-    for name, value, region in (('mse_i', mse_i, inside), ('mse_o', mse_o, outside),
-                                ('edit_i', edit_i, inside), ('edit_o', edit_o, outside)):
-        out[name] = value / (C * H * W)
-        out[name + '_region'] = value / region
-    return out
+    offsets = variant_offsets(bound, ws, ws_new, noise, alpha, alpha_scale)
+    x, variants = render_variants(lambda w: gen.synthesize(w, c), ws, offsets)
+    views, px, pvars = split_outputs(x, variants, targets=list(outputs), primary='image')
+    K = len(VARIANTS)
+    shared = None if bound.masks.uses_variants else bound.masks.for_batch(px)
+    masks = {v: shared or bound.masks.for_batch(px, pvars[k::K]) for k, v in enumerate(VARIANTS)}
+    result = {}
+    for output, (img, imgs) in views.items():
+        img = img.float()
+        N, C, H, W = img.shape
+        sums = {}
+        for k, variant in enumerate(VARIANTS):
+            mask = masks[variant].at(H, W).expand(N, -1, -1, -1)
+            stacked = torch.stack([v.float() for v in imgs[k::K]], dim=1)
+            inside, outside = masked_diff(img, stacked, stacked, mask)
+            area_in = C * mask.sum(dim=[2, 3]).clamp(min=1e-8)
+            area_out = C * (1 - mask).sum(dim=[2, 3]).clamp(min=1e-8)
+            sums[variant] = {'inside': (inside, area_in), 'outside': (outside, area_out)}
+        out = {}
+        for m in METRIC_TABLE:
+            value, area = sums[m.variant][m.where]
+            out[m.name] = value / (C * H * W)
+            out[m.name + '_region'] = value / area
+        result[output] = out
+    return result
+
+#----------------------------------------------------------------------------
+# A whole evaluation.
+
+def summarise_values(values):
+    """Mean and std of every metric of one link: {key: mean, key_std: std} plus the derived 'locality'."""
+    entry = {}
+    for key, v in values.items():
+        v = v.double()
+        entry[key] = float(v.mean())
+        entry[key + '_std'] = float(v.std(unbiased=False))
+    entry['locality'] = entry['edit_o_region'] / entry['edit_i_region'] if entry['edit_i_region'] > 0 else math.inf
+    return entry
 
 
-def evaluate_links(gen, bound, num_samples=256, batch=32, seed=0, alpha=1.0, truncation_psi=1.0, output='image',
-                   progress=None):
-    """Mean and std of every metric over `num_samples` fixed-seed samples (independent of `batch`).
+def evaluate_links(gen, spec, samples=1024, batch=32, seed=0, alpha=None, truncation_psi=1.0, outputs=('image',),
+                   alpha_scale=None, progress=None):
+    """Every metric of every link and output over `samples` fixed-seed samples (independent of `batch`).
 
+    Args:
+        gen:      GeneratorAdapter (on the device to run on).
+        spec:     LinkSpec of the links to measure (axes within gen.w_dim).
+        alpha:    perturbation strength (default spec.alpha).
+        progress: optional callable(n) called with the number of samples after every batch.
     Returns:
-        {link_name: {metric: mean, metric + '_std': std, ...}} (metric over METRICS and their '_region' twins),
-        plus 'samples_per_second' at the top level.
+        {'results': {output: {link: {metric: mean, metric_std: std, ..., 'locality': float}}},
+         'samples_per_second': float, 'seconds': float}
     """
-    import time
-    z, z_new, noise, c = sample_inputs(gen, bound.num_links, num_samples, seed)
+    bound = BoundSpec(spec, gen.w_dim)
+    alpha = spec.alpha if alpha is None else alpha
+    z, z_new, noise, c = sample_inputs(gen, spec.names, samples, seed)
     dev = gen.device
     parts = []
     start = time.perf_counter()
-    for i in range(0, num_samples, batch):
-        sl = slice(i, min(i + batch, num_samples))
-        parts.append({k: v.cpu() for k, v in link_metrics_batch(
-            gen, bound, z[sl].to(dev), z_new[sl].to(dev), noise[sl].to(dev), c[sl].to(dev), alpha, truncation_psi, output).items()})
+    for i in range(0, samples, batch):
+        sl = slice(i, min(i + batch, samples))
+        values = link_metrics_batch(gen, bound, z[sl].to(dev), z_new[sl].to(dev), noise[sl].to(dev), c[sl].to(dev),
+                                    alpha=alpha, truncation_psi=truncation_psi, outputs=outputs, alpha_scale=alpha_scale)
+        parts.append({o: {k: v.cpu() for k, v in d.items()} for o, d in values.items()})
         if progress is not None:
             progress(sl.stop - sl.start)
     seconds = time.perf_counter() - start
-    result = {}
-    for i, name in enumerate(bound.spec.names):
-        entry = {}
-        for key in parts[0]:
-            values = torch.cat([p[key][:, i] for p in parts]).double().numpy()
-            entry[key] = float(np.mean(values))
-            entry[key + '_std'] = float(np.std(values))
-        result[name] = entry
-    result['samples_per_second'] = num_samples / max(seconds, 1e-9)
-    return result
+    results = {}
+    for output in parts[0]:
+        results[output] = {}
+        for j, name in enumerate(spec.names):
+            keys = parts[0][output]
+            results[output][name] = summarise_values({k: torch.cat([p[output][k][:, j] for p in parts]) for k in keys})
+    return {'results': results, 'samples_per_second': samples / max(seconds, 1e-9), 'seconds': seconds}
+
+#----------------------------------------------------------------------------

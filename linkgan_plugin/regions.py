@@ -3,8 +3,11 @@
 All masks are float tensors with values in [0, 1]:
 - boxes: each pixel's value is the fraction of its area the union of boxes covers (exact at every resolution,
   binary when box edges fall on the pixel grid);
-- mask images: luminance / 255, resized with antialiasing;
+- mask images: alpha (RGBA, LA) or luminance / 255, resized with antialiasing;
 - semantic: 1 where the segmenter's label is one of the chosen classes, computed under no_grad.
+
+The region kinds themselves (parse, rasterise, to_dict) are declared in spec.REGION_KINDS; this module holds the
+torch primitives they rasterise with, segmenter loading, and the mask assembler.
 """
 
 import functools
@@ -13,9 +16,10 @@ import importlib.util
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from linkgan_plugin.spec import file_problem, read_mask, short_text
 
 #----------------------------------------------------------------------------
 # Fixed regions.
@@ -44,32 +48,19 @@ def _interval_overlap(a, b, n):
     return ((hi - lo).clamp(min=0) * n).clamp(max=1)
 
 
-@functools.lru_cache(maxsize=64)
-def _read_mask_image(path):
-    from PIL import Image
-    with Image.open(path) as img:
-        if img.mode in ('RGBA', 'LA'):
-            arr = np.asarray(img.getchannel('A'), dtype=np.float32)
-        else:
-            arr = np.asarray(img.convert('L'), dtype=np.float32)
-    return torch.from_numpy(arr / 255.0)
-
-
 def mask_image(path, height, width):
-    """A mask image resized to [height, width] (bilinear with antialiasing), values in [0, 1]."""
-    m = _read_mask_image(path)[None, None]
+    """A mask image (values read by spec.read_mask) resized to [height, width] (bilinear with antialiasing),
+    float32 in [0, 1]."""
+    m = torch.tensor(read_mask(path))[None, None]
     if m.shape[2:] != (height, width):
         m = F.interpolate(m, size=(height, width), mode='bilinear', align_corners=False, antialias=True)
     return m[0, 0].clamp(0, 1)
 
 
 def fixed_region_mask(region, height, width):
-    """Mask [height, width] of a region that does not depend on the image (boxes, presets, mask files)."""
-    if region.kind == 'boxes':
-        return box_coverage(region.boxes, height, width)
-    if region.kind == 'mask':
-        return mask_image(region.mask_path, height, width)
-    raise ValueError(f'region of kind {region.kind!r} depends on the image: use SemanticMasker')
+    """Mask [height, width] of a region that does not depend on the image: the region kind rasterises itself
+    (spec.REGION_KINDS); ValueError for a semantic region."""
+    return region.rasterise(height, width)
 
 #----------------------------------------------------------------------------
 # Segmenters.
@@ -86,16 +77,17 @@ def resolve_segmenter_ref(ref, base_dir='.'):
     ref = ref.strip()
     if ':' not in ref or ref.endswith(('.pt', '.pth', '.ts')):
         path = ref if os.path.isabs(ref) else os.path.normpath(os.path.join(base_dir, ref))
-        if not os.path.isfile(path):
-            raise SegmenterError(f'TorchScript segmenter file not found: {path} '
-                                 '(or use "module:callable" / "file.py:callable")')
+        problem = file_problem(path, 'TorchScript segmenter file')
+        if problem:
+            raise SegmenterError(f'{problem} (or use "module:callable" / "file.py:callable")')
         ref = path
     else:
         target, attr = ref.rsplit(':', 1)
         if target.endswith('.py'):
             path = target if os.path.isabs(target) else os.path.normpath(os.path.join(base_dir, target))
-            if not os.path.isfile(path):
-                raise SegmenterError(f'segmenter file not found: {path}')
+            problem = file_problem(path, 'segmenter file')
+            if problem:
+                raise SegmenterError(problem)
             ref = f'{path}:{attr}'
     load_segmenter(ref)
     return ref
@@ -108,7 +100,7 @@ def load_segmenter(ref):
         try:
             model = torch.jit.load(ref, map_location='cpu')
         except Exception as e:
-            raise SegmenterError(f'cannot load TorchScript segmenter {ref}: {type(e).__name__}: {e}') from None
+            raise SegmenterError(f'cannot load TorchScript segmenter {ref}: {type(e).__name__}: {short_text(str(e))}') from None
         return model.eval()
     target, attr = ref.rsplit(':', 1)
     try:
@@ -121,7 +113,7 @@ def load_segmenter(ref):
         else:
             module = importlib.import_module(target)
     except Exception as e:
-        raise SegmenterError(f'cannot import segmenter module {target!r}: {type(e).__name__}: {e}') from None
+        raise SegmenterError(f'cannot import segmenter module {target!r}: {type(e).__name__}: {short_text(str(e))}') from None
     fn = getattr(module, attr, None)
     if fn is None:
         raise SegmenterError(f'segmenter module {target!r} has no attribute {attr!r}')
@@ -129,7 +121,7 @@ def load_segmenter(ref):
         try:
             fn = fn()
         except Exception as e:
-            raise SegmenterError(f'cannot instantiate segmenter {ref}: {type(e).__name__}: {e}') from None
+            raise SegmenterError(f'cannot instantiate segmenter {ref}: {type(e).__name__}: {short_text(str(e))}') from None
     if not callable(fn):
         raise SegmenterError(f'segmenter {ref} is not callable')
     if isinstance(fn, torch.nn.Module):
@@ -174,21 +166,38 @@ def semantic_mask(segmenter, images, classes, height, width):
 #----------------------------------------------------------------------------
 
 class RegionMasks:
-    """Masks of every link of a spec, cached per resolution and device.
+    """The one mask assembler: inside masks of every link of a spec, for a batch, at any output resolution.
 
-    fixed(height, width, device) -> [1, links, height, width] with zeros for semantic links;
-    semantic links are filled per batch by `for_images`.
+    Fixed regions (boxes, presets, mask images) are rasterised exactly at each resolution and cached per
+    (height, width, device). Semantic regions are segmented once per batch from the primary RGB images under
+    no_grad, at the primary resolution, and resized ('area') to other outputs: EG3D's image_raw and image_depth get
+    the masks of `image`, as training uses them; a depth map is never segmented.
+
+    A link's mode decides which images its semantic mask comes from: 'source' the original images only; 'union' /
+    'mean' combine the original's mask with the mask of the variant being compared (the perturbed or resampled
+    image of that link), by maximum / average, as LELSD does.
+
+        masks = RegionMasks(spec)
+        batch = masks.for_batch(x, variants)    # x [N, 3, H, W]; variants: per link [N, 3, H, W] or None
+        m = batch.at(h, w)                      # [1 or N, links, h, w] in [0, 1]; outside mask = 1 - m
     """
 
     def __init__(self, spec):
         self.spec = spec
         self._cache = {}
+        self.semantic = [i for i, link in enumerate(spec.links) if not link.region.is_fixed]
 
     @property
     def has_semantic(self):
-        return any(not link.region.is_fixed for link in self.spec.links)
+        return bool(self.semantic)
+
+    @property
+    def uses_variants(self):
+        """True when a semantic link's mask also depends on the compared image (mode 'union' or 'mean')."""
+        return any(self.spec.links[i].region.mode != 'source' for i in self.semantic)
 
     def fixed(self, height, width, device):
+        """[1, links, height, width] masks of the fixed regions (zeros for semantic links), cached."""
         key = (height, width, str(device))
         if key not in self._cache:
             masks = [fixed_region_mask(link.region, height, width) if link.region.is_fixed
@@ -196,18 +205,49 @@ class RegionMasks:
             self._cache[key] = torch.stack(masks)[None].to(device)
         return self._cache[key]
 
-    def for_images(self, images, height=None, width=None):
-        """Masks for a batch: [1 or N, links, height, width]; semantic links segment `images` [N, C, H, W]."""
-        height = height or images.shape[2]
-        width = width or images.shape[3]
-        fixed = self.fixed(height, width, images.device)
+    @torch.no_grad()
+    def for_batch(self, images, variants=None):
+        """Segments what the batch's semantic links need; returns a BatchMasks.
+
+        Args:
+            images:   [N, 3, H, W] primary images in [-1, 1] (the original renders).
+            variants: optional list, one entry per link, of [N, 3, H, W] images compared with the originals
+                      (used by links in mode 'union' / 'mean'); None: every link uses its source mask.
+        """
         if not self.has_semantic:
+            return BatchMasks(self, None, images.device)
+        N, _, H, W = images.shape
+        sem = torch.zeros([N, len(self.spec.links), H, W], device=images.device)
+        for i in self.semantic:
+            region = self.spec.links[i].region
+            seg = load_segmenter(region.segmenter)
+            source = semantic_mask(seg, images, region.classes, H, W)
+            if region.mode != 'source' and variants is not None:
+                other = semantic_mask(seg, variants[i], region.classes, H, W)
+                source = torch.maximum(source, other) if region.mode == 'union' else 0.5 * (source + other)
+            sem[:, i] = source
+        return BatchMasks(self, sem, images.device)
+
+    def for_images(self, images, height=None, width=None):
+        """Source-mode masks of a batch at (height, width) (default: the images' size): [1 or N, links, h, w]."""
+        return self.for_batch(images).at(height or images.shape[2], width or images.shape[3])
+
+
+class BatchMasks:
+    """Masks of one batch (see RegionMasks.for_batch); `at(h, w)` gives [1 or N, links, h, w]."""
+
+    def __init__(self, owner, semantic, device):
+        self.owner, self.semantic, self.device = owner, semantic, device
+
+    def at(self, height, width):
+        fixed = self.owner.fixed(height, width, self.device)
+        if self.semantic is None:
             return fixed
-        masks = fixed.expand(images.shape[0], -1, -1, -1).clone()
-        for i, link in enumerate(self.spec.links):
-            if not link.region.is_fixed:
-                seg = load_segmenter(link.region.segmenter)
-                masks[:, i] = semantic_mask(seg, images, link.region.classes, height, width)
-        return masks
+        sem = self.semantic
+        if sem.shape[2:] != (height, width):
+            sem = F.interpolate(sem, size=(height, width), mode='area')
+        is_sem = torch.zeros(len(self.owner.spec.links), dtype=torch.bool, device=self.device)
+        is_sem[self.owner.semantic] = True
+        return torch.where(is_sem[None, :, None, None], sem, fixed)
 
 #----------------------------------------------------------------------------

@@ -18,10 +18,10 @@ by C*H*W of its output (the normalisation of the paper's MSE tables); 'sum' keep
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from linkgan_plugin.ops import masked_diff
-from linkgan_plugin.regions import RegionMasks, load_segmenter, semantic_mask
+from linkgan_plugin.regions import RegionMasks
+from linkgan_plugin.render import render_variants
 
 #----------------------------------------------------------------------------
 
@@ -97,44 +97,7 @@ def perturbation_offsets(noise, bound, alpha, alpha_scale=None):
     return step * m, step * (1 - m)
 
 #----------------------------------------------------------------------------
-# Step 2: renders with common random numbers.
-
-class _RngReplay:
-    """Captures the RNG state once and restores it before each render, so all renders draw the same numbers."""
-
-    def __init__(self, device):
-        self.device = torch.device(device)
-        self.cpu_state = torch.get_rng_state()
-        self.cuda_state = torch.cuda.get_rng_state(self.device) if self.device.type == 'cuda' else None
-
-    def rewind(self):
-        torch.set_rng_state(self.cpu_state)
-        if self.cuda_state is not None:
-            torch.cuda.set_rng_state(self.cuda_state, self.device)
-
-
-def render_variants(synthesize, ws, delta_linked, delta_complement):
-    """Renders G(w), then for each link G(w + delta_linked[:, i]) and G(w + delta_complement[:, i]).
-
-    Args:
-        synthesize:       callable ws [batch, num_ws, w_dim] -> tensor [batch, C, H, W] or dict of tensors.
-        ws:               [batch, num_ws, w_dim].
-        delta_*:          [batch, links, w_dim].
-    Returns:
-        (x, x1_list, x2_list).
-    """
-    replay = _RngReplay(ws.device)
-    x = synthesize(ws)
-    x1, x2 = [], []
-    for i in range(delta_linked.shape[1]):
-        replay.rewind()
-        x1.append(synthesize(ws + delta_linked[:, i, None, :]))
-        replay.rewind()
-        x2.append(synthesize(ws + delta_complement[:, i, None, :]))
-    return x, x1, x2
-
-#----------------------------------------------------------------------------
-# Step 3: masks and masked differences.
+# Step 2: masked differences (renders: linkgan_plugin.render; masks: linkgan_plugin.regions).
 
 def masked_terms(x, x1, x2, mask_in, mask_out=None):
     """The one call site of the masked-difference op.
@@ -154,100 +117,58 @@ def masked_terms(x, x1, x2, mask_in, mask_out=None):
     return l_in, l_out
 
 
-def _combine(mode, source, perturbed):
-    if mode == 'union':
-        return torch.maximum(source, perturbed)
-    if mode == 'mean':
-        return 0.5 * (source + perturbed)
-    return source
-
-
-@torch.no_grad()
-def semantic_link_masks(bound, x, x1, x2):
-    """Semantic masks of every semantic link at the resolution of `x`, or (None, None) when the spec has none.
+def split_outputs(x, variants, targets=None, primary='image'):
+    """Per-output views of renders: ({output: (x, [variant renders])}, primary RGB images, [primary variants]).
 
     Args:
-        x:      [batch, C, H, W] original images (segmented under no_grad).
-        x1, x2: lists (per link) of [batch, C, H, W] perturbed images, used by 'union' / 'mean' modes.
-    Returns:
-        (mask_in, mask_out), each [batch, links, H, W]; entries of non-semantic links are zero.
+        x, variants: a render (tensor [batch, C, H, W] or dict of them) and a list of renders of the same layout.
+        targets:     dict outputs only: the keys to measure (default: every 4-D tensor).
+        primary:     dict outputs only: the RGB output semantic regions are segmented from (EG3D 'image').
     """
-    links = bound.spec.links
-    if all(link.region.is_fixed for link in links):
-        return None, None
-    N, _, H, W = x.shape
-    m_in = x.new_zeros([N, len(links), H, W], dtype=torch.float32)
-    m_out = m_in.clone()
-    for i, link in enumerate(links):
-        region = link.region
-        if region.is_fixed:
-            continue
-        seg = load_segmenter(region.segmenter)
-        source = semantic_mask(seg, x, region.classes, H, W)
-        m_in[:, i] = source
-        m_out[:, i] = source
-        if region.mode != 'source':
-            m_in[:, i] = _combine(region.mode, source, semantic_mask(seg, x2[i], region.classes, H, W))
-            m_out[:, i] = _combine(region.mode, source, semantic_mask(seg, x1[i], region.classes, H, W))
-    return m_in, m_out
-
-
-def output_masks(bound, semantic, height, width, device):
-    """Final masks [1 or batch, links, height, width] for one output: fixed regions rasterised at this size,
-    semantic ones resized from the primary output."""
-    fixed = bound.masks.fixed(height, width, device)
-    if semantic is None:
-        return fixed
-    if semantic.shape[2:] != (height, width):
-        semantic = F.interpolate(semantic, size=(height, width), mode='area')
-    is_sem = torch.tensor([not link.region.is_fixed for link in bound.spec.links], device=device)
-    return torch.where(is_sem[None, :, None, None], semantic, fixed)
+    if not isinstance(x, dict):
+        return {'image': (x, variants)}, x, variants
+    keys = list(targets) if targets else [k for k, v in x.items() if torch.is_tensor(v) and v.ndim == 4]
+    missing = [k for k in keys + [primary] if k not in x]
+    if missing:
+        raise KeyError(f'generator output has no {missing[0]!r} (has {sorted(x)})')
+    return {k: (x[k], [v[k] for v in variants]) for k in keys}, x[primary], [v[primary] for v in variants]
 
 #----------------------------------------------------------------------------
 # The whole term.
 
-def link_penalty(synthesize, ws, bound, targets=None, noise=None, alpha_scale=None):
+def link_penalty(synthesize, ws, bound, targets=None, noise=None, alpha_scale=None, primary='image'):
     """Computes the LinkGAN regularizer for a batch.
 
     Args:
         synthesize:  callable ws [batch, num_ws, w_dim] -> image [batch, C, H, W] or dict of images.
         ws:          [batch, num_ws, w_dim] latents without style mixing.
         bound:       BoundSpec.
-        targets:     for dict outputs, the keys that are masked (default: all 4-D tensors in the dict);
-                     the first is the primary one (segmented for semantic masks).
+        targets:     for dict outputs, the keys that are masked (default: all 4-D tensors in the dict).
         noise:       optional [batch, links, w_dim] standard normal (default: freshly sampled).
         alpha_scale: optional [w_dim] per-axis scale for alpha_mode='w_std'.
+        primary:     for dict outputs, the RGB output semantic regions are segmented from.
     Returns:
         LinkTerms (loss is differentiable w.r.t. the generator; masks are constants).
     """
     spec = bound.spec
     if ws.ndim != 3 or ws.shape[2] != bound.w_dim:
         raise ValueError(f'link_penalty: ws must be [batch, num_ws, {bound.w_dim}], got {list(ws.shape)}')
+    L = bound.num_links
     if noise is None:
-        noise = sample_link_noise(ws.shape[0], bound.num_links, bound.w_dim, ws.device)
+        noise = sample_link_noise(ws.shape[0], L, bound.w_dim, ws.device)
     d_linked, d_complement = perturbation_offsets(noise, bound, spec.alpha, alpha_scale)
-    x, x1, x2 = render_variants(synthesize, ws, d_linked, d_complement)
-
-    if isinstance(x, dict):
-        keys = list(targets) if targets else [k for k, v in x.items() if torch.is_tensor(v) and v.ndim == 4]
-        missing = [k for k in keys if k not in x]
-        if missing:
-            raise KeyError(f'link_penalty: generator output has no {missing[0]!r} (has {sorted(x)})')
-        outputs = {k: (x[k], [v[k] for v in x1], [v[k] for v in x2]) for k in keys}
-    else:
-        keys = ['image']
-        outputs = {'image': (x, x1, x2)}
-
-    primary, p1, p2 = outputs[keys[0]]
-    sem_in, sem_out = semantic_link_masks(bound, primary, p1, p2)
+    offsets = [d for i in range(L) for d in (d_linked[:, i], d_complement[:, i])]
+    x, variants = render_variants(synthesize, ws, offsets)
+    x1, x2 = variants[0::2], variants[1::2]
+    outputs, px, pvars = split_outputs(x, variants, targets, primary)
+    masks_in = bound.masks.for_batch(px, pvars[1::2])       # L_in compares complement-perturbed renders.
+    masks_out = masks_in if not bound.masks.uses_variants else bound.masks.for_batch(px, pvars[0::2])
 
     terms = LinkTerms(loss=ws.new_zeros([ws.shape[0]], dtype=torch.float32), x=x, x1=x1, x2=x2)
-    for key in keys:
-        img, img1, img2 = outputs[key]
+    for key, (img, imgs) in outputs.items():
         _, C, H, W = img.shape
-        mask_in = output_masks(bound, sem_in, H, W, img.device)
-        mask_out = mask_in if sem_out is None else output_masks(bound, sem_out, H, W, img.device)
-        l_in, l_out = masked_terms(img, torch.stack(img1, dim=1), torch.stack(img2, dim=1), mask_in, mask_out)
+        mask_in, mask_out = masks_in.at(H, W), masks_out.at(H, W)
+        l_in, l_out = masked_terms(img, torch.stack(imgs[0::2], dim=1), torch.stack(imgs[1::2], dim=1), mask_in, mask_out)
         if spec.reduction == 'mean':
             l_in, l_out = l_in / (C * H * W), l_out / (C * H * W)
         terms.l_in[key], terms.l_out[key] = l_in, l_out

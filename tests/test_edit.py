@@ -167,7 +167,7 @@ def test_edit_errors(tmp_path):
         (['--link', 'nose'], "unknown link 'nose'"),
         (['--alpha', '0.5'], '--alpha only applies with --mode noise'),
         (['--interp', '1'], 'at least 2 frames'),
-        (['--seeds', '3-1'], 'expected seeds like'),
+        (['--seeds', '3-1'], 'runs backwards'),
         (['--c-file', tmp_path / 'bad.npz'], 'only EG3D networks take cameras'),
     ]
     for args, message in cases:

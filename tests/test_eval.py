@@ -17,7 +17,7 @@ from toy_checkpoints import save_demo_checkpoint, toy_G
 
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}},
                   {'name': 'mouth', 'axes': '8:16', 'region': {'box': [0.25, 0.625, 0.75, 0.875]}}]}
-METRIC_KEYS = [m + s for m in ('mse_i', 'mse_o', 'edit_i', 'edit_o') for s in ('', '_region')]
+METRIC_KEYS = [m + s for m in ('mse_i', 'mse_o', 'edit_i', 'edit_o', 'keep_o') for s in ('', '_region')]
 
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -63,13 +63,15 @@ def test_metrics_hand_computed_tiny_case():
     z = torch.tensor([[1.0, 0.0, 2.0, 0.0]])            # u = 1, v = 2.
     z_new = torch.tensor([[3.0, 0.0, 0.0, 0.0]])        # resampled linked axes: u -> 3 (du = 2).
     noise = torch.tensor([[[0.5, 0.0, -1.0, 0.0]]])     # linked: du = 0.5; complement: dv = -1.
-    out = link_metrics_batch(gen, bound, z, z_new, noise, alpha=1.0)
+    out = link_metrics_batch(gen, bound, z, z_new, noise, alpha=1.0)['image']
     # mse_i:  complement perturbed, inside changes by eps*dv = -0.1 at 8 pixels: 8 * 0.01 / 16.
     # mse_o:  linked perturbed, outside changes by eps*du = 0.05 at 8 pixels:     8 * 0.0025 / 16.
     # edit_i: resampled, inside changes by du = 2:                                 8 * 4 / 16.
     # edit_o: resampled, outside changes by eps*du = 0.2:                          8 * 0.04 / 16.
-    expected = {'mse_i': 0.005, 'mse_o': 0.00125, 'edit_i': 2.0, 'edit_o': 0.02,
-                'mse_i_region': 0.01, 'mse_o_region': 0.0025, 'edit_i_region': 4.0, 'edit_o_region': 0.04}
+    # keep_o: complement resampled (v: 2 -> 0, dv = -2), outside changes by dv:    8 * 4 / 16.
+    expected = {'mse_i': 0.005, 'mse_o': 0.00125, 'edit_i': 2.0, 'edit_o': 0.02, 'keep_o': 2.0,
+                'mse_i_region': 0.01, 'mse_o_region': 0.0025, 'edit_i_region': 4.0, 'edit_o_region': 0.04,
+                'keep_o_region': 4.0}
     for key, value in expected.items():
         assert out[key].shape == (1, 1)
         assert out[key].item() == pytest.approx(value, rel=1e-5), key
@@ -82,6 +84,7 @@ def test_perfect_linkage_has_zero_leakage():
     for key in ('mse_i', 'mse_o', 'edit_o', 'mse_i_region', 'mse_o_region', 'edit_o_region'):
         assert res[key] == 0 and res[key + '_std'] == 0, key
     assert res['edit_i'] > 0.1 and res['edit_i_region'] == pytest.approx(2 * res['edit_i'], rel=1e-6)
+    assert res['locality'] == 0 and res['keep_o'] > 0.1
     # The same generator with leakage is measured as leaking, in proportion to eps^2.
     leaky = evaluate_network(GeneratorAdapter(AnalyticG(linked=[0, 1], w_dim=6, resolution=8, channels=3, eps=0.2)),
                              spec, samples=24, batch=8)['results']['image']['left']
@@ -97,6 +100,17 @@ def test_results_do_not_depend_on_batch_size():
         for key in METRIC_KEYS:
             # Same latents in the same order; only float summation order may differ.
             assert a[link][key] == pytest.approx(b[link][key], rel=1e-4, abs=1e-7), (link, key)
+
+def test_one_links_numbers_do_not_depend_on_the_other_links_measured():
+    # Paired evaluation: each link's perturbation noise has its own stream, so measuring 'eyes' alone or with
+    # 'mouth' gives the same numbers (before per-link streams, adding a link changed the noise of the first).
+    gen = GeneratorAdapter(toy_G())
+    spec = load_spec(SPEC)
+    both = evaluate_network(gen, spec, samples=4, batch=4)['results']['image']['eyes']
+    eyes_only = load_spec({'links': [SPEC['links'][0]]})
+    alone = evaluate_network(gen, eyes_only, samples=4, batch=4)['results']['image']['eyes']
+    for key in METRIC_KEYS:
+        assert alone[key] == pytest.approx(both[key], rel=1e-6, abs=1e-9), key
 
 #----------------------------------------------------------------------------
 # The command.
@@ -118,7 +132,8 @@ def test_eval_command_json_and_table(tmp_path):
     assert report['network']['kind'] == 'demo' and report['network']['w_dim'] == 32
     assert set(report['results']) == {'image'} and set(report['results']['image']) == {'eyes', 'mouth'}
     entry = report['results']['image']['eyes']
-    assert set(entry) == set(METRIC_KEYS) | {k + '_std' for k in METRIC_KEYS}
+    assert set(entry) == set(METRIC_KEYS) | {k + '_std' for k in METRIC_KEYS} | {'locality'}
+    assert entry['locality'] == pytest.approx(entry['edit_o_region'] / entry['edit_i_region'])
     assert report['samples_per_second'] > 0
     # The JSON holds exactly what the API measures for the same seed.
     direct = evaluate_network(GeneratorAdapter(G), load_spec(SPEC), samples=5, batch=2)['results']['image']['eyes']
@@ -138,13 +153,15 @@ def test_eval_compare_against_baseline(tmp_path):
     res = run(['--network', tmp_path / 'linked.pt', '--samples', 4, '--link', 'eyes', '--compare', tmp_path / 'b.json',
                '--out', tmp_path / 'l.json'])
     assert res.exit_code == 0, res.output
-    assert 'times less leakage' in res.stdout
+    assert 'ratios this / reference' in res.stdout
+    assert 'warning: links differs' in res.stdout          # eyes alone against eyes + mouth.
     b = json.loads((tmp_path / 'b.json').read_text())['results']['image']['eyes']
     report = json.loads((tmp_path / 'l.json').read_text())
     this = report['results']['image']['eyes']
     ratios = report['comparison']['ratios']['image']['eyes']
-    assert ratios['mse_o'] == pytest.approx(b['mse_o'] / this['mse_o'])
+    assert ratios['mse_o'] == pytest.approx(this['mse_o'] / b['mse_o'])
     assert ratios['edit_i'] == pytest.approx(this['edit_i'] / b['edit_i'])
+    assert ratios['locality'] == pytest.approx(this['locality'] / b['locality'])
     assert f"{ratios['mse_i']:.2f}x" in res.stdout
     assert set(report['results']['image']) == {'eyes'}                 # --link restricted the measurement.
 
@@ -155,7 +172,7 @@ def test_compare_reports_zero_and_mismatch():
     base = {'settings': {'samples': 20, 'seed': 0}, 'results': {'image': {'a': {'mse_i': 1.0, 'mse_o': 0.0, 'edit_i': 1.0}}}}
     out = compare_reports(this, base)
     r = out['ratios']['image']['a']
-    assert math.isinf(r['mse_i']) and r['mse_o'] == 0 and r['edit_i'] == 2
+    assert r['mse_i'] == 0 and math.isinf(r['mse_o']) and r['edit_i'] == 2
     assert out['missing'] == ['image/b'] and out['mismatched_settings'] == {'samples': [10, 20]}
 
 
@@ -212,5 +229,5 @@ def test_eval_eg3d_dataset_cameras(tmp_path):
     from linkgan_plugin.evaluate import sample_inputs
     from linkgan_plugin.network_loading import load_network, make_adapter
     gen = make_adapter(load_network(tmp_path / 'eg3d.pt'), camera='dataset')
-    c = sample_inputs(gen, 1, 5, seed=0)[3]
+    c = sample_inputs(gen, ['a'], 5, seed=0)[3]
     assert all(any(torch.equal(row, cam) for cam in cams) for row in c)

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from linkgan_plugin.regularizer import BoundSpec, link_penalty, perturbation_offsets, render_variants
+from linkgan_plugin.regularizer import BoundSpec, link_penalty, perturbation_offsets
+from linkgan_plugin.render import render_variants
 from linkgan_plugin.spec import load_spec
 
 W_DIM = 4
@@ -82,7 +83,7 @@ def test_same_offset_on_every_ws_row():
     ws = torch.randn(2, 5, W_DIM)
     bound = bound_of(LEFT_RIGHT)
     d1, d2 = perturbation_offsets(torch.randn(2, 1, W_DIM), bound, 1.0)
-    render_variants(synth, ws, d1, d2)
+    render_variants(synth, ws, [d1[:, 0], d2[:, 0]])
     for variant in seen[1:]:
         delta = variant - ws
         assert torch.allclose(delta, delta[:, :1].expand_as(delta))
