@@ -30,21 +30,42 @@ DEFAULT_BASE = 'training.loss.StyleGAN2Loss'
 #----------------------------------------------------------------------------
 
 def resolve_class(name):
-    """Imports 'pkg.module.Class' (or 'pkg.module:Class') and returns the class; clear error otherwise.
-    A class passes through (Python API; upstream always passes names)."""
+    """Imports 'pkg.module.Class' (or 'pkg.module:Class') and returns the class; clear error otherwise, the same
+    whatever was imported before. A class passes through (Python API; upstream always passes names).
+
+    Raises:
+        TypeError (not a string, or names something that is not a class), ValueError (no module part, or names a
+        module), ImportError (the module cannot be imported or has no such attribute).
+    """
+    import importlib.util
+    import types
     if isinstance(name, type):
         return name
     if not isinstance(name, str) or not name.strip():
-        raise TypeError(f'LinkLoss: base must be a class name like {DEFAULT_BASE!r}, got {name!r}')
-    module_name, _, attr = name.replace(':', '.').rpartition('.')
+        shown = repr(name) if isinstance(name, str) else type(name).__name__
+        raise TypeError(f'LinkLoss: base must be a class name like {DEFAULT_BASE!r}, got {shown}')
+    shown = repr(name) if len(name) <= 200 else repr(name[:200] + '...')
+    module_name, _, attr = name.strip().replace(':', '.').rpartition('.')
+    if not module_name or not attr:
+        missing = 'module' if not module_name else 'class'
+        raise ValueError(f'LinkLoss: base {shown} has no {missing} part; name the class with its module, like {DEFAULT_BASE!r}')
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
+    except Exception as e:  # ImportError, and whatever the module raises while it runs.
         hint = ' (run train.py from an upstream checkout, or pass base=...)' if name == DEFAULT_BASE else ''
-        raise ImportError(f'LinkLoss: cannot import base loss {name!r}: {e}{hint}') from None
+        raise ImportError(f'LinkLoss: cannot import base loss {shown}: {type(e).__name__}: {e}{hint}') from None
     cls = getattr(module, attr, None)
-    if cls is None:
+    if cls is None or isinstance(cls, types.ModuleType):    # A submodule is an attribute only once imported.
+        try:
+            is_module = importlib.util.find_spec(f'{module_name}.{attr}') is not None
+        except (ImportError, ValueError):
+            is_module = False
+        if is_module:
+            raise ValueError(f'LinkLoss: base {shown} names a module, not a class; name the class in it, like '
+                             f'{DEFAULT_BASE!r}')
         raise ImportError(f'LinkLoss: module {module_name!r} has no base loss class {attr!r}')
+    if not isinstance(cls, type):
+        raise TypeError(f'LinkLoss: base {shown} is a {type(cls).__name__}, not a class')
     return cls
 
 
@@ -132,18 +153,19 @@ class LinkLoss:
 
         ws = flavour.map(z, flavour.mapping_condition(camera, self.base), sync)
         synthesize = flavour.synthesizer(camera, cur_nimg if cur_nimg is not None else 0, sync)
-        terms = link_penalty(synthesize, ws, self.bound, targets=spec.eg3d_targets if flavour.name == 'eg3d' else None,
+        terms = link_penalty(synthesize, ws, self.bound, targets=flavour.masked_outputs(spec),
+                             primary=flavour.primary_output,
                              noise=self.link_noise(z), alpha_scale=self._alpha_scale)
         total = terms.loss.mean() * spec.interval
 
         if spec.fake_to_D:
-            fakes = self._pick_perturbed(terms, n)
-            logits = flavour.discriminate(self.base, fakes, camera, cur_nimg or 0, sync=False)
+            fakes, fake_camera = self._pick_perturbed(terms, camera, count=gen_z.shape[0])
+            logits = flavour.discriminate(self.base, fakes, fake_camera, cur_nimg or 0, sync=False)
             adv = F.softplus(-logits)
             report('Loss/link/G_adv', adv)
             total = total + adv.mean() * spec.fake_to_D_weight
             detached = {k: v.detach() for k, v in fakes.items()} if isinstance(fakes, dict) else fakes.detach()
-            self._fakes_for_D.append((detached, camera.detach()))
+            self._fakes_for_D.append((detached, fake_camera.detach()))
         total.backward()
         self._report(terms)
 
@@ -152,15 +174,26 @@ class LinkLoss:
         An extension point: override for common random numbers across processes or runs."""
         return sample_link_noise(z.shape[0], self.bound.num_links, self.bound.w_dim, z.device)
 
-    def _pick_perturbed(self, terms, n):
-        """One perturbed render per sample, uniformly over links and over (linked, complement): D sees N extra
-        fakes whatever the number of links."""
-        L = self.bound.num_links
-        choice = torch.randint(0, 2 * L, [n]).tolist()
-        pool = terms.x1 + terms.x2
+    def _pick_perturbed(self, terms, camera, count):
+        """`count` perturbed renders drawn without replacement (while the pool lasts) from the 2K variants of the
+        link pass's samples, with their cameras.
+
+        D must see perturbed fakes as it sees other fakes: in batches of the size of its regular fake batches
+        (`count` = batch_gpu), because upstream's minibatch-stddev layer groups min(group_size, N) images, so a
+        smaller batch alone would change that feature and tell D which images are perturbed.
+        Returns:
+            (images [count, C, H, W] or a dict of them (the outputs D takes), camera [count, c_dim]).
+        """
+        pool = terms.x1 + terms.x2                      # 2K renders of n samples each.
+        n = camera.shape[0]
+        size = len(pool) * n
+        picks = torch.cat([torch.randperm(size) for _ in range(-(-count // size))])[:count].tolist()
+        which = [(j // n, j % n) for j in picks]        # (variant, sample)
+        index = torch.tensor([i for _, i in which], device=camera.device)
         if isinstance(terms.x, dict):
-            return {k: torch.stack([pool[j][k][i] for i, j in enumerate(choice)]) for k in ('image', 'image_raw')}
-        return torch.stack([pool[j][i] for i, j in enumerate(choice)])
+            keys = self.flavour.discriminator_inputs
+            return {k: torch.stack([pool[v][k][i] for v, i in which]) for k in keys}, camera[index]
+        return torch.stack([pool[v][i] for v, i in which]), camera[index]
 
     def _accumulate_fakes_for_D(self, sync, gain, cur_nimg):
         fakes, camera = self._fakes_for_D.pop(0)

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 
 from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.toy.losses import ToySG2ADALoss
-from linkgan_plugin.toy.networks import make_toy_networks
+from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, make_toy_networks
 
 SPEC = {'links': [{'name': 'a', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 1]}},
                   {'name': 'b', 'axes': '8:16', 'region': {'box': [0.5, 0, 1, 1]}}],
@@ -47,7 +47,10 @@ def _gradients(G, D, z, c, wrap):
 
 def _networks():
     torch.manual_seed(42)
-    G, D = make_toy_networks('sg2ada', w_dim=32, z_dim=16, img_resolution=16, channels=8, mapping_layers=2)
+    G, _ = make_toy_networks('sg2ada', w_dim=32, z_dim=16, img_resolution=16, channels=8, mapping_layers=2)
+    # No minibatch-stddev in D here: it mixes the samples of a group, and a rank's groups of 4 are not the
+    # single process's groups of 4 out of 8, so D's scores legitimately differ between the two runs.
+    D = ToyDiscriminatorSG2ADA(img_resolution=16, mbstd_group_size=0)
     return G.requires_grad_(False), D.requires_grad_(False)
 
 
@@ -80,4 +83,5 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         assert grads.keys() == reference.keys()
         for name, g in grads.items():
             scale = reference[name].abs().max().item()
-            assert torch.allclose(g, reference[name], rtol=1e-4, atol=1e-5 * scale + 1e-9), name
+            # fp32 summation order differs between a batch of 8 and two of 4: ~5e-5 of a tensor's scale.
+            assert torch.allclose(g, reference[name], rtol=1e-4, atol=1e-4 * scale + 1e-9), name

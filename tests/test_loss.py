@@ -151,12 +151,15 @@ def test_perturbed_fakes_reach_D_at_link_steps_only(flavour):
             seen.clear()
             call(loss, flavour, phase, batch, it)
             per_iteration.append((it, phase, list(seen)))
-    # Link iterations (0, 2): G's adversarial term sees 2 perturbed fakes, D's fake loss sees them too.
-    assert per_iteration[0] == (0, 'Gmain', [4, 2])
-    assert per_iteration[1] == (0, 'Dmain', [4, 4, 2])
+    # Link iterations (0, 2): the link pass renders 2 samples (batch_shrink 2), but G's adversarial term and D's
+    # fake loss see 4 perturbed fakes, as many as D's regular fake batches: the toy D's minibatch-stddev layer
+    # (group size 4, as upstream's) would otherwise average groups of 2 for perturbed fakes and of 4 for the
+    # others, and tell them apart by that feature alone.
+    assert per_iteration[0] == (0, 'Gmain', [4, 4])
+    assert per_iteration[1] == (0, 'Dmain', [4, 4, 4])
     assert per_iteration[2] == (1, 'Gmain', [4])
     assert per_iteration[3] == (1, 'Dmain', [4, 4])
-    assert per_iteration[5][2] == [4, 4, 2]
+    assert per_iteration[5][2] == [4, 4, 4]
 
 
 def test_fake_to_D_off_adds_no_D_pass():
@@ -218,6 +221,6 @@ def test_base_is_delegated():
 def test_eg3d_flavour_reads_the_layout_from_G_not_from_its_mapping_method():
     G, D, loss = make('eg3d', spec=dict(SPEC, alpha_mode='w_std'), base=None)
     assert not isinstance(G.mapping, torch.nn.Module)      # As EG3D's TriPlaneGenerator.
-    assert (loss.flavour.z_dim, loss.flavour.w_dim, loss.flavour.num_ws) == (16, 32, G.backbone.num_ws)
+    assert (loss.flavour.z_dim, loss.flavour.w_dim) == (16, 32)
     call(loss, 'eg3d', 'Gmain', batch_for(G, 'eg3d'), 0)
     assert loss._alpha_scale.shape == (32,)

@@ -35,10 +35,13 @@ class ToyTrainer:
         G_reg_interval, D_reg_interval: lazy regularization intervals, None for '<net>both'.
         lr, betas:      Adam settings before the reg-interval scaling.
         ema_kimg:       G_ema half-life in thousands of images.
+        latent_seed:    None: latents gen_z come from the global RNG (as upstream draws them); an int: from a
+                        generator of their own, so two runs whose losses draw different amounts of random numbers
+                        (a control and a LinkLoss fine-tune) still see the same latents in the same order.
     """
 
     def __init__(self, flavour, G, D, loss, batch=16, batch_gpu=None, G_reg_interval=4, D_reg_interval=16,
-                 lr=0.0025, betas=(0.0, 0.99), ema_kimg=0.5, device='cpu'):
+                 lr=0.0025, betas=(0.0, 0.99), ema_kimg=0.5, device='cpu', latent_seed=None):
         self.flavour, self.G, self.D, self.loss = flavour, G, D, loss
         self.batch = batch
         self.batch_gpu = batch_gpu or batch
@@ -49,6 +52,7 @@ class ToyTrainer:
         self.ema_kimg = ema_kimg
         self.cur_nimg = 0
         self.batch_idx = 0
+        self.latents = None if latent_seed is None else torch.Generator().manual_seed(latent_seed)
         self.phases = []
         for name, module, reg_interval in (('G', G, G_reg_interval), ('D', D, D_reg_interval)):
             if reg_interval is None:
@@ -75,7 +79,7 @@ class ToyTrainer:
         for name, module, opt, interval in self.phases:
             if self.batch_idx % interval != 0:
                 continue
-            gen_z = torch.randn([self.batch, self.G.z_dim], device=self.device).split(self.batch_gpu)
+            gen_z = torch.randn([self.batch, self.G.z_dim], generator=self.latents).to(self.device).split(self.batch_gpu)
             gen_c = self._gen_c(real_c).to(self.device).split(self.batch_gpu)
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)

