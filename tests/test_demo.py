@@ -68,7 +68,7 @@ def test_scenes_reject_bad_resolution():
 # The demo's discriminator feature.
 
 def test_minibatch_stddev_sees_a_region_that_stopped_varying():
-    from linkgan_plugin.demo import minibatch_stddev
+    from linkgan_plugin.toy.networks import minibatch_stddev
     g = torch.Generator().manual_seed(0)
     x = torch.randn(8, 5, 4, 4, generator=g)
     x[:, :, :2, :2] = 0.3                                   # the top-left 2x2 positions are the same in every sample
@@ -111,43 +111,87 @@ def test_demo_tiny_run(tmp_path):
         {'name': 'corner', 'axes': [40, 41, 42], 'region': {'box': [0.75, 0.75, 1, 1]}}]}))
     out = tmp_path / 'out'
     result = CliRunner().invoke(main, ['demo', '--outdir', str(out), '--spec', str(spec), '--seed', '1',
-                                       '--baseline-kimg', '0.096', '--finetune-kimg', '0.048', '--samples', '16',
-                                       '--batch', '16'])
+                                       '--baseline', 'train', '--baseline-kimg', '0.096', '--finetune-kimg', '0.048',
+                                       '--samples', '16', '--batch', '16', '--resolution', '16'])
     assert result.exit_code == 0, result.output
-    assert 'mse_o' in result.output
+    assert 'keep_o' in result.output and 'Targets missed' in result.output
 
     report = json.loads((out / 'report.json').read_text())
-    assert set(report) >= {'baseline', 'linked', 'seconds'}
-    for model in ('baseline', 'linked'):
-        assert set(report[model]) == {'left', 'corner'}
+    assert set(report) >= {'models', 'quality', 'ratios', 'targets', 'targets_met', 'details', 'seconds'}
+    for model in ('baseline', 'control', 'linked'):
+        assert set(report['models'][model]) == {'left', 'corner'}
         for link in ('left', 'corner'):
-            assert set(report[model][link]) == {'mse_i', 'mse_o', 'edit_i'}
-            assert all(math.isfinite(v) and v >= 0 for v in report[model][link].values())
-    assert report['seconds'] > 0
+            values = report['models'][model][link]
+            assert set(values) == {'mse_i', 'mse_o', 'edit_i', 'edit_o', 'keep_o', 'locality'}
+            assert all(math.isfinite(v) and v >= 0 for v in values.values())
+        assert report['quality'][model] > 0
+    # Every ratio is linked / control.
+    m = report['models']
+    assert report['ratios']['left']['mse_o'] == pytest.approx(m['linked']['left']['mse_o'] / m['control']['left']['mse_o'])
+    assert report['quality_ratio'] == pytest.approx(report['quality']['linked'] / report['quality']['control'])
+    rows = {r['metric']: r for r in report['targets']['left']}
+    assert rows['mse_i']['value'] == pytest.approx(report['ratios']['left']['mse_i'])
+    assert rows['locality']['value'] == pytest.approx(m['linked']['left']['locality'])
+    assert report['targets_met'] == all(r['met'] for rs in report['targets'].values() for r in rs)
+    assert report['baseline']['source'] == 'train'
     # The user's spec keeps its axes and regions; the demo's recipe fills the fields it left out.
     assert report['spec']['links'][1]['axes'] == [40, 41, 42]
     assert report['spec']['interval'] == 8 and report['spec']['lambda_in'] == 5.0
-    assert '| left | mse_i |' in (out / 'report.md').read_text()
+    md = (out / 'report.md').read_text()
+    assert '| left | mse_i |' in md and 'linked / control' in md and '## Targets' in md
 
     from PIL import Image
-    with Image.open(out / 'leakage.png') as pic:
-        assert pic.mode == 'RGB' and pic.height > pic.width / 2
+    for name in ('leakage.png', 'samples.png'):
+        with Image.open(out / name) as pic:
+            assert pic.mode == 'RGB' and pic.width > 100
 
-    base = torch.load(out / 'baseline.pt', map_location='cpu', weights_only=False)
-    linked = torch.load(out / 'linked.pt', map_location='cpu', weights_only=False)
-    assert base['flavour'] == linked['flavour'] == 'sg2ada'
-    assert base['linked'] is False and linked['linked'] is True
-    assert linked['spec']['links'][0]['name'] == 'left'
-    assert base['spec'] is None and base['eval_spec'] == linked['eval_spec'] == linked['spec']
+    ckpt = {role: torch.load(out / f'{role}.pt', map_location='cpu', weights_only=False)
+            for role in ('baseline', 'control', 'linked')}
+    assert all(c['flavour'] == 'sg2ada' for c in ckpt.values())
+    assert [c['linked'] for c in ckpt.values()] == [False, False, True]
+    assert ckpt['linked']['spec']['links'][0]['name'] == 'left'
+    assert ckpt['baseline']['spec'] is None and ckpt['control']['spec'] is None
+    assert ckpt['control']['eval_spec'] == ckpt['linked']['spec']
     # Both loading paths give the same generator: the pickled module, and init kwargs + state.
     from linkgan_plugin.toy.networks import ToyGeneratorSG2ADA
-    G = ToyGeneratorSG2ADA(**linked['G_init_kwargs'])
-    G.load_state_dict(linked['G_ema_state'])
+    G = ToyGeneratorSG2ADA(**ckpt['linked']['G_init_kwargs'])
+    G.load_state_dict(ckpt['linked']['G_ema_state'])
     ws = G.mapping(torch.randn(2, G.z_dim), torch.zeros(2, 0))
-    assert torch.equal(G.synthesis(ws, noise_mode='const'), linked['G_ema'].synthesis(ws, noise_mode='const'))
-    # The fine-tune started from the baseline and changed it.
-    assert linked['kimg'] > base['kimg']
-    assert not torch.equal(linked['G_ema_state']['synthesis.const'], base['G_ema_state']['synthesis.const'])
+    assert torch.equal(G.synthesis(ws, noise_mode='const'), ckpt['linked']['G_ema'].synthesis(ws, noise_mode='const'))
+    # Both fine-tunes started from the baseline, ran equally long, and differ from it and from each other.
+    assert ckpt['linked']['kimg'] == ckpt['control']['kimg'] > ckpt['baseline']['kimg']
+    const = {r: c['G_ema_state']['synthesis.const'] for r, c in ckpt.items()}
+    assert not torch.equal(const['linked'], const['baseline']) and not torch.equal(const['linked'], const['control'])
+
+
+def test_control_and_linked_see_the_same_data_and_latents(monkeypatch):
+    # The control differs from the linked run only by the link term: both see the same real images and the same
+    # latents in the same order, although LinkLoss draws extra random numbers at link steps.
+    from linkgan_plugin import demo_training
+    from linkgan_plugin.demo import DEMO_DEFAULTS, demo_spec, make_networks
+    from linkgan_plugin.toy.loop import ToyTrainer, build_loss
+    settings = {**DEMO_DEFAULTS, 'resolution': 16, 'finetune_kimg': 0.048, 'finetune_batch': 8}
+    torch.manual_seed(0)
+    G, D = make_networks(settings)
+    trainer = ToyTrainer('sg2ada', G, D, build_loss('sg2ada', G, D, r1_gamma=1.0), batch=8)
+    baseline = {'G_init_kwargs': G.init_kwargs, 'D_init_kwargs': D.init_kwargs, 'G_state': G.state_dict(),
+                'D_state': D.state_dict(), 'G_ema_state': trainer.G_ema.state_dict(), 'kimg': 0.0}
+    spec = demo_spec({'links': [{'name': 'a', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}}], 'interval': 2},
+                     w_dim=64)
+    seen = {}
+    original_step = ToyTrainer.step
+
+    def recording_step(self, real_img, real_c):
+        gen = self.latents.get_state().clone()
+        seen.setdefault(self.loss.__class__.__name__, []).append((real_img.clone(), gen))
+        return original_step(self, real_img, real_c)
+    monkeypatch.setattr(ToyTrainer, 'step', recording_step)
+    demo_training.finetune(baseline, spec, settings, linked=False)
+    demo_training.finetune(baseline, spec, settings, linked=True)
+    control, linked = seen['ToySG2ADALoss'], seen['LinkLoss']
+    assert len(control) == len(linked) == 6
+    for (img_c, z_c), (img_l, z_l) in zip(control, linked):
+        assert torch.equal(img_c, img_l) and torch.equal(z_c, z_l)
 
 
 def test_demo_rejects_bad_spec(tmp_path):

@@ -1,0 +1,104 @@
+"""The demo's converged baseline: trained once with the project's own code, shipped in the package.
+
+The paper fine-tunes a *converged* generator. `linkgan demo` therefore fine-tunes from a baseline that was trained
+far longer than a demo could afford on a laptop, and that ships inside the package (`assets/demo_baseline.pt`,
+state dicts only). This module trains it and reads it back:
+
+    linkgan baseline --kimg 320 --snapshot-every 16 --out linkgan_plugin/assets/demo_baseline.pt
+
+reproduces the shipped file (deterministic on one thread: `--threads 1`, the default); `--snapshot-every` writes
+`<out stem>-<kimg>.pt` along the way, which is how convergence was judged (README, "The shipped baseline").
+
+File format (`torch.save` of a dict, loads with `weights_only=True`):
+    'format' 2; 'flavour' 'sg2ada';
+    'G_init_kwargs', 'D_init_kwargs'     kwargs of ToyGeneratorSG2ADA / MbstdDiscriminator;
+    'G_state', 'D_state', 'G_ema_state'  state dicts of the training G, D and the smoothed G_ema;
+    'kimg'                               thousands of images seen;
+    'settings', 'loss_kwargs', 'trainer_kwargs'   what trained it (plain JSON-able values).
+"""
+
+import math
+import os
+
+import click
+import torch
+
+BASELINE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets', 'demo_baseline.pt')
+FORMAT = 2
+
+#----------------------------------------------------------------------------
+
+def save_baseline(path, trainer, settings):
+    """Writes the state dicts of trainer.G, D, G_ema (see module docstring). Tensors are stored contiguous, fp32."""
+    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS
+    state = lambda m: {k: v.detach().clone().contiguous() for k, v in m.state_dict().items()}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save({
+        'format': FORMAT, 'flavour': 'sg2ada',
+        'G_init_kwargs': dict(trainer.G.init_kwargs), 'D_init_kwargs': dict(trainer.D.init_kwargs),
+        'G_state': state(trainer.G), 'D_state': state(trainer.D), 'G_ema_state': state(trainer.G_ema),
+        'kimg': trainer.cur_nimg / 1000, 'settings': dict(settings), 'loss_kwargs': dict(LOSS_KWARGS),
+        'trainer_kwargs': {k: list(v) if isinstance(v, tuple) else v for k, v in TRAINER_KWARGS.items()},
+    }, path)
+
+
+def load_baseline_state(path=None):
+    """The baseline dict of `path` (default: the shipped file), checked for its format."""
+    path = path or BASELINE_FILE
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'baseline file not found: {path}')
+    data = torch.load(path, map_location='cpu', weights_only=True)
+    if not isinstance(data, dict) or data.get('format') != FORMAT:
+        raise ValueError(f'{path}: not a linkgan demo baseline (format {FORMAT})')
+    return data
+
+
+def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=None, show=True):
+    """Trains the demo baseline from scratch for `kimg` thousand images; optionally saves snapshots.
+
+    Args:
+        settings:        the demo's settings (DEMO_DEFAULTS and overrides).
+        kimg:            training length.
+        snapshot_every:  kimg between snapshots (None: none); snapshot_path(kimg) names each file.
+    Returns:
+        the ToyTrainer.
+    """
+    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS, make_networks
+    from linkgan_plugin.demo_data import SceneStream
+    from linkgan_plugin.toy.loop import ToyTrainer, build_loss
+    torch.manual_seed(settings['seed'])
+    G, D = make_networks(settings)
+    loss = build_loss('sg2ada', G, D, **LOSS_KWARGS)
+    trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **TRAINER_KWARGS)
+    stream = SceneStream(settings['batch'], settings['resolution'], settings['cells'], seed=settings['seed'])
+    steps = max(1, int(math.ceil(kimg * 1000 / settings['batch'])))
+    every = None if not snapshot_every else max(1, int(round(snapshot_every * 1000 / settings['batch'])))
+    with click.progressbar(length=steps, label='baseline', show_eta=True, show_pos=True) as bar:
+        for step in range(1, steps + 1):
+            trainer.step(*next(stream))
+            bar.update(1)
+            if every and step % every == 0 and snapshot_path is not None:
+                save_baseline(snapshot_path(trainer.cur_nimg / 1000), trainer, settings)
+    return trainer
+
+
+@click.command('baseline')
+@click.option('--kimg', type=click.FloatRange(min=0, min_open=True), default=320.0, show_default=True,
+              help='Thousands of training images.')
+@click.option('--snapshot-every', type=click.FloatRange(min=0, min_open=True), default=None,
+              help='Also save <out stem>-<kimg>.pt every this many kimg.')
+@click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
+@click.option('--threads', type=click.IntRange(min=1), default=1, show_default=True,
+              help='torch threads (1 makes the result bit-reproducible).')
+@click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')
+def baseline_command(kimg, snapshot_every, seed, threads, out):
+    """Train the demo's baseline from scratch (the shipped one: --kimg 320)."""
+    from linkgan_plugin.demo import DEMO_DEFAULTS
+    torch.set_num_threads(threads)
+    settings = {**DEMO_DEFAULTS, 'seed': seed}
+    stem = os.path.splitext(out)[0]
+    trainer = train_baseline_snapshots(settings, kimg, snapshot_every, lambda k: f'{stem}-{k:06.1f}.pt')
+    save_baseline(out, trainer, settings)
+    click.echo(f'wrote {out} ({trainer.cur_nimg / 1000:.1f} kimg, {os.path.getsize(out) / 1e6:.2f} MB)')
+
+#----------------------------------------------------------------------------

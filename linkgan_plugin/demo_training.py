@@ -1,0 +1,162 @@
+"""The demo's fine-tunes: a control (base loss only) and a LinkLoss run from one baseline, side by side.
+
+Both fine-tunes start from copies of the same baseline G, D and G_ema and use the same recipe, length, batch, data
+order (the scene stream's seed) and latents (the trainer's own latent stream): the only difference is the link
+term (and what it feeds D). The control is the reference of every ratio the demo reports, so the effect of extra
+training is never credited to LinkGAN.
+
+`run_finetunes` runs them in two processes with one torch thread each (2 cores: about the time of one), each
+evaluating its own G_ema afterwards, and shows one combined progress bar.
+"""
+
+import copy
+import math
+import multiprocessing
+import os
+import time
+
+import click
+import torch
+
+#----------------------------------------------------------------------------
+# Networks from a baseline file.
+
+def networks_from_baseline(data):
+    """(G, D, G_ema) rebuilt from a baseline dict (demo_baseline format 2)."""
+    from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, ToyGeneratorSG2ADA
+    d_kwargs = dict(data['D_init_kwargs'])
+    if 'per_location' in d_kwargs:          # Written before the D moved to the toy networks (same parameters).
+        d_kwargs['mbstd_per_location'] = d_kwargs.pop('per_location')
+    G = ToyGeneratorSG2ADA(**data['G_init_kwargs'])
+    G.load_state_dict(data['G_state'])
+    G_ema = ToyGeneratorSG2ADA(**data['G_init_kwargs'])
+    G_ema.load_state_dict(data['G_ema_state'])
+    D = ToyDiscriminatorSG2ADA(**d_kwargs)
+    D.load_state_dict(data['D_state'])
+    return G, D, G_ema.eval().requires_grad_(False)
+
+
+def kimg_to_steps(kimg, batch):
+    return max(1, int(math.ceil(kimg * 1000 / batch)))
+
+#----------------------------------------------------------------------------
+# One fine-tune.
+
+def finetune(baseline, spec, settings, linked, progress=None):
+    """Fine-tunes copies of the baseline's networks with the base loss (linked=False: the control) or LinkLoss.
+
+    Args:
+        baseline:  baseline dict (demo_baseline format).
+        spec:      LinkSpec (used when linked).
+        settings:  the demo's settings (finetune_kimg, finetune_batch, resolution, cells, seed).
+        progress:  optional callable(n) after every iteration.
+    Returns:
+        the ToyTrainer (G, D, G_ema, cur_nimg).
+    """
+    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS
+    from linkgan_plugin.demo_data import SceneStream
+    from linkgan_plugin.toy.loop import ToyTrainer, build_loss
+    torch.manual_seed(settings['seed'] + 1)
+    G, D, G_ema = networks_from_baseline(baseline)
+    loss = build_loss('sg2ada', G, D, spec=spec.to_dict() if linked else None, **LOSS_KWARGS)
+    trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['finetune_batch'], latent_seed=settings['seed'] + 1,
+                         **TRAINER_KWARGS)
+    trainer.G_ema.load_state_dict(G_ema.state_dict())
+    trainer.cur_nimg = int(round(baseline['kimg'] * 1000))
+    stream = SceneStream(settings['finetune_batch'], settings['resolution'], settings['cells'], seed=settings['seed'] + 1)
+    for _ in range(kimg_to_steps(settings['finetune_kimg'], settings['finetune_batch'])):
+        trainer.step(*next(stream))
+        if progress is not None:
+            progress(1)
+    return trainer
+
+#----------------------------------------------------------------------------
+# Two fine-tunes side by side.
+
+def _worker(kind, baseline_path, spec_dict, settings, out_path, counter):
+    """Process entry: fine-tune (kind 'control' or 'linked'), evaluate, save {'state', 'evaluation'} to out_path."""
+    torch.set_num_threads(1)
+    from linkgan_plugin.demo_baseline import load_baseline_state
+    from linkgan_plugin.demo_eval import evaluate_model
+    from linkgan_plugin.spec import load_spec
+    spec = load_spec(spec_dict)
+    baseline = load_baseline_state(baseline_path)
+
+    def tick(n):
+        with counter.get_lock():
+            counter.value += n
+    start = time.perf_counter()
+    trainer = finetune(baseline, spec, settings, linked=(kind == 'linked'), progress=tick)
+    seconds = time.perf_counter() - start
+    evaluation = evaluate_model(trainer.G_ema, spec, settings, progress=tick)
+    torch.save({'G_state': trainer.G.state_dict(), 'D_state': trainer.D.state_dict(),
+                'G_ema_state': trainer.G_ema.state_dict(), 'kimg': trainer.cur_nimg / 1000,
+                'evaluation': evaluation, 'seconds': {'finetune': seconds,
+                                                       'evaluation': time.perf_counter() - start - seconds}}, out_path)
+
+
+def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=True):
+    """The control and the linked fine-tune (each then evaluated), in two processes when `parallel`.
+
+    Returns:
+        {'control': result, 'linked': result}, result = {'G', 'D', 'G_ema', 'kimg', 'evaluation', 'seconds'}.
+    """
+    from linkgan_plugin.demo_baseline import load_baseline_state
+    from linkgan_plugin.demo_eval import evaluation_work
+    steps = kimg_to_steps(settings['finetune_kimg'], settings['finetune_batch'])
+    total = 2 * (steps + evaluation_work(spec, settings))
+    paths = {kind: os.path.join(workdir, f'.{kind}-run.pt') for kind in ('control', 'linked')}
+    ctx = multiprocessing.get_context('spawn')
+    counter = ctx.Value('l', 0)
+    label = 'fine-tunes (control | linked) + evaluation'
+    with click.progressbar(length=total, label=label, show_eta=True, file=None if show else _Null()) as bar:
+        if parallel:
+            procs = [ctx.Process(target=_worker, args=(kind, baseline_path, spec.to_dict(), settings, paths[kind], counter))
+                     for kind in paths]
+            for p in procs:
+                p.start()
+            seen = 0
+            while any(p.is_alive() for p in procs):
+                time.sleep(0.5)
+                bar.update(counter.value - seen)
+                seen = counter.value
+            for p in procs:
+                p.join()
+            failed = [kind for kind, p in zip(paths, procs) if p.exitcode != 0]
+            if failed:
+                raise click.ClickException(f'the {" and ".join(failed)} fine-tune failed (exit code '
+                                           f'{[p.exitcode for p in procs]}); rerun with --serial to see its traceback')
+            bar.update(total - seen)
+        else:
+            class _Counter:
+                value = 0
+
+                def get_lock(self):
+                    import contextlib
+                    return contextlib.nullcontext()
+            for kind in paths:
+                c = _Counter()
+                _worker(kind, baseline_path, spec.to_dict(), settings, paths[kind], c)
+                bar.update(c.value)
+    baseline = load_baseline_state(baseline_path)
+    results = {}
+    for kind, path in paths.items():
+        data = torch.load(path, map_location='cpu', weights_only=False)
+        os.remove(path)
+        G, D, G_ema = networks_from_baseline({**baseline, **data})
+        results[kind] = {'G': G, 'D': D, 'G_ema': G_ema, 'kimg': data['kimg'], 'evaluation': data['evaluation'],
+                         'seconds': data['seconds']}
+    return results
+
+
+class _Null:
+    def write(self, *_):
+        pass
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+#----------------------------------------------------------------------------
