@@ -19,6 +19,7 @@ import importlib
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from linkgan_plugin.regularizer import BoundSpec, link_penalty, sample_link_noise
 from linkgan_plugin.spec import SpecError, load_spec, split_loss_kwargs
@@ -137,9 +138,11 @@ class LinkLoss:
         base_sync = sync and not (do_link or do_fake_D)
         self.flavour.call_base(self.base, phase, real_img, real_c, gen_z, gen_c, base_sync, gain, cur_nimg)
         if do_link:
-            self._accumulate_link(gen_z, gen_c, sync, cur_nimg)
+            with record_function('linkgan:link pass'):
+                self._accumulate_link(gen_z, gen_c, sync, cur_nimg)
         if do_fake_D:
-            self._accumulate_fakes_for_D(sync, gain, cur_nimg)
+            with record_function('linkgan:D on fakes'):
+                self._accumulate_fakes_for_D(sync, gain, cur_nimg)
 
     #------------------------------------------------------------------------
 
@@ -159,14 +162,16 @@ class LinkLoss:
         total = terms.loss.mean() * spec.interval
 
         if spec.fake_to_D:
-            fakes, fake_camera = self._pick_perturbed(terms, camera, count=gen_z.shape[0])
-            logits = flavour.discriminate(self.base, fakes, fake_camera, cur_nimg or 0, sync=False)
+            with record_function('linkgan:D on fakes'):
+                fakes, fake_camera = self._pick_perturbed(terms, camera, count=gen_z.shape[0])
+                logits = flavour.discriminate(self.base, fakes, fake_camera, cur_nimg or 0, sync=False)
             adv = F.softplus(-logits)
             report('Loss/link/G_adv', adv)
             total = total + adv.mean() * spec.fake_to_D_weight
             detached = {k: v.detach() for k, v in fakes.items()} if isinstance(fakes, dict) else fakes.detach()
             self._fakes_for_D.append((detached, fake_camera.detach()))
-        total.backward()
+        with record_function('linkgan:backward'):
+            total.backward()
         self._report(terms)
 
     def link_noise(self, z):

@@ -18,6 +18,7 @@ by C*H*W of its output (the normalisation of the paper's MSE tables); 'sum' keep
 from dataclasses import dataclass, field
 
 import torch
+from torch.profiler import record_function
 
 from linkgan_plugin.ops import masked_diff
 from linkgan_plugin.regions import RegionMasks
@@ -158,17 +159,21 @@ def link_penalty(synthesize, ws, bound, targets=None, noise=None, alpha_scale=No
         noise = sample_link_noise(ws.shape[0], L, bound.w_dim, ws.device)
     d_linked, d_complement = perturbation_offsets(noise, bound, spec.alpha, alpha_scale)
     offsets = [d for i in range(L) for d in (d_linked[:, i], d_complement[:, i])]
-    x, variants = render_variants(synthesize, ws, offsets)
+    with record_function('linkgan:renders'):
+        x, variants = render_variants(synthesize, ws, offsets)
     x1, x2 = variants[0::2], variants[1::2]
     outputs, px, pvars = split_outputs(x, variants, targets, primary)
-    masks_in = bound.masks.for_batch(px, pvars[1::2])       # L_in compares complement-perturbed renders.
-    masks_out = masks_in if not bound.masks.uses_variants else bound.masks.for_batch(px, pvars[0::2])
+    with record_function('linkgan:masks+diff'):
+        masks_in = bound.masks.for_batch(px, pvars[1::2])       # L_in compares complement-perturbed renders.
+        masks_out = masks_in if not bound.masks.uses_variants else bound.masks.for_batch(px, pvars[0::2])
 
     terms = LinkTerms(loss=ws.new_zeros([ws.shape[0]], dtype=torch.float32), x=x, x1=x1, x2=x2)
     for key, (img, imgs) in outputs.items():
         _, C, H, W = img.shape
         mask_in, mask_out = masks_in.at(H, W), masks_out.at(H, W)
-        l_in, l_out = masked_terms(img, torch.stack(imgs[0::2], dim=1), torch.stack(imgs[1::2], dim=1), mask_in, mask_out)
+        with record_function('linkgan:masks+diff'):
+            l_in, l_out = masked_terms(img, torch.stack(imgs[0::2], dim=1), torch.stack(imgs[1::2], dim=1),
+                                       mask_in, mask_out)
         if spec.reduction == 'mean':
             l_in, l_out = l_in / (C * H * W), l_out / (C * H * W)
         terms.l_in[key], terms.l_out[key] = l_in, l_out
