@@ -29,7 +29,6 @@ from linkgan_plugin.network_loading import (CAMERAS, NetworkLoadError, SpecResol
                                             make_adapter, resolve_device, resolve_spec)
 from linkgan_plugin.spec import LinkSpec, SpecError
 
-EG3D_OUTPUTS = ('image', 'image_raw', 'image_depth')
 SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
 
 # Defaults shared by the API and the CLI.
@@ -339,15 +338,14 @@ def _json_safe_load(results):
 
 
 def parse_outputs(text, gen):
-    """Outputs to measure: a comma-separated list; default 'image', or all three EG3D outputs."""
+    """Outputs to measure: a comma-separated list; default every output the generator renders."""
     if not text:
-        return list(EG3D_OUTPUTS) if gen.is_eg3d else ['image']
+        return list(gen.outputs)
     names = [t.strip() for t in text.split(',') if t.strip()]
-    allowed = EG3D_OUTPUTS if gen.is_eg3d else ('image',)
     for name in names:
-        if name not in allowed:
-            extra = '' if gen.is_eg3d else ' (image_raw and image_depth exist only for EG3D networks)'
-            raise click.BadParameter(f'{name!r} is not one of {", ".join(allowed)}{extra}', param_hint='--outputs')
+        if name not in gen.outputs:
+            extra = ' (image_raw and image_depth exist only for EG3D networks)' if len(gen.outputs) == 1 else ''
+            raise click.BadParameter(f'{name!r} is not one of {", ".join(gen.outputs)}{extra}', param_hint='--outputs')
     if len(set(names)) != len(names):
         raise click.BadParameter('lists an output twice', param_hint='--outputs')
     return names

@@ -18,7 +18,6 @@ Only the file the user names is unpickled (pickles run code: one warning per pro
 `training_options.json` beside it, which is read, never executed.
 """
 
-import inspect
 import json
 import os
 import pickle
@@ -31,8 +30,8 @@ from typing import Optional
 import torch
 
 from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.spec import load_spec, split_loss_kwargs
-from linkgan_plugin.upstream.flavours import is_eg3d_generator
+from linkgan_plugin.spec import file_kind, load_spec, short_repr, short_text, split_loss_kwargs
+from linkgan_plugin.upstream.flavours import flavour_of_generator
 
 UPSTREAM_ENV = 'LINKGAN_UPSTREAM'
 UPSTREAM_MODULES = ('dnnlib', 'torch_utils', 'training')     # Top-level modules upstream pickles import.
@@ -149,11 +148,41 @@ def load_network(path, upstream=None):
     if os.path.isdir(path):
         raise NetworkLoadError(f'--network: {path} is a directory; name one network-snapshot-*.pkl or checkpoint file')
     upstream_dir = resolve_upstream(upstream)
+    file_format = network_file_format(path)     # Before the warning: only files that will be unpickled get it.
     add_upstream_to_path(upstream_dir)
     warn_pickle_once(path)
-    if zipfile.is_zipfile(path):
+    if file_format == 'zip':
         return _load_torch_checkpoint(path, upstream_dir)
     return _load_plain_pickle(path, upstream_dir)
+
+
+def network_file_format(path):
+    """'zip' (a torch.save checkpoint: a zip archive holding data.pkl) or 'pickle' (protocol 2+), from the file's
+    first bytes and, for zips, its directory; nothing is unpickled.
+    Raises:
+        NetworkLoadError naming the file for anything else (text, images, datasets, empty or corrupt files).
+    """
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(64)
+    except OSError as e:
+        raise NetworkLoadError(f'--network: cannot read {path}: {e.strerror or e}') from None
+    kind, description = file_kind(head)
+    if kind == 'pickle':
+        return 'pickle'
+    if kind == 'zip':
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except Exception as e:  # BadZipFile, EOFError, ... for a truncated or damaged archive.
+            raise NetworkLoadError(f'{path}: not a network pickle or checkpoint: a truncated or damaged zip archive '
+                                   f'({type(e).__name__}: {short_text(str(e))})') from None
+        if not any(name == 'data.pkl' or name.endswith('/data.pkl') for name in names):
+            raise NetworkLoadError(f'{path}: not a network pickle or checkpoint: a zip archive without a torch '
+                                   'checkpoint (data.pkl) in it (a dataset?)')
+        return 'zip'
+    what = description or (f'a file starting with {head[:16]!r}' if head else 'an empty file')
+    raise NetworkLoadError(f'{path}: not a network pickle or checkpoint ({what})')
 
 
 def _load_plain_pickle(path, upstream_dir):
@@ -163,13 +192,23 @@ def _load_plain_pickle(path, upstream_dir):
     except ModuleNotFoundError as e:
         if (e.name or '').split('.')[0] in UPSTREAM_MODULES:
             raise NetworkLoadError(_missing_upstream_message(path, e, upstream_dir)) from None
-        raise NetworkLoadError(f'{path}: cannot unpickle: module {e.name!r} is missing ({e})') from None
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise NetworkLoadError(f'{path}: not a network pickle or checkpoint ({type(e).__name__}: {e})') from None
+        raise NetworkLoadError(f'{path}: cannot unpickle: module {e.name!r} is missing ({short_text(str(e))})') from None
+    except Exception as e:  # Unpickling a damaged or foreign file can raise almost anything.
+        raise NetworkLoadError(_unpickling_message(path, e)) from None
     G = _get_G_ema(data, path)
     kwargs = data.get('training_set_kwargs')
     return LoadedNetwork(G=_prepare(G), path=path, kind='upstream', flavour=guess_flavour(G),
                          training_set_kwargs=dict(kwargs) if isinstance(kwargs, dict) else None)
+
+
+def _unpickling_message(path, error):
+    hint = ''
+    if isinstance(error, (ImportError, AttributeError)):
+        hint = '; a class it names is missing: was it written by another version of the code (--upstream)?'
+    elif isinstance(error, (EOFError, pickle.UnpicklingError, RuntimeError, MemoryError, OverflowError)):
+        hint = '; the file may be truncated or damaged'
+    detail = f'{type(error).__name__}: {short_text(str(error))}' if str(error) else type(error).__name__
+    return f'{path}: not a network pickle or checkpoint, or a damaged one ({detail}{hint})'
 
 
 def _get_G_ema(data, path):
@@ -177,8 +216,10 @@ def _get_G_ema(data, path):
         raise NetworkLoadError(f'{path}: expected a dict with \'G_ema\' (an upstream snapshot or a linkgan checkpoint), '
                                f'got {type(data).__name__}')
     if 'G_ema' not in data:
-        raise NetworkLoadError(f'{path}: has no \'G_ema\' (keys: {", ".join(map(str, data)) or "none"}); expected an '
-                               'upstream network-snapshot-*.pkl or a linkgan demo checkpoint')
+        keys = ', '.join(short_text(k if isinstance(k, str) else short_repr(k), 40) for k in list(data)[:8])
+        keys += f', ... ({len(data)} keys)' if len(data) > 8 else ''
+        raise NetworkLoadError(f'{path}: has no \'G_ema\' (keys: {keys or "none"}); expected an upstream '
+                               'network-snapshot-*.pkl or a linkgan demo checkpoint')
     G = data['G_ema']
     if not isinstance(G, torch.nn.Module):
         raise NetworkLoadError(f'{path}: \'G_ema\' is a {type(G).__name__}, not a torch module')
@@ -209,15 +250,16 @@ _tolerant_pickle = types.SimpleNamespace(Unpickler=_TolerantUnpickler, load=pick
 def _load_torch_checkpoint(path, upstream_dir):
     first_error = None
     try:
-        data = torch.load(path, map_location='cpu', weights_only=False)
-    except (ImportError, AttributeError) as e:  # The pickled module's class moved or vanished: rebuild it.
-        first_error = e
-        data = torch.load(path, map_location='cpu', weights_only=False, pickle_module=_tolerant_pickle)
-    except Exception as e:
-        raise NetworkLoadError(f'{path}: cannot load checkpoint ({type(e).__name__}: {e})') from None
+        try:
+            data = torch.load(path, map_location='cpu', weights_only=False)
+        except (ImportError, AttributeError) as e:  # The pickled module's class moved or vanished: rebuild it.
+            first_error = e
+            data = torch.load(path, map_location='cpu', weights_only=False, pickle_module=_tolerant_pickle)
+    except Exception as e:  # Truncated archives, damaged records, foreign pickles: anything can be raised.
+        raise NetworkLoadError(_unpickling_message(path, e)) from None
     if not isinstance(data, dict):
         raise NetworkLoadError(f'{path}: expected a dict with \'G_ema\', got {type(data).__name__}')
-    flavour = data.get('flavour')
+    flavour = data.get('flavour') if isinstance(data.get('flavour'), str) else None
     G, rebuilt = data.get('G_ema'), False
     if not isinstance(G, torch.nn.Module):
         if 'G_ema_state' not in data or 'G_init_kwargs' not in data:
@@ -250,7 +292,7 @@ def _jsonable(value):
     try:
         json.dumps(value)
         return True
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return False
 
 
@@ -259,14 +301,8 @@ def _prepare(G):
 
 
 def guess_flavour(G):
-    """'eg3d' (backbone / rendering_kwargs), 'sg3' (mapping takes update_emas) or 'sg2ada'."""
-    if is_eg3d_generator(G):
-        return 'eg3d'
-    try:
-        params = inspect.signature(G.mapping.forward).parameters
-    except (AttributeError, TypeError, ValueError):
-        return 'sg2ada'
-    return 'sg3' if 'update_emas' in params else 'sg2ada'
+    """'eg3d', 'sg3' or 'sg2ada': the flavour that matches G (upstream.flavours.flavour_of_generator)."""
+    return flavour_of_generator(G).name
 
 #----------------------------------------------------------------------------
 # Spec resolution.
@@ -278,9 +314,12 @@ def read_training_options(net):
         return None
     try:
         with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise SpecResolutionError(f'{path}: cannot read ({type(e).__name__}: {e})') from None
+            options = json.load(f)
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: invalid JSON or not UTF-8.
+        raise SpecResolutionError(f'{path}: cannot read ({type(e).__name__}: {short_text(str(e))})') from None
+    if not isinstance(options, dict):
+        raise SpecResolutionError(f'{path}: expected a JSON object, got {type(options).__name__}')
+    return options
 
 
 def spec_from_training_options(options, run_dir):
@@ -288,7 +327,11 @@ def spec_from_training_options(options, run_dir):
 
     Relative spec paths are tried as written (the training's working directory) and then beside the run dir.
     """
-    loss_kwargs = dict(options.get('loss_kwargs') or {})
+    loss_kwargs = options.get('loss_kwargs') or {}
+    if not isinstance(loss_kwargs, dict):
+        raise SpecResolutionError(f'{os.path.join(run_dir, "training_options.json")}: loss_kwargs must be an object, '
+                                  f'got {short_repr(loss_kwargs)}')
+    loss_kwargs = dict(loss_kwargs)
     class_name = loss_kwargs.pop('class_name', None)
     spec, _, _ = split_loss_kwargs(loss_kwargs)
     if isinstance(spec, str) and not spec.lstrip().startswith('{') and not os.path.isabs(spec) \
@@ -319,7 +362,7 @@ def resolve_spec(net, explicit=None, w_dim=None):
         if source is not None:
             return load_spec(source, base_dir=None if isinstance(source, str) else net.run_dir, w_dim=w_dim), \
                 'training_options.json'
-        raise SpecResolutionError(f'no link spec: {net.training_options_path} records loss {class_name!r} without '
+        raise SpecResolutionError(f'no link spec: {net.training_options_path} records loss {short_repr(class_name)} without '
                                   'links (a network trained without LinkGAN). Pass --spec FILE to measure it as a baseline.')
     if net.has_checkpoint_spec:
         raise SpecResolutionError(f'no link spec: {net.path} is a baseline checkpoint (spec: null) and has no '
@@ -335,8 +378,8 @@ CAMERAS = ('frontal', 'sampled', 'dataset')
 
 def dataset_labels(training_set_kwargs):
     """Camera / class labels [num_images, label_dim] from an upstream dataset's dataset.json (zip or folder), or None."""
-    path = (training_set_kwargs or {}).get('path')
-    if not path or not os.path.exists(path):
+    path = (training_set_kwargs or {}).get('path') if isinstance(training_set_kwargs, dict) else None
+    if not isinstance(path, str) or not path or not os.path.exists(path):
         return None
     try:
         if os.path.isdir(path):
@@ -350,13 +393,10 @@ def dataset_labels(training_set_kwargs):
                 if 'dataset.json' not in z.namelist():
                     return None
                 meta = json.loads(z.read('dataset.json'))
-    except (OSError, json.JSONDecodeError, zipfile.BadZipFile):
-        return None
-    labels = meta.get('labels')
-    if not labels:
-        return None
-    values = [lab[1] for lab in labels if lab is not None and lab[1] is not None]
-    return torch.tensor(values, dtype=torch.float32) if values else None
+        values = [lab[1] for lab in meta['labels'] if lab is not None and lab[1] is not None]
+        return torch.tensor(values, dtype=torch.float32) if values else None
+    except (OSError, ValueError, RecursionError, zipfile.BadZipFile, KeyError, TypeError, IndexError, OverflowError):
+        return None     # Unreadable or malformed: the caller says no labels were found.
 
 
 def make_adapter(net, camera='frontal', device='cpu'):
@@ -392,12 +432,20 @@ class DatasetCameraAdapter(GeneratorAdapter):
 #----------------------------------------------------------------------------
 
 def resolve_device(device='auto'):
-    """'auto' -> 'cuda' when available, else 'cpu'; anything else is checked and returned as a torch.device."""
+    """'auto' -> 'cuda' when available, else 'cpu'; 'cpu', 'cuda' and 'cuda:N' are checked and returned as a
+    torch.device. ValueError naming --device for anything else (unknown names, missing CUDA, N out of range)."""
     if device in (None, 'auto'):
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ('cpu', 'cuda'):
+        raise ValueError(f'device {short_repr(device)} is not one this tool runs on: use auto, cpu, cuda or cuda:N')
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device {device!r}: CUDA is not available on this machine (use --device cpu or auto)')
+        raise ValueError(f'device {short_repr(device)}: CUDA is not available on this machine (use --device cpu or auto)')
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f'device {short_repr(device)}: this machine has {torch.cuda.device_count()} CUDA device(s)')
     return dev
 
 #----------------------------------------------------------------------------

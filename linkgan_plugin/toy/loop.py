@@ -16,7 +16,8 @@ from linkgan_plugin.toy.losses import TOY_LOSSES
 
 def build_loss(flavour, G, D, device='cpu', spec=None, **loss_kwargs):
     """The toy base loss of `flavour`, wrapped in LinkLoss when a spec is given."""
-    nets = dict(G_mapping=G.mapping, G_synthesis=G.synthesis) if flavour == 'sg2ada' else dict(G=G)
+    from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
+    nets = FLAVOUR_CLASSES[flavour].loss_networks(G)
     if spec is None:
         from linkgan_plugin.loss import resolve_class
         return resolve_class(TOY_LOSSES[flavour])(device=device, D=D, **nets, **loss_kwargs)
@@ -42,7 +43,9 @@ class ToyTrainer:
 
     def __init__(self, flavour, G, D, loss, batch=16, batch_gpu=None, G_reg_interval=4, D_reg_interval=16,
                  lr=0.0025, betas=(0.0, 0.99), ema_kimg=0.5, device='cpu', latent_seed=None):
+        from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
         self.flavour, self.G, self.D, self.loss = flavour, G, D, loss
+        self.convention = FLAVOUR_CLASSES[flavour]
         self.batch = batch
         self.batch_gpu = batch_gpu or batch
         if batch % self.batch_gpu:
@@ -66,7 +69,7 @@ class ToyTrainer:
         D.requires_grad_(False)
 
     def _gen_c(self, real_c):
-        if self.flavour == 'eg3d':
+        if self.convention.camera_labels:      # The toy datasets have no cameras: draw yaw-jittered ones.
             from linkgan_plugin.cameras import random_cameras
             return random_cameras(self.batch, self.device)
         return real_c[torch.randint(0, real_c.shape[0], [self.batch])]
@@ -84,11 +87,8 @@ class ToyTrainer:
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
             for k in range(rounds):
-                args = dict(phase=name, real_img=real_img[k], real_c=real_c_split[k], gen_z=gen_z[k], gen_c=gen_c[k])
-                if self.flavour == 'sg2ada':
-                    self.loss.accumulate_gradients(**args, sync=(k == rounds - 1), gain=interval)
-                else:
-                    self.loss.accumulate_gradients(**args, gain=interval, cur_nimg=self.cur_nimg)
+                self.convention.call_loss(self.loss, name, real_img[k], real_c_split[k], gen_z[k], gen_c[k],
+                                          sync=(k == rounds - 1), gain=interval, cur_nimg=self.cur_nimg)
             module.requires_grad_(False)
             for p in module.parameters():
                 if p.grad is not None:

@@ -1,6 +1,12 @@
-"""The one place that knows how StyleGAN2-ADA, StyleGAN3 and EG3D differ for a loss plugin.
+"""The one place that knows how StyleGAN2-ADA, StyleGAN3 and EG3D differ.
 
-A flavour wraps the networks and the base loss upstream built, and offers the link pass what it needs in one
+A flavour class knows, for its upstream (class attributes and classmethods, usable on a bare G_ema):
+    matches_generator(G)            -> whether this upstream built G (detection order: FLAVOUR_CLASSES)
+    outputs, primary_output, discriminator_inputs, camera_labels
+    num_ws_of(G), labels(batch, c_dim, ...), render(G, ws, c)  -> what evaluation and editing need
+    loss_networks(G)                -> the networks its loss constructor takes (sg2ada: mapping and synthesis)
+    call_loss(loss, ...)            -> its accumulate_gradients call convention
+An instance wraps the networks and the base loss upstream built, and offers the link pass what it needs in one
 vocabulary:
     parse_call(args, kwargs)        -> (sync, gain, cur_nimg) from accumulate_gradients' arguments
     call_base(base, phase, ...)     -> runs the base loss's accumulate_gradients with upstream's signature
@@ -19,8 +25,40 @@ from linkgan_plugin.upstream.ddp import ddp_sync, unwrap
 class Flavour:
     name = None
     call_args = ('gain', 'cur_nimg')    # accumulate_gradients' arguments after (phase, real_img, real_c, gen_z, gen_c).
+    outputs = ('image',)                # What the synthesis renders (evaluation and editing measure these).
     primary_output = 'image'            # The RGB output semantic regions are segmented from.
     discriminator_inputs = ('image',)   # Outputs D scores (dict outputs only).
+    camera_labels = False               # True: the label c is a camera (EG3D's 25 values).
+
+    # A bare generator (G_ema) ---------------------------------------------------
+    @classmethod
+    def matches_generator(cls, G):
+        raise NotImplementedError
+
+    @classmethod
+    def num_ws_of(cls, G):
+        return int(unwrap(G).num_ws)
+
+    @classmethod
+    def labels(cls, batch, c_dim, device, camera='frontal', generator=None):
+        """Labels for `batch` samples to render with: zeros [batch, c_dim] (class-conditional networks: class 0)."""
+        return torch.zeros([batch, c_dim], device=device)
+
+    @classmethod
+    def render(cls, G, ws, c):
+        """{output: [N, C, H, W]} of ws [N, num_ws, w_dim] with constant noise (evaluation, editing)."""
+        return {'image': unwrap(G).synthesis(ws, noise_mode='const')}
+
+    @classmethod
+    def loss_networks(cls, G):
+        """The generator arguments its loss constructor takes."""
+        return dict(G=G)
+
+    @classmethod
+    def call_loss(cls, loss, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
+        """Calls loss.accumulate_gradients with this upstream's convention (as its training loop does)."""
+        return loss.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
+                                         gain=gain, cur_nimg=cur_nimg)
 
     def __init__(self, G=None, D=None, G_mapping=None, G_synthesis=None, base=None):
         self.G, self.D = G, D
@@ -91,6 +129,19 @@ class SG2ADA(Flavour):
     name = 'sg2ada'
     call_args = ('sync', 'gain')
 
+    @classmethod
+    def matches_generator(cls, G):
+        return True             # Tried last: neither EG3D's backbone nor StyleGAN3's update_emas.
+
+    @classmethod
+    def loss_networks(cls, G):
+        return dict(G_mapping=G.mapping, G_synthesis=G.synthesis)
+
+    @classmethod
+    def call_loss(cls, loss, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
+        return loss.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
+                                         sync=sync, gain=gain)
+
     @property
     def mapping_module(self):
         return self.G_mapping
@@ -119,11 +170,41 @@ class SG2ADA(Flavour):
 class SG3(Flavour):
     name = 'sg3'
 
+    @classmethod
+    def matches_generator(cls, G):
+        import inspect
+        try:
+            return 'update_emas' in inspect.signature(unwrap(G).mapping.forward).parameters
+        except (AttributeError, TypeError, ValueError):
+            return False
+
 
 class EG3D(Flavour):
     """eg3d: camera-conditioned dict outputs at a scheduled neural rendering resolution; `G.backbone.num_ws`."""
     name = 'eg3d'
+    outputs = ('image', 'image_raw', 'image_depth')
     discriminator_inputs = ('image', 'image_raw')
+    camera_labels = True
+
+    @classmethod
+    def matches_generator(cls, G):
+        inner = unwrap(G)       # TriPlaneGenerator (or a fork): a `backbone` or `rendering_kwargs`.
+        return hasattr(inner, 'backbone') or hasattr(inner, 'rendering_kwargs')
+
+    @classmethod
+    def num_ws_of(cls, G):
+        return int(unwrap(G).backbone.num_ws)
+
+    @classmethod
+    def labels(cls, batch, c_dim, device, camera='frontal', generator=None):
+        from linkgan_plugin.cameras import frontal_camera, random_cameras
+        if camera == 'sampled':
+            return random_cameras(batch, device, generator=generator)
+        return frontal_camera(batch, device)
+
+    @classmethod
+    def render(cls, G, ws, c):
+        return dict(unwrap(G).synthesis(ws, c, noise_mode='const'))
 
     @property
     def z_dim(self):
@@ -166,25 +247,24 @@ class EG3D(Flavour):
 
 #----------------------------------------------------------------------------
 
-def is_eg3d_generator(G):
-    """EG3D's TriPlaneGenerator (or a fork of it): it has a `backbone` or `rendering_kwargs`."""
-    inner = unwrap(G)
-    return hasattr(inner, 'backbone') or hasattr(inner, 'rendering_kwargs')
+FLAVOUR_CLASSES = {'eg3d': EG3D, 'sg3': SG3, 'sg2ada': SG2ADA}     # In detection order.
+
+
+def flavour_of_generator(G):
+    """The flavour class of a generator (G_ema, maybe DDP-wrapped): the first in FLAVOUR_CLASSES that matches."""
+    return next(cls for cls in FLAVOUR_CLASSES.values() if cls.matches_generator(G))
 
 
 def detect_flavour(G=None, G_mapping=None, G_synthesis=None):
-    """Which upstream built these networks: 'sg2ada' (mapping/synthesis handed separately), 'eg3d' (a
-    `backbone` or `rendering_kwargs` on G) or 'sg3'."""
+    """Which upstream built the networks a loss was constructed with: 'sg2ada' (mapping and synthesis handed
+    separately), else the flavour of G ('eg3d' or 'sg3'; a whole G is never sg2ada's convention)."""
     if G_mapping is not None or G_synthesis is not None:
         if G_mapping is None or G_synthesis is None:
             raise TypeError('LinkLoss: sg2ada passes both G_mapping and G_synthesis; got only one')
         return 'sg2ada'
     if G is None:
         raise TypeError('LinkLoss: expected G (sg3, eg3d) or G_mapping and G_synthesis (sg2ada)')
-    return 'eg3d' if is_eg3d_generator(G) else 'sg3'
-
-
-FLAVOUR_CLASSES = {'sg2ada': SG2ADA, 'sg3': SG3, 'eg3d': EG3D}
+    return 'eg3d' if EG3D.matches_generator(G) else 'sg3'
 
 
 def make_flavour(G=None, D=None, G_mapping=None, G_synthesis=None, base=None):
