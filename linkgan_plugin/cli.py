@@ -13,6 +13,8 @@ import click
 
 COMMANDS = {
     'demo':   'linkgan_plugin.demo:demo_command',
+    'baseline': 'linkgan_plugin.demo_baseline:baseline_command',
+    'study':  'linkgan_plugin.study:study_command',
     'spec':   'linkgan_plugin.spec_cli:spec_group',
     'bench':  'linkgan_plugin.cli:bench_group',
     'doctor': 'linkgan_plugin.ops.doctor:doctor_command',
@@ -20,6 +22,8 @@ COMMANDS = {
     'smoke':  'linkgan_plugin.smoke:smoke_command',
     'eval':   'linkgan_plugin.evaluate:eval_command',
     'edit':   'linkgan_plugin.edit:edit_command',
+    'lelsd':  'linkgan_plugin.lelsd:lelsd_command',
+    'compare': 'linkgan_plugin.compare:compare_command',
 }
 
 BENCH_COMMANDS = {

@@ -1,0 +1,235 @@
+"""`linkgan study`: measure LinkGAN recipes against the control on the demo, and the paper's Table 3 trend.
+
+Every recipe is a fine-tune of the same shipped baseline with LinkLoss; every comparison is against the control:
+the same baseline fine-tuned with the same length, batch, data order and latents, without the link term. All
+models are evaluated on the same fixed-seed samples (demo_eval.evaluate_model).
+
+    linkgan study --recipes examples/study_recipes.json --out runs/study     # a recipe table and its frontier
+    linkgan study --axes-sweep 2,4,8,16,32 --out runs/table3                 # one link, the number of axes swept
+
+Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {demo settings, e.g.
+finetune_kimg, finetune_batch}, "note": "..."}, ...}. Jobs run in `--workers` processes with one thread each;
+finished jobs are kept in OUT/runs/*.json, so an interrupted study resumes where it stopped.
+
+Outputs: OUT/study.json (every row), OUT/study.md (the table: per link, linked / control ratios of mse_i, mse_o,
+edit_i, keep_o, the locality and the quality ratio, and which floor targets hold), OUT/frontier.png (locality
+against the edit_i ratio, one point per recipe and link, the paper's anchors as reference lines); for the axes
+sweep OUT/table3.png and OUT/table3.md (mse_i and mse_o, linked / control, against the number of axes).
+"""
+
+import copy
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+
+import click
+import torch
+
+#----------------------------------------------------------------------------
+# Jobs.
+
+def _key(obj):
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def make_jobs(recipes, base_settings, eval_specs_of):
+    """(jobs, rows): one fine-tune job per recipe plus one control per distinct fine-tune settings.
+
+    Args:
+        recipes:       {name: {'spec': dict, 'settings': dict}}.
+        eval_specs_of: callable(recipe) -> the full spec dict that recipe's models are evaluated with.
+    Returns:
+        jobs: {job_id: {'linked_spec': dict or None, 'settings': dict, 'eval_specs': {key: spec dict}}};
+        rows: [{'name', 'job', 'control_job', 'eval_key'}].
+    """
+    jobs, rows = {}, []
+    for name, recipe in recipes.items():
+        settings = {**base_settings, **recipe.get('settings', {})}
+        spec = eval_specs_of(recipe)
+        ekey = _key(spec)
+        control_id = 'control-' + _key({k: settings[k] for k in ('finetune_kimg', 'finetune_batch', 'seed')})
+        jobs.setdefault(control_id, {'linked_spec': None, 'settings': settings, 'eval_specs': {}})['eval_specs'][ekey] = spec
+        job_id = f'{name}-{_key([spec, settings])}'
+        jobs[job_id] = {'linked_spec': spec, 'settings': settings, 'eval_specs': {ekey: spec}}
+        rows.append({'name': name, 'job': job_id, 'control_job': control_id, 'eval_key': ekey,
+                     'note': recipe.get('note', ''), 'recipe': recipe})
+    return jobs, rows
+
+
+def run_job(job_id, job, baseline_path, outdir):
+    """Process entry: fine-tune (control when linked_spec is None), evaluate with every eval spec, save JSON."""
+    torch.set_num_threads(1)
+    from linkgan_plugin.demo import demo_spec
+    from linkgan_plugin.demo_baseline import load_baseline_state
+    from linkgan_plugin.demo_eval import evaluate_model
+    from linkgan_plugin.demo_training import finetune
+    path = os.path.join(outdir, 'runs', job_id + '.json')
+    if os.path.isfile(path):
+        return job_id
+    settings = job['settings']
+    baseline = load_baseline_state(baseline_path)
+    start = time.perf_counter()
+    spec = demo_spec(job['linked_spec'], w_dim=settings['w_dim']) if job['linked_spec'] else None
+    trainer = finetune(baseline, spec, settings, linked=spec is not None)
+    seconds = time.perf_counter() - start
+    evaluations = {k: evaluate_model(trainer.G_ema, demo_spec(s, w_dim=settings['w_dim']), settings)
+                   for k, s in job['eval_specs'].items()}
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump({'job': job_id, 'evaluations': evaluations, 'finetune_seconds': seconds,
+                   'settings': settings}, f)
+    os.replace(path + '.tmp', path)
+    return job_id
+
+
+def run_jobs(jobs, baseline_path, outdir, workers):
+    """Runs the jobs not done yet in `workers` processes, with a progress bar; returns {job_id: result}."""
+    os.makedirs(os.path.join(outdir, 'runs'), exist_ok=True)
+    todo = [j for j in jobs if not os.path.isfile(os.path.join(outdir, 'runs', j + '.json'))]
+    ctx = multiprocessing.get_context('spawn')
+    with click.progressbar(length=len(todo), label=f'{len(todo)} fine-tunes ({len(jobs) - len(todo)} done before)',
+                           show_eta=True, show_pos=True) as bar:
+        if todo:
+            with ctx.Pool(workers) as pool:
+                for _ in pool.imap_unordered(_run_job_star, [(j, jobs[j], baseline_path, outdir) for j in todo]):
+                    bar.update(1)
+    results = {}
+    for j in jobs:
+        with open(os.path.join(outdir, 'runs', j + '.json'), encoding='utf-8') as f:
+            results[j] = json.load(f)
+    return results
+
+
+def _run_job_star(args):
+    return run_job(*args)
+
+#----------------------------------------------------------------------------
+# Summaries.
+
+RATIO_KEYS = ('mse_i', 'mse_o', 'edit_i', 'keep_o')
+
+
+def summarise_rows(rows, results):
+    """Per recipe and link: linked / control ratios, locality, quality ratio and the floor targets."""
+    from linkgan_plugin.demo import TARGETS
+    out = []
+    for row in rows:
+        linked = results[row['job']]['evaluations'][row['eval_key']]
+        control = results[row['control_job']]['evaluations'][row['eval_key']]
+        q = linked['quality']['mean'] / control['quality']['mean']
+        for link, values in linked['links'].items():
+            c = control['links'][link]
+            entry = {'recipe': row['name'], 'link': link, 'note': row['note'],
+                     **{k: values[k] / max(c[k], 1e-12) for k in RATIO_KEYS},
+                     'locality': values['locality'], 'control_locality': c['locality'], 'quality_ratio': q,
+                     'linked_values': {k: values[k] for k in RATIO_KEYS + ('locality',)},
+                     'control_values': {k: c[k] for k in RATIO_KEYS + ('locality',)}}
+            entry['floor_met'] = all(
+                (entry['quality_ratio'] if m == 'quality' else entry[m]) <= b if op == '<=' else
+                (entry['quality_ratio'] if m == 'quality' else entry[m]) >= b for m, op, b, _ in TARGETS)
+            out.append(entry)
+    return out
+
+
+def study_markdown(entries, title):
+    lines = [f'# {title}', '', 'Ratios are linked / control (same baseline, length, data order and latents, no link '
+             'term); locality = edit_o / edit_i per region pixel (lower is better; the control\'s in brackets); '
+             'quality = SWD ratio to real scenes. Floor: locality <= 0.15, mse_i and mse_o <= 0.25, edit_i and '
+             'keep_o >= 0.5, quality <= 1.5.', '',
+             '| recipe | link | mse_i | mse_o | edit_i | keep_o | locality | quality | floor |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for e in entries:
+        lines.append(f'| {e["recipe"]} | {e["link"]} | {e["mse_i"]:.3f} | {e["mse_o"]:.3f} | {e["edit_i"]:.3f} | '
+                     f'{e["keep_o"]:.3f} | {e["locality"]:.3f} ({e["control_locality"]:.2f}) | {e["quality_ratio"]:.3f} | '
+                     f'{"met" if e["floor_met"] else "missed"} |')
+    notes = {e['recipe']: e['note'] for e in entries if e['note']}
+    if notes:
+        lines += [''] + [f'- **{k}**: {v}' for k, v in notes.items()]
+    return '\n'.join(lines) + '\n'
+
+
+def frontier_plot(entries):
+    from linkgan_plugin.metrics import LOCALITY_ANCHORS
+    from linkgan_plugin.pictures import xy_plot
+    series = []
+    for recipe in dict.fromkeys(e['recipe'] for e in entries):
+        pts = [(e['edit_i'], e['locality']) for e in entries if e['recipe'] == recipe]
+        series.append({'label': recipe, 'points': pts})
+    return xy_plot(series, 'edit_i, linked / control', 'locality (per-pixel out / in)', log_y=True,
+                   title='LinkGAN recipes on the demo: locality against kept edit strength (one point per link)',
+                   hlines=[(v, f'paper {k} ~{v}') for k, v in LOCALITY_ANCHORS.items()], vlines=[(0.5, 'floor 0.5')])
+
+#----------------------------------------------------------------------------
+# The command.
+
+def axes_sweep_recipes(counts, box=(0.0, 0.0, 0.5, 0.5)):
+    """One link (the top-left quadrant) with its first `k` axes, for each k: the Table 3 sweep."""
+    return {f'axes-{k}': {'spec': {'links': [{'name': 'top_left', 'axes': f'0:{k}', 'region': {'box': list(box)}}]},
+                          'note': ''} for k in counts}
+
+
+def _eval_spec(recipe):
+    from linkgan_plugin.demo import BUILTIN_SPEC
+    spec = copy.deepcopy(BUILTIN_SPEC)
+    spec.update(recipe.get('spec', {}))
+    return spec
+
+
+@click.command('study')
+@click.option('--recipes', 'recipes_file', type=click.Path(exists=True, dir_okay=False), default=None,
+              help='JSON of recipes (see module docstring).')
+@click.option('--axes-sweep', type=str, default=None, help='Comma-separated axis counts for the Table 3 sweep, e.g. 2,4,8,16,32.')
+@click.option('--out', 'outdir', type=click.Path(file_okay=False), required=True)
+@click.option('--baseline', type=click.Path(exists=True, dir_okay=False), default=None, help='Default: the shipped one.')
+@click.option('--workers', type=click.IntRange(min=1), default=2, show_default=True)
+@click.option('--samples', type=click.IntRange(min=16), default=1024, show_default=True)
+@click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
+def study_command(recipes_file, axes_sweep, outdir, baseline, workers, samples, seed):
+    """Fine-tune LinkGAN recipes and their control from the shipped baseline; tabulate and plot the frontier."""
+    from linkgan_plugin.demo import DEMO_DEFAULTS
+    from linkgan_plugin.demo_baseline import BASELINE_FILE, load_baseline_state
+    if bool(recipes_file) == bool(axes_sweep):
+        raise click.UsageError('give exactly one of --recipes FILE and --axes-sweep LIST')
+    if recipes_file:
+        try:
+            with open(recipes_file, encoding='utf-8') as f:
+                recipes = json.load(f)
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f'cannot read {recipes_file}: {e}', param_hint='--recipes') from None
+        if not isinstance(recipes, dict) or not recipes or not all(isinstance(r, dict) for r in recipes.values()):
+            raise click.BadParameter('expected {"name": {"spec": {...}, "settings": {...}}, ...}', param_hint='--recipes')
+    else:
+        try:
+            counts = [int(t) for t in axes_sweep.split(',') if t.strip()]
+        except ValueError:
+            raise click.BadParameter(f'{axes_sweep!r}: expected integers like 2,4,8', param_hint='--axes-sweep') from None
+        if not counts or any(k < 1 or k >= DEMO_DEFAULTS['w_dim'] for k in counts):
+            raise click.BadParameter(f'axis counts must lie in [1, {DEMO_DEFAULTS["w_dim"] - 1}]', param_hint='--axes-sweep')
+        recipes = axes_sweep_recipes(counts)
+    baseline_path = baseline or BASELINE_FILE
+    base = load_baseline_state(baseline_path)
+    settings = {**DEMO_DEFAULTS, **base['settings'], 'samples': samples, 'seed': seed}
+    jobs, rows = make_jobs(recipes, settings, _eval_spec)
+    results = run_jobs(jobs, baseline_path, outdir, workers)
+    entries = summarise_rows(rows, results)
+    with open(os.path.join(outdir, 'study.json'), 'w', encoding='utf-8') as f:
+        json.dump({'rows': entries, 'settings': settings, 'recipes': recipes}, f, indent=2)
+    title = 'LinkGAN recipe study (demo)' if recipes_file else 'Table 3 trend: number of linked axes (demo)'
+    md = study_markdown(entries, title)
+    with open(os.path.join(outdir, 'study.md'), 'w', encoding='utf-8') as f:
+        f.write(md)
+    frontier_plot(entries).save(os.path.join(outdir, 'frontier.png'))
+    if axes_sweep:
+        from linkgan_plugin.pictures import xy_plot
+        pts = lambda k: [(int(e['recipe'].split('-')[1]), e[k]) for e in entries]
+        xy_plot([{'label': 'mse_i / control', 'points': pts('mse_i'), 'line': True},
+                 {'label': 'mse_o / control', 'points': pts('mse_o'), 'line': True},
+                 {'label': 'sum (values)', 'points': [(int(e['recipe'].split('-')[1]), e['linked_values']['mse_i'] +
+                                                       e['linked_values']['mse_o']) for e in entries], 'line': True}],
+                'linked axes (of 64)', 'value', log_x=True, log_y=True,
+                title='Table 3 trend on the demo: leakage against the number of linked axes').save(
+            os.path.join(outdir, 'table3.png'))
+    click.echo(md)
+
+#----------------------------------------------------------------------------
