@@ -157,8 +157,8 @@ class LinkLoss:
         ws = flavour.map(z, flavour.mapping_condition(camera, self.base), sync)
         synthesize = flavour.synthesizer(camera, cur_nimg if cur_nimg is not None else 0, sync)
         terms = link_penalty(synthesize, ws, self.bound, targets=flavour.masked_outputs(spec),
-                             primary=flavour.primary_output,
-                             noise=self.link_noise(z), alpha_scale=self._alpha_scale)
+                             primary=flavour.primary_output, noise=self.perturbation_directions(z, ws, camera),
+                             alpha_scale=self._alpha_scale)
         total = terms.loss.mean() * spec.interval
 
         if spec.fake_to_D:
@@ -173,6 +173,16 @@ class LinkLoss:
         with record_function('linkgan:backward'):
             total.backward()
         self._report(terms)
+
+    def perturbation_directions(self, z, ws, camera):
+        """Directions p [n, links, w_dim] the link pass scales by alpha: N(0, I) (`perturbation: noise`, the paper),
+        or w(z') - w(z) for a fresh z' (`perturbation: resample`: the offset that resamples the axes)."""
+        if self.spec.perturbation == 'noise':
+            return self.link_noise(z)
+        with torch.no_grad():
+            cond = self.flavour.mapping_condition(camera, self.base)
+            ws_new = self.flavour.map_local(torch.randn_like(z), cond)
+        return (ws_new[:, 0] - ws[:, 0].detach())[:, None, :].expand(-1, self.bound.num_links, -1)
 
     def link_noise(self, z):
         """Perturbation directions p ~ N(0, I) for the samples of z: [len(z), links, w_dim].

@@ -156,3 +156,21 @@ def test_eg3d_metrics_replay_ray_jitter(region):
         assert r['edit_i'] > 0 and r['keep_o'] > 0, output
 
 #----------------------------------------------------------------------------
+
+
+def test_resample_perturbation_uses_the_offset_to_a_fresh_mapping():
+    # perturbation 'resample': the linked variant's w equals w with its linked axes taken from another w.
+    G, _, loss = _sg3_loss({**SPEC, 'perturbation': 'resample', 'fake_to_D': False})
+    seen = []
+    synthesis = G.synthesis.forward
+    G.synthesis.forward = lambda ws, **kw: (seen.append(ws[:, 0].clone()), synthesis(ws, **kw))[1]
+    G.requires_grad_(True)
+    loss._accumulate_link(torch.randn(4, 16), torch.zeros(4, 0), True, 0)
+    w, linked, complement = seen[0], seen[1], seen[2]
+    assert torch.equal(linked[:, 8:], w[:, 8:]) and torch.equal(complement[:, :8], w[:, :8])
+    w_new = torch.cat([linked[:, :8], complement[:, 8:]], dim=1)      # a whole mapped w, not noise
+    assert not torch.allclose(w_new, w)
+    with torch.no_grad():
+        samples = G.mapping(torch.randn(4096, 16), torch.zeros(4096, 0))[:, 0]
+    # It lies where the mapping's outputs lie: within the range of W on every axis.
+    assert ((w_new >= samples.min(0).values - 1e-4) & (w_new <= samples.max(0).values + 1e-4)).all()
