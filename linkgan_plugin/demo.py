@@ -73,6 +73,7 @@ BUILTIN_SPEC = {
 # Networks, training and evaluation sizes (the CLI's defaults).
 DEMO_DEFAULTS = {
     'resolution':    32,
+    'scene':         'cells',   # demo_data.SCENES: 'cells' (boxes) or 'landscape' (the semantic demo).
     'cells':         2,         # Scene grid (demo_data.scenes): 2 x 2 independent quadrants.
     'w_dim':         64,
     'z_dim':         32,
@@ -312,7 +313,8 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
     t = time.perf_counter()
     baseline_path, base = resolve_baseline(baseline, settings, outdir, show)
     for key in ('resolution', 'cells', 'w_dim', 'z_dim', 'channels'):
-        settings[key] = base['settings'][key]           # The networks are the baseline's.
+        settings[key] = base['settings'][key]           # The networks and scenes are the baseline's.
+    settings['scene'] = base['settings'].get('scene', 'cells')
     timings['baseline'] = time.perf_counter() - t
     spec = demo_spec(spec_source, w_dim=settings['w_dim'], resolution=settings['resolution'])
     if settings['threads']:

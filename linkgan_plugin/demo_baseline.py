@@ -64,13 +64,13 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
         the ToyTrainer.
     """
     from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS, make_networks
-    from linkgan_plugin.demo_data import SceneStream
+    from linkgan_plugin.demo_data import scene_stream
     from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     torch.manual_seed(settings['seed'])
     G, D = make_networks(settings)
     loss = build_loss('sg2ada', G, D, **LOSS_KWARGS)
     trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **TRAINER_KWARGS)
-    stream = SceneStream(settings['batch'], settings['resolution'], settings['cells'], seed=settings['seed'])
+    stream = scene_stream(settings, settings['batch'], seed=settings['seed'])
     steps = max(1, int(math.ceil(kimg * 1000 / settings['batch'])))
     every = None if not snapshot_every else max(1, int(round(snapshot_every * 1000 / settings['batch'])))
     with click.progressbar(length=steps, label='baseline', show_eta=True, show_pos=True) as bar:
@@ -88,14 +88,16 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
 @click.option('--snapshot-every', type=click.FloatRange(min=0, min_open=True), default=None,
               help='Also save <out stem>-<kimg>.pt every this many kimg.')
 @click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
+@click.option('--scene', type=click.Choice(['cells', 'landscape']), default='cells', show_default=True,
+              help='The demo\'s scenes: cells (the box demo) or landscape (the semantic demo).')
 @click.option('--threads', type=click.IntRange(min=1), default=1, show_default=True,
               help='torch threads (1 makes the result bit-reproducible).')
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')
-def baseline_command(kimg, snapshot_every, seed, threads, out):
+def baseline_command(kimg, snapshot_every, seed, scene, threads, out):
     """Train the demo's baseline from scratch (the shipped one: --kimg 320)."""
     from linkgan_plugin.demo import DEMO_DEFAULTS
     torch.set_num_threads(threads)
-    settings = {**DEMO_DEFAULTS, 'seed': seed}
+    settings = {**DEMO_DEFAULTS, 'seed': seed, 'scene': scene}
     stem = os.path.splitext(out)[0]
     trainer = train_baseline_snapshots(settings, kimg, snapshot_every, lambda k: f'{stem}-{k:06.1f}.pt')
     save_baseline(out, trainer, settings)

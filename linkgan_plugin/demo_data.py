@@ -83,3 +83,24 @@ class SceneStream:
         return img, torch.zeros([self.batch, 0])
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# The demo's scenes by name (settings['scene']): 'cells' (this module) and 'landscape' (landscape.py).
+
+SCENES = ('cells', 'landscape')
+
+
+def scene_stream(settings, batch, seed):
+    """An endless stream of (images, labels [batch, 0]) of the settings' scene."""
+    if settings.get('scene', 'cells') == 'landscape':
+        from linkgan_plugin.landscape import LandscapeStream
+        return LandscapeStream(batch, settings['resolution'], seed=seed)
+    return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed)
+
+
+def scene_images(settings, count, generator):
+    """`count` scenes [count, 3, R, R] of the settings' scene."""
+    if settings.get('scene', 'cells') == 'landscape':
+        from linkgan_plugin.landscape import landscapes
+        return landscapes(count, settings['resolution'], generator=generator)[0]
+    return scenes(count, settings['resolution'], settings['cells'], generator=generator)

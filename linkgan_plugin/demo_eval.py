@@ -17,9 +17,9 @@ REAL_SEED_OFFSET = 1_000_003        # Real scenes for the quality distance: a st
 
 def real_scenes(settings, count=None):
     """Held-out real scenes [count, 3, R, R] in [-1, 1] (default count: settings['samples'])."""
-    from linkgan_plugin.demo_data import scenes
+    from linkgan_plugin.demo_data import scene_images
     g = torch.Generator().manual_seed(settings['seed'] + REAL_SEED_OFFSET)
-    return scenes(count or settings['samples'], settings['resolution'], settings['cells'], generator=g)
+    return scene_images(settings, count or settings['samples'], generator=g)
 
 
 def evaluation_work(spec, settings):

@@ -54,7 +54,7 @@ def finetune(baseline, spec, settings, linked, progress=None):
         the ToyTrainer (G, D, G_ema, cur_nimg).
     """
     from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS
-    from linkgan_plugin.demo_data import SceneStream
+    from linkgan_plugin.demo_data import scene_stream
     from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     torch.manual_seed(settings['seed'] + 1)
     G, D, G_ema = networks_from_baseline(baseline)
@@ -63,7 +63,7 @@ def finetune(baseline, spec, settings, linked, progress=None):
                          **TRAINER_KWARGS)
     trainer.G_ema.load_state_dict(G_ema.state_dict())
     trainer.cur_nimg = int(round(baseline['kimg'] * 1000))
-    stream = SceneStream(settings['finetune_batch'], settings['resolution'], settings['cells'], seed=settings['seed'] + 1)
+    stream = scene_stream(settings, settings['finetune_batch'], seed=settings['seed'] + 1)
     for _ in range(kimg_to_steps(settings['finetune_kimg'], settings['finetune_batch'])):
         trainer.step(*next(stream))
         if progress is not None:
