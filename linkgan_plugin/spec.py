@@ -12,41 +12,283 @@ A spec is JSON (a file, an inline string or a dict) of this shape:
 
 axes   -- "start:stop" (half-open), {"start": a, "stop": b}, or an explicit list of axis indices.
 region -- {"box": [x0, y0, x1, y1]}, {"boxes": [[...], ...]}: normalised to [0, 1], x = column, y = row;
-          {"preset": NAME} (face presets of aligned FFHQ, see PRESETS); {"mask": "file.png"} (any size, resized,
+          {"preset": NAME} (face presets of aligned FFHQ, see PRESETS_256); {"mask": "file.png"} (any size, resized,
           soft values in [0, 1]); {"segmenter": REF, "classes": [ids], "mode": "source"|"union"|"mean"} where REF
           is "pkg.module:callable", "path/file.py:callable" or a TorchScript file "path/model.pt".
           A plain string is shorthand for a preset.
 
 Validation collects every problem and names its JSON path (`links[1].axes: 600 is out of range for w_dim=512`).
 Relative file paths resolve against the spec file's directory (the working directory for inline specs).
+
+Two declared tables drive everything else:
+  OPTIONS      -- every option once (name, default, validator, help): parsing, DEFAULTS, `to_dict`,
+                  `linkgan spec check --help` and the README's options table (`options_markdown`).
+  REGION_KINDS -- every region kind once (BoxesRegion, PresetRegion, MaskRegion, SegmenterRegion): each parses
+                  its JSON, serialises itself and (fixed kinds) rasterises itself, so a new kind is one class there.
+Nothing a spec holds is expanded in memory before it is checked against the limits below.
 """
 
 import copy
+import functools
 import json
+import math
 import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
 
 #----------------------------------------------------------------------------
-# Defaults shared by the API, the CLI and LinkLoss (method.md sec. 2).
+# Limits: what lies beyond them is refused before it is expanded or converted.
 
-DEFAULTS = {
-    'alpha':            1.0,            # Perturbation strength a: w_i += a * p_i, p_i ~ N(0, I).
-    'alpha_mode':       'absolute',     # 'absolute' | 'w_std' (scale a by the per-axis std of W).
-    'lambda_in':        1.0,            # Weight of L_in  = ||M * (x2 - x)||^2 (complement must not touch the region).
-    'lambda_out':       1.0,            # Weight of L_out = ||(1-M) * (x1 - x)||^2 (linked axes must not touch the rest).
-    'reduction':        'mean',         # 'mean': masked sum / (C*H*W), as the paper's MSE tables; 'sum': the paper's Eq. 3-4.
-    'interval':         8,              # Lazy regularization: every `interval` G steps, term multiplied by `interval`.
-    'batch_shrink':     2,              # The link pass uses batch // batch_shrink samples (at least 1).
-    'fake_to_D':        True,           # Perturbed images join D's fake loss and G's adversarial loss at link steps.
-    'fake_to_D_weight': 1.0,            # Weight of those extra adversarial terms.
-    'eg3d_targets':     ['image', 'image_raw'],   # EG3D outputs that are masked: subset of image, image_raw, image_depth.
-    'eg3d_camera':      'sampled',      # EG3D link pass camera: 'sampled' (the training camera) | 'frontal'.
-}
+MAX_W_DIM = 1 << 16             # Axis indices lie below w_dim, or below this when w_dim is not known.
+MAX_BOXES = 256                 # Boxes per region (for finer shapes, use a mask image).
+MAX_NAME = 64                   # Characters in a link name.
+MAX_INT = 2**31 - 1             # Integer options and class ids.
+MAX_SPEC_BYTES = 16 << 20       # Size of a spec file.
+MAX_ERRORS = 50                 # Problems listed in one SpecError.
+
+#----------------------------------------------------------------------------
+# Errors.
+
+def short_repr(value, items=4, chars=60, depth=2):
+    """repr(value), cut to fit in an error message: lists and dicts show their first `items` entries and their
+    length, strings their first `chars` characters, huge integers their number of digits."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 64 else f'<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>'
+    if isinstance(value, (list, tuple, dict)):
+        if depth <= 0:
+            return '[...]' if isinstance(value, (list, tuple)) else '{...}'
+        parts = [f'{short_repr(k, items, chars, 0)}: {short_repr(v, items, chars, depth - 1)}' for k, v in list(value.items())[:items]] \
+            if isinstance(value, dict) else [short_repr(v, items, chars, depth - 1) for v in value[:items]]
+        if len(value) > items:
+            parts.append(f'... ({len(value)} items)')
+        open_, close = ('{', '}') if isinstance(value, dict) else ('[', ']')
+        return open_ + ', '.join(parts) + close
+    return short_text(repr(value), chars)
+
+
+def short_text(text, chars=200):
+    """`text` cut to `chars` characters, saying how long it was."""
+    return text if len(text) <= chars else f'{text[:chars]}... ({len(text)} characters)'
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used. `errors` lists one 'path: message' string per problem (at most MAX_ERRORS,
+    then one line saying how many more there were)."""
+
+    def __init__(self, errors):
+        errors = list(errors)
+        if len(errors) > MAX_ERRORS:
+            errors = errors[:MAX_ERRORS] + [f'... and {len(errors) - MAX_ERRORS} more problems']
+        self.errors = errors
+        super().__init__('invalid link spec:\n' + '\n'.join(f'  {e}' for e in self.errors))
+
+
+class _Errors:
+    def __init__(self):
+        self.items = []
+
+    def add(self, path, message):
+        self.items.append(f'{path}: {message}')
+
+    def raise_if_any(self):
+        if self.items:
+            raise SpecError(self.items)
+
+
+def _key_path(key, parent=''):
+    """The JSON path of `key` under `parent`, with an odd or overlong key shown short."""
+    name = key if isinstance(key, str) and re.fullmatch(r'[A-Za-z0-9_]{1,40}', key) else short_repr(key, chars=40)
+    return f'{parent}.{name}' if parent else name
+
+#----------------------------------------------------------------------------
+# Option validators: each turns a JSON value into the option's value or raises Invalid; `describe` is the type
+# column of the options table.
+
+class Invalid(ValueError):
+    """A value a validator refuses; the message completes '<json path>: '."""
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def finite_float(value):
+    """float(value) of a JSON number, or Invalid for non-numbers, NaN, +-Infinity and integers beyond a float."""
+    if not _is_number(value):
+        raise Invalid(f'must be a number, got {short_repr(value)}')
+    try:
+        number = float(value)
+    except OverflowError:
+        raise Invalid(f'must be a finite number, got {short_repr(value)} (too large for a float)') from None
+    if not math.isfinite(number):
+        raise Invalid(f'must be a finite number, got {number}')
+    return number
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite number >= 0 (> 0 when `positive`)."""
+    positive: bool = False
+
+    @property
+    def describe(self):
+        return 'number > 0' if self.positive else 'number >= 0'
+
+    def __call__(self, value):
+        number = finite_float(value)
+        if number < 0 or (self.positive and number == 0):
+            raise Invalid(f'must be {"positive" if self.positive else "non-negative"}, got {number:g}')
+        return number
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An integer in [minimum, maximum]."""
+    minimum: int = 1
+    maximum: int = MAX_INT
+
+    @property
+    def describe(self):
+        return f'integer >= {self.minimum}'
+
+    def __call__(self, value):
+        if not _is_int(value):
+            raise Invalid(f'must be an integer, got {short_repr(value)}')
+        if value < self.minimum:
+            raise Invalid(f'must be >= {self.minimum}, got {short_repr(value)}')
+        if value > self.maximum:
+            raise Invalid(f'must be <= {self.maximum}, got {short_repr(value)}')
+        return value
+
+
+@dataclass(frozen=True)
+class Boolean:
+    describe = '`true` or `false`'
+
+    def __call__(self, value):
+        if not isinstance(value, bool):
+            raise Invalid(f'must be true or false, got {short_repr(value)}')
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One string of `choices`."""
+    choices: tuple
+
+    @property
+    def describe(self):
+        return ' or '.join(f'`{c}`' for c in self.choices)
+
+    def __call__(self, value):
+        if not isinstance(value, str) or value not in self.choices:
+            raise Invalid(f'must be one of {", ".join(self.choices)}, got {short_repr(value)}')
+        return value
+
+
+@dataclass(frozen=True)
+class Subset:
+    """A non-empty list of distinct strings drawn from `choices`."""
+    choices: tuple
+
+    @property
+    def describe(self):
+        return 'list of ' + ', '.join(f'`{c}`' for c in self.choices)
+
+    def __call__(self, value):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise Invalid(f'must be a non-empty list drawn from {", ".join(self.choices)}, got {short_repr(value)}')
+        bad = [v for v in value if v not in self.choices]
+        if bad:
+            raise Invalid(f'{short_repr(bad[0])} is not one of {", ".join(self.choices)}')
+        if len(set(value)) != len(value):
+            raise Invalid('lists an output twice')
+        return list(value)
+
+#----------------------------------------------------------------------------
+# The options: declared once (method.md sec. 2).
 
 ALPHA_MODES = ('absolute', 'w_std')
+PERTURBATIONS = ('noise', 'resample')
 REDUCTIONS = ('mean', 'sum')
 MASK_MODES = ('source', 'union', 'mean')
 EG3D_TARGETS = ('image', 'image_raw', 'image_depth')
 EG3D_CAMERAS = ('sampled', 'frontal')
+
+
+@dataclass(frozen=True)
+class Option:
+    """One spec option. check: JSON value -> value (raises Invalid); help: one line of markdown."""
+    name: str
+    default: Any
+    check: Callable
+    help: str
+
+    def parse(self, value, errors, path=None):
+        """The checked value, or `value` itself after adding an error at `path` (default: the option's name)."""
+        return _checked(self.check, value, path or self.name, errors)[1]
+
+
+OPTIONS = (
+    Option('alpha', 1.0, Number(positive=True),
+           'perturbation strength: `w_i += alpha * p`, `p ~ N(0, I)`'),
+    Option('alpha_mode', 'absolute', Choice(ALPHA_MODES),
+           '`w_std` scales alpha per axis by the std of W (estimated once from the mapping network)'),
+    Option('perturbation', 'noise', Choice(PERTURBATIONS),
+           '`noise`: `p ~ N(0, I)` as the paper; `resample`: `p = w(z\') − w(z)` for a fresh `z\'`, the offset of '
+           'resampling the axes (as the editing protocol does), scaled by alpha'),
+    Option('lambda_in', 1.0, Number(),
+           'weight of `L_in = ‖M ⊙ (x2 − x)‖²`: resampling the other axes must not touch the region'),
+    Option('lambda_out', 1.0, Number(),
+           'weight of `L_out = ‖(1−M) ⊙ (x1 − x)‖²`: resampling the linked axes must not touch the rest'),
+    Option('reduction', 'mean', Choice(REDUCTIONS),
+           '`mean`: masked sums divided by C·H·W (the normalisation of the paper\'s MSE tables; weights do not '
+           'depend on resolution); `sum`: Eq. 3–4 as written'),
+    Option('interval', 8, Integer(),
+           'the term runs every `interval` G steps and is multiplied by `interval` (lazy-regularization gain)'),
+    Option('batch_shrink', 2, Integer(),
+           'the link pass uses `batch_gpu // batch_shrink` samples (at least 1)'),
+    Option('fake_to_D', True, Boolean(),
+           'at link steps, `batch_gpu` perturbed images (as many as a regular fake batch) join G\'s adversarial '
+           'loss and D\'s fake loss'),
+    Option('fake_to_D_weight', 1.0, Number(),
+           'weight of those extra adversarial terms'),
+    Option('eg3d_targets', ['image', 'image_raw'], Subset(EG3D_TARGETS),
+           'EG3D outputs that are masked (`image_depth` adds geometry)'),
+    Option('eg3d_camera', 'sampled', Choice(EG3D_CAMERAS),
+           'EG3D link pass camera: the training camera (`sampled`) or `frontal`'),
+)
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+DEFAULTS = {option.name: copy.deepcopy(option.default) for option in OPTIONS}
+
+
+def _markdown_value(value):
+    """A default as the README shows it: numbers and booleans plain, strings and lists in backticks."""
+    if isinstance(value, bool) or _is_number(value):
+        return json.dumps(value)
+    return f'`{value}`' if isinstance(value, str) else f'`{json.dumps(value)}`'
+
+
+def options_markdown():
+    """The options table of README.md's section "The link spec", rendered from OPTIONS."""
+    rows = ['| key | type | default | meaning |', '|---|---|---|---|']
+    rows += [f'| `{o.name}` | {o.check.describe} | {_markdown_value(o.default)} | {o.help} |' for o in OPTIONS]
+    return '\n'.join(rows)
+
+
+def options_text():
+    """[(name, plain-text description)] of the options, for `linkgan spec check --help`."""
+    return [(o.name, f'{o.check.describe}, default {json.dumps(o.default)}: {o.help}'.replace('`', '')) for o in OPTIONS]
+
+#----------------------------------------------------------------------------
+# Region kinds, declared once: REGION_KINDS at the end of this section.
 
 # Face presets of aligned FFHQ (ReSeFa/LowRankGAN convention): [center_row, center_col, height, width] on 256x256.
 PRESETS_256 = {
@@ -65,66 +307,285 @@ def preset_box(name):
     row, col, h, w = PRESETS_256[name]
     return [(col - w / 2) / 256, (row - h / 2) / 256, (col + w / 2) / 256, (row + h / 2) / 256]
 
-#----------------------------------------------------------------------------
 
-class SpecError(ValueError):
-    """A spec that cannot be used. `errors` lists one 'path: message' string per problem."""
+def file_problem(path, what):
+    """None when `path` is a file, else why not: '<what> not found: PATH' or 'PATH is a directory, not a <what>'."""
+    if os.path.isdir(path):
+        return f'{path} is a directory, not a {what}'
+    if not os.path.isfile(path):
+        return f'{what} not found: {path}'
+    return None
 
-    def __init__(self, errors):
-        self.errors = list(errors)
-        super().__init__('invalid link spec:\n' + '\n'.join(f'  {e}' for e in self.errors))
 
+def _checked(validator, value, path, errors):
+    """(True, validator(value)), or (False, value) after adding the validator's message at `path`."""
+    try:
+        return True, validator(value)
+    except Invalid as e:
+        errors.add(path, str(e))
+        return False, value
 
-class _Errors:
-    def __init__(self):
-        self.items = []
-
-    def add(self, path, message):
-        self.items.append(f'{path}: {message}')
-
-    def raise_if_any(self):
-        if self.items:
-            raise SpecError(self.items)
-
-#----------------------------------------------------------------------------
-# Value objects of a parsed spec.
 
 class Region:
-    """Where a link lives in the image. kind: 'boxes' | 'mask' | 'semantic'."""
+    """Where a link lives in the image: the base of the region kinds.
 
-    def __init__(self, kind, boxes=None, preset=None, mask_path=None, segmenter=None, classes=None, mode='source'):
-        self.kind = kind
-        self.boxes = boxes              # list of [x0, y0, x1, y1], normalised.
-        self.preset = preset            # preset name the boxes came from, if any.
-        self.mask_path = mask_path      # absolute path of a mask image.
-        self.segmenter = segmenter      # segmenter reference string (resolved lazily by regions.py).
-        self.classes = classes          # class ids whose union forms the region.
-        self.mode = mode                # semantic mask mode.
+    A kind declares
+        selectors: the JSON keys that pick it (a region object holds exactly one selector of all kinds);
+        fields:    the other keys it accepts;
+        kind:      what the rest of the package branches on: 'boxes' | 'mask' | 'semantic';
+        is_fixed:  True when its mask does not depend on the image;
+    and implements
+        parse(value, path, base_dir, errors) -> an instance, or None after errors.add(...) naming the JSON path;
+        to_dict() -> its JSON object (parsing it again gives the same region);
+        rasterise(height, width) -> float32 tensor [height, width] in [0, 1] (fixed kinds only; imports torch).
+    The attributes below stay None where a kind has no use for them.
+    """
+    selectors = ()
+    fields = ()
+    kind = None
+    is_fixed = True
+    boxes = None            # list of [x0, y0, x1, y1], normalised, x = column, y = row.
+    preset = None           # the preset name the boxes came from.
+    mask_path = None        # absolute path of a mask image.
+    segmenter = None        # normalised segmenter reference (loaded by regions.load_segmenter).
+    classes = None          # class ids whose union forms the region.
+    mode = 'source'         # semantic mask mode, one of MASK_MODES.
 
-    @property
-    def is_fixed(self):
-        """True when the mask does not depend on the image (boxes, presets, mask files)."""
-        return self.kind != 'semantic'
+    @classmethod
+    def parse(cls, value, path, base_dir, errors):
+        raise NotImplementedError
 
     def to_dict(self):
-        if self.kind == 'boxes':
-            return {'preset': self.preset} if self.preset else {'boxes': [list(b) for b in self.boxes]}
-        if self.kind == 'mask':
-            return {'mask': self.mask_path}
+        raise NotImplementedError
+
+    def rasterise(self, height, width):
+        raise ValueError(f'a {self.kind} region depends on the image: its masks come from its segmenter')
+
+    def __repr__(self):
+        return f'{type(self).__name__}({json.dumps(self.to_dict())})'
+
+
+class BoxesRegion(Region):
+    """{"box": [x0, y0, x1, y1]} or {"boxes": [[...], ...]} (at most 256: MAX_BOXES), normalised to [0, 1]. A pixel's
+    mask value is the fraction of its area the union of boxes covers. The union must leave some of the image out."""
+    selectors = ('box', 'boxes')
+    kind = 'boxes'
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    @classmethod
+    def parse(cls, value, path, base_dir, errors):
+        key = 'box' if 'box' in value else 'boxes'
+        raw = [value['box']] if key == 'box' else value['boxes']
+        if not isinstance(raw, list) or not raw or len(raw) > MAX_BOXES:
+            errors.add(f'{path}.boxes', f'must be a non-empty list of at most {MAX_BOXES} boxes [x0, y0, x1, y1] '
+                       f'(finer shapes: a mask image), got {short_repr(raw)}')
+            return None
+        boxes = [_parse_box(b, f'{path}.box' if key == 'box' else f'{path}.boxes[{j}]', errors) for j, b in enumerate(raw)]
+        if not all(boxes):
+            return None
+        if _covers_image(boxes):
+            errors.add(f'{path}.{key}', 'covers the whole image: the outside term would always be 0 '
+                       '(a region must leave part of the image out)')
+            return None
+        return cls(boxes)
+
+    def to_dict(self):
+        return {'boxes': [list(b) for b in self.boxes]}
+
+    def rasterise(self, height, width):
+        from linkgan_plugin.regions import box_coverage
+        return box_coverage(self.boxes, height, width)
+
+
+class PresetRegion(BoxesRegion):
+    """{"preset": NAME}: a face part of aligned FFHQ (PRESETS_256: eyes, left_eye, right_eye, nose,
+    mouth, chin, eyebrow), as one box. A plain string is shorthand."""
+    selectors = ('preset',)
+
+    def __init__(self, preset):
+        super().__init__([preset_box(preset)])
+        self.preset = preset
+
+    @classmethod
+    def parse(cls, value, path, base_dir, errors):
+        name = value['preset']
+        if not isinstance(name, str) or name not in PRESETS_256:
+            errors.add(f'{path}.preset', f'unknown preset {short_repr(name)} (known: {", ".join(PRESETS_256)})')
+            return None
+        return cls(name)
+
+    def to_dict(self):
+        return {'preset': self.preset}
+
+
+class MaskRegion(Region):
+    """{"mask": "file.png"}: an image of any size, resized to each resolution; its values (alpha channel of RGBA/LA
+    images, else luminance / 255) are soft in [0, 1]. It must be non-zero somewhere and below 1 somewhere."""
+    selectors = ('mask',)
+    kind = 'mask'
+
+    def __init__(self, mask_path):
+        self.mask_path = mask_path
+
+    @classmethod
+    def parse(cls, value, path, base_dir, errors):
+        raw, path = value['mask'], f'{path}.mask'
+        if not isinstance(raw, str) or not raw:
+            errors.add(path, f'must be a path to an image file, got {short_repr(raw)}')
+            return None
+        full = raw if os.path.isabs(raw) else os.path.normpath(os.path.join(base_dir, raw))
+        problem = file_problem(full, 'mask file')
+        if problem is None:
+            try:
+                values = read_mask(full)
+            except Exception as e:  # PIL raises many types for a file that is not an image.
+                problem = f'cannot read mask image {full}: {type(e).__name__}: {short_text(str(e))}'
+        if problem is None and values.max() <= 0:
+            problem = (f'{full} is empty everywhere (every pixel 0): the region has no pixels, so its inside term '
+                       'would always be 0')
+        elif problem is None and values.min() >= 1:
+            problem = f'{full} covers every pixel (every pixel 255): the outside term would always be 0'
+        if problem:
+            errors.add(path, problem)
+            return None
+        return cls(full)
+
+    def to_dict(self):
+        return {'mask': self.mask_path}
+
+    def rasterise(self, height, width):
+        from linkgan_plugin.regions import mask_image
+        return mask_image(self.mask_path, height, width)
+
+
+class SegmenterRegion(Region):
+    """{"segmenter": REF, "classes": [ids], "mode": "source" | "union" | "mean"}: the union of `classes` in the
+    segmentation of each generated image. REF: "pkg.module:callable", "path/file.py:callable" or a TorchScript
+    file; it is loaded (with torch) while the spec is parsed, so a broken reference fails before training."""
+    selectors = ('segmenter',)
+    fields = ('classes', 'mode')
+    kind = 'semantic'
+    is_fixed = False
+
+    def __init__(self, segmenter, classes, mode='source'):
+        self.segmenter = segmenter
+        self.classes = classes
+        self.mode = mode
+
+    @classmethod
+    def parse(cls, value, path, base_dir, errors):
+        ok_mode, mode = _checked(Choice(MASK_MODES), value.get('mode', 'source'), f'{path}.mode', errors)
+        classes = value.get('classes')
+        ok_classes = isinstance(classes, list) and bool(classes) and all(_is_int(c) and 0 <= c <= MAX_INT for c in classes)
+        if not ok_classes:
+            errors.add(f'{path}.classes', f'must be a non-empty list of class ids in [0, {MAX_INT}], got {short_repr(classes)}')
+        ref = value['segmenter']
+        if not isinstance(ref, str) or not ref.strip():
+            errors.add(f'{path}.segmenter', 'must be "module:callable", "file.py:callable" or a TorchScript file, '
+                       f'got {short_repr(ref)}')
+            return None
+        from linkgan_plugin.regions import SegmenterError, resolve_segmenter_ref  # Lazy: imports torch.
+        try:
+            ref = resolve_segmenter_ref(ref, base_dir)
+        except SegmenterError as e:
+            errors.add(f'{path}.segmenter', str(e))
+            return None
+        return cls(ref, list(classes), mode) if ok_mode and ok_classes else None
+
+    def to_dict(self):
         return {'segmenter': self.segmenter, 'classes': list(self.classes), 'mode': self.mode}
 
 
+REGION_KINDS = (BoxesRegion, PresetRegion, MaskRegion, SegmenterRegion)
+
+
+def region_kinds_text():
+    """[(selectors, plain-text description)] of the region kinds, for `linkgan spec check --help`."""
+    return [(' / '.join(kind.selectors), ' '.join(kind.__doc__.split()).replace('`', '')) for kind in REGION_KINDS]
+
+
+def parse_region(value, path, base_dir, errors):
+    """The Region of a link's "region" JSON: a preset name, or an object with one selector of REGION_KINDS."""
+    selectors = [key for kind in REGION_KINDS for key in kind.selectors]
+    if isinstance(value, str):
+        value = {'preset': value}
+    if not isinstance(value, dict):
+        errors.add(path, f'must be an object with one of {", ".join(selectors)} (or a preset name), '
+                   f'got {short_repr(value)}')
+        return None
+    given = [key for key in selectors if key in value]
+    if len(given) != 1:
+        errors.add(path, f'give exactly one of {", ".join(selectors)}; got {", ".join(given) or "none"}')
+        return None
+    kind = next(kind for kind in REGION_KINDS if given[0] in kind.selectors)
+    allowed = (given[0],) + kind.fields
+    unknown = [key for key in value if key not in allowed]
+    for key in unknown:
+        errors.add(_key_path(key, path), f'unknown key for a {given[0]} region (known: {", ".join(allowed)})')
+    return None if unknown else kind.parse(value, path, base_dir, errors)
+
+
+def _parse_box(box, path, errors):
+    if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+        errors.add(path, f'a box is [x0, y0, x1, y1] of four numbers, got {short_repr(box)}')
+        return None
+    if not all(0 <= v <= 1 for v in box):  # NaN and Infinity fail here too; huge integers never reach float().
+        errors.add(path, f'box coordinates must be finite numbers in [0, 1] (normalised), got {short_repr(box)}')
+        return None
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if x1 <= x0 or y1 <= y0:
+        errors.add(path, f'degenerate box {short_repr(box)}: need x0 < x1 and y0 < y1')
+        return None
+    return [x0, y0, x1, y1]
+
+
+def _covers_image(boxes):
+    """True when the union of normalised boxes covers all of [0, 1]^2 (exact, on the grid of the boxes' edges)."""
+    xs = sorted({0.0, 1.0, *(b[0] for b in boxes), *(b[2] for b in boxes)})
+    ys = sorted({0.0, 1.0, *(b[1] for b in boxes), *(b[3] for b in boxes)})
+    col, row = {x: i for i, x in enumerate(xs)}, {y: j for j, y in enumerate(ys)}
+    covered = [[False] * (len(xs) - 1) for _ in range(len(ys) - 1)]
+    for x0, y0, x1, y1 in boxes:
+        for j in range(row[y0], row[y1]):
+            covered[j][col[x0]:col[x1]] = [True] * (col[x1] - col[x0])
+    return all(all(cells) for cells in covered)
+
+
+def read_mask(path):
+    """The values of a mask image: read-only float32 numpy array [height, width] in [0, 1] (alpha channel of RGBA
+    and LA images, else luminance / 255). Cached per file version."""
+    stat = os.stat(path)
+    return _read_mask(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_mask(path, mtime_ns, size):
+    import numpy as np
+    from PIL import Image
+    with Image.open(path) as img:
+        channel = img.getchannel('A') if img.mode in ('RGBA', 'LA') else img.convert('L')
+        values = np.asarray(channel, dtype=np.float32) / 255.0
+    values.setflags(write=False)
+    return values
+
+#----------------------------------------------------------------------------
+# A parsed spec.
+
 class Link:
-    """One link: latent axes `axes` (sorted ints) drive the pixels of `region`."""
+    """One link: latent axes `axes` (sorted ints) drive the pixels of `region` (a Region kind)."""
 
     def __init__(self, name, axes, region, axes_form):
         self.name = name
-        self.axes = axes
+        self.axes = axes                # While parsing, a range is kept unexpanded until it passed the w_dim check.
         self.region = region
-        self._axes_form = axes_form     # normalised JSON form of the axes ('a:b' or a list).
+        self._axes_form = axes_form     # The axes as given: a range (written back as 'a:b') or a sorted list.
 
     def to_dict(self):
-        return {'name': self.name, 'axes': self._axes_form, 'region': self.region.to_dict()}
+        form = self._axes_form
+        axes = f'{form.start}:{form.stop}' if isinstance(form, range) else list(form)
+        return {'name': self.name, 'axes': axes, 'region': self.region.to_dict()}
 
 
 class LinkSpec:
@@ -140,24 +601,15 @@ class LinkSpec:
     def names(self):
         return [link.name for link in self.links]
 
-    @property
-    def max_axis(self):
-        return max(max(link.axes) for link in self.links)
-
     def to_dict(self):
         out = {'links': [link.to_dict() for link in self.links]}
         out.update(copy.deepcopy(self.options))
         return out
 
     def check_w_dim(self, w_dim):
-        """Raises SpecError when any link's axes fall outside [0, w_dim)."""
+        """Raises SpecError when any link's axes fall outside [0, w_dim) or cover all of them."""
         errors = _Errors()
-        for i, link in enumerate(self.links):
-            bad = [a for a in link.axes if a >= w_dim]
-            if bad:
-                errors.add(f'links[{i}].axes', f'{bad[0]} is out of range for w_dim={w_dim}')
-            elif len(link.axes) == w_dim:
-                errors.add(f'links[{i}].axes', f'covers all {w_dim} axes: the complement would be empty')
+        _fit_w_dim(list(enumerate(self.links)), _checked_size('w_dim', w_dim), errors)
         errors.raise_if_any()
 
     def check_resolution(self, resolution):
@@ -175,278 +627,251 @@ class LinkSpec:
 #----------------------------------------------------------------------------
 # Parsing.
 
-def load_spec(source, base_dir=None, w_dim=None, resolution=None):
+def load_spec(source, base_dir=None, w_dim=None, resolution=None, defaults=None):
     """Parses and validates a spec.
 
     Args:
         source:     a LinkSpec, a dict, a path to a JSON file, or an inline JSON string (starting with '{').
         base_dir:   where relative file paths resolve (default: the spec file's directory, else the cwd).
-        w_dim:      if given, axes are checked against it.
+        w_dim:      if given, axes are checked against it (1 to MAX_W_DIM).
         resolution: if given, boxes are checked to cover at least one pixel.
+        defaults:   {option: value} replacing DEFAULTS for the options `source` leaves out (the demo's recipe),
+                    checked like the spec's own values. A LinkSpec source already holds every option.
     Returns:
         LinkSpec.
     Raises:
         SpecError naming the JSON path of every problem.
     """
+    w_dim = None if w_dim is None else _checked_size('w_dim', w_dim)
+    resolution = None if resolution is None else _checked_size('resolution', resolution)
     if isinstance(source, LinkSpec):
         spec = source
+        if w_dim is not None:
+            spec.check_w_dim(w_dim)
     else:
         data, file_dir = read_spec_source(source)
-        spec = parse_spec(data, base_dir=base_dir or file_dir or os.getcwd(), w_dim=w_dim)
-    if w_dim is not None:
-        spec.check_w_dim(w_dim)
+        spec = parse_spec(data, base_dir=base_dir or file_dir or os.getcwd(), w_dim=w_dim, defaults=defaults)
     if resolution is not None:
         spec.check_resolution(resolution)
     return spec
 
 
 def read_spec_source(source):
-    """The raw JSON object of a spec source (dict, file path or inline JSON) and its file's directory (or None),
-    before validation and defaults; for callers that apply their own defaults (the demo's recipe)."""
+    """The raw JSON value of a spec source (dict, file path or inline JSON) and its file's directory (or None),
+    before validation and defaults."""
     if isinstance(source, dict):
         return source, None
     if isinstance(source, (str, os.PathLike)):
-        text = str(source)
-        if text.lstrip().startswith('{'):
-            try:
-                return json.loads(text), None
-            except json.JSONDecodeError as e:
-                raise SpecError([f'spec: invalid JSON: {e}']) from None
-        if not os.path.isfile(text):
-            raise SpecError([f'spec: file not found: {text}'])
-        try:
-            with open(text, encoding='utf-8') as f:
-                return json.load(f), os.path.dirname(os.path.abspath(text))
-        except json.JSONDecodeError as e:
-            raise SpecError([f'spec: {text} is not valid JSON: {e}']) from None
-        except OSError as e:
-            raise SpecError([f'spec: cannot read {text}: {e}']) from None
+        text = os.fsdecode(os.fspath(source))
+        if text.lstrip().startswith('{') or (text.lstrip().startswith('[') and not os.path.exists(text)):
+            return _parse_json(text, 'spec: the inline JSON'), None
+        return _parse_json(_read_spec_file(text), f'spec: {short_text(text)}'), os.path.dirname(os.path.abspath(text))
     raise SpecError([f'spec: expected a dict, a file path or a JSON string, got {type(source).__name__}'])
 
 
-def parse_spec(data, base_dir='.', w_dim=None):
-    """Validates a spec dict (see module docstring) and returns a LinkSpec; axes are checked against w_dim if given."""
-    errors = _Errors()
+# First bytes of files that are not JSON text, and what to call them.
+FILE_MAGIC = (
+    ('zip', b'PK\x03\x04', 'a zip archive (a torch checkpoint or a dataset?)'),
+    ('png', b'\x89PNG', 'a PNG image'),
+    ('jpeg', b'\xff\xd8\xff', 'a JPEG image'),
+)
+
+
+def file_kind(head):
+    """(kind, description) of a file from its first bytes: kind 'zip' | 'pickle' (protocol 2+) | 'png' | 'jpeg' |
+    'binary' (a NUL byte in `head`), or (None, None) for what may be text."""
+    for kind, magic, description in FILE_MAGIC:
+        if head.startswith(magic):
+            return kind, description
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return 'pickle', 'a pickle (a network snapshot?)'
+    if b'\x00' in head:
+        return 'binary', 'a binary file (or text not in UTF-8)'
+    return None, None
+
+
+def _read_spec_file(path):
+    """The text of a spec file; SpecError for directories, binary or non-UTF-8 files and files over MAX_SPEC_BYTES."""
+    shown = short_text(path)
+    problem = file_problem(path, 'spec file')
+    if problem:
+        raise SpecError([f'spec: {short_text(problem, 400)}'])
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(64)
+            kind, description = file_kind(head)
+            if kind:
+                raise SpecError([f'spec: {shown} is {description}, not a JSON link spec'])
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError([f'spec: {shown} holds {size / 2**20:.0f} MiB: too large for a link spec '
+                                 f'(at most {MAX_SPEC_BYTES >> 20} MiB)'])
+            raw = head + f.read()
+    except OSError as e:
+        raise SpecError([f'spec: cannot read {shown}: {e.strerror or e}']) from None
+    try:
+        return raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise SpecError([f'spec: {shown} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); '
+                         'save the spec as UTF-8']) from None
+
+
+def _parse_json(text, where):
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise SpecError([f'{where} is nested too deeply to be a link spec']) from None
+    except json.JSONDecodeError as e:
+        raise SpecError([f'{where} is not valid JSON: {short_text(str(e))}']) from None
+    except ValueError:  # An integer of more digits than int() converts.
+        raise SpecError([f'{where} holds an integer of thousands of digits: no spec value is that large']) from None
+
+
+def _checked_size(name, value):
+    if not (_is_int(value) and 1 <= value <= MAX_W_DIM):
+        raise SpecError([f'{name}: must be an integer in [1, {MAX_W_DIM}], got {short_repr(value)}'])
+    return value
+
+
+def parse_spec(data, base_dir='.', w_dim=None, defaults=None):
+    """Validates a spec dict (see module docstring) and returns a LinkSpec.
+
+    w_dim:    axes are checked against it (without it, against the largest latent, MAX_W_DIM).
+    defaults: {option: value} for the options `data` leaves out, instead of DEFAULTS.
+    """
     if not isinstance(data, dict):
         raise SpecError([f'spec: expected a JSON object, got {type(data).__name__}'])
-    unknown = sorted(set(data) - set(DEFAULTS) - {'links'})
-    for key in unknown:
-        errors.add(key, f'unknown key (known: links, {", ".join(DEFAULTS)})')
-    options = {key: _parse_option(key, data.get(key, default), errors) for key, default in DEFAULTS.items()}
-
-    links = []
-    raw_links = data.get('links')
-    if raw_links is None:
-        errors.add('links', 'missing: a spec needs at least one link')
-    elif not isinstance(raw_links, list) or not raw_links:
-        errors.add('links', 'must be a non-empty list of links')
-    else:
-        for i, raw in enumerate(raw_links):
-            link = _parse_link(raw, f'links[{i}]', base_dir, errors, w_dim)
-            if link is not None:
-                links.append((i, link))
-        _check_link_consistency(links, errors)
+    fallback = _defaults(defaults)
+    errors = _Errors()
+    for key in data:
+        if key != 'links' and key not in OPTIONS_BY_NAME:
+            errors.add(_key_path(key), f'unknown key (known: links, {", ".join(OPTIONS_BY_NAME)})')
+    options = {o.name: o.parse(data[o.name], errors) if o.name in data else
+               o.parse(copy.deepcopy(fallback[o.name]), errors, path=f'{o.name} (default)') for o in OPTIONS}
+    parsed = _parse_links(data.get('links'), base_dir, errors)
+    fitting = _fit_w_dim([(i, link) for i, link, _ in parsed], w_dim, errors)     # Also links with other errors.
+    valid = {i for i, _, ok in parsed if ok}
+    links = [(i, link) for i, link in fitting if i in valid]
+    for _, link in links:
+        link.axes = list(link.axes)     # Now known to lie below w_dim (or MAX_W_DIM).
+    _check_link_consistency(links, errors)
     errors.raise_if_any()
     return LinkSpec([link for _, link in links], options)
 
 
-def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _defaults(defaults):
+    if defaults is None:
+        return DEFAULTS
+    if not isinstance(defaults, dict):
+        raise SpecError([f'defaults: expected a dict of options, got {type(defaults).__name__}'])
+    unknown = [key for key in defaults if key not in OPTIONS_BY_NAME]
+    if unknown:
+        raise SpecError([f'defaults: {short_repr(unknown[0])} is not a spec option (known: {", ".join(OPTIONS_BY_NAME)})'])
+    return {**DEFAULTS, **defaults}
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+def _parse_links(raw_links, base_dir, errors):
+    """[(index, Link, ok)] of the links whose axes parsed (ok: nothing else is wrong with them); errors for the rest."""
+    if raw_links is None:
+        errors.add('links', 'missing: a spec needs at least one link')
+        return []
+    if not isinstance(raw_links, list) or not raw_links or len(raw_links) > MAX_W_DIM:
+        errors.add('links', f'must be a non-empty list of at most {MAX_W_DIM} links, got {short_repr(raw_links)}')
+        return []
+    parsed = []
+    for i, raw in enumerate(raw_links):
+        n_before = len(errors.items)
+        link = _parse_link(raw, f'links[{i}]', base_dir, errors)
+        if link is not None:
+            parsed.append((i, link, len(errors.items) == n_before))
+    return parsed
 
 
-def _parse_option(key, value, errors):
-    if key in ('alpha', 'lambda_in', 'lambda_out', 'fake_to_D_weight'):
-        if not _is_number(value):
-            errors.add(key, f'must be a number, got {value!r}')
-        elif value < 0 or value != value:
-            errors.add(key, f'must be non-negative, got {value}')
-        elif key == 'alpha' and value == 0:
-            errors.add(key, 'must be positive: alpha=0 perturbs nothing')
-        return float(value) if _is_number(value) else value
-    if key in ('interval', 'batch_shrink'):
-        if not _is_int(value):
-            errors.add(key, f'must be an integer, got {value!r}')
-        elif value < 1:
-            errors.add(key, f'must be >= 1, got {value}')
-        return value
-    if key == 'fake_to_D':
-        if not isinstance(value, bool):
-            errors.add(key, f'must be true or false, got {value!r}')
-        return value
-    choices = {'alpha_mode': ALPHA_MODES, 'reduction': REDUCTIONS, 'eg3d_camera': EG3D_CAMERAS}
-    if key in choices:
-        if value not in choices[key]:
-            errors.add(key, f'must be one of {", ".join(choices[key])}, got {value!r}')
-        return value
-    if key == 'eg3d_targets':
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            errors.add(key, f'must be a non-empty list drawn from {", ".join(EG3D_TARGETS)}, got {value!r}')
-            return value
-        for v in value:
-            if v not in EG3D_TARGETS:
-                errors.add(key, f'{v!r} is not one of {", ".join(EG3D_TARGETS)}')
-        if len(set(value)) != len(value):
-            errors.add(key, 'lists an output twice')
-        return list(value)
-    raise AssertionError(key)
+def _fit_w_dim(links, w_dim, errors):
+    """The (index, link) pairs whose axes lie below w_dim (None: below MAX_W_DIM) and leave some axes out; an error
+    for every other. The one place axes meet w_dim; ranges are checked by their ends, never expanded."""
+    limit = MAX_W_DIM if w_dim is None else w_dim
+    fitting = []
+    for i, link in links:
+        axes = link.axes
+        if isinstance(axes, range):
+            first = max(axes.start, limit) if axes.stop > limit else None
+        else:
+            first = next((a for a in axes if a >= limit), None)
+        if first is not None:
+            latent = f'w_dim={w_dim}' if w_dim is not None else f'any latent (w_dim is at most {MAX_W_DIM})'
+            errors.add(f'links[{i}].axes', f'{short_repr(first)} is out of range for {latent}')
+        elif w_dim is not None and len(axes) == w_dim:
+            errors.add(f'links[{i}].axes', f'covers all {w_dim} axes: the complement would be empty')
+        else:
+            fitting.append((i, link))
+    return fitting
 
 
-def _parse_link(raw, path, base_dir, errors, w_dim=None):
+LINK_NAME = re.compile(r'[A-Za-z0-9_-]{1,%d}' % MAX_NAME)
+AXIS_RANGE = re.compile(r'\s*(-?[0-9]+)\s*:\s*(-?[0-9]+)\s*')     # ASCII digits only: int() also takes '١', '1_0'.
+
+
+def _parse_link(raw, path, base_dir, errors):
+    """The Link, or None when its axes did not parse; its other problems are added to `errors` (its region is
+    then None), so that the axes are still checked against w_dim."""
     if not isinstance(raw, dict):
-        errors.add(path, f'must be an object with name, axes and region, got {type(raw).__name__}')
+        errors.add(path, f'must be an object with name, axes and region, got {short_repr(raw)}')
         return None
-    for key in sorted(set(raw) - {'name', 'axes', 'region'}):
-        errors.add(f'{path}.{key}', 'unknown key (known: name, axes, region)')
+    for key in raw:
+        if key not in ('name', 'axes', 'region'):
+            errors.add(_key_path(key, path), 'unknown key (known: name, axes, region)')
     name = raw.get('name')
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in '_-' for c in name):
-        errors.add(f'{path}.name', f'must be a non-empty string of letters, digits, _ or -, got {name!r}')
-    n_before = len(errors.items)
+    if not (isinstance(name, str) and LINK_NAME.fullmatch(name)):
+        errors.add(f'{path}.name', f'must be 1 to {MAX_NAME} ASCII letters, digits, _ or -, got {short_repr(name)}')
     axes, axes_form = _parse_axes(raw.get('axes'), f'{path}.axes', errors)
-    if axes is not None and w_dim is not None and axes[-1] >= w_dim:
-        errors.add(f'{path}.axes', f'{[a for a in axes if a >= w_dim][0]} is out of range for w_dim={w_dim}')
-        axes = None
-    region = _parse_region(raw.get('region'), f'{path}.region', base_dir, errors)
-    if len(errors.items) > n_before or region is None or axes is None:
-        return None
-    return Link(name, axes, region, axes_form)
+    region = parse_region(raw.get('region'), f'{path}.region', base_dir, errors)
+    return None if axes is None else Link(name, axes, region, axes_form)
 
 
 def _parse_axes(value, path, errors):
+    """(axes, form): a range (not expanded: _fit_w_dim checks its ends) or a sorted list; (None, None) after an error."""
     if value is None:
         errors.add(path, 'missing: give "start:stop", {"start": a, "stop": b} or a list of axis indices')
         return None, None
     if isinstance(value, str):
-        parts = value.split(':')
-        if len(parts) != 2 or not all(p.strip().lstrip('-').isdigit() for p in parts):
-            errors.add(path, f'range must look like "start:stop", got {value!r}')
+        match = AXIS_RANGE.fullmatch(value)
+        if match is None:
+            errors.add(path, f'range must look like "start:stop" (ASCII digits), got {short_repr(value)}')
             return None, None
-        value = {'start': int(parts[0]), 'stop': int(parts[1])}
+        try:
+            value = {'start': int(match[1]), 'stop': int(match[2])}
+        except ValueError:  # More digits than int() converts.
+            errors.add(path, f'range bounds are too large, got {short_repr(value)}')
+            return None, None
     if isinstance(value, dict):
-        extra = sorted(set(value) - {'start', 'stop'})
-        if extra:
-            errors.add(path, f'unknown key {extra[0]!r} (known: start, stop)')
-            return None, None
         start, stop = value.get('start'), value.get('stop')
-        if not (_is_int(start) and _is_int(stop)):
-            errors.add(path, f'start and stop must be integers, got {start!r}, {stop!r}')
-            return None, None
-        if start < 0:
-            errors.add(path, f'start must be >= 0, got {start}')
-            return None, None
-        if stop <= start:
-            errors.add(path, f'empty range {start}:{stop}')
-            return None, None
-        return list(range(start, stop)), f'{start}:{stop}'
+        extra = [key for key in value if key not in ('start', 'stop')]
+        if extra:
+            errors.add(path, f'unknown key {short_repr(extra[0])} (known: start, stop)')
+        elif not (_is_int(start) and _is_int(stop)):
+            errors.add(path, f'start and stop must be integers, got {short_repr(start)}, {short_repr(stop)}')
+        elif start < 0:
+            errors.add(path, f'start must be >= 0, got {short_repr(start)}')
+        elif stop <= start:
+            errors.add(path, f'empty range {short_repr(start)}:{short_repr(stop)}')
+        else:
+            return range(start, stop), range(start, stop)
+        return None, None
     if isinstance(value, list):
         if not value:
             errors.add(path, 'empty list of axes')
-            return None, None
-        if not all(_is_int(v) for v in value):
-            errors.add(path, f'axis indices must be integers, got {value!r}')
-            return None, None
-        if any(v < 0 for v in value):
-            errors.add(path, f'axis indices must be >= 0, got {min(value)}')
-            return None, None
-        if len(set(value)) != len(value):
+        elif not all(_is_int(v) for v in value):
+            errors.add(path, f'axis indices must be integers, got {short_repr(value)}')
+        elif min(value) < 0:
+            errors.add(path, f'axis indices must be >= 0, got {short_repr(min(value))}')
+        elif len(set(value)) != len(value):
             errors.add(path, 'lists an axis twice')
-            return None, None
-        return sorted(value), sorted(value)
-    errors.add(path, f'must be "start:stop", {{"start", "stop"}} or a list of integers, got {type(value).__name__}')
+        else:
+            return sorted(value), sorted(value)
+        return None, None
+    errors.add(path, f'must be "start:stop", {{"start", "stop"}} or a list of integers, got {short_repr(value)}')
     return None, None
-
-
-def _parse_box(box, path, errors):
-    if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
-        errors.add(path, f'a box is [x0, y0, x1, y1] of four numbers, got {box!r}')
-        return None
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if not all(0 <= v <= 1 for v in (x0, y0, x1, y1)):
-        errors.add(path, f'box coordinates must lie in [0, 1] (normalised), got {box}')
-        return None
-    if x1 <= x0 or y1 <= y0:
-        errors.add(path, f'degenerate box {box}: need x0 < x1 and y0 < y1')
-        return None
-    return [x0, y0, x1, y1]
-
-
-def _parse_region(value, path, base_dir, errors):
-    if isinstance(value, str):
-        value = {'preset': value}
-    if not isinstance(value, dict):
-        errors.add(path, 'missing or not an object: give one of box, boxes, preset, mask, segmenter')
-        return None
-    kinds = [k for k in ('box', 'boxes', 'preset', 'mask', 'segmenter') if k in value]
-    if len(kinds) != 1:
-        errors.add(path, f'give exactly one of box, boxes, preset, mask, segmenter; got {kinds or "none"}')
-        return None
-    kind = kinds[0]
-    allowed = {'segmenter': {'segmenter', 'classes', 'mode'}}.get(kind, {kind})
-    for key in sorted(set(value) - allowed):
-        errors.add(f'{path}.{key}', f'unknown key for a {kind} region (known: {", ".join(sorted(allowed))})')
-
-    if kind == 'box':
-        box = _parse_box(value['box'], f'{path}.box', errors)
-        return Region('boxes', boxes=[box]) if box else None
-    if kind == 'boxes':
-        raw = value['boxes']
-        if not isinstance(raw, list) or not raw:
-            errors.add(f'{path}.boxes', 'must be a non-empty list of [x0, y0, x1, y1]')
-            return None
-        boxes = [_parse_box(b, f'{path}.boxes[{j}]', errors) for j, b in enumerate(raw)]
-        return Region('boxes', boxes=boxes) if all(boxes) else None
-    if kind == 'preset':
-        name = value['preset']
-        if name not in PRESETS_256:
-            errors.add(f'{path}.preset', f'unknown preset {name!r} (known: {", ".join(PRESETS_256)})')
-            return None
-        return Region('boxes', boxes=[preset_box(name)], preset=name)
-    if kind == 'mask':
-        mask = value['mask']
-        if not isinstance(mask, str) or not mask:
-            errors.add(f'{path}.mask', f'must be a path to an image file, got {mask!r}')
-            return None
-        full = mask if os.path.isabs(mask) else os.path.normpath(os.path.join(base_dir, mask))
-        problem = _mask_file_problem(full)
-        if problem:
-            errors.add(f'{path}.mask', problem)
-            return None
-        return Region('mask', mask_path=full)
-
-    # Semantic region.
-    ref, classes, mode = value['segmenter'], value.get('classes'), value.get('mode', 'source')
-    ok = True
-    if mode not in MASK_MODES:
-        errors.add(f'{path}.mode', f'must be one of {", ".join(MASK_MODES)}, got {mode!r}')
-        ok = False
-    if not (isinstance(classes, list) and classes and all(_is_int(c) and c >= 0 for c in classes)):
-        errors.add(f'{path}.classes', f'must be a non-empty list of non-negative class ids, got {classes!r}')
-        ok = False
-    if not isinstance(ref, str) or not ref:
-        errors.add(f'{path}.segmenter', f'must be "module:callable", "file.py:callable" or a TorchScript file, got {ref!r}')
-        return None
-    from linkgan_plugin.regions import resolve_segmenter_ref, SegmenterError  # Lazy: imports torch.
-    try:
-        ref = resolve_segmenter_ref(ref, base_dir)
-    except SegmenterError as e:
-        errors.add(f'{path}.segmenter', str(e))
-        ok = False
-    return Region('semantic', segmenter=ref, classes=classes, mode=mode) if ok else None
-
-
-def _mask_file_problem(path):
-    if not os.path.isfile(path):
-        return f'mask file not found: {path}'
-    try:
-        from PIL import Image
-        with Image.open(path) as img:
-            img.verify()
-    except Exception as e:
-        return f'cannot read mask image {path}: {type(e).__name__}: {e}'
-    return None
 
 
 def _check_link_consistency(links, errors):

@@ -4,7 +4,7 @@ Every recipe is a fine-tune of the same shipped baseline with LinkLoss; every co
 the same baseline fine-tuned with the same length, batch, data order and latents, without the link term. All
 models are evaluated on the same fixed-seed samples (demo_eval.evaluate_model).
 
-    linkgan study --recipes examples/study_recipes.json --out runs/study     # a recipe table and its frontier
+    linkgan study --recipes examples/study/recipes.json --out runs/study     # a recipe table and its frontier
     linkgan study --axes-sweep 2,4,8,16,32 --out runs/table3                 # one link, the number of axes swept
 
 Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {demo settings, e.g.

@@ -1,12 +1,17 @@
 """Regions -> masks: box geometry at any resolution, presets, mask images, segmenters."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from linkgan_plugin.regions import RegionMasks, SegmenterError, box_coverage, load_segmenter, mask_image, semantic_mask
-from linkgan_plugin.spec import PRESETS_256, load_spec, preset_box
+from linkgan_plugin import spec as spec_module
+from linkgan_plugin.regions import (RegionMasks, SegmenterError, box_coverage, fixed_region_mask, load_segmenter,
+                                    mask_image, semantic_mask)
+from linkgan_plugin.spec import (PRESETS_256, REGION_KINDS, BoxesRegion, MaskRegion, PresetRegion, Region,
+                                 SegmenterRegion, load_spec, preset_box)
 
 
 def test_box_on_pixel_grid_is_binary_and_exact():
@@ -52,6 +57,57 @@ def test_mask_image_resized_and_soft(tmp_path):
     assert m.shape == (8, 4) and 0 <= m.min() and m.max() <= 1
     assert torch.allclose(m[:3], torch.ones(3, 4), atol=1e-3)
     assert m[6, 0].item() == pytest.approx(128 / 255, abs=1e-2) and m[6, 3].item() == pytest.approx(0, abs=1e-3)
+
+
+def test_every_region_kind_round_trips_and_rasterises(tmp_path):
+    arr = np.zeros((6, 10), np.uint8)
+    arr[:, :5] = 255
+    Image.fromarray(arr).save(tmp_path / 'm.png')
+    (tmp_path / 'seg.py').write_text(SEGMENTER_SOURCE)
+    regions = [{'box': [0, 0, 0.5, 0.5]}, {'boxes': [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]]}, {'preset': 'mouth'},
+               {'mask': 'm.png'}, {'segmenter': 'seg.py:segment', 'classes': [2], 'mode': 'union'}]
+    data = {'links': [{'name': f'l{i}', 'axes': [i], 'region': r} for i, r in enumerate(regions)]}
+    spec = load_spec(data, base_dir=str(tmp_path))
+    assert [type(link.region) for link in spec.links] == [BoxesRegion, BoxesRegion, PresetRegion, MaskRegion,
+                                                          SegmenterRegion]
+    assert {type(link.region) for link in spec.links} == set(REGION_KINDS)        # Every declared kind is covered.
+    again = load_spec(json.loads(json.dumps(spec.to_dict())))
+    assert again.to_dict() == spec.to_dict()
+    for link in spec.links[:4]:
+        m = fixed_region_mask(link.region, 8, 8)
+        assert m.shape == (8, 8) and m.dtype == torch.float32 and 0 < m.mean() < 1
+    assert torch.equal(fixed_region_mask(spec.links[3].region, 6, 10)[:, :5], torch.ones(6, 5))
+    with pytest.raises(ValueError, match='depends on the image'):
+        fixed_region_mask(spec.links[4].region, 8, 8)
+
+
+class DiskRegion(Region):
+    """{"disk": [cx, cy, r]}: a disc, normalised (a kind added by the test, to show that a kind is one entry)."""
+    selectors = ('disk',)
+    kind = 'boxes'
+
+    def __init__(self, disk):
+        self.disk = disk
+
+    @classmethod
+    def parse(cls, value, path, base_dir, errors):
+        return cls(value['disk'])
+
+    def to_dict(self):
+        return {'disk': list(self.disk)}
+
+    def rasterise(self, height, width):
+        cx, cy, r = self.disk
+        ys, xs = torch.meshgrid((torch.arange(height) + 0.5) / height, (torch.arange(width) + 0.5) / width, indexing='ij')
+        return (((xs - cx) ** 2 + (ys - cy) ** 2) <= r * r).float()
+
+
+def test_a_new_region_kind_is_one_entry(monkeypatch):
+    monkeypatch.setattr(spec_module, 'REGION_KINDS', spec_module.REGION_KINDS + (DiskRegion,))
+    spec = load_spec({'links': [{'name': 'd', 'axes': '0:2', 'region': {'disk': [0.5, 0.5, 0.25]}}]})
+    assert spec.to_dict()['links'][0]['region'] == {'disk': [0.5, 0.5, 0.25]}
+    m = RegionMasks(spec).fixed(16, 16, 'cpu')
+    assert m.shape == (1, 1, 16, 16) and m[0, 0, 8, 8] == 1 and m[0, 0, 0, 0] == 0
 
 
 def test_region_masks_cache_per_resolution():

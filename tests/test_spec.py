@@ -1,13 +1,15 @@
 """Link spec: every accepted form, every error path (with its JSON path), JSON round-trip, `linkgan spec check`."""
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from linkgan_plugin.cli import main
-from linkgan_plugin.spec import DEFAULTS, SpecError, load_spec, preset_box, split_loss_kwargs
+from linkgan_plugin.spec import (DEFAULTS, OPTIONS, SpecError, load_spec, options_markdown, preset_box,
+                                 split_loss_kwargs)
 
 
 def one_link(**region):
@@ -34,7 +36,9 @@ def test_defaults_and_axis_forms():
 
 
 def test_round_trip_through_json(tmp_path):
-    Image.new('L', (10, 6), 255).save(tmp_path / 'm.png')
+    mask = Image.new('L', (10, 6), 0)
+    mask.paste(255, (0, 0, 5, 6))                   # Left half: a mask that is neither empty nor everything.
+    mask.save(tmp_path / 'm.png')
     data = {'links': [{'name': 'eyes', 'axes': '0:64', 'region': {'preset': 'eyes'}},
                       {'name': 'm', 'axes': [70, 72], 'region': {'mask': 'm.png'}}],
             'alpha': 0.5, 'interval': 4, 'reduction': 'sum', 'eg3d_targets': ['image']}
@@ -137,3 +141,55 @@ def test_spec_check_command(tmp_path):
     result = CliRunner().invoke(main, ['spec', 'check', str(good), '--w-dim', '32'])
     assert result.exit_code == 1
     assert 'links[0].axes: 32 is out of range for w_dim=32' in result.output
+
+#----------------------------------------------------------------------------
+# The declared schema.
+
+def test_options_are_declared_once():
+    assert DEFAULTS == {o.name: o.default for o in OPTIONS}
+    spec = load_spec(one_link())
+    assert list(spec.to_dict()) == ['links'] + [o.name for o in OPTIONS]
+    assert spec.options == DEFAULTS and spec.options['eg3d_targets'] is not DEFAULTS['eg3d_targets']
+    result = CliRunner().invoke(main, ['spec', 'check', '--help'])
+    text = ' '.join(result.output.split())
+    for o in OPTIONS:
+        assert f'{o.name} {o.check.describe}'.replace('`', '') in text
+        assert ' '.join(o.help.replace('`', '').split()) in text, o.name
+    for selector in ('box / boxes', 'preset', 'mask', 'segmenter'):
+        assert selector in text
+
+
+def test_readme_options_table_matches_the_schema():
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), 'README.md'), encoding='utf-8').read()
+    section = readme.split('\n## The link spec\n', 1)[1].split('\n## ', 1)[0]
+    table = section[section.index('| key |'):].split('\n\n', 1)[0].strip()
+    assert table == options_markdown()
+
+
+def test_load_spec_with_defaults():
+    recipe = {'interval': 4, 'lambda_in': 5.0}
+    spec = load_spec({**one_link(), 'interval': 2}, defaults=recipe)
+    assert (spec.interval, spec.lambda_in, spec.alpha) == (2, 5.0, DEFAULTS['alpha'])   # the source wins
+    assert load_spec(json.dumps(one_link()), defaults=recipe).interval == 4
+    with pytest.raises(SpecError, match=r'interval \(default\): must be >= 1'):
+        load_spec(one_link(), defaults={'interval': 0})
+    with pytest.raises(SpecError, match="defaults: 'lr' is not a spec option"):
+        load_spec(one_link(), defaults={'lr': 1})
+
+
+def test_w_dim_check_gives_one_message_whatever_the_source():
+    data = {'links': [{'name': 'a', 'axes': '0:8', 'region': 'eyes'}, {'name': 'b', 'axes': [9, 40], 'region': 'nose'}]}
+    with pytest.raises(SpecError) as parsed:
+        load_spec(data, w_dim=32)
+    with pytest.raises(SpecError) as bound:
+        load_spec(data).check_w_dim(32)
+    with pytest.raises(SpecError) as again:
+        load_spec(load_spec(data), w_dim=32)
+    assert parsed.value.errors == bound.value.errors == again.value.errors == \
+        ['links[1].axes: 40 is out of range for w_dim=32']
+    with pytest.raises(SpecError, match='w_dim: must be an integer'):
+        load_spec(data, w_dim=0)
+    # Axes are checked even when the rest of their link is wrong too.
+    errors = errors_of({'links': [{'name': 'a', 'axes': '0:80', 'region': 'ears'}]}, w_dim=64)
+    assert errors == ['links[0].region.preset: unknown preset \'ears\' (known: eyes, left_eye, right_eye, nose, mouth, '
+                      'chin, eyebrow)', 'links[0].axes: 64 is out of range for w_dim=64']
