@@ -49,6 +49,12 @@ SMOKE_DEFAULTS = {
 SLOW_CFG_NIMG = {'stylegan3-t': 24, 'stylegan3-r': 16}
 SLOW_CFG_ARGS = {'stylegan3-t': ['--cbase=2048', '--cmax=64'], 'stylegan3-r': ['--cbase=1024', '--cmax=32']}
 
+# What upstream's train.py imports at start-up (itself, training_loop, metrics, dnnlib) beyond Python and torch,
+# module -> pip package; the same for sg2ada, sg3 and eg3d. (pkg_resources and distutils are stood in for by
+# upstream.cpu_compat.)
+UPSTREAM_REQUIREMENTS = {'click': 'click', 'numpy': 'numpy', 'PIL': 'pillow', 'psutil': 'psutil',
+                         'requests': 'requests', 'scipy': 'scipy'}
+
 DEFAULT_SPEC = {
     'links': [
         {'name': 'eyes', 'axes': '0:64', 'region': {'preset': 'eyes'}},
@@ -206,6 +212,30 @@ def build_command(code_dir: str, train_args: List[str]) -> List[str]:
     return [sys.executable, '-m', 'linkgan_plugin.upstream.cpu_run', os.path.join(code_dir, 'train.py')] + list(train_args)
 
 
+def missing_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[str, str]] = None) -> List[str]:
+    """The modules of `requirements` (default UPSTREAM_REQUIREMENTS) that the Python which runs train.py
+    (sys.executable, in `cwd`) cannot find; [] when that cannot be told (the run then reports for itself)."""
+    modules = list(requirements or UPSTREAM_REQUIREMENTS)
+    probe = 'import importlib.util, sys; print(" ".join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))'
+    try:
+        out = subprocess.run([sys.executable, '-c', probe, *modules], cwd=cwd, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def check_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[str, str]] = None):
+    """Raises click.ClickException naming the missing modules and the `pip install` that adds them."""
+    requirements = requirements or UPSTREAM_REQUIREMENTS
+    missing = missing_requirements(cwd, requirements)
+    if missing:
+        packages = ' '.join(requirements[m] for m in missing)
+        raise click.ClickException(
+            f'upstream train.py needs Python modules that {sys.executable} cannot import: {", ".join(missing)}. '
+            f'Install them with:\n  {shlex.quote(sys.executable)} -m pip install {packages}')
+
+
 def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = None, data: Optional[str] = None,
               outdir: Optional[str] = None, nimg: Optional[int] = None, train_args=(), cpu: Optional[bool] = None,
               timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, threads: Optional[int] = None,
@@ -218,6 +248,13 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
         raise click.ClickException(str(e))
     if not patched:
         raise click.ClickException(f'{det.code_dir}: train.py has no --loss option yet; run `linkgan patch {upstream_dir}` first')
+    check_requirements(cwd=det.code_dir)          # Before any work: train.py would fail with an import traceback.
+    if spec is not None:                          # Likewise: LinkLoss would reject a bad spec inside train.py.
+        from linkgan_plugin.spec import SpecError, load_spec
+        try:
+            load_spec(spec)
+        except SpecError as e:
+            raise click.BadParameter(str(e), param_hint='--spec') from None
     key = det.upstream.key
     defaults = SMOKE_DEFAULTS[key]
     user = list(train_args)
