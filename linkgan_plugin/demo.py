@@ -108,27 +108,17 @@ HEADLINE = ('mse_i', 'mse_o', 'edit_i', 'edit_o', 'keep_o', 'locality')
 #----------------------------------------------------------------------------
 # Spec.
 
-def demo_spec(source=None, w_dim=None, resolution=None):
-    """The spec the demo uses: the built-in one, or `source` (file, inline JSON or dict) with the demo's recipe
-    filling the fields it leaves out. Only box regions (and mask files) make sense on the demo's scenes."""
-    from linkgan_plugin.spec import LinkSpec, load_spec, read_spec_source
-    if isinstance(source, LinkSpec):
-        data, base_dir = source.to_dict(), None
-    elif source is None:
-        data = copy.deepcopy(BUILTIN_SPEC)
-        base_dir = None
-    elif isinstance(source, dict):
-        data, base_dir = copy.deepcopy(source), None
-    else:
-        data, base_dir = read_spec_source(source)
-    if isinstance(data, dict):
-        data = {**DEMO_SPEC_DEFAULTS, **data}
-    spec = load_spec(data, base_dir=base_dir, w_dim=w_dim, resolution=resolution)
-    semantic = [link.name for link in spec.links if not link.region.is_fixed]
-    if semantic:
-        from linkgan_plugin.spec import SpecError
-        raise SpecError([f'links: the demo\'s scenes have no segmenter classes; use box or mask regions '
-                         f'(semantic: {", ".join(semantic)})'])
+def demo_spec(source=None, w_dim=None, resolution=None, semantic=False):
+    """The spec the demo uses: the built-in one, or `source` (file, inline JSON, dict or LinkSpec) with the demo's
+    recipe (DEMO_SPEC_DEFAULTS) for the fields it leaves out, through the one spec loader. The cell scenes have no
+    segmenter classes: semantic regions are refused unless `semantic` (the landscape scene)."""
+    from linkgan_plugin.spec import SpecError, load_spec
+    spec = load_spec(BUILTIN_SPEC if source is None else source, w_dim=w_dim, resolution=resolution,
+                     defaults=DEMO_SPEC_DEFAULTS)
+    fixed_only = [link.name for link in spec.links if not link.region.is_fixed]
+    if fixed_only and not semantic:
+        raise SpecError([f'links: the demo\'s cell scenes have no segmenter classes; use box or mask regions '
+                         f'(semantic: {", ".join(fixed_only)})'])
     return spec
 
 
