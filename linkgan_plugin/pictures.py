@@ -132,83 +132,106 @@ PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 1
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
+class _Axes:
+    """Data -> pixel mapping of a plot area (linear or log10 per axis)."""
+
+    def __init__(self, series, hlines, vlines, log_x, log_y, box):
+        import math
+        self.log_x, self.log_y, self.box = log_x, log_y, box
+        self.tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+        self.ty = (lambda v: math.log10(v)) if log_y else (lambda v: v)
+        xs = [self.tx(x) for s in series for x, y in s['points'] if self.ok(x, y)]
+        ys = [self.ty(y) for s in series for x, y in s['points'] if self.ok(x, y)]
+        xs += [self.tx(v) for v, _ in vlines if v > 0 or not log_x]
+        ys += [self.ty(v) for v, _ in hlines if v > 0 or not log_y]
+        if not xs or not ys:
+            raise ValueError('xy_plot: nothing to draw')
+        (x0, x1), (y0, y1) = (min(xs), max(xs)), (min(ys), max(ys))
+        pad_x, pad_y = (x1 - x0) * 0.06 or 0.5, (y1 - y0) * 0.06 or 0.5
+        self.x0, self.x1, self.y0, self.y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+
+    def ok(self, x, y):
+        import math
+        return (x > 0 or not self.log_x) and (y > 0 or not self.log_y) and math.isfinite(x) and math.isfinite(y)
+
+    def px(self, v):
+        left, _, right, _ = self.box
+        return left + (self.tx(v) - self.x0) / (self.x1 - self.x0) * (right - left)
+
+    def py(self, v):
+        _, top, _, bottom = self.box
+        return bottom - (self.ty(v) - self.y0) / (self.y1 - self.y0) * (bottom - top)
+
+    def ticks(self, horizontal, count=5):
+        """(pixel position, label) of `count` ticks along one axis."""
+        lo, hi, log = (self.x0, self.x1, self.log_x) if horizontal else (self.y0, self.y1, self.log_y)
+        out = []
+        for k in range(count):
+            t = lo + (hi - lo) * k / (count - 1)
+            v = 10 ** t if log else t
+            out.append((self.px(v) if horizontal else self.py(v), f'{v:.3g}'))
+        return out
+
+
+def _dashed_line(draw, axes, value, horizontal, label):
+    left, top, right, bottom = axes.box
+    if (axes.log_y if horizontal else axes.log_x) and value <= 0:
+        return
+    p = axes.py(value) if horizontal else axes.px(value)
+    if not ((top <= p <= bottom) if horizontal else (left <= p <= right)):
+        return
+    start, stop = (left, right) if horizontal else (top, bottom)
+    for a in range(int(start), int(stop), 10):
+        b = min(a + 5, stop)
+        draw.line([a, p, b, p] if horizontal else [p, a, p, b], fill=(120, 120, 120))
+    draw.text((right + 4, p - 5) if horizontal else (p + 2, top + 2), label, fill=(90, 90, 90))
+
+
 def xy_plot(series, x_label, y_label, title=None, hlines=(), vlines=(), log_x=False, log_y=False, size=(760, 520)):
     """A small scatter / line plot drawn with pillow (no plotting library needed).
 
     Args:
         series:  list of {'label': str, 'points': [(x, y), ...], 'line': bool (connect points in order),
-                 'labels': optional per-point text}.
+                 'labels': optional per-point text, 'color': optional RGB}.
         hlines:  list of (y, label) dashed reference lines (e.g. the paper's anchors); vlines likewise in x.
         log_x, log_y: logarithmic axes (non-positive values are dropped).
     Returns:
         PIL.Image (RGB).
     """
-    import math
     from PIL import Image, ImageDraw
     W, H = size
-    left, right, top, bottom = 70, 190, 30 if title else 12, 46
-    tx = (lambda v: math.log10(v)) if log_x else (lambda v: v)
-    ty = (lambda v: math.log10(v)) if log_y else (lambda v: v)
-    ok = lambda x, y: (x > 0 or not log_x) and (y > 0 or not log_y) and math.isfinite(x) and math.isfinite(y)
-    xs = [tx(x) for s in series for x, y in s['points'] if ok(x, y)] + [tx(v) for v, _ in vlines if v > 0 or not log_x]
-    ys = [ty(y) for s in series for x, y in s['points'] if ok(x, y)] + [ty(v) for v, _ in hlines if v > 0 or not log_y]
-    if not xs or not ys:
-        raise ValueError('xy_plot: nothing to draw')
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    pad_x, pad_y = (x1 - x0) * 0.06 or 0.5, (y1 - y0) * 0.06 or 0.5
-    x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
-    px = lambda v: left + (tx(v) - x0) / (x1 - x0) * (W - left - right)
-    py = lambda v: H - bottom - (ty(v) - y0) / (y1 - y0) * (H - top - bottom)
+    box = (70, 30 if title else 12, W - 190, H - 46)            # left, top, right, bottom of the plot area
+    axes = _Axes(series, hlines, vlines, log_x, log_y, box)
     img = Image.new('RGB', size, (255, 255, 255))
     d = ImageDraw.Draw(img)
-    d.rectangle([left, top, W - right, H - bottom], outline=(0, 0, 0))
+    left, top, right, bottom = box
+    d.rectangle(box, outline=(0, 0, 0))
     if title:
         d.text((left, 8), title, fill=(0, 0, 0))
-    d.text((left + (W - left - right) // 2 - 3 * len(x_label), H - 16), x_label, fill=(0, 0, 0))
-    d.text((4, top - 2 if not title else 16), y_label, fill=(0, 0, 0))
-    for k in range(5):      # Ticks in transformed units, labelled in data units.
-        for lo, hi, is_x in ((x0, x1, True), (y0, y1, False)):
-            t = lo + (hi - lo) * k / 4
-            v = 10 ** t if (log_x if is_x else log_y) else t
-            text = f'{v:.3g}'
-            if is_x:
-                p = left + (t - x0) / (x1 - x0) * (W - left - right)
-                d.line([p, H - bottom, p, H - bottom + 4], fill=(0, 0, 0))
-                d.text((p - 3 * len(text), H - bottom + 6), text, fill=(0, 0, 0))
-            else:
-                p = H - bottom - (t - y0) / (y1 - y0) * (H - top - bottom)
-                d.line([left - 4, p, left, p], fill=(0, 0, 0))
-                d.text((left - 8 - 6 * len(text), p - 5), text, fill=(0, 0, 0))
-    for values, horizontal in ((hlines, True), (vlines, False)):
-        for v, label in values:
-            if (log_y if horizontal else log_x) and v <= 0:
-                continue
-            for start in range(0, W if horizontal else H, 10):
-                if horizontal:
-                    a, b, p = max(start, left), min(start + 5, W - right), py(v)
-                    if a < b and top <= p <= H - bottom:
-                        d.line([a, p, b, p], fill=(120, 120, 120))
-                else:
-                    a, b, p = max(start, top), min(start + 5, H - bottom), px(v)
-                    if a < b and left <= p <= W - right:
-                        d.line([p, a, p, b], fill=(120, 120, 120))
-            if horizontal and top <= py(v) <= H - bottom:
-                d.text((W - right + 4, py(v) - 5), label, fill=(90, 90, 90))
-            elif not horizontal and left <= px(v) <= W - right:
-                d.text((px(v) + 2, top + 2), label, fill=(90, 90, 90))
-    legend_y = top + 120
+    d.text(((left + right) // 2 - 3 * len(x_label), H - 16), x_label, fill=(0, 0, 0))
+    d.text((4, 16 if title else top - 2), y_label, fill=(0, 0, 0))
+    for p, text in axes.ticks(horizontal=True):
+        d.line([p, bottom, p, bottom + 4], fill=(0, 0, 0))
+        d.text((p - 3 * len(text), bottom + 6), text, fill=(0, 0, 0))
+    for p, text in axes.ticks(horizontal=False):
+        d.line([left - 4, p, left, p], fill=(0, 0, 0))
+        d.text((left - 8 - 6 * len(text), p - 5), text, fill=(0, 0, 0))
+    for value, label in hlines:
+        _dashed_line(d, axes, value, True, label)
+    for value, label in vlines:
+        _dashed_line(d, axes, value, False, label)
     for i, s in enumerate(series):
-        color = s.get('color') or PALETTE[i % len(PALETTE)]
-        pts = [(px(x), py(y)) for x, y in s['points'] if ok(x, y)]
+        color = tuple(s.get('color') or PALETTE[i % len(PALETTE)])
+        pts = [(axes.px(x), axes.py(y)) for x, y in s['points'] if axes.ok(x, y)]
         if s.get('line') and len(pts) > 1:
             d.line(pts, fill=color, width=2)
         for j, (a, b) in enumerate(pts):
             d.ellipse([a - 3, b - 3, a + 3, b + 3], fill=color)
             if s.get('labels'):
                 d.text((a + 4, b - 10), str(s['labels'][j]), fill=color)
-        d.rectangle([W - right + 6, legend_y + 14 * i + 2, W - right + 14, legend_y + 14 * i + 10], fill=color)
-        d.text((W - right + 18, legend_y + 14 * i), s['label'][:28], fill=(0, 0, 0))
+        y = top + 120 + 14 * i
+        d.rectangle([right + 6, y + 2, right + 14, y + 10], fill=color)
+        d.text((right + 18, y), s['label'][:28], fill=(0, 0, 0))
     return img
 
 #----------------------------------------------------------------------------
