@@ -1,0 +1,174 @@
+"""`linkgan compare`: matched-strength interpolation, the change statistics by hand, a perfectly linked generator
+against a random direction, and the JSON / markdown / PNG outputs of the command."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from linkgan_plugin import compare, lelsd
+from linkgan_plugin.generator import GeneratorAdapter
+from linkgan_plugin.network_loading import LoadedNetwork, load_network
+from toy_checkpoints import save_demo_checkpoint, toy_G
+
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+#----------------------------------------------------------------------------
+# Interpolation at a matched in-region change.
+
+def test_interpolate_at_on_synthetic_curves():
+    ins = [1.0, 2.0, 4.0, 8.0]
+    assert compare.interpolate_at(ins, [0.2 * x for x in ins], 3.0) == pytest.approx(0.6)    # A line through 0.
+    assert compare.interpolate_at(ins, [0.2 * x for x in ins], 8.0) == pytest.approx(1.6)    # The last point.
+    assert compare.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 0.5) == pytest.approx(0.5)     # From the origin.
+    assert compare.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 6.0) == pytest.approx(9.0)     # Between 4 and 8.
+    assert compare.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 9.0) is None                   # Never reached.
+    assert compare.interpolate_at(ins, [1.0, 2.0, 3.0, 4.0], None) is None
+    # A curve that turns back: the first crossing in strength order counts.
+    assert compare.interpolate_at([2.0, 4.0, 3.0], [1.0, 2.0, 9.0], 3.0) == pytest.approx(1.5)
+    # The matched columns of a report use the same walk in both normalisations.
+    points = [{'strength': s, 'in_px': i, 'out_px': 0.1 * i, 'in_all': i / 4, 'out_all': 0.3 * i, 'swd': 10 + i}
+              for s, i in [(1, 1.0), (2, 3.0)]]
+    m = compare.matched(points, {'in_px': 2.0, 'in_all': 0.5})
+    assert m['out_px'] == pytest.approx(0.2) and m['out_all'] == pytest.approx(0.6)
+    assert m['locality'] == pytest.approx(0.1) and m['swd'] == pytest.approx(12.0)
+
+
+def test_change_stats_hand_computed():
+    x = torch.zeros(1, 2, 2, 2)
+    x1 = x.clone()
+    x1[0, :, 0, 0] = 1.0                    # Inside: squared change 1 in both channels of one pixel.
+    x1[0, 0, 1, 1] = 2.0                    # Outside: 4 in one channel of one pixel.
+    mask = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    s = compare.change_stats(x, x1, mask)
+    assert float(s['in_all']) == pytest.approx(2 / 8) and float(s['out_all']) == pytest.approx(4 / 8)
+    assert float(s['in_px']) == pytest.approx(2 / 2) and float(s['out_px']) == pytest.approx(4 / 6)
+
+#----------------------------------------------------------------------------
+# A perfectly linked generator: LinkGAN's edits never leave the region, a random direction does.
+
+class PerfectG(torch.nn.Module):
+    """w = z; the left half shows tanh of the sum of axes 0-1, the right half tanh of the sum of the others."""
+
+    def __init__(self, w_dim=4, resolution=8):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = w_dim, 0, w_dim, 2
+        self.img_resolution, self.img_channels = resolution, 3
+        m = torch.zeros(w_dim)
+        m[:2] = 1
+        self.register_buffer('axis_mask', m)
+
+    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
+        return (z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
+
+    def synthesis(self, ws, noise_mode='const', **_):
+        w = ws[:, 0]
+        u = ((w * self.axis_mask).sum(1) * 0.5).tanh()[:, None, None, None]
+        v = ((w * (1 - self.axis_mask)).sum(1) * 0.5).tanh()[:, None, None, None]
+        R = self.img_resolution
+        left = (torch.arange(R) < R // 2).float()[None, None, None, :]
+        return (left * u + (1 - left) * v).expand(-1, 3, R, -1).contiguous()
+
+
+LEFT = {'links': [{'name': 'left', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}}]}
+
+
+def test_perfect_linkage_leaks_nothing_and_a_random_direction_does():
+    G = PerfectG()
+    gen = GeneratorAdapter(G)
+    net = LoadedNetwork(G=G, path='perfect', kind='demo', flavour='sg2ada', info={'linked': True})
+    one = lelsd.single_link(lelsd.load_spec(LEFT), 'left')
+    given = lelsd.LelsdResult(directions=np.array([[1.0, 1.0, 0.0, 0.0]], np.float32), space='w', rows=None, axes=None,
+                              region=one.links[0].region.to_dict(), link='left', num_ws=2, w_dim=4)
+    report = compare.run_compare([('perfect', net, gen)], one, {'perfect': [given]}, samples=16, batch=5)
+    by = {m['family']: m for m in report['methods']}
+    assert set(by) == {'linkgan-resample', 'linkgan-noise', 'lelsd', 'random'}
+    for family in ('linkgan-resample', 'linkgan-noise', 'lelsd'):
+        assert all(p['out_all'] == 0 and p['in_all'] > 0 for p in by[family]['points']), family
+        assert by[family]['matched']['out_px'] in (0.0, None)
+    assert all(p['out_px'] > 0 for p in by['random']['points'])
+    rnd = by['random']['points']
+    assert compare.matched(rnd, {'in_px': rnd[1]['in_px'], 'in_all': None})['out_px'] == pytest.approx(rnd[1]['out_px'])
+    # The target is LinkGAN resample at t = 1; its own curve matches itself exactly.
+    res = by['linkgan-resample']
+    assert report['match']['in_px'] == res['points'][-1]['in_px'] and res['matched']['out_px'] == 0.0
+    # A different batch size gives the same numbers.
+    again = compare.run_compare([('perfect', net, gen)], one, {'perfect': [given]}, samples=16, batch=16)
+    for a, b in zip(report['methods'], again['methods']):
+        for p, q in zip(a['points'], b['points']):
+            assert p['in_px'] == pytest.approx(q['in_px'], rel=1e-5) and p['out_px'] == pytest.approx(q['out_px'], abs=1e-9)
+
+#----------------------------------------------------------------------------
+# The command.
+
+SPEC = {'links': [{'name': 'tl', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}}]}
+
+
+def test_network_roles(tmp_path):
+    linked, base = str(tmp_path / 'linked.pt'), str(tmp_path / 'base.pt')
+    save_demo_checkpoint(linked, toy_G('sg2ada'), 'sg2ada', SPEC)
+    save_demo_checkpoint(base, toy_G('sg2ada', seed=1), 'sg2ada', None)
+    link = lelsd.load_spec(SPEC).links[0]
+    assert compare.network_role(load_network(linked), link) == 'linked'
+    assert compare.network_role(load_network(base), link) == 'control'
+    other = lelsd.load_spec({'links': [{'name': 'tl', 'axes': '8:16', 'region': {'box': [0, 0, 0.5, 0.5]}}]}).links[0]
+    assert compare.network_role(load_network(linked), other) == 'control'      # Same name, other axes.
+
+
+def test_cli_writes_json_markdown_and_png(tmp_path):
+    linked, base = str(tmp_path / 'linked.pt'), str(tmp_path / 'control.pt')
+    save_demo_checkpoint(linked, toy_G('sg2ada'), 'sg2ada', SPEC)
+    save_demo_checkpoint(base, toy_G('sg2ada', seed=1), 'sg2ada', None)
+    data = tmp_path / 'real'
+    data.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(8):
+        Image.fromarray(rng.randint(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f'{i}.png')
+    out = tmp_path / 'cmp'
+    args = ['--network', linked, '--network', base, '--link', 'tl', '--out', str(out), '--samples', '8',
+            '--batch', '4', '--lelsd-steps', '2', '--within-link', '--data', str(data), '--device', 'cpu']
+    r = CliRunner().invoke(compare.compare_command, args)
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / 'compare.json').read_text())
+    fams = {(m['network'], m['family']) for m in report['methods']}
+    assert fams == {('linked', 'linkgan-resample'), ('linked', 'linkgan-noise'), ('linked', 'lelsd'),
+                    ('linked', 'lelsd-within'), ('linked', 'random'), ('control', 'control-resample'),
+                    ('control', 'lelsd'), ('control', 'random')}
+    assert report['networks']['linked']['role'] == 'linked' and report['networks']['control']['role'] == 'control'
+    for m in report['methods']:
+        assert [p['strength'] for p in m['points']] == list(compare.STRENGTHS[m['kind']])
+        assert all(p['swd'] is not None and math.isfinite(p['swd']) for p in m['points'])
+        assert set(m['matched']) == {'out_px', 'out_all', 'locality', 'swd'}
+    assert report['match']['from'].startswith('LinkGAN resample')
+    md = (out / 'compare.md').read_text()
+    assert '| Method | network | strength | MSE_i | MSE_o |' in md and 'LELSD within link' in md
+    png = Image.open(out / 'compare.png')
+    assert png.size == (820, 540) and len(np.unique(np.asarray(png.convert('RGB')).reshape(-1, 3), axis=0)) > 10
+    assert (out / 'lelsd-linked.npz').exists() and (out / 'lelsd-linked-within.npz').exists()
+    # Reusing the saved directions skips the search; a file of another network is refused.
+    r = CliRunner().invoke(compare.compare_command, args[:-7] + ['--directions', str(out / 'lelsd-linked.npz'),
+                                                                 '--quality-images', '0', '--device', 'cpu'])
+    assert r.exit_code == 0, r.output
+    assert 'linked: lelsd found' not in r.output and 'control: lelsd found' in r.output
+    other = str(tmp_path / 'other.pt')
+    save_demo_checkpoint(other, toy_G('sg2ada', seed=2), 'sg2ada', SPEC)
+    r = CliRunner().invoke(compare.compare_command, ['--network', other, '--out', str(out), '--directions',
+                                                     str(out / 'lelsd-linked.npz'), '--device', 'cpu'])
+    assert r.exit_code == 2 and '--directions' in r.output and 'not among --network' in r.output
+
+
+def test_plot_draws_anchor_lines_and_every_curve():
+    pts = lambda r: [{'strength': s, 'in_px': s, 'out_px': r * s} for s in (0.1, 1.0, 10.0)]
+    report = {'link': {'name': 'x'}, 'match': {'in_px': 1.0},
+              'methods': [{'label': 'a', 'network': 'n', 'points': pts(0.015)}, {'label': 'b', 'network': 'n', 'points': pts(0.67)}]}
+    img = np.asarray(compare.plot_curves(report))
+    blue, red = np.array(compare.PALETTE[0]), np.array(compare.PALETTE[1])
+    count = lambda c: int((np.abs(img - c).sum(axis=2) == 0).sum())
+    assert count(blue) > 500 and count(red) > 500          # Curves joined by lines (markers alone: ~200 px).
+    assert ((img == 150).all(axis=2)).sum() > 50          # Dashed anchor lines.
+
+#----------------------------------------------------------------------------
