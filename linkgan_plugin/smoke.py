@@ -236,11 +236,8 @@ def check_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[st
             f'Install them with:\n  {shlex.quote(sys.executable)} -m pip install {packages}')
 
 
-def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = None, data: Optional[str] = None,
-              outdir: Optional[str] = None, nimg: Optional[int] = None, train_args=(), cpu: Optional[bool] = None,
-              timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, threads: Optional[int] = None,
-              echo=print) -> Dict:
-    """Runs the smoke; returns the summary dict plus 'returncode', 'wall', 'command'. Raises click exceptions."""
+def _checked_checkout(upstream_dir, spec, patch_dir):
+    """The patched checkout's Detection, after checking requirements and the spec (before any work)."""
     from linkgan_plugin import patching
     try:
         det, patched = patching.is_loss_patched(upstream_dir, patch_dir=patch_dir)
@@ -255,15 +252,15 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
             load_spec(spec)
         except SpecError as e:
             raise click.BadParameter(str(e), param_hint='--spec') from None
-    key = det.upstream.key
+    return det
+
+
+def _train_args(key, user, loss, spec, data, outdir, echo):
+    """train.py's arguments: the smoke's defaults for this upstream, the user's arguments over them, a tiny dataset
+    and a default spec when none are given."""
     defaults = SMOKE_DEFAULTS[key]
-    user = list(train_args)
-    if outdir is None:
-        outdir = tempfile.mkdtemp(prefix=f'linkgan-smoke-{key}-')
-    outdir = os.path.abspath(outdir)
     work = os.path.join(outdir, '_smoke_inputs')
     os.makedirs(work, exist_ok=True)
-
     if data is None and arg_value(user, 'data') is None:
         res = defaults['resolution']
         data = make_dataset(os.path.join(work, f'data-{key}-{res}'), res, defaults['images'], camera_labels=(key == 'eg3d'))
@@ -275,13 +272,25 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
     args = merge_args(args, [f'--outdir={outdir}'])
     if arg_value(user, 'loss') is None:
         args = merge_args(args, [f'--loss={loss}'])
-    loss = arg_value(args, 'loss')
-    if loss == LINK_LOSS and arg_value(user, 'loss-kwargs') is None:
+    if arg_value(args, 'loss') == LINK_LOSS and arg_value(user, 'loss-kwargs') is None:
         if spec is None:
             spec = os.path.join(work, 'smoke_spec.json')
             with open(spec, 'w', encoding='utf-8') as f:
                 json.dump(DEFAULT_SPEC, f, indent=2)
         args = merge_args(args, [f'--loss-kwargs=@{os.path.abspath(spec)}'])
+    return args
+
+
+def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = None, data: Optional[str] = None,
+              outdir: Optional[str] = None, nimg: Optional[int] = None, train_args=(), cpu: Optional[bool] = None,
+              timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, threads: Optional[int] = None,
+              echo=print) -> Dict:
+    """Runs the smoke; returns the summary dict plus 'returncode', 'wall', 'command'. Raises click exceptions."""
+    det = _checked_checkout(upstream_dir, spec, patch_dir)
+    key = det.upstream.key
+    defaults = SMOKE_DEFAULTS[key]
+    outdir = os.path.abspath(outdir or tempfile.mkdtemp(prefix=f'linkgan-smoke-{key}-'))
+    args = _train_args(key, list(train_args), loss, spec, data, outdir, echo)
     if nimg is None:
         nimg = SLOW_CFG_NIMG.get(arg_value(args, 'cfg'), defaults['nimg'])
     batch = int(arg_value(args, 'batch') or 4)
@@ -305,8 +314,7 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN) if resource else None
     t0 = time.time()
     try:
-        proc = subprocess.run(cmd, cwd=det.code_dir, env=env, timeout=timeout)
-        rc = proc.returncode
+        rc = subprocess.run(cmd, cwd=det.code_dir, env=env, timeout=timeout).returncode
     except subprocess.TimeoutExpired:
         rc = 124
     wall = time.time() - t0
