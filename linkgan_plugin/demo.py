@@ -137,14 +137,15 @@ def make_networks(settings):
 
 
 def resolve_baseline(choice, settings, outdir, show=True):
-    """(path of the baseline file, its dict) for --baseline shipped | train | FILE; `train` trains one now."""
-    from linkgan_plugin.demo_baseline import BASELINE_FILE, load_baseline_state, save_baseline, train_baseline_snapshots
+    """(path of the baseline file, its dict) for --baseline shipped | train | FILE; `train` trains one now; the
+    shipped one is the settings' scene's (demo_baseline.BASELINE_FILES)."""
+    from linkgan_plugin.demo_baseline import BASELINE_FILES, load_baseline_state, save_baseline, train_baseline_snapshots
     if choice == 'train':
         trainer = train_baseline_snapshots(settings, settings['baseline_kimg'], show=show)
         path = os.path.join(outdir, '.baseline-train.pt')
         save_baseline(path, trainer, settings)
     else:
-        path = BASELINE_FILE if choice == 'shipped' else choice
+        path = BASELINE_FILES[settings['scene']] if choice == 'shipped' else choice
     return path, load_baseline_state(path)
 
 #----------------------------------------------------------------------------
@@ -234,7 +235,8 @@ def leakage_picture(models, spec, columns=5, seed=1234):
     row compares directly between the control and the linked model.
     """
     from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_horizontal, stack_vertical, to_uint8
+    from linkgan_plugin.pictures import (heatmap, leakage_grid, outline, outline_mask, stack_horizontal, stack_vertical,
+                                         to_uint8)
     from linkgan_plugin.regularizer import BoundSpec
     from linkgan_plugin.render import render_variants
     renders = {}
@@ -248,17 +250,19 @@ def leakage_picture(models, spec, columns=5, seed=1234):
             m = bound.axis_masks[i]
             x, (x_in, x_out) = render_variants(lambda w: gen.synthesize(w)['image'], ws, [d_all * m, d_all * (1 - m)])
             rms = lambda a: (a - x).square().mean(dim=1).sqrt()
-            renders[label, i] = (x, x_in, x_out, rms(x_in), rms(x_out))
+            renders[label, i] = (x, x_in, x_out, rms(x_in), rms(x_out), bound.masks.for_images(x)[:, i])
     bands = []
     labels = ['original', 'resample linked', '|change|', 'resample others', '|change|']
     for i, link in enumerate(spec.links):
-        boxes = link.region.boxes or []
-        tiles = lambda imgs: [outline(to_uint8(im), boxes) for im in imgs]
+        boxes = link.region.boxes
         vmax_in = max(float(renders[label, i][3].max()) for label in models)
         vmax_out = max(float(renders[label, i][4].max()) for label in models)
         blocks = []
         for k, label in enumerate(models):
-            x, x_in, x_out, d_in, d_out = renders[label, i]
+            x, x_in, x_out, d_in, d_out, masks = renders[label, i]
+            # Boxes are outlined exactly; other regions by the edge of each original's mask.
+            tiles = lambda imgs: [outline(to_uint8(im), boxes) if boxes else
+                                  outline_mask(to_uint8(im), masks[min(n, len(masks) - 1)]) for n, im in enumerate(imgs)]
             rows = [tiles(x), tiles(x_in), [heatmap(d, vmax_in) for d in d_in], tiles(x_out),
                     [heatmap(d, vmax_out) for d in d_out]]
             blocks.append(leakage_grid(rows, labels if k == 0 else None, scale=3,
@@ -292,6 +296,48 @@ def save_checkpoint(path, G, D, G_ema, spec, role, kimg, settings):
     }, path)
 
 
+def prepare_semantic(outdir, settings, show=True):
+    """The landscape demo's segmenter, trained now on procedural (image, label) pairs and saved as TorchScript in
+    outdir, named in the spec by file exactly as a user's segmenter would be. Returns its spec, path, accuracy."""
+    from linkgan_plugin.demo_segmenter import landscape_spec, make_segmenter_file
+    path = os.path.join(outdir, 'segmenter.pt')
+    steps = 400
+    with click.progressbar(length=steps, label='segmenter', file=None if show else _Null()) as bar:
+        made = make_segmenter_file(path, steps=steps, resolution=settings['resolution'], seed=settings['seed'],
+                                   progress=bar.update)
+    return {**made, 'spec': landscape_spec(path, mode=settings.get('mask_mode', 'source'))}
+
+
+@torch.no_grad()
+def generated_segmentation_accuracy(G_ema, spec, settings, count=256):
+    """How the segmenter's masks hold up on generated landscapes: agreement of its labels with the labels the
+    colour laws give (landscape.colour_labels), a proxy ground truth for generated images."""
+    from linkgan_plugin.datasets import generated_images
+    from linkgan_plugin.demo_segmenter import segmenter_accuracy
+    from linkgan_plugin.generator import GeneratorAdapter
+    from linkgan_plugin.landscape import colour_labels
+    from linkgan_plugin.regions import load_segmenter
+    images = generated_images(GeneratorAdapter(G_ema), count, seed=settings['seed'])
+    return segmenter_accuracy(load_segmenter(spec.links[0].region.segmenter), images, colour_labels(images))
+
+
+@torch.no_grad()
+def save_link_gif(G_ema, spec, path, columns=4, frames=16, seed=99):
+    """A GIF of the first link's axes moving from each sample's own to a resampled value (the region should change,
+    the rest stay), the region outlined per sample and frame."""
+    from linkgan_plugin.edit import interpolation_frames, save_gif
+    from linkgan_plugin.generator import GeneratorAdapter
+    from linkgan_plugin.metrics import resample_offsets
+    from linkgan_plugin.regularizer import BoundSpec
+    gen = GeneratorAdapter(G_ema)
+    bound = BoundSpec(spec, gen.w_dim)
+    g = torch.Generator().manual_seed(seed)
+    ws, ws_new = gen.map(torch.randn([columns, gen.z_dim], generator=g)), gen.map(torch.randn([columns, gen.z_dim], generator=g))
+    delta = resample_offsets(ws, ws_new, bound)[:, 0]
+    masks = bound.masks.for_images(gen.synthesize(ws)['image'])[:, 0]
+    save_gif(interpolation_frames(gen, ws, delta, masks, frames, 128), path)
+
+
 def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=True, **options):
     """Runs the whole demo; returns the report dict (also written to outdir)."""
     from linkgan_plugin.demo_eval import evaluate_model, real_scenes
@@ -306,7 +352,12 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
         settings[key] = base['settings'][key]           # The networks and scenes are the baseline's.
     settings['scene'] = base['settings'].get('scene', 'cells')
     timings['baseline'] = time.perf_counter() - t
-    spec = demo_spec(spec_source, w_dim=settings['w_dim'], resolution=settings['resolution'])
+    semantic = None
+    if settings['scene'] == 'landscape':
+        semantic = prepare_semantic(outdir, settings, show)
+        spec_source = semantic['spec'] if spec_source is None else spec_source
+    spec = demo_spec(spec_source, w_dim=settings['w_dim'], resolution=settings['resolution'],
+                     semantic=semantic is not None)
     if settings['threads']:
         torch.set_num_threads(settings['threads'])
 
@@ -323,6 +374,10 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
     t = time.perf_counter()
     leakage_picture({'control': runs['control']['G_ema'], 'linked': runs['linked']['G_ema']}, spec).save(
         os.path.join(outdir, 'leakage.png'))
+    if semantic is not None:
+        semantic['generated_accuracy'] = {k: generated_segmentation_accuracy(runs[k]['G_ema'], spec, settings)
+                                          for k in ('control', 'linked')}
+        save_link_gif(runs['linked']['G_ema'], spec, os.path.join(outdir, f'{spec.names[0]}.gif'))
     samples_picture(real_scenes(settings, 12), {k: runs[k]['G_ema'] for k in ('control', 'linked')}).save(
         os.path.join(outdir, 'samples.png'))
     save_checkpoint(os.path.join(outdir, 'baseline.pt'), G_base, D_base, G_ema_base, spec, 'baseline', base['kimg'], settings)
@@ -337,6 +392,7 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
               'baseline': {'source': baseline if baseline in ('shipped', 'train') else os.path.abspath(baseline),
                            'kimg': base['kimg']},
               'details': evaluations, 'spec': spec.to_dict(), 'settings': settings, 'loss_kwargs': LOSS_KWARGS,
+              'segmenter': semantic and {k: v for k, v in semantic.items() if k != 'spec'},
               'timings': {**timings, 'runs': {k: runs[k]['seconds'] for k in ('control', 'linked')}},
               'seconds': time.perf_counter() - start}
     with open(os.path.join(outdir, 'report.json'), 'w', encoding='utf-8') as f:
@@ -367,6 +423,11 @@ class BaselineChoice(click.ParamType):
               help='Where report.json, report.md, leakage.png, samples.png and the checkpoints go.')
 @click.option('--spec', 'spec_path', type=click.Path(exists=True, dir_okay=False), default=None,
               help='Link spec JSON (box or mask regions, w_dim 64). Default: the built-in two-link spec.')
+@click.option('--scene', type=click.Choice(['cells', 'landscape']), default='cells', show_default=True,
+              help='cells: boxes on a 2x2 grid of independent cells; landscape: a semantic link (sky), its region '
+                   'segmented per sample by a segmenter trained at demo time and named in the spec as a TorchScript file.')
+@click.option('--mask-mode', type=click.Choice(['source', 'union', 'mean']), default='source', show_default=True,
+              help='landscape: which images the sky mask comes from (the spec\'s region mode).')
 @click.option('--baseline', type=BaselineChoice(), default='shipped', show_default=True,
               help='Start from the shipped converged baseline, train one now (--baseline-kimg), or a baseline file '
                    '(`linkgan baseline --out FILE`).')
@@ -391,7 +452,7 @@ class BaselineChoice(click.ParamType):
 @click.option('--threads', type=click.IntRange(min=0), default=DEMO_DEFAULTS['threads'], show_default=True,
               help='torch threads per process (0: torch\'s default).')
 @click.option('--serial', is_flag=True, help='Run the two fine-tunes one after the other in this process.')
-def demo_command(outdir, spec_path, baseline, seed, baseline_kimg, finetune_kimg, samples, batch, finetune_batch,
+def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_kimg, finetune_kimg, samples, batch, finetune_batch,
                  resolution, cells, channels, threads, serial):
     """Fine-tune a converged toy generator with LinkLoss and without (the control); measure both.
 
@@ -403,11 +464,13 @@ def demo_command(outdir, spec_path, baseline, seed, baseline_kimg, finetune_kimg
         if given:
             raise click.UsageError(f'{", ".join(given)} only apply to --baseline train (a baseline file fixes the networks)')
     try:
-        demo_spec(spec_path, w_dim=DEMO_DEFAULTS['w_dim'], resolution=int(resolution or DEMO_DEFAULTS['resolution']))
+        if spec_path is not None:
+            demo_spec(spec_path, w_dim=DEMO_DEFAULTS['w_dim'], resolution=int(resolution or DEMO_DEFAULTS['resolution']),
+                      semantic=scene == 'landscape')
     except SpecError as e:
         raise click.BadParameter(str(e), param_hint='--spec')
     click.echo(f'linkgan demo: baseline {baseline}; outputs in {outdir}')
-    options = dict(seed=seed, baseline_kimg=baseline_kimg, finetune_kimg=finetune_kimg, samples=samples, batch=batch,
+    options = dict(scene=scene, mask_mode=mask_mode, seed=seed, baseline_kimg=baseline_kimg, finetune_kimg=finetune_kimg, samples=samples, batch=batch,
                    finetune_batch=finetune_batch, resolution=int(resolution) if resolution else None,
                    cells=int(cells) if cells else None, channels=channels, threads=threads)
     report = run_demo(outdir, spec_path, baseline=baseline, parallel=not serial, **options)

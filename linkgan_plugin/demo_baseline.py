@@ -23,7 +23,9 @@ import os
 import click
 import torch
 
-BASELINE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets', 'demo_baseline.pt')
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
+BASELINE_FILE = os.path.join(ASSETS, 'demo_baseline.pt')
+BASELINE_FILES = {'cells': BASELINE_FILE, 'landscape': os.path.join(ASSETS, 'landscape_baseline.pt')}
 FORMAT = 2
 
 #----------------------------------------------------------------------------

@@ -56,6 +56,19 @@ def outline(img, boxes, color=(0, 255, 0)):
         out[[r0, r1], c0:c1 + 1] = color
     return out
 
+def outline_mask(img, mask, color=(0, 255, 0)):
+    """Paints the 1-pixel inner edge of a region mask [H, W] (threshold 0.5) on a copy of img [H, W, 3] uint8 (for
+    regions that are not boxes: per-sample semantic masks, mask images)."""
+    m = (mask.detach().cpu().numpy() if hasattr(mask, 'detach') else np.asarray(mask)) >= 0.5
+    inner = m.copy()
+    inner[1:] &= m[:-1]
+    inner[:-1] &= m[1:]
+    inner[:, 1:] &= m[:, :-1]
+    inner[:, :-1] &= m[:, 1:]
+    out = np.array(img, copy=True)
+    out[m & ~inner] = color
+    return out
+
 #----------------------------------------------------------------------------
 # Grids.
 
