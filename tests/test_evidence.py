@@ -174,3 +174,18 @@ def test_resample_perturbation_uses_the_offset_to_a_fresh_mapping():
         samples = G.mapping(torch.randn(4096, 16), torch.zeros(4096, 0))[:, 0]
     # It lies where the mapping's outputs lie: within the range of W on every axis.
     assert ((w_new >= samples.min(0).values - 1e-4) & (w_new <= samples.max(0).values + 1e-4)).all()
+
+
+def test_eg3d_gpc_reg_prob_zero_conditions_on_the_camera():
+    # Upstream conditions the mapping on the real camera whenever gpc_reg_prob is not None; 0.0 is not "off".
+    from types import SimpleNamespace
+    from linkgan_plugin.cameras import random_cameras
+    from linkgan_plugin.toy.losses import ToyEG3DLoss
+    from linkgan_plugin.upstream.flavours import EG3D
+    c = random_cameras(3)
+    flavour = EG3D()
+    assert torch.equal(flavour.mapping_condition(c, SimpleNamespace(gpc_reg_prob=0.0)), c)
+    assert torch.equal(flavour.mapping_condition(c, SimpleNamespace(gpc_reg_prob=None)), torch.zeros_like(c))
+    G, D = make_toy_networks('eg3d', **SMALL)
+    assert ToyEG3DLoss('cpu', G, D, gpc_reg_prob=0.0, gpc_reg_fade_kimg=0).swapping_prob(0) == 0.0
+    assert ToyEG3DLoss('cpu', G, D, gpc_reg_prob=None).swapping_prob(0) is None
