@@ -22,6 +22,7 @@ COMMANDS = {
     'smoke':  'linkgan_plugin.smoke:smoke_command',
     'eval':   'linkgan_plugin.evaluate:eval_command',
     'edit':   'linkgan_plugin.edit:edit_command',
+    'project': 'linkgan_plugin.project:project_command',
     'lelsd':  'linkgan_plugin.lelsd:lelsd_command',
     'compare': 'linkgan_plugin.compare:compare_command',
 }
