@@ -11,8 +11,11 @@ and a difference measures the latent offset alone.
 
     synthesize: callable ws [batch, num_ws, w_dim] -> image [batch, C, H, W], or a dict of them (EG3D).
     ws:         [batch, num_ws, w_dim].
-    offsets:    list of [batch, w_dim] tensors; each is added to every row of ws (as the paper perturbs w).
-Returns x = synthesize(ws) and the list of synthesize(ws + d[:, None, :]), in the order of `offsets`.
+    offsets:    list of [batch, w_dim] tensors, each added to every row of ws (as the paper perturbs w), or of
+                [batch, num_ws, w_dim] tensors, added row by row (W+ codes, whose rows differ, need a different
+                offset per row to set a link's axes of every row to one value).
+Returns x = synthesize(ws) and the list of synthesize(ws + d) (a [batch, w_dim] d broadcast over the rows), in
+the order of `offsets`.
 """
 
 import torch
@@ -34,12 +37,13 @@ class RngReplay:
 
 
 def render_variants(synthesize, ws, offsets, progress=None):
-    """x = synthesize(ws), then synthesize(ws + d[:, None, :]) for every d in `offsets`, all with the same RNG state.
+    """x = synthesize(ws), then synthesize(ws + d) for every d in `offsets`, all with the same RNG state.
 
     Args:
         synthesize: callable ws -> image tensor [batch, C, H, W] or dict of tensors.
         ws:         [batch, num_ws, w_dim].
-        offsets:    iterable of [batch, w_dim] offsets (added to every row of ws).
+        offsets:    iterable of offsets, each [batch, w_dim] (added to every row of ws) or [batch, num_ws, w_dim]
+                    (added row by row); both kinds may be mixed.
         progress:   optional callable(n) called after every render.
     Returns:
         (x, [variant renders]) in the order of `offsets`.
@@ -50,11 +54,13 @@ def render_variants(synthesize, ws, offsets, progress=None):
         progress(1)
     variants = []
     for d in offsets:
-        if d.ndim != 2 or d.shape[0] != ws.shape[0] or d.shape[1] != ws.shape[2]:
-            raise ValueError(f'render_variants: offsets must be [batch, w_dim] = {[ws.shape[0], ws.shape[2]]}, '
-                             f'got {list(d.shape)}')
+        if d.ndim == 2 and tuple(d.shape) == (ws.shape[0], ws.shape[2]):
+            d = d[:, None, :]
+        elif d.ndim != 3 or tuple(d.shape) != tuple(ws.shape):
+            raise ValueError(f'render_variants: offsets must be [batch, w_dim] = {[ws.shape[0], ws.shape[2]]} or '
+                             f'[batch, num_ws, w_dim] = {list(ws.shape)}, got {list(d.shape)}')
         replay.rewind()
-        variants.append(synthesize(ws + d[:, None, :]))
+        variants.append(synthesize(ws + d))
         if progress is not None:
             progress(1)
     return x, variants
