@@ -23,6 +23,7 @@ COMMANDS = {
     'eval':   'linkgan_plugin.evaluate:eval_command',
     'edit':   'linkgan_plugin.edit:edit_command',
     'project': 'linkgan_plugin.project:project_command',
+    'project-study': 'linkgan_plugin.inversion_study:project_study_command',
     'lelsd':  'linkgan_plugin.lelsd:lelsd_command',
     'compare': 'linkgan_plugin.compare:compare_command',
 }
