@@ -27,8 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.metrics import resample_offsets
-from linkgan_plugin.network_loading import CAMERAS, UPSTREAM_ENV
+from linkgan_plugin.cli_options import (SeedList, device_option, network_options, seeds_option,  # noqa: F401
+                                        truncation_option)    # SeedList: re-exported (it moved to cli_options).
+from linkgan_plugin.network_loading import CAMERAS
 from linkgan_plugin.pictures import heatmap, to_uint8
 from linkgan_plugin.regions import fixed_region_mask
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
@@ -57,8 +58,10 @@ def seed_latents(seeds, z_dim):
     return torch.from_numpy(np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds])).float()
 
 
-def load_ws_file(path, num_ws, w_dim):
+def load_ws_file(path, num_ws, w_dim, network_sha256=None):
     """Latent codes from an .npz: key 'ws', [N, num_ws, w_dim] or [N, w_dim] (repeated over rows); optional 'c'.
+    Files of `linkgan project` also name their network ('num_ws', 'w_dim': checked; 'network_sha256': a warning
+    when it differs from the given `network_sha256`).
 
     Returns:
         (ws [N, num_ws, w_dim] float32, c [N, c_dim] or None).
@@ -72,6 +75,15 @@ def load_ws_file(path, num_ws, w_dim):
         raise click.BadParameter(f'cannot read {path} as .npz: {type(e).__name__}: {e}', param_hint='--ws') from None
     if 'ws' not in arrays:
         raise click.BadParameter(f'{path} has no array \'ws\' (has: {", ".join(arrays) or "none"})', param_hint='--ws')
+    made_for = {k: int(arrays[k]) for k in ('num_ws', 'w_dim') if k in arrays and arrays[k].ndim == 0}  # linkgan project.
+    if any(v != {'num_ws': num_ws, 'w_dim': w_dim}[k] for k, v in made_for.items()):
+        source = str(arrays['network_path']) if 'network_path' in arrays else 'another network'
+        raise click.BadParameter(f'{path} holds codes made for {source} ({", ".join(f"{k}={v}" for k, v in made_for.items())}); '
+                                 f'this network has num_ws={num_ws}, w_dim={w_dim}: project the images into this '
+                                 'network (linkgan project --network ...)', param_hint='--ws')
+    if network_sha256 and 'network_sha256' in arrays and str(arrays['network_sha256']) != network_sha256:
+        click.echo(f'warning: {path} was made for {arrays["network_path"] if "network_path" in arrays else "another network"} '
+                   '(a different file than --network): the codes may not reconstruct the projected images', err=True)
     ws = torch.from_numpy(np.asarray(arrays['ws'], dtype=np.float32))
     if ws.ndim == 2:
         ws = ws[:, None].repeat(1, num_ws, 1)
@@ -114,7 +126,9 @@ def link_offsets(gen, bound, ws, link_index, num, mode='resample', alpha=1.0, tr
         mode:       'resample' (fresh z mapped, its axes copied) or 'noise' (alpha * N(0, I) on the axes).
         generator:  torch.Generator for the fresh z / noise (CPU).
     Returns:
-        (linked, complement): each [num, N, w_dim], to add to every row of ws.
+        (linked, complement): each [num, N, num_ws, w_dim] for 'resample' (row r's linked axes become the fresh
+        w's and its other axes keep their own values: W+ codes, from `linkgan project --space wplus`, differ per
+        row), [num, N, w_dim] for 'noise' (one offset for every row, as training perturbs).
     """
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
@@ -124,10 +138,10 @@ def link_offsets(gen, bound, ws, link_index, num, mode='resample', alpha=1.0, tr
         if mode == 'resample':
             z_new = torch.randn([N, gen.z_dim], generator=generator).to(ws.device)
             ws_new = gen.map(z_new, c, truncation)
-            d_link = resample_offsets(ws, ws_new, bound)[:, link_index]        # [N, w_dim]
-            d_all = ws_new[:, 0] - ws[:, 0]
-            linked.append(d_link)
-            complement.append(d_all - d_link)
+            d_all = ws_new[:, :1] - ws                                           # [N, num_ws, w_dim]
+            m = bound.axis_masks_on(ws.device)[link_index]
+            linked.append(d_all * m)
+            complement.append(d_all * (1 - m))
         else:
             noise = sample_link_noise(N, bound.num_links, bound.w_dim, 'cpu', generator=generator).to(ws.device)
             d_link, d_comp = perturbation_offsets(noise, bound, alpha)
@@ -325,7 +339,8 @@ def interpolation_frames(gen, ws, delta, masks, frames, tile, c=None, progress=N
     """GIF frames lerping each sample from ws (t=0) to ws + delta (t=1).
 
     Args:
-        ws:     [N, num_ws, w_dim]; delta: [N, w_dim] (added to every row); masks: [N, h, w] for the outlines.
+        ws:     [N, num_ws, w_dim]; delta: [N, w_dim] (added to every row) or [N, num_ws, w_dim] (row by row);
+        masks:  [N, h, w] for the outlines.
         frames: number of frames K >= 2 (t = k / (K - 1)).
     Returns:
         list of K PIL images, each one row of N tiles (EG3D: a second row of depth) and a progress bar.
@@ -336,7 +351,7 @@ def interpolation_frames(gen, ws, delta, masks, frames, tile, c=None, progress=N
     outs = []
     for k in range(frames):
         t = k / (frames - 1)
-        out = {key: v.float().cpu() for key, v in gen.synthesize(ws + t * delta[:, None], c).items()
+        out = {key: v.float().cpu() for key, v in gen.synthesize(ws + t * (delta if delta.ndim == 3 else delta[:, None]), c).items()
                if torch.is_tensor(v) and v.ndim == 4}
         outs.append(out)
         if progress is not None:
@@ -372,50 +387,15 @@ def save_gif(frames, path, duration_ms=80):
 #----------------------------------------------------------------------------
 # CLI.
 
-class SeedList(click.ParamType):
-    """'0,3,5-7' -> [0, 3, 5, 6, 7]: ASCII digits, seeds in [0, 2^32), at most MAX_SEEDS of them (ranges are
-    counted before they are expanded)."""
-    name = 'seeds'
-    MAX_SEEDS = 1000
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (list, tuple)):
-            return list(value)
-        ranges = []
-        for part in str(value).split(','):
-            part = part.strip()
-            if not part:
-                continue
-            shown = repr(part if len(part) <= 40 else part[:40] + '...')
-            bounds = part.split('-')
-            if len(bounds) > 2 or not all(b.isascii() and b.isdigit() for b in bounds):
-                self.fail(f'{shown}: expected seeds like "0,3,5-7" (digits 0-9, no signs)', param, ctx)
-            if any(len(b) > 10 or int(b) >= 2 ** 32 for b in bounds):
-                self.fail(f'{shown}: seeds must lie in [0, 2^32)', param, ctx)
-            a, b = int(bounds[0]), int(bounds[-1])
-            if b < a:
-                self.fail(f'{shown}: the range runs backwards; expected seeds like "0,3,5-7"', param, ctx)
-            ranges.append((a, b))
-        count = sum(b - a + 1 for a, b in ranges)
-        if not 1 <= count <= self.MAX_SEEDS:
-            self.fail(f'{count} seeds given: need 1 to {self.MAX_SEEDS}', param, ctx)
-        return [seed for a, b in ranges for seed in range(a, b + 1)]
-
-
 def default_tile(resolution):
     """Tiles at least 128 px (small networks are enlarged with nearest) and at most 256 px."""
     return int(min(max(resolution, 128), 256))
 
 
 @click.command('edit', context_settings={'help_option_names': ['-h', '--help']})
-@click.option('--network', required=True, type=click.Path(dir_okay=False),
-              help='Upstream network-snapshot-*.pkl (its G_ema) or a linkgan demo checkpoint.')
-@click.option('--upstream', type=click.Path(file_okay=False), envvar=UPSTREAM_ENV, show_envvar=True,
-              help='Upstream checkout whose dnnlib/torch_utils unpickle snapshot pickles.')
-@click.option('--spec', type=str, default=None,
-              help='Link spec (file or inline JSON). Default: the checkpoint\'s, else training_options.json beside it.')
+@network_options()
 @click.option('--link', 'link_name', type=str, default=None, help='Link to edit. Default: the first.')
-@click.option('--seeds', type=SeedList(), default=None, help='Seeds, e.g. "0,3,5-7". Default: 0-3.')
+@seeds_option(help='Seeds, e.g. "0,3,5-7". Default: 0-3.')
 @click.option('--ws', 'ws_file', type=click.Path(exists=True, dir_okay=False), default=None,
               help='Edit these codes instead of seeds: .npz with \'ws\' [N, num_ws, w_dim] or [N, w_dim] (optional \'c\').')
 @click.option('--num', type=click.IntRange(1, 16), default=4, show_default=True, help='Resamplings per side.')
@@ -423,7 +403,7 @@ def default_tile(resolution):
               help='resample: copy the axes of a freshly mapped z; noise: add alpha * N(0, I) on the axes.')
 @click.option('--alpha', type=click.FloatRange(min=0.0, min_open=True), default=None,
               help='Noise strength (--mode noise). Default: the spec\'s alpha.')
-@click.option('--truncation', type=click.FloatRange(min=0.0), default=1.0, show_default=True)
+@truncation_option()
 @click.option('--resample-seed', type=click.IntRange(min=0), default=0, show_default=True,
               help='Seed of the fresh z / noise of the resamplings.')
 @click.option('--interp', type=click.IntRange(min=0), default=0, help='Also write a GIF of this many frames (>= 2).')
@@ -433,13 +413,19 @@ def default_tile(resolution):
 @click.option('--tile', type=click.IntRange(16, 1024), default=None, help='Tile size in pixels. Default: 128-256.')
 @click.option('--heat-max', type=click.FloatRange(min=0.0, min_open=True), default=None,
               help='Fixed heatmap scale (mean |diff|, images in [-1, 1]). Default: per row.')
-@click.option('--device', type=str, default='auto', show_default=True, help='auto, cpu, cuda or cuda:N.')
+@device_option()
 @click.option('--out', type=click.Path(dir_okay=False), default='linkgan-edit.png', show_default=True,
               help='Grid PNG; a JSON with the numbers is written beside it.')
 @click.option('--gif', 'gif_path', type=click.Path(dir_okay=False), default=None,
               help='GIF path for --interp. Default: --out with .gif.')
+@click.option('--direction', 'direction_file', type=click.Path(exists=True, dir_okay=False), default=None,
+              help='Draw a `linkgan lelsd` direction (.npz) instead of resampling: +s and -s per strength; '
+                   '--link picks the region outlined.')
+@click.option('--index', 'direction_index', type=click.IntRange(min=0), default=0, show_default=True,
+              help='Which direction of --direction.')
+@click.option('--strengths', type=str, default=None, help='--direction strengths. Default: -3,-1.5,1.5,3.')
 def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, alpha, truncation, resample_seed, interp,
-                 camera, c_file, tile, heat_max, device, out, gif_path):
+                 camera, c_file, tile, heat_max, device, out, gif_path, direction_file, direction_index, strengths):
     """Resample one link's axes for chosen samples: a grid in the paper's Fig. 3 layout (and an optional GIF)."""
     from linkgan_plugin.evaluate import load_for_cli, progress_bar
     if seeds is not None and ws_file is not None:
@@ -490,7 +476,14 @@ def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, 
         ws = gen.map(seed_latents(seeds, gen.z_dim).to(dev), c, truncation)
 
     # 2. Offsets and renders.
-    linked, complement = link_offsets(gen, bound, ws, link_index, num, mode, alpha, truncation, c, generator)
+    if direction_file:      # A LELSD direction: +s in the first group of edit columns, -s in the second.
+        from linkgan_plugin.lelsd import edit_offsets
+        linked, complement, mode = edit_offsets(direction_file, direction_index, strengths, gen, N, mode)
+        num = len(linked)
+    else:
+        if strengths is not None or direction_index:
+            raise click.BadParameter('needs --direction FILE', param_hint='--strengths' if strengths else '--index')
+        linked, complement = link_offsets(gen, bound, ws, link_index, num, mode, alpha, truncation, c, generator)
     tile = tile or default_tile(gen.img_resolution)
     with progress_bar(2 * num + 1, f'edit {link.name}: {N} sample(s)') as bar:
         renders = render_edits(gen, ws, linked, complement, c, progress=bar.update)

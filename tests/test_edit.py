@@ -93,17 +93,23 @@ def test_link_offsets_touch_only_their_axes():
     gen = GeneratorAdapter(G)
     bound = BoundSpec(load_spec(SPEC), 32)
     ws = gen.map(seed_latents([5, 6], 8))
-    for mode in ('resample', 'noise'):
+    for mode, shape in (('resample', (3, 2, gen.num_ws, 32)), ('noise', (3, 2, 32))):
         linked, complement = link_offsets(gen, bound, ws, 1, 3, mode=mode, generator=torch.Generator().manual_seed(1))
-        assert linked.shape == complement.shape == (3, 2, 32)
+        assert linked.shape == complement.shape == shape
         assert (linked[..., :8] == 0).all() and (linked[..., 16:] == 0).all() and (linked[..., 8:16] != 0).all()
         assert (complement[..., 8:16] == 0).all() and (complement[..., :8] != 0).any()
-    # Resampling copies the linked axes of a freshly mapped z.
+    # Resampling copies the linked axes of a freshly mapped z into every row.
     g = torch.Generator().manual_seed(2)
     linked, complement = link_offsets(gen, bound, ws, 1, 1, generator=g)
     ws_new = gen.map(torch.randn([2, 8], generator=torch.Generator().manual_seed(2)))
-    torch.testing.assert_close((ws[:, 0] + linked[0])[:, 8:16], ws_new[:, 0, 8:16])
-    torch.testing.assert_close(ws[:, 0] + linked[0] + complement[0], ws_new[:, 0])
+    torch.testing.assert_close((ws + linked[0])[:, :, 8:16], ws_new[:, :, 8:16])
+    torch.testing.assert_close(ws + linked[0] + complement[0], ws_new)
+    # W+ codes (rows differ): every row's linked axes become the fresh w's, its other axes stay its own.
+    ws_plus = ws + torch.randn(ws.shape, generator=torch.Generator().manual_seed(3))
+    linked, complement = link_offsets(gen, bound, ws_plus, 1, 1, generator=torch.Generator().manual_seed(2))
+    edited = ws_plus + linked[0]
+    torch.testing.assert_close(edited[:, :, 8:16], ws_new[:, :, 8:16])
+    assert torch.equal(edited[:, :, :8], ws_plus[:, :, :8]) and torch.equal(edited[:, :, 16:], ws_plus[:, :, 16:])
 
 
 def test_edit_command_grid_json_and_gif(tmp_path):
