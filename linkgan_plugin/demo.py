@@ -235,8 +235,7 @@ def leakage_picture(models, spec, columns=5, seed=1234):
     row compares directly between the control and the linked model.
     """
     from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.pictures import (heatmap, leakage_grid, outline, outline_mask, stack_horizontal, stack_vertical,
-                                         to_uint8)
+    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_horizontal, stack_vertical, to_uint8
     from linkgan_plugin.regularizer import BoundSpec
     from linkgan_plugin.render import render_variants
     renders = {}
@@ -254,15 +253,13 @@ def leakage_picture(models, spec, columns=5, seed=1234):
     bands = []
     labels = ['original', 'resample linked', '|change|', 'resample others', '|change|']
     for i, link in enumerate(spec.links):
-        boxes = link.region.boxes
         vmax_in = max(float(renders[label, i][3].max()) for label in models)
         vmax_out = max(float(renders[label, i][4].max()) for label in models)
         blocks = []
         for k, label in enumerate(models):
             x, x_in, x_out, d_in, d_out, masks = renders[label, i]
-            # Boxes are outlined exactly; other regions by the edge of each original's mask.
-            tiles = lambda imgs: [outline(to_uint8(im), boxes) if boxes else
-                                  outline_mask(to_uint8(im), masks[min(n, len(masks) - 1)]) for n, im in enumerate(imgs)]
+            # Each tile outlines its original's region (fixed regions: the same mask for every sample).
+            tiles = lambda imgs: [outline(to_uint8(im), masks[min(n, len(masks) - 1)]) for n, im in enumerate(imgs)]
             rows = [tiles(x), tiles(x_in), [heatmap(d, vmax_in) for d in d_in], tiles(x_out),
                     [heatmap(d, vmax_out) for d in d_out]]
             blocks.append(leakage_grid(rows, labels if k == 0 else None, scale=3,

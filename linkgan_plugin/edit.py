@@ -30,23 +30,12 @@ import torch.nn.functional as F
 from linkgan_plugin.cli_options import (SeedList, device_option, network_options, seeds_option,  # noqa: F401
                                         truncation_option)    # SeedList: re-exported (it moved to cli_options).
 from linkgan_plugin.network_loading import CAMERAS
-from linkgan_plugin.pictures import heatmap, to_uint8
+from linkgan_plugin.pictures import draw_grid, grid_geometry, interpolation_frames, save_gif  # noqa: F401 (re-exported)
 from linkgan_plugin.regions import fixed_region_mask
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
 from linkgan_plugin.render import render_variants
 
 MODES = ('resample', 'noise')
-RED = (255, 0, 0)
-CYAN = (0, 255, 255)
-BACKGROUND = (255, 255, 255)
-TEXT = (0, 0, 0)
-
-# Grid geometry (pixels).
-PAD = 2
-TITLE_H = 14
-HEADER_H = 14
-GUTTER_W = 52
-BAR_H = 4          # GIF: progress bar under the frame (also keeps every frame distinct).
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
 
@@ -195,196 +184,6 @@ def change_stats(original, variants, mask):
     return inside, outside
 
 #----------------------------------------------------------------------------
-# Drawing (pillow + numpy).
-
-def to_rgb_uint8(images):
-    """[N, C, H, W] in [-1, 1] -> uint8 [N, H, W, 3] (pictures.to_uint8: one channel is gray, more than 3 are cut)."""
-    return np.stack([to_uint8(img) for img in images])
-
-
-def depth_to_uint8(depths, lo, hi):
-    """[N, 1, H, W] depths -> uint8 [N, H, W, 3] gray, near = bright, with the given range."""
-    d = ((hi - depths) / max(hi - lo, 1e-8)).clamp(0, 1)
-    return (d * 255).round().to(torch.uint8).repeat(1, 3, 1, 1).permute(0, 2, 3, 1).numpy()
-
-
-def heat_colors(values, vmax):
-    """[N, H, W] non-negative -> uint8 [N, H, W, 3] with pictures.heatmap's ramp (the demo's), scaled by vmax [N]."""
-    return np.stack([heatmap(values[n], max(float(vmax[n]), 1e-12)) for n in range(values.shape[0])])
-
-
-def mean_abs_change(original, variants):
-    """Mean over variants and channels of |x' - x|: [N, H, W]."""
-    return torch.stack([(v - original).abs().mean(dim=1) for v in variants]).mean(dim=0)
-
-
-def outline(mask, size):
-    """Boolean [size, size] outline of a [H, W] mask (threshold 0.5) at tile resolution, ~size/128 px thick."""
-    m = F.interpolate(mask[None, None].float(), size=(size, size), mode='nearest')[0, 0].numpy() >= 0.5
-    inner = m.copy()
-    for _ in range(max(1, size // 128)):
-        shrunk = inner.copy()
-        shrunk[1:] &= inner[:-1]
-        shrunk[:-1] &= inner[1:]
-        shrunk[:, 1:] &= inner[:, :-1]
-        shrunk[:, :-1] &= inner[:, 1:]
-        shrunk[0, :] = shrunk[-1, :] = shrunk[:, 0] = shrunk[:, -1] = False
-        inner = shrunk
-    return m & ~inner
-
-
-def tile_image(rgb, size, edge=None, color=RED):
-    """uint8 [H, W, 3] -> PIL tile of size x size (nearest when enlarging), with the outline `edge` painted."""
-    from PIL import Image
-    img = Image.fromarray(rgb)
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.NEAREST if size >= rgb.shape[0] else Image.LANCZOS)
-    if edge is not None:
-        arr = np.array(img)
-        arr[edge] = color
-        img = Image.fromarray(arr)
-    return img
-
-
-def grid_geometry(num, rows, tile):
-    """Layout of an edit grid with `num` resamplings per side and `rows` tile rows.
-
-    Returns:
-        {'cols': 2*num + 3, 'width', 'height', 'origin': callable(row, col) -> (x, y) of a tile's top-left}.
-    """
-    cols = 2 * num + 3
-    top = TITLE_H + HEADER_H
-    width = GUTTER_W + cols * tile + (cols + 1) * PAD
-    height = top + rows * tile + (rows + 1) * PAD
-    origin = lambda row, col: (GUTTER_W + PAD + col * (tile + PAD), top + PAD + row * (tile + PAD))
-    return {'cols': cols, 'width': width, 'height': height, 'origin': origin}
-
-
-def column_labels(num):
-    return (['original'] + [f'linked {j + 1}' for j in range(num)] + ['|diff| linked'] +
-            [f'complement {j + 1}' for j in range(num)] + ['|diff| compl.'])
-
-
-def _depth_range(renders, n):
-    ds = [renders['original']['image_depth'][n]] + [r['image_depth'][n] for r in renders['linked'] + renders['complement']]
-    all_d = torch.stack(ds)
-    return float(all_d.min()), float(all_d.max())
-
-
-def draw_grid(renders, masks, row_labels, title, tile, heat_max=None):
-    """The Fig. 3 grid as a PIL image.
-
-    Args:
-        renders:    from render_edits (outputs 'image' and, for EG3D, 'image_depth').
-        masks:      [N, h, w] region masks of the link (best at the tile's resolution: see drawing_masks).
-        row_labels: N strings (e.g. 'seed 3').
-        heat_max:   fixed heatmap scale (in mean |diff| units, images in [-1, 1]); default the row's maximum.
-    Returns:
-        (PIL.Image, {'heat_max': [N]}).
-    """
-    from PIL import Image, ImageDraw
-    num = len(renders['linked'])
-    x = renders['original']['image']
-    N = x.shape[0]
-    depth = 'image_depth' in renders['original']
-    rows_per = 2 if depth else 1
-    geo = grid_geometry(num, N * rows_per, tile)
-    canvas = Image.new('RGB', (geo['width'], geo['height']), BACKGROUND)
-    draw = ImageDraw.Draw(canvas)
-    draw.text((PAD, 1), title, fill=TEXT)
-    for col, label in enumerate(column_labels(num)):
-        x0, _ = geo['origin'](0, col)
-        draw.text((x0 + 1, TITLE_H + 1), label[:max(3, tile // 6)], fill=TEXT)
-
-    heat_l = mean_abs_change(x, [r['image'] for r in renders['linked']])
-    heat_c = mean_abs_change(x, [r['image'] for r in renders['complement']])
-    vmax = torch.full([N], float(heat_max)) if heat_max else torch.maximum(heat_l.flatten(1).amax(1), heat_c.flatten(1).amax(1))
-    hl, hc = heat_colors(heat_l, vmax), heat_colors(heat_c, vmax)
-    rgb = [to_rgb_uint8(x)] + [to_rgb_uint8(r['image']) for r in renders['linked']] + [hl] + \
-          [to_rgb_uint8(r['image']) for r in renders['complement']] + [hc]
-    heat_cols = {num + 1, 2 * num + 2}
-
-    if depth:
-        d0 = renders['original']['image_depth']
-        dl = [r['image_depth'] for r in renders['linked']]
-        dc = [r['image_depth'] for r in renders['complement']]
-        dheat_l, dheat_c = mean_abs_change(d0, dl), mean_abs_change(d0, dc)
-        dvmax = torch.maximum(dheat_l.flatten(1).amax(1), dheat_c.flatten(1).amax(1))
-        drgb = []
-        for n in range(N):
-            lo, hi = _depth_range(renders, n)
-            drgb.append([depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in [d0] + dl] +
-                        [heat_colors(dheat_l[n:n + 1], dvmax[n:n + 1])[0]] +
-                        [depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in dc] +
-                        [heat_colors(dheat_c[n:n + 1], dvmax[n:n + 1])[0]])
-
-    for n in range(N):
-        edge = outline(masks[n], tile)
-        row = n * rows_per
-        _, y0 = geo['origin'](row, 0)
-        draw.text((PAD, y0 + 2), row_labels[n][:8], fill=TEXT)
-        for col in range(geo['cols']):
-            color = CYAN if col in heat_cols else RED
-            canvas.paste(tile_image(rgb[col][n], tile, edge, color), geo['origin'](row, col))
-            if depth:
-                canvas.paste(tile_image(drgb[n][col], tile, edge, color), geo['origin'](row + 1, col))
-        if depth:
-            _, y1 = geo['origin'](row + 1, 0)
-            draw.text((PAD, y1 + 2), 'depth', fill=TEXT)
-    return canvas, {'heat_max': vmax.tolist()}
-
-
-@torch.no_grad()
-def interpolation_frames(gen, ws, delta, masks, frames, tile, c=None, progress=None):
-    """GIF frames lerping each sample from ws (t=0) to ws + delta (t=1).
-
-    Args:
-        ws:     [N, num_ws, w_dim]; delta: [N, w_dim] (added to every row) or [N, num_ws, w_dim] (row by row);
-        masks:  [N, h, w] for the outlines.
-        frames: number of frames K >= 2 (t = k / (K - 1)).
-    Returns:
-        list of K PIL images, each one row of N tiles (EG3D: a second row of depth) and a progress bar.
-    """
-    from PIL import Image
-    N = ws.shape[0]
-    edges = [outline(masks[n], tile) for n in range(N)]
-    outs = []
-    for k in range(frames):
-        t = k / (frames - 1)
-        out = {key: v.float().cpu() for key, v in gen.synthesize(ws + t * (delta if delta.ndim == 3 else delta[:, None]), c).items()
-               if torch.is_tensor(v) and v.ndim == 4}
-        outs.append(out)
-        if progress is not None:
-            progress(1)
-    depth = 'image_depth' in outs[0]
-    rows = 2 if depth else 1
-    width = N * tile + (N + 1) * PAD
-    height = rows * tile + (rows + 1) * PAD + BAR_H
-    if depth:
-        all_d = torch.stack([o['image_depth'] for o in outs])                  # [K, N, 1, H, W]
-        lo, hi = all_d.amin(dim=[0, 2, 3, 4]), all_d.amax(dim=[0, 2, 3, 4])
-    images = []
-    for k, out in enumerate(outs):
-        canvas = Image.new('RGB', (width, height), BACKGROUND)
-        rgb = to_rgb_uint8(out['image'])
-        for n in range(N):
-            x0 = PAD + n * (tile + PAD)
-            canvas.paste(tile_image(rgb[n], tile, edges[n]), (x0, PAD))
-            if depth:
-                d = depth_to_uint8(out['image_depth'][n:n + 1], float(lo[n]), float(hi[n]))[0]
-                canvas.paste(tile_image(d, tile, edges[n]), (x0, 2 * PAD + tile))
-        bar = np.array(canvas)
-        bar[height - BAR_H:, :max(1, round(width * k / (frames - 1)))] = RED
-        images.append(Image.fromarray(bar))
-    return images
-
-
-def save_gif(frames, path, duration_ms=80):
-    """Writes an endlessly looping GIF (every frame kept)."""
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0, optimize=False,
-                   disposal=1)
-
-#----------------------------------------------------------------------------
 # CLI.
 
 def default_tile(resolution):
@@ -427,7 +226,46 @@ def default_tile(resolution):
 def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, alpha, truncation, resample_seed, interp,
                  camera, c_file, tile, heat_max, device, out, gif_path, direction_file, direction_index, strengths):
     """Resample one link's axes for chosen samples: a grid in the paper's Fig. 3 layout (and an optional GIF)."""
-    from linkgan_plugin.evaluate import load_for_cli, progress_bar
+    from linkgan_plugin.evaluate import load_for_cli
+    check_edit_options(seeds, ws_file, interp, gif_path, alpha, mode, out, direction_file, strengths, direction_index)
+    net, gen, spec_obj, origin, dev = load_for_cli(network, upstream, spec, device, camera)
+    if c_file and not gen.is_eg3d:
+        raise click.BadParameter(f'only EG3D networks take cameras; {net.path} is {net.flavour}', param_hint='--c-file')
+    if link_name is not None and link_name not in spec_obj.names:
+        raise click.BadParameter(f'unknown link {link_name!r} (the spec has: {", ".join(spec_obj.names)})', param_hint='--link')
+    link_index = spec_obj.names.index(link_name) if link_name else 0
+    bound = BoundSpec(spec_obj, gen.w_dim)
+    alpha = spec_obj.alpha if alpha is None else alpha
+    generator = torch.Generator().manual_seed(resample_seed)
+    ws, c, row_labels = edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, dev)
+    if direction_file:      # A LELSD direction: +s in the first group of edit columns, -s in the second.
+        from linkgan_plugin.lelsd import edit_offsets
+        linked, complement, mode = edit_offsets(direction_file, direction_index, strengths, gen, len(row_labels), mode)
+    else:
+        linked, complement = link_offsets(gen, bound, ws, link_index, num, mode, alpha, truncation, c, generator)
+    link = spec_obj.links[link_index]
+    axes_text = link.to_dict()['axes']
+    title = (f'link {link.name}: axes {axes_text if isinstance(axes_text, str) else f"{len(link.axes)} listed"} '
+             f'of {gen.w_dim}; {mode}' + (f' alpha {alpha:g}' if mode == 'noise' else '') + f'; psi {truncation:g}')
+    summary = run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, title, out,
+                       tile=tile, heat_max=heat_max, interp=interp, gif_path=gif_path)
+    summary.update({'network': net.path, 'spec_origin': origin, 'mode': mode, 'alpha': alpha if mode == 'noise' else None,
+                    'truncation': truncation, 'resample_seed': resample_seed})
+    click.echo(f'{"sample":<10}{"linked: in":>14}{"linked: out":>14}{"compl.: in":>14}{"compl.: out":>14}   '
+               '(mean squared change per region pixel)')
+    for n, label in enumerate(row_labels):
+        click.echo(f'{label:<10}{summary["linked_change_in"][n]:>14.4f}{summary["linked_change_out"][n]:>14.4f}'
+                   f'{summary["complement_change_in"][n]:>14.4f}{summary["complement_change_out"][n]:>14.4f}')
+    if interp:
+        click.echo(f'wrote {summary["gif"]} ({interp} frames)')
+    json_path = os.path.splitext(out)[0] + '.json'
+    with open(json_path, 'w', encoding='utf-8') as f:
+        json.dump(summary, f, indent=2)
+    click.echo(f'wrote {out} ({summary["grid_size"][0]}x{summary["grid_size"][1]}) and {json_path}')
+
+
+def check_edit_options(seeds, ws_file, interp, gif_path, alpha, mode, out, direction_file, strengths, direction_index):
+    """Cross-option checks of `linkgan edit` (click errors naming the option)."""
     if seeds is not None and ws_file is not None:
         raise click.UsageError('give either --seeds or --ws, not both')
     if interp == 1:
@@ -438,25 +276,16 @@ def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, 
         raise click.BadParameter('--alpha only applies with --mode noise', param_hint='--alpha')
     if not out.lower().endswith('.png'):
         raise click.BadParameter(f'{out!r}: the grid is written as PNG (name it *.png)', param_hint='--out')
+    if not direction_file and (strengths is not None or direction_index):
+        raise click.BadParameter('needs --direction FILE', param_hint='--strengths' if strengths else '--index')
 
-    net, gen, spec_obj, origin, dev = load_for_cli(network, upstream, spec, device, camera)
-    if c_file and not gen.is_eg3d:
-        raise click.BadParameter(f'only EG3D networks take cameras; {net.path} is {net.flavour}', param_hint='--c-file')
-    if link_name is None:
-        link_index = 0
-    elif link_name in spec_obj.names:
-        link_index = spec_obj.names.index(link_name)
-    else:
-        raise click.BadParameter(f'unknown link {link_name!r} (the spec has: {", ".join(spec_obj.names)})', param_hint='--link')
-    link = spec_obj.links[link_index]
-    bound = BoundSpec(spec_obj, gen.w_dim)
-    alpha = spec_obj.alpha if alpha is None else alpha
-    generator = torch.Generator().manual_seed(resample_seed)
 
-    # 1. Codes and cameras.
+def edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, device):
+    """(ws [N, num_ws, w_dim], c [N, c_dim], row labels) from --seeds or --ws, with --c-file cameras."""
     c = None
     if ws_file:
-        ws, c = load_ws_file(ws_file, gen.num_ws, gen.w_dim)
+        from linkgan_plugin.project import file_sha256
+        ws, c = load_ws_file(ws_file, gen.num_ws, gen.w_dim, network_sha256=file_sha256(net.path))
         row_labels = [f'ws {i}' for i in range(ws.shape[0])]
         if c is not None and c.shape[1] != gen.c_dim:
             raise click.BadParameter(f'\'c\' in {ws_file} has {c.shape[1]} values; the network has c_dim={gen.c_dim}',
@@ -469,59 +298,45 @@ def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, 
         c = load_camera_file(c_file, N, gen.c_dim)
     if c is None:
         c = gen.default_c(N, generator=generator)
-    c = c.to(dev)
-    if ws_file:
-        ws = ws.to(dev)
-    else:
-        ws = gen.map(seed_latents(seeds, gen.z_dim).to(dev), c, truncation)
+    c = c.to(device)
+    ws = ws.to(device) if ws_file else gen.map(seed_latents(seeds, gen.z_dim).to(device), c, truncation)
+    return ws, c, row_labels
 
-    # 2. Offsets and renders.
-    if direction_file:      # A LELSD direction: +s in the first group of edit columns, -s in the second.
-        from linkgan_plugin.lelsd import edit_offsets
-        linked, complement, mode = edit_offsets(direction_file, direction_index, strengths, gen, N, mode)
-        num = len(linked)
-    else:
-        if strengths is not None or direction_index:
-            raise click.BadParameter('needs --direction FILE', param_hint='--strengths' if strengths else '--index')
-        linked, complement = link_offsets(gen, bound, ws, link_index, num, mode, alpha, truncation, c, generator)
+
+def run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, title, out, tile=None, heat_max=None,
+             interp=0, gif_path=None, show=True):
+    """Renders the edits, writes the grid PNG (and a GIF with interp >= 2) and returns the numbers (a dict).
+
+    Args:
+        linked, complement: offsets from link_offsets (or LELSD's edit_offsets), one group of edit columns each.
+    Returns:
+        {'link', 'rows', 'num', 'tile', 'grid', 'grid_size', 'heat_max', 'linked_change_in', 'linked_change_out',
+         'complement_change_in', 'complement_change_out', 'gif'?, 'gif_frames'?}
+    """
+    from linkgan_plugin.cli_options import progress_bar
+    link = bound.spec.links[link_index]
+    num = len(linked)
     tile = tile or default_tile(gen.img_resolution)
-    with progress_bar(2 * num + 1, f'edit {link.name}: {N} sample(s)') as bar:
+    with progress_bar(2 * num + 1, f'edit {link.name}: {len(row_labels)} sample(s)') as bar:
         renders = render_edits(gen, ws, linked, complement, c, progress=bar.update)
     masks = region_masks(bound, link_index, renders['original']['image'])
-    axes_text = link.to_dict()['axes']
-    title = (f'link {link.name}: axes {axes_text if isinstance(axes_text, str) else f"{len(link.axes)} listed"} '
-             f'of {gen.w_dim}; {mode}' + (f' alpha {alpha:g}' if mode == 'noise' else '') + f'; psi {truncation:g}')
     outlines = drawing_masks(bound, link_index, masks, tile)
     grid, heat = draw_grid(renders, outlines, row_labels, title, tile, heat_max)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     grid.save(out)
-
-    # 3. Numbers beside the picture.
     x = renders['original']['image']
     li, lo = change_stats(x, [r['image'] for r in renders['linked']], masks)
     ci, co = change_stats(x, [r['image'] for r in renders['complement']], masks)
-    summary = {'network': net.path, 'spec_origin': origin, 'link': link.to_dict(), 'mode': mode,
-               'alpha': alpha if mode == 'noise' else None, 'truncation': truncation, 'resample_seed': resample_seed,
-               'rows': row_labels, 'num': num, 'tile': tile, 'grid': os.path.abspath(out),
+    summary = {'link': link.to_dict(), 'rows': row_labels, 'num': num, 'tile': tile, 'grid': os.path.abspath(out),
                'grid_size': list(grid.size), 'heat_max': heat['heat_max'],
                'linked_change_in': li.tolist(), 'linked_change_out': lo.tolist(),
                'complement_change_in': ci.tolist(), 'complement_change_out': co.tolist()}
-    click.echo(f'{"sample":<10}{"linked: in":>14}{"linked: out":>14}{"compl.: in":>14}{"compl.: out":>14}   '
-               '(mean squared change per region pixel)')
-    for n, label in enumerate(row_labels):
-        click.echo(f'{label:<10}{li[n]:>14.4f}{lo[n]:>14.4f}{ci[n]:>14.4f}{co[n]:>14.4f}')
-
     if interp:
         gif_path = gif_path or os.path.splitext(out)[0] + '.gif'
         with progress_bar(interp, f'gif: {interp} frames') as bar:
             frames = interpolation_frames(gen, ws, linked[0], outlines, interp, tile, c, progress=bar.update)
         save_gif(frames, gif_path)
-        summary['gif'] = os.path.abspath(gif_path)
-        summary['gif_frames'] = interp
-        click.echo(f'wrote {gif_path} ({interp} frames)')
-    json_path = os.path.splitext(out)[0] + '.json'
-    with open(json_path, 'w', encoding='utf-8') as f:
-        json.dump(summary, f, indent=2)
-    click.echo(f'wrote {out} ({grid.size[0]}x{grid.size[1]}) and {json_path}')
+        summary.update(gif=os.path.abspath(gif_path), gif_frames=interp)
+    return summary
 
 #----------------------------------------------------------------------------

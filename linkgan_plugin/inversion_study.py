@@ -370,7 +370,7 @@ def study_picture(targets, shown, spaces, links, scale=3):
     Returns:
         PIL.Image.
     """
-    from linkgan_plugin.pictures import heatmap, leakage_grid, outline_mask, stack_horizontal, to_uint8
+    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_horizontal, to_uint8
     grids = []
     for space in spaces:
         rows, labels = [[to_uint8(t) for t in targets]], ['real']
@@ -383,9 +383,9 @@ def study_picture(targets, shown, spaces, links, scale=3):
             for j, link in enumerate(links):
                 vmax = max(float(diffs[(r, j)].max()) for r in MODELS)
                 masks = s['masks'][:, j].expand(s['recon'].shape[0], -1, -1)
-                rows.append([outline_mask(to_uint8(e), m) for e, m in zip(s['edits'][j], masks)])
+                rows.append([outline(to_uint8(e), m) for e, m in zip(s['edits'][j], masks)])
                 labels.append(f'{role} {link}')
-                rows.append([outline_mask(heatmap(d, vmax), m, (0, 255, 255)) for d, m in zip(diffs[(role, j)], masks)])
+                rows.append([outline(heatmap(d, vmax), m, (0, 255, 255)) for d, m in zip(diffs[(role, j)], masks)])
                 labels.append('|change|')
         grids.append(leakage_grid(rows, labels, title=f'{SPACE_NAMES[space]} codes: projections, linked axes resampled',
                                   scale=scale))

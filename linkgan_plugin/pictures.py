@@ -9,6 +9,8 @@ in-region edits, their difference heatmaps, out-region edits and theirs, one col
 """
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 #----------------------------------------------------------------------------
 # Arrays.
@@ -45,28 +47,11 @@ def heatmap(diff, vmax=None):
     return (_RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac + 0.5).astype(np.uint8)
 
 
-def outline(img, boxes, color=(0, 255, 0)):
-    """Draws the 1-pixel outline of normalised boxes [[x0, y0, x1, y1], ...] on a copy of img [H, W, 3] uint8."""
+def outline(img, mask, color=(0, 255, 0)):
+    """Paints the edge of a region mask [H', W'] (any kind of region: boxes rasterised, mask images, per-sample
+    semantic masks; threshold 0.5, resized to the image) on a copy of img [H, W, 3] uint8 (`mask_edge`)."""
     out = np.array(img, copy=True)
-    H, W = out.shape[:2]
-    for x0, y0, x1, y1 in boxes:
-        c0, c1 = int(round(x0 * W)), max(int(round(x1 * W)) - 1, 0)
-        r0, r1 = int(round(y0 * H)), max(int(round(y1 * H)) - 1, 0)
-        out[r0:r1 + 1, [c0, c1]] = color
-        out[[r0, r1], c0:c1 + 1] = color
-    return out
-
-def outline_mask(img, mask, color=(0, 255, 0)):
-    """Paints the 1-pixel inner edge of a region mask [H, W] (threshold 0.5) on a copy of img [H, W, 3] uint8 (for
-    regions that are not boxes: per-sample semantic masks, mask images)."""
-    m = (mask.detach().cpu().numpy() if hasattr(mask, 'detach') else np.asarray(mask)) >= 0.5
-    inner = m.copy()
-    inner[1:] &= m[:-1]
-    inner[:-1] &= m[1:]
-    inner[:, 1:] &= m[:, :-1]
-    inner[:, :-1] &= m[:, 1:]
-    out = np.array(img, copy=True)
-    out[m & ~inner] = color
+    out[mask_edge(torch.as_tensor(mask), out.shape[0])] = color
     return out
 
 #----------------------------------------------------------------------------
@@ -248,3 +233,207 @@ def xy_plot(series, x_label, y_label, title=None, hlines=(), vlines=(), log_x=Fa
     return img
 
 #----------------------------------------------------------------------------
+
+RED = (255, 0, 0)
+CYAN = (0, 255, 255)
+BACKGROUND = (255, 255, 255)
+TEXT = (0, 0, 0)
+
+# Edit grid geometry (pixels).
+PAD = 2
+TITLE_H = 14
+HEADER_H = 14
+GUTTER_W = 52
+BAR_H = 4          # GIF: progress bar under the frame (also keeps every frame distinct).
+
+#----------------------------------------------------------------------------
+# Edit grids (`linkgan edit`, the demo's GIF): the paper's Fig. 3 layout with column headers, region
+# outlines of any kind, EG3D depth rows.
+
+def to_rgb_uint8(images):
+    """[N, C, H, W] in [-1, 1] -> uint8 [N, H, W, 3] (pictures.to_uint8: one channel is gray, more than 3 are cut)."""
+    return np.stack([to_uint8(img) for img in images])
+
+
+def depth_to_uint8(depths, lo, hi):
+    """[N, 1, H, W] depths -> uint8 [N, H, W, 3] gray, near = bright, with the given range."""
+    d = ((hi - depths) / max(hi - lo, 1e-8)).clamp(0, 1)
+    return (d * 255).round().to(torch.uint8).repeat(1, 3, 1, 1).permute(0, 2, 3, 1).numpy()
+
+
+def heat_colors(values, vmax):
+    """[N, H, W] non-negative -> uint8 [N, H, W, 3] with pictures.heatmap's ramp (the demo's), scaled by vmax [N]."""
+    return np.stack([heatmap(values[n], max(float(vmax[n]), 1e-12)) for n in range(values.shape[0])])
+
+
+def mean_abs_change(original, variants):
+    """Mean over variants and channels of |x' - x|: [N, H, W]."""
+    return torch.stack([(v - original).abs().mean(dim=1) for v in variants]).mean(dim=0)
+
+
+def mask_edge(mask, size):
+    """Boolean [size, size] outline of a [H, W] mask (threshold 0.5) at tile resolution, ~size/128 px thick."""
+    m = F.interpolate(mask[None, None].float(), size=(size, size), mode='nearest')[0, 0].numpy() >= 0.5
+    inner = m.copy()
+    for _ in range(max(1, size // 128)):
+        shrunk = inner.copy()
+        shrunk[1:] &= inner[:-1]
+        shrunk[:-1] &= inner[1:]
+        shrunk[:, 1:] &= inner[:, :-1]
+        shrunk[:, :-1] &= inner[:, 1:]
+        shrunk[0, :] = shrunk[-1, :] = shrunk[:, 0] = shrunk[:, -1] = False
+        inner = shrunk
+    return m & ~inner
+
+
+def tile_image(rgb, size, edge=None, color=RED):
+    """uint8 [H, W, 3] -> PIL tile of size x size (nearest when enlarging), with the outline `edge` painted."""
+    from PIL import Image
+    img = Image.fromarray(rgb)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.NEAREST if size >= rgb.shape[0] else Image.LANCZOS)
+    if edge is not None:
+        arr = np.array(img)
+        arr[edge] = color
+        img = Image.fromarray(arr)
+    return img
+
+
+def grid_geometry(num, rows, tile):
+    """Layout of an edit grid with `num` resamplings per side and `rows` tile rows.
+
+    Returns:
+        {'cols': 2*num + 3, 'width', 'height', 'origin': callable(row, col) -> (x, y) of a tile's top-left}.
+    """
+    cols = 2 * num + 3
+    top = TITLE_H + HEADER_H
+    width = GUTTER_W + cols * tile + (cols + 1) * PAD
+    height = top + rows * tile + (rows + 1) * PAD
+    origin = lambda row, col: (GUTTER_W + PAD + col * (tile + PAD), top + PAD + row * (tile + PAD))
+    return {'cols': cols, 'width': width, 'height': height, 'origin': origin}
+
+
+def column_labels(num):
+    return (['original'] + [f'linked {j + 1}' for j in range(num)] + ['|diff| linked'] +
+            [f'complement {j + 1}' for j in range(num)] + ['|diff| compl.'])
+
+
+def _depth_range(renders, n):
+    ds = [renders['original']['image_depth'][n]] + [r['image_depth'][n] for r in renders['linked'] + renders['complement']]
+    all_d = torch.stack(ds)
+    return float(all_d.min()), float(all_d.max())
+
+
+def draw_grid(renders, masks, row_labels, title, tile, heat_max=None):
+    """The Fig. 3 grid as a PIL image.
+
+    Args:
+        renders:    from render_edits (outputs 'image' and, for EG3D, 'image_depth').
+        masks:      [N, h, w] region masks of the link (best at the tile's resolution: see drawing_masks).
+        row_labels: N strings (e.g. 'seed 3').
+        heat_max:   fixed heatmap scale (in mean |diff| units, images in [-1, 1]); default the row's maximum.
+    Returns:
+        (PIL.Image, {'heat_max': [N]}).
+    """
+    from PIL import Image, ImageDraw
+    num = len(renders['linked'])
+    x = renders['original']['image']
+    N = x.shape[0]
+    depth = 'image_depth' in renders['original']
+    rows_per = 2 if depth else 1
+    geo = grid_geometry(num, N * rows_per, tile)
+    canvas = Image.new('RGB', (geo['width'], geo['height']), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((PAD, 1), title, fill=TEXT)
+    for col, label in enumerate(column_labels(num)):
+        x0, _ = geo['origin'](0, col)
+        draw.text((x0 + 1, TITLE_H + 1), label[:max(3, tile // 6)], fill=TEXT)
+
+    heat_l = mean_abs_change(x, [r['image'] for r in renders['linked']])
+    heat_c = mean_abs_change(x, [r['image'] for r in renders['complement']])
+    vmax = torch.full([N], float(heat_max)) if heat_max else torch.maximum(heat_l.flatten(1).amax(1), heat_c.flatten(1).amax(1))
+    hl, hc = heat_colors(heat_l, vmax), heat_colors(heat_c, vmax)
+    rgb = [to_rgb_uint8(x)] + [to_rgb_uint8(r['image']) for r in renders['linked']] + [hl] + \
+          [to_rgb_uint8(r['image']) for r in renders['complement']] + [hc]
+    heat_cols = {num + 1, 2 * num + 2}
+
+    if depth:
+        d0 = renders['original']['image_depth']
+        dl = [r['image_depth'] for r in renders['linked']]
+        dc = [r['image_depth'] for r in renders['complement']]
+        dheat_l, dheat_c = mean_abs_change(d0, dl), mean_abs_change(d0, dc)
+        dvmax = torch.maximum(dheat_l.flatten(1).amax(1), dheat_c.flatten(1).amax(1))
+        drgb = []
+        for n in range(N):
+            lo, hi = _depth_range(renders, n)
+            drgb.append([depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in [d0] + dl] +
+                        [heat_colors(dheat_l[n:n + 1], dvmax[n:n + 1])[0]] +
+                        [depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in dc] +
+                        [heat_colors(dheat_c[n:n + 1], dvmax[n:n + 1])[0]])
+
+    for n in range(N):
+        edge = mask_edge(masks[n], tile)
+        row = n * rows_per
+        _, y0 = geo['origin'](row, 0)
+        draw.text((PAD, y0 + 2), row_labels[n][:8], fill=TEXT)
+        for col in range(geo['cols']):
+            color = CYAN if col in heat_cols else RED
+            canvas.paste(tile_image(rgb[col][n], tile, edge, color), geo['origin'](row, col))
+            if depth:
+                canvas.paste(tile_image(drgb[n][col], tile, edge, color), geo['origin'](row + 1, col))
+        if depth:
+            _, y1 = geo['origin'](row + 1, 0)
+            draw.text((PAD, y1 + 2), 'depth', fill=TEXT)
+    return canvas, {'heat_max': vmax.tolist()}
+
+
+@torch.no_grad()
+def interpolation_frames(gen, ws, delta, masks, frames, tile, c=None, progress=None):
+    """GIF frames lerping each sample from ws (t=0) to ws + delta (t=1).
+
+    Args:
+        ws:     [N, num_ws, w_dim]; delta: [N, w_dim] (added to every row) or [N, num_ws, w_dim] (row by row);
+        masks:  [N, h, w] for the outlines.
+        frames: number of frames K >= 2 (t = k / (K - 1)).
+    Returns:
+        list of K PIL images, each one row of N tiles (EG3D: a second row of depth) and a progress bar.
+    """
+    from PIL import Image
+    N = ws.shape[0]
+    edges = [mask_edge(masks[n], tile) for n in range(N)]
+    outs = []
+    for k in range(frames):
+        t = k / (frames - 1)
+        out = {key: v.float().cpu() for key, v in gen.synthesize(ws + t * (delta if delta.ndim == 3 else delta[:, None]), c).items()
+               if torch.is_tensor(v) and v.ndim == 4}
+        outs.append(out)
+        if progress is not None:
+            progress(1)
+    depth = 'image_depth' in outs[0]
+    rows = 2 if depth else 1
+    width = N * tile + (N + 1) * PAD
+    height = rows * tile + (rows + 1) * PAD + BAR_H
+    if depth:
+        all_d = torch.stack([o['image_depth'] for o in outs])                  # [K, N, 1, H, W]
+        lo, hi = all_d.amin(dim=[0, 2, 3, 4]), all_d.amax(dim=[0, 2, 3, 4])
+    images = []
+    for k, out in enumerate(outs):
+        canvas = Image.new('RGB', (width, height), BACKGROUND)
+        rgb = to_rgb_uint8(out['image'])
+        for n in range(N):
+            x0 = PAD + n * (tile + PAD)
+            canvas.paste(tile_image(rgb[n], tile, edges[n]), (x0, PAD))
+            if depth:
+                d = depth_to_uint8(out['image_depth'][n:n + 1], float(lo[n]), float(hi[n]))[0]
+                canvas.paste(tile_image(d, tile, edges[n]), (x0, 2 * PAD + tile))
+        bar = np.array(canvas)
+        bar[height - BAR_H:, :max(1, round(width * k / (frames - 1)))] = RED
+        images.append(Image.fromarray(bar))
+    return images
+
+
+def save_gif(frames, path, duration_ms=80):
+    """Writes an endlessly looping GIF (every frame kept)."""
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0, optimize=False,
+                   disposal=1)
+

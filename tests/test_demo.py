@@ -96,8 +96,11 @@ def test_heatmap_and_grid():
     assert hm[0, 0].sum() < hm[0, 1].sum() < hm[1, 0].sum() and (hm[1, 0] == hm[1, 1]).all()  # Clipped at vmax.
     img = to_uint8(torch.zeros(3, 8, 8))
     assert img.shape == (8, 8, 3) and (img == 128).all()
-    boxed = outline(img, [[0, 0, 0.5, 0.5]])
-    assert (boxed[0, 0] == [0, 255, 0]).all() and (boxed[5, 5] == 128).all()
+    box = torch.zeros(8, 8)
+    box[:4, :4] = 1
+    boxed = outline(img, box)
+    assert (boxed[0, 0] == [0, 255, 0]).all() and (boxed[3, 1] == [0, 255, 0]).all()
+    assert (boxed[1, 1] == 128).all() and (boxed[5, 5] == 128).all()       # inside and outside stay
     pic = leakage_grid([[img, img], [hm, hm, hm]][:1] + [[boxed]], row_labels=['a', 'b'], title='t', scale=2)
     assert pic.mode == 'RGB' and pic.width > 2 * 16 and pic.height > 2 * 16
 

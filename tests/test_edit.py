@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin import edit
+from linkgan_plugin import edit, pictures
 from linkgan_plugin.edit import (SeedList, draw_grid, edit_command, grid_geometry, link_offsets, region_masks,
                                  render_edits, seed_latents)
 from linkgan_plugin.generator import GeneratorAdapter
@@ -64,7 +64,7 @@ def test_grid_layout_and_content_on_a_perfectly_linked_generator():
     grid, heat = draw_grid(renders, masks, ['a', 'b', 'c'], 'title', tile)
     geo = grid_geometry(num, N, tile)
     assert geo['cols'] == 2 * num + 3 and grid.size == (geo['width'], geo['height'])
-    assert grid.size == (edit.GUTTER_W + 7 * 16 + 8 * edit.PAD, edit.TITLE_H + edit.HEADER_H + 3 * 16 + 4 * edit.PAD)
+    assert grid.size == (pictures.GUTTER_W + 7 * 16 + 8 * pictures.PAD, pictures.TITLE_H + pictures.HEADER_H + 3 * 16 + 4 * pictures.PAD)
     px = np.asarray(grid)
     black = heatmap(np.zeros([1, 1]))[0, 0]                 # Bottom of the ramp: no change.
 
@@ -84,7 +84,7 @@ def test_grid_layout_and_content_on_a_perfectly_linked_generator():
         assert (at(n, num + 1, *outside) == black).all() and not (at(n, num + 1, *inside) == black).all()
         assert (at(n, 2 * num + 2, *inside) == black).all() and not (at(n, 2 * num + 2, *outside) == black).all()
         # The outline is drawn: red on image tiles, cyan on heatmaps, at the region's edge (column 7 of 16).
-        assert tuple(at(n, 0, 8, 7)) == edit.RED and tuple(at(n, num + 1, 8, 7)) == edit.CYAN
+        assert tuple(at(n, 0, 8, 7)) == pictures.RED and tuple(at(n, num + 1, 8, 7)) == pictures.CYAN
     assert len(heat['heat_max']) == N and all(h > 0 for h in heat['heat_max'])
 
 
@@ -121,7 +121,7 @@ def test_edit_command_grid_json_and_gif(tmp_path):
     geo = grid_geometry(3, 3, 32)
     assert Image.open(out).size == (geo['width'], geo['height'])
     gif = Image.open(tmp_path / 'pics' / 'edit.gif')
-    assert gif.n_frames == 5 and gif.size == (3 * 32 + 4 * edit.PAD, 32 + 2 * edit.PAD + edit.BAR_H)
+    assert gif.n_frames == 5 and gif.size == (3 * 32 + 4 * pictures.PAD, 32 + 2 * pictures.PAD + pictures.BAR_H)
     summary = json.loads((tmp_path / 'pics' / 'edit.json').read_text())
     assert summary['rows'] == ['seed 0', 'seed 3', 'seed 4'] and summary['link']['name'] == 'corner'
     assert summary['gif_frames'] == 5 and len(summary['linked_change_in']) == 3
@@ -136,7 +136,7 @@ def test_edit_eg3d_has_depth_rows(tmp_path):
     geo = grid_geometry(2, 4, 32)                           # Two samples, each an image row and a depth row.
     assert Image.open(tmp_path / 'e.png').size == (geo['width'], geo['height'])
     gif = Image.open(tmp_path / 'e.gif')
-    assert gif.n_frames == 3 and gif.size[1] == 2 * 32 + 3 * edit.PAD + edit.BAR_H
+    assert gif.n_frames == 3 and gif.size[1] == 2 * 32 + 3 * pictures.PAD + pictures.BAR_H
     cams = tmp_path / 'cam.json'
     from linkgan_plugin.cameras import frontal_camera
     cams.write_text(json.dumps(frontal_camera(1)[0].tolist()))
@@ -156,8 +156,8 @@ def test_edit_ws_file_matches_seeds(tmp_path):
     for name in ('codes', 'w'):
         res = run(common + ['--ws', tmp_path / f'{name}.npz', '--out', tmp_path / f'{name}.png'])
         assert res.exit_code == 0, res.output
-        a = np.asarray(Image.open(tmp_path / 'seeds.png'))[:, edit.GUTTER_W:]     # The row labels differ.
-        b = np.asarray(Image.open(tmp_path / f'{name}.png'))[:, edit.GUTTER_W:]
+        a = np.asarray(Image.open(tmp_path / 'seeds.png'))[:, pictures.GUTTER_W:]     # The row labels differ.
+        b = np.asarray(Image.open(tmp_path / f'{name}.png'))[:, pictures.GUTTER_W:]
         assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 

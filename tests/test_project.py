@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin import edit
+from linkgan_plugin import edit, pictures
 from linkgan_plugin.cli import main
 from linkgan_plugin.edit import load_ws_file, seed_latents
 from linkgan_plugin.generator import GeneratorAdapter
@@ -135,7 +135,7 @@ def test_codes_file_round_trips_into_linkgan_edit(tmp_path, checkpoint):
     code, out = cli('edit', '--network', checkpoint, '--ws', codes, '--num', 1, '--out', grid, '--device', 'cpu')
     assert code == 0, out
     px = np.asarray(Image.open(grid))
-    geo = edit.grid_geometry(1, 2, tile)
+    geo = pictures.grid_geometry(1, 2, tile)
     for n in range(2):
         x0, y0 = geo['origin'](n, 0)
         with torch.no_grad():
