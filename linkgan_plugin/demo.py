@@ -146,6 +146,10 @@ def resolve_baseline(choice, settings, outdir, show=True):
         save_baseline(path, trainer, settings)
     else:
         path = BASELINE_FILES[settings['scene']] if choice == 'shipped' else choice
+        if not os.path.isfile(path):
+            raise click.ClickException(f'no shipped baseline for the {settings["scene"]} scene ({path} is missing): '
+                                       f'use --baseline train, or train one with `linkgan baseline --scene '
+                                       f'{settings["scene"]} --out FILE` and pass --baseline FILE')
     return path, load_baseline_state(path)
 
 #----------------------------------------------------------------------------
