@@ -60,6 +60,7 @@ class LoadedNetwork:
     flavour:             'sg2ada' | 'sg3' | 'eg3d' (guessed from the interface for upstream pickles).
     checkpoint_spec:     spec stored in a demo checkpoint (dict), or None.
     has_checkpoint_spec: True when the checkpoint has a 'spec' entry at all (None there means "baseline").
+    eval_spec:           the spec a `linkgan demo` checkpoint was evaluated with (its baseline and control too).
     training_set_kwargs: from the snapshot (upstream) or training_options.json, or None.
     rebuilt:             True when a demo G was rebuilt from G_init_kwargs + G_ema_state.
     """
@@ -69,6 +70,7 @@ class LoadedNetwork:
     flavour: str
     checkpoint_spec: Optional[dict] = None
     has_checkpoint_spec: bool = False
+    eval_spec: Optional[dict] = None
     training_set_kwargs: Optional[dict] = None
     rebuilt: bool = False
     info: dict = field(default_factory=dict)
@@ -272,6 +274,7 @@ def _load_torch_checkpoint(path, upstream_dir):
     info = {k: data[k] for k in ('format', 'linked', 'kimg', 'settings') if k in data and _jsonable(data[k])}
     return LoadedNetwork(G=_prepare(G), path=path, kind='demo', flavour=flavour or guess_flavour(G),
                          checkpoint_spec=data.get('spec'), has_checkpoint_spec='spec' in data,
+                         eval_spec=data.get('eval_spec') if isinstance(data.get('eval_spec'), dict) else None,
                          training_set_kwargs=kwargs if isinstance(kwargs, dict) else None, rebuilt=rebuilt, info=info)
 
 
@@ -345,9 +348,10 @@ def resolve_spec(net, explicit=None, w_dim=None):
 
     Order: 1. `explicit` (a file, inline JSON or dict: overrides everything, and evaluates a baseline network);
            2. the 'spec' stored in a demo checkpoint; 3. the loss kwargs in training_options.json beside the file;
-           4. SpecResolutionError saying to pass --spec.
+           4. the 'eval_spec' of a demo checkpoint trained without links (its baseline and control: the spec the
+           demo measured them with); 5. SpecResolutionError saying to pass --spec.
     Returns:
-        (LinkSpec, origin) with origin 'explicit' | 'checkpoint' | 'training_options.json'.
+        (LinkSpec, origin) with origin 'explicit' | 'checkpoint' | 'training_options.json' | 'checkpoint (eval_spec)'.
     Raises:
         SpecResolutionError, or SpecError for an invalid spec (axes beyond w_dim included, when given).
     """
@@ -364,6 +368,8 @@ def resolve_spec(net, explicit=None, w_dim=None):
                 'training_options.json'
         raise SpecResolutionError(f'no link spec: {net.training_options_path} records loss {short_repr(class_name)} without '
                                   'links (a network trained without LinkGAN). Pass --spec FILE to measure it as a baseline.')
+    if net.eval_spec is not None:     # A demo's baseline or control: the spec the demo measured it with.
+        return load_spec(net.eval_spec, base_dir=net.run_dir, w_dim=w_dim), 'checkpoint (eval_spec)'
     if net.has_checkpoint_spec:
         raise SpecResolutionError(f'no link spec: {net.path} is a baseline checkpoint (spec: null) and has no '
                                   'training_options.json beside it. Pass --spec FILE.')

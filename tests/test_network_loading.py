@@ -264,3 +264,15 @@ def test_real_upstream_snapshot():
     assert net.kind == 'upstream' and net.G.w_dim > 0
     spec, origin = resolve_spec(net, explicit=SPEC)
     assert origin == 'explicit'
+
+
+def test_demo_control_checkpoint_is_measured_with_its_eval_spec(tmp_path):
+    # A demo's control (and baseline) store spec None but the spec the demo evaluated them with: commands use it.
+    from linkgan_plugin.network_loading import load_network, resolve_spec
+    from toy_checkpoints import toy_G
+    G = toy_G()
+    eval_spec = {'links': [{'name': 'a', 'axes': '0:4', 'region': {'box': [0, 0, 0.5, 0.5]}}]}
+    torch.save({'G_ema': G, 'G_ema_state': G.state_dict(), 'G_init_kwargs': dict(G.init_kwargs), 'flavour': 'sg2ada',
+                'spec': None, 'eval_spec': eval_spec}, tmp_path / 'control.pt')
+    spec, origin = resolve_spec(load_network(tmp_path / 'control.pt'))
+    assert origin == 'checkpoint (eval_spec)' and spec.names == ['a']
