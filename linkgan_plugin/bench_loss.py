@@ -5,13 +5,20 @@ Two ToyTrainers of the toy sg2ada flavour start from the same networks (the demo
 (interval 8, half the batch in the link pass, perturbed fakes fed to D). They run in alternating blocks of
 `interval` iterations, so every LinkLoss block holds exactly one link iteration and both see the same machine
 load; the ratio is median(LinkLoss block) / median(base block), in wall time and in process CPU time (with one
-thread, CPU time is not disturbed by other processes on a busy machine).
+thread, CPU time is not disturbed by other processes on a busy machine). The timed blocks run without a profiler.
 
-Where the extra time goes (per link iteration, from timers around LinkLoss's parts):
-    renders      forward synthesis of the link pass: 1 + 2K images per sample (the paper's formula);
-    masks+diff   region masks and the masked-difference op (forward);
-    D on fakes   D scoring one perturbed image per sample, in the G pass (adversarial term) and in the D pass;
-    backward     backward through the renders and D of the link pass, and the rest of the link pass.
+Where the extra time goes comes from the link iterations of separate LinkLoss blocks, each run under
+torch.profiler (CPU activity), read from
+the ranges the library labels with `torch.profiler.record_function` (as upstream's loss labels its phases):
+    linkgan:link pass    the whole link pass, G side; it contains the four below and its own rest (mapping,
+                         offsets, penalty sums, reports);
+    linkgan:renders      forward synthesis of the link pass: 1 + 2K images per sample (the paper's formula);
+    linkgan:masks+diff   region masks and the masked-difference op (forward);
+    linkgan:D on fakes   in the link pass: picking the perturbed fakes and D's forward on them (G's adversarial
+                         term); on its own, in the D pass: the whole extra D fake term (forward and backward);
+    linkgan:backward     backward of the link pass's total (through the renders and D).
+Nested ranges are resolved by label path, so no microsecond is counted twice (see `phase_times`). Profiler times
+are the ranges' wall durations on the CPU thread, per link iteration.
 Then the same ratio for 1, 2 and 4 links: the cost must grow like the renders, 1 + 2K per sample, and no faster.
 """
 
@@ -22,80 +29,87 @@ import time
 
 import click
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 #----------------------------------------------------------------------------
+# Reading the profiler's labelled ranges.
 
-class _Timers:
-    """Accumulates wall and process-CPU seconds per name while enabled."""
+PREFIX = 'linkgan:'
+LINK_PASS = ('linkgan:link pass',)
+RENDERS = LINK_PASS + ('linkgan:renders',)
+D_PASS_FAKES = ('linkgan:D on fakes',)
 
-    def __init__(self):
-        self.total = {}
-        self.cpu = {}
-        self.enabled = False
-        self.in_d_pass = False
-        self.in_link_pass = False
-
-    def wrap(self, name, fn):
-        def timed(*args, **kwargs):
-            if not self.enabled:
-                return fn(*args, **kwargs)
-            t, c = time.perf_counter(), time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.total[name] = self.total.get(name, 0.0) + time.perf_counter() - t
-                self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
-        return timed
+# Label path -> what the row means (a path not listed here is shown by its labels, so a new label is never lost).
+DESCRIPTIONS = {
+    LINK_PASS:                                  'link pass, G side (whole)',
+    RENDERS:                                    'synthesis renders, forward (1+2K per sample)',
+    LINK_PASS + ('linkgan:masks+diff',):        'region masks + masked diff, forward',
+    LINK_PASS + ('linkgan:D on fakes',):        'pick perturbed fakes + D forward (G adv. term)',
+    LINK_PASS + ('linkgan:backward',):          'backward of the link pass total (renders, D)',
+    D_PASS_FAKES:                               'extra D fake term in the D pass (fwd + bwd)',
+}
+REST = {LINK_PASS: 'rest: mapping, offsets, penalty sums, reports'}
 
 
-def _while_flagged(timers, flag, fn):
-    """fn, with `timers.<flag>` set to True while it runs (so nested timers know which pass they are in)."""
-    def flagged(*args, **kwargs):
-        setattr(timers, flag, True)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            setattr(timers, flag, False)
-    return flagged
+def phase_times(prof, prefix=PREFIX):
+    """Seconds spent in the profiler's labelled ranges, keyed by label path, nesting resolved.
+
+    Args:
+        prof:   a finished torch.profiler.profile (CPU activity).
+        prefix: labels to read (ranges whose name starts with it); other events are ignored.
+    Returns:
+        {path: {'count': ranges, 'total': s, 'own': s}} in order of first occurrence. `path` is the tuple of
+        labels from the outermost labelled range down to this one, so the same label in two places (D on fakes
+        inside the link pass and alone in the D pass) gives two rows. `total` is the summed wall duration of the
+        ranges (the profiler's cpu_time_total: time on the CPU thread, children included); `own` is `total` minus
+        the totals of the labelled ranges nested directly inside (unlabelled ops stay in `own`). Summing `own`
+        over all paths counts every labelled microsecond once; summing `total` over the paths of one label gives
+        key_averages()'s cpu_time_total for that label.
+    """
+    labelled = [e for e in prof.events() if e.name.startswith(prefix)]
+    labelled.sort(key=lambda e: (e.time_range.start, -e.time_range.end))     # Parents before their children.
+    out = {}
+    for event in labelled:
+        path, parent, nearest = (event.name,), event.cpu_parent, None
+        while parent is not None:
+            if parent.name.startswith(prefix):
+                path = (parent.name,) + path
+                nearest = nearest or parent
+            parent = parent.cpu_parent
+        row = out.setdefault(path, {'count': 0, 'total': 0.0, 'own': 0.0})
+        seconds = event.cpu_time_total * 1e-6
+        row['count'] += 1
+        row['total'] += seconds
+        row['own'] += seconds
+        if nearest is not None:
+            out[path[:-1]]['own'] -= seconds
+    return out
 
 
-@contextlib.contextmanager
-def instrumented(loss, timers):
-    """Patches timers around LinkLoss's parts (restored on exit). Nested names: 'link pass' contains the others."""
-    import linkgan_plugin.loss as loss_mod
-    import linkgan_plugin.regularizer as reg_mod
-    saved = [(reg_mod, 'render_variants'), (reg_mod, 'masked_terms'), (reg_mod, 'semantic_link_masks'),
-             (reg_mod, 'output_masks'), (loss_mod, 'link_penalty')]
-    originals = [(mod, name, getattr(mod, name)) for mod, name in saved]
-    reg_mod.render_variants = timers.wrap('renders', reg_mod.render_variants)
-    reg_mod.masked_terms = timers.wrap('masks+diff', reg_mod.masked_terms)
-    reg_mod.semantic_link_masks = timers.wrap('masks+diff', reg_mod.semantic_link_masks)
-    reg_mod.output_masks = timers.wrap('masks+diff', reg_mod.output_masks)
-    loss_mod.link_penalty = timers.wrap('penalty (forward)', loss_mod.link_penalty)
-    inst = loss.__dict__
-    flavour = loss.flavour
-    orig_disc = flavour.discriminate
-    link_pass = timers.wrap('link pass', loss._accumulate_link)
-    orig_backward = torch.Tensor.backward
-    timed_backward = timers.wrap('backward (G pass)', orig_backward)
+def breakdown_rows(phases, per=1):
+    """Rows (depth, description, seconds / per) of a breakdown: every path's total in order, and after the last
+    descendant of a path that has labelled children a 'rest' row with its own time. Leaves and rest rows sum to
+    labelled_total() once; a parent's total is the sum of its children and its rest."""
+    paths = list(phases)
+    rests = {}                          # Index of a path's last descendant -> the paths whose rest follows it.
+    for path in paths:
+        below = [j for j, p in enumerate(paths) if len(p) > len(path) and p[:len(path)] == path]
+        if below:
+            rests.setdefault(max(below), []).append(path)
+    rows = []
+    for i, path in enumerate(paths):
+        rows.append((len(path) - 1, DESCRIPTIONS.get(path, ' > '.join(path)), phases[path]['total'] / per))
+        for parent in sorted(rests.get(i, []), key=len, reverse=True):        # Innermost rest first.
+            rows.append((len(parent), REST.get(parent, 'rest (own time)'), phases[parent]['own'] / per))
+    return rows
 
-    def backward(self, *args, **kwargs):
-        return (timed_backward if timers.in_link_pass else orig_backward)(self, *args, **kwargs)
-    torch.Tensor.backward = backward
-    inst['_accumulate_link'] = _while_flagged(timers, 'in_link_pass', link_pass)
-    d_pass = timers.wrap('D pass on fakes', loss._accumulate_fakes_for_D)
-    d_fwd = {True: timers.wrap('D forward (D pass)', orig_disc), False: timers.wrap('D forward (G pass)', orig_disc)}
-    inst['_accumulate_fakes_for_D'] = _while_flagged(timers, 'in_d_pass', d_pass)
-    flavour.discriminate = lambda *a, **k: d_fwd[timers.in_d_pass](*a, **k)
-    try:
-        yield timers
-    finally:
-        for mod, name, fn in originals:
-            setattr(mod, name, fn)
-        torch.Tensor.backward = orig_backward
-        del inst['_accumulate_link'], inst['_accumulate_fakes_for_D']
-        del flavour.__dict__['discriminate']
 
+def labelled_total(phases):
+    """Seconds inside any labelled range, each counted once."""
+    return sum(row['own'] for row in phases.values())
+
+#----------------------------------------------------------------------------
+# The measurement.
 
 def _bases():
     from linkgan_plugin import demo
@@ -120,15 +134,49 @@ def quadrant_spec(num_links, interval=8):
     return {'links': [{'name': names[i], 'axes': f'{16 * i}:{16 * i + 16}', 'region': {'box': boxes[i]}}
                       for i in range(num_links)], 'interval': interval}
 
-#----------------------------------------------------------------------------
 
-def measure(spec, blocks=8, warmup=1, settings=None, seed=0, base='demo'):
-    """Times alternating blocks (one link iteration each) of the base loss and LinkLoss.
+def _run_block(trainer, stream, iterations, phases=None):
+    """Runs `iterations` training steps on batches drawn beforehand; returns (wall s, process CPU s) of the steps.
 
-    base: 'demo' (the demo's base loss: no path-length reg, no style mixing, R1 every 16) or 'upstream' (the toy
-    loss's StyleGAN2-ADA defaults: path-length reg every 4 iterations, style mixing 0.9, R1 gamma 10 every 16).
-    Returns a dict: base/link wall and CPU seconds per block (lists), timers (seconds per link iteration),
-    interval and number of links.
+    With a `phases` dict, the block's first step (where a block aligned on `interval` has its link iteration) runs
+    under torch.profiler (CPU activity) and its phase_times are added to `phases`; the returned times are then
+    those of that step. One step's events stay in memory (a whole block's take about 1 GB at the demo's sizes).
+    """
+    batches = [next(stream) for _ in range(iterations)]
+    wall = cpu = 0.0
+    for i, (real, labels) in enumerate(batches):
+        profiled = phases is not None and i == 0
+        with (profile(activities=[ProfilerActivity.CPU]) if profiled else contextlib.nullcontext()) as prof:
+            t, c = time.perf_counter(), time.process_time()
+            trainer.step(real, labels)
+            step_wall, step_cpu = time.perf_counter() - t, time.process_time() - c
+        if profiled:
+            for path, row in phase_times(prof).items():
+                into = phases.setdefault(path, dict.fromkeys(row, 0))
+                for key, value in row.items():
+                    into[key] += value
+            wall, cpu = step_wall, step_cpu
+        elif phases is None:
+            wall, cpu = wall + step_wall, cpu + step_cpu
+    return wall, cpu
+
+
+def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='demo'):
+    """Times alternating blocks (one link iteration each) of the base loss and LinkLoss, then profiles LinkLoss.
+
+    Args:
+        spec:     a link spec (dict or path), on the demo's networks.
+        blocks:   timed blocks per loss (after `warmup` untimed ones); no profiler runs during them.
+        profiled: further LinkLoss blocks whose link iteration (their first step) runs under torch.profiler, for
+                  the breakdown (not in the ratio).
+        base:     'demo' (the demo's base loss: no path-length reg, no style mixing, R1 every 16) or 'upstream'
+                  (the toy loss's StyleGAN2-ADA defaults: path-length reg every 4 iterations, style mixing 0.9,
+                  R1 gamma 10 every 16).
+    Returns:
+        dict: base/link wall and CPU seconds per timed block (lists 'base', 'link', 'base_cpu', 'link_cpu'),
+        'profiled' (wall seconds of each profiled link iteration), 'phases' (phase_times of the profiled blocks, seconds summed
+        over them), 'link_iterations' (link passes profiled), 'interval', 'links', 'batch', 'batch_gpu',
+        'batch_shrink'.
     """
     from linkgan_plugin import demo
     from linkgan_plugin.demo_data import SceneStream
@@ -146,37 +194,60 @@ def measure(spec, blocks=8, warmup=1, settings=None, seed=0, base='demo'):
         trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **trainer_kwargs)
         runs[name] = (trainer, SceneStream(settings['batch'], settings['resolution'], seed=seed))
     interval = spec.interval
-    timers = _Timers()
-    out = {'base': [], 'link': [], 'base_cpu': [], 'link_cpu': [], 'interval': interval,
-           'links': len(spec.links), 'batch': settings['batch'], 'batch_shrink': spec.batch_shrink}
-    with instrumented(runs['link'][0].loss, timers):
-        for block in range(warmup + blocks):
-            order = ('base', 'link') if block % 2 == 0 else ('link', 'base')
-            for name in order:
-                trainer, stream = runs[name]
-                batches = [next(stream) for _ in range(interval)]
-                timers.enabled = name == 'link' and block >= warmup
-                t, c = time.perf_counter(), time.process_time()
-                for real, labels in batches:
-                    trainer.step(real, labels)
-                wall, cpu = time.perf_counter() - t, time.process_time() - c
-                timers.enabled = False
-                if block >= warmup:
-                    out[name].append(wall)
-                    out[name + '_cpu'].append(cpu)
-    out['timers'] = {k: v / blocks for k, v in timers.total.items()}
-    out['timers_cpu'] = {k: v / blocks for k, v in timers.cpu.items()}
+    out = {'base': [], 'link': [], 'base_cpu': [], 'link_cpu': [], 'profiled': [], 'interval': interval,
+           'links': len(spec.links), 'batch': settings['batch'], 'batch_gpu': runs['link'][0].batch_gpu,
+           'batch_shrink': spec.batch_shrink}
+    for block in range(warmup + blocks):
+        for name in (('base', 'link') if block % 2 == 0 else ('link', 'base')):
+            wall, cpu = _run_block(*runs[name], interval)
+            if block >= warmup:
+                out[name].append(wall)
+                out[name + '_cpu'].append(cpu)
+    out['phases'] = {}
+    for _ in range(profiled):
+        out['profiled'].append(_run_block(*runs['link'], interval, phases=out['phases'])[0])
+    out['link_iterations'] = out['phases'].get(LINK_PASS, {}).get('count', 0)
+    if out['link_iterations'] != profiled:
+        raise RuntimeError(f'bench loss: {profiled} profiled step(s) held {out["link_iterations"]} link pass(es); '
+                           'the blocks are no longer aligned on the link iterations')
     return out
+
+
+def per_link_iteration(r, path):
+    """Seconds of a label path per profiled link iteration (0 when it did not run)."""
+    n = r['link_iterations']
+    return r['phases'][path]['total'] / n if n and path in r['phases'] else 0.0
 
 
 def _ratio(r, key=''):
     return statistics.median(r['link' + key]) / statistics.median(r['base' + key])
 
 #----------------------------------------------------------------------------
+# The command.
+
+def _print_breakdown(r, extra_wall, extra_cpu):
+    n = r['link_iterations']
+    click.echo(f'  where the extra time goes, per link iteration (measured extra per timed block: {extra_wall * 1e3:.0f} ms '
+               f'wall, {extra_cpu * 1e3:.0f} ms cpu)')
+    if not n:
+        click.echo('    (no link iteration was profiled)')
+        return
+    prof_ms = statistics.median(r['profiled']) * 1e3
+    click.echo(f'  from {n} profiled link iteration(s) run apart from the timed blocks ({prof_ms:.0f} ms each under the '
+               'profiler):')
+    total = labelled_total(r['phases']) / n
+    click.echo(f'    {"":52s} {"wall ms":>8s} {"share":>6s}')
+    for depth, name, seconds in breakdown_rows(r['phases'], per=n):
+        click.echo(f'    {"  " * depth + name:52s} {seconds * 1e3:8.1f} {seconds / total * 100 if total else 0:5.0f}%')
+    click.echo(f'    {"labelled total (each range counted once)":52s} {total * 1e3:8.1f}')
+
 
 @click.command(name='loss')
 @click.option('--blocks', type=click.IntRange(min=1), default=8, show_default=True,
-              help='Timed blocks of `interval` iterations per loss (after one warm-up block).')
+              help='Timed blocks of `interval` iterations per loss (after one warm-up block), run without a profiler.')
+@click.option('--profiled-blocks', type=click.IntRange(min=1), default=2, show_default=True,
+              help='Further LinkLoss blocks whose link iteration runs under torch.profiler, for the breakdown '
+                   '(not in the ratio).')
 @click.option('--batch', type=click.IntRange(min=2), default=None, help='Images per iteration (default: the demo\'s).')
 @click.option('--threads', type=click.IntRange(min=0), default=1, show_default=True,
               help='torch threads (0: torch\'s default).')
@@ -184,7 +255,7 @@ def _ratio(r, key=''):
               help='Base loss settings to compare against (repeatable; default both): demo = no path-length reg, '
                    'no style mixing; upstream = StyleGAN2-ADA defaults (path-length reg every 4, mixing 0.9).')
 @click.option('--scaling/--no-scaling', default=True, show_default=True, help='Also measure 1, 2 and 4 links.')
-def bench_loss_command(blocks, batch, threads, bases, scaling):
+def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling):
     """Time training steps with the base loss and with LinkLoss, side by side."""
     if threads:
         torch.set_num_threads(threads)
@@ -196,30 +267,18 @@ def bench_loss_command(blocks, batch, threads, bases, scaling):
                f'{demo.DEMO_DEFAULTS["channels"]} channels), {torch.get_num_threads()} thread(s); alternating blocks '
                f'of `interval` iterations, {blocks} timed per loss; medians')
     for base in bases or ('demo', 'upstream'):
-        r = measure(spec, blocks=blocks, settings=settings, base=base)
+        r = measure(spec, blocks=blocks, profiled=profiled_blocks, settings=settings, base=base)
         it = r['interval']
         click.echo('')
         click.echo(f'[base = {base}] LinkLoss: {r["links"]} links, interval {it}, link pass on '
-                   f'{max(1, B // r["batch_shrink"])} samples x {1 + 2 * r["links"]} renders, perturbed fakes to D')
+                   f'{max(1, r["batch_gpu"] // r["batch_shrink"])} samples x {1 + 2 * r["links"]} renders; '
+                   f'D sees {r["batch_gpu"]} perturbed fakes, as many as its regular fake batch')
         mb, ml = statistics.median(r['base']), statistics.median(r['link'])
         cb, cl = statistics.median(r['base_cpu']), statistics.median(r['link_cpu'])
         click.echo(f'  base loss  {mb / it * 1e3:8.1f} ms/iter wall  {cb / it * 1e3:8.1f} ms/iter cpu')
         click.echo(f'  LinkLoss   {ml / it * 1e3:8.1f} ms/iter wall  {cl / it * 1e3:8.1f} ms/iter cpu')
         click.echo(f'  ratio      {ml / mb:8.3f} wall            {cl / cb:8.3f} cpu      (target <= 1.25)')
-        t, tc = r['timers'], r['timers_cpu']
-        click.echo(f'  where the extra time goes, per link iteration (measured extra per block: {(ml - mb) * 1e3:.0f} ms wall, '
-                   f'{(cl - cb) * 1e3:.0f} ms cpu):')
-        click.echo(f'    {"":50s} {"wall ms":>8s} {"cpu ms":>8s}')
-        parts = lambda t: [('synthesis renders, forward (1+2K per sample)', t.get('renders', 0)),
-                 ('masks + masked diff, forward', t.get('masks+diff', 0)),
-                 ('D forward on perturbed fakes (G and D pass)', t.get('D forward (G pass)', 0) + t.get('D forward (D pass)', 0)),
-                 ('backward through renders and D (G pass)', t.get('backward (G pass)', 0)),
-                 ('D pass on fakes except its forward (backward)', t.get('D pass on fakes', 0) - t.get('D forward (D pass)', 0)),
-                 ('rest of penalty forward (offsets, sums)', t.get('penalty (forward)', 0) - t.get('renders', 0) - t.get('masks+diff', 0)),
-                 ('rest of link pass (mapping, picking fakes)', t.get('link pass', 0) - t.get('penalty (forward)', 0)
-                  - t.get('D forward (G pass)', 0) - t.get('backward (G pass)', 0))]
-        for (name, sec), (_, sec_cpu) in zip(parts(t), parts(tc)):
-            click.echo(f'    {name:50s} {sec * 1e3:8.1f} {sec_cpu * 1e3:8.1f}')
+        _print_breakdown(r, ml - mb, cl - cb)
     if not scaling:
         return
     click.echo('')
@@ -227,13 +286,12 @@ def bench_loss_command(blocks, batch, threads, bases, scaling):
     click.echo(f'  {"links":>5s} {"renders/sample":>14s} {"ratio wall":>10s} {"ratio cpu":>9s} {"link pass ms":>12s} '
                f'{"renders ms":>10s} {"link pass ms per render":>23s}')
     for k in (1, 2, 4):
-        rk = measure(quadrant_spec(k), blocks=max(2, blocks // 2), settings=settings)
-        tk = rk['timers']
+        rk = measure(quadrant_spec(k), blocks=max(2, blocks // 2), profiled=profiled_blocks, settings=settings)
+        link_pass, renders_ms = per_link_iteration(rk, LINK_PASS) * 1e3, per_link_iteration(rk, RENDERS) * 1e3
         renders = 1 + 2 * k
-        click.echo(f'  {k:5d} {renders:14d} {_ratio(rk):10.3f} {_ratio(rk, "_cpu"):9.3f} {tk.get("link pass", 0) * 1e3:12.1f} '
-                   f'{tk.get("renders", 0) * 1e3:10.1f} {tk.get("link pass", 0) * 1e3 / renders:23.1f}')
-    click.echo('  the link pass grows like 1 + 2K renders per sample plus a constant (mapping, one D pass): its cost per')
-    click.echo('  render stays flat or falls as K grows; D sees one perturbed fake per sample whatever K.')
-
+        click.echo(f'  {k:5d} {renders:14d} {_ratio(rk):10.3f} {_ratio(rk, "_cpu"):9.3f} {link_pass:12.1f} '
+                   f'{renders_ms:10.1f} {link_pass / renders:23.1f}')
+    click.echo('  the link pass grows like 1 + 2K renders per sample plus a constant (mapping, D on a batch of perturbed')
+    click.echo('  fakes): its cost per render stays flat or falls as K grows; D sees batch_gpu perturbed fakes whatever K.')
 
 #----------------------------------------------------------------------------

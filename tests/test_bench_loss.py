@@ -1,0 +1,120 @@
+"""`linkgan bench loss`: phases read from the library's record_function labels, nesting resolved, profiler kept
+out of the timed blocks (a tiny run: the real benchmark is run by hand; no timing is asserted)."""
+
+import re
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.profiler import ProfilerActivity, profile, record_function
+
+from linkgan_plugin import bench_loss
+from linkgan_plugin.bench_loss import D_PASS_FAKES, LINK_PASS, RENDERS
+from linkgan_plugin.cli import main
+
+G_FAKES = LINK_PASS + ('linkgan:D on fakes',)
+
+#----------------------------------------------------------------------------
+
+def _work(n=96):
+    x = torch.randn(n, n)
+    return (x @ x).sum()
+
+
+def test_phase_times_splits_a_label_by_where_it_runs_and_counts_nested_time_once(one_thread):
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(2):
+            with record_function('linkgan:link pass'):
+                _work()                                     # The link pass's own time.
+                with record_function('linkgan:renders'):
+                    _work()
+                with record_function('linkgan:D on fakes'):
+                    _work()
+            with record_function('linkgan:D on fakes'):   # Alone: the D pass's term.
+                _work()
+        with record_function('other:label'):
+            _work()
+    phases = bench_loss.phase_times(prof)
+    assert list(phases) == [LINK_PASS, RENDERS, G_FAKES, D_PASS_FAKES]
+    assert all(row['count'] == 2 and row['total'] > 0 for row in phases.values())
+    outer = phases[LINK_PASS]
+    assert outer['own'] == pytest.approx(outer['total'] - phases[RENDERS]['total'] - phases[G_FAKES]['total'])
+    assert 0 < outer['own'] < outer['total']
+    for leaf in (RENDERS, G_FAKES, D_PASS_FAKES):
+        assert phases[leaf]['own'] == phases[leaf]['total']
+    # The two rows of one label add up to torch's own aggregate for it.
+    averages = {e.key: e.cpu_time_total * 1e-6 for e in prof.key_averages()}
+    assert phases[G_FAKES]['total'] + phases[D_PASS_FAKES]['total'] == pytest.approx(averages['linkgan:D on fakes'])
+    assert phases[LINK_PASS]['total'] == pytest.approx(averages['linkgan:link pass'])
+    # Each labelled microsecond once: the outer range plus the range outside it.
+    total = bench_loss.labelled_total(phases)
+    assert total == pytest.approx(outer['total'] + phases[D_PASS_FAKES]['total'])
+    rows = bench_loss.breakdown_rows(phases, per=2)
+    assert [depth for depth, _, _ in rows] == [0, 1, 1, 1, 0]
+    assert rows[3][1].startswith('rest') and rows[3][2] == pytest.approx(outer['own'] / 2)
+    assert rows[0][2] == pytest.approx(rows[1][2] + rows[2][2] + rows[3][2])
+    assert sum(s for d, _, s in rows if d == 1) + rows[4][2] == pytest.approx(total / 2)
+
+#----------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def tiny_bench():
+    """One CLI run (1 timed + 2 profiled blocks, batch 4), recording whether the profiler was on at each step."""
+    from linkgan_plugin.toy.loop import ToyTrainer
+    seen, results = [], []
+    step, measure = ToyTrainer.step, bench_loss.measure
+
+    def recording_step(self, *args, **kwargs):
+        seen.append((self.loss.__class__.__name__, torch.autograd._profiler_enabled()))
+        return step(self, *args, **kwargs)
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ToyTrainer, 'step', recording_step)
+        mp.setattr(bench_loss, 'measure', lambda *a, **k: results.append(measure(*a, **k)) or results[-1])
+        result = CliRunner().invoke(main, ['bench', 'loss', '--blocks', '1', '--profiled-blocks', '2', '--batch', '4',
+                                           '--base', 'demo', '--no-scaling'])
+    torch.set_num_threads(threads)
+    return result, seen, results
+
+
+def test_timed_blocks_run_without_the_profiler(tiny_bench):
+    result, seen, results = tiny_bench
+    assert result.exit_code == 0, result.output
+    interval = 8
+    profiled = [name for name, on in seen if on]
+    assert profiled == ['LinkLoss'] * 2                             # The link iteration of each profiled block.
+    timed = [name for name, on in seen if not on]
+    assert timed.count('ToySG2ADALoss') == 2 * interval                          # Warm-up + 1 timed block.
+    assert timed.count('LinkLoss') == 2 * interval + 2 * (interval - 1)          # ... + the profiled blocks' rest.
+    r, = results
+    assert len(r['base']) == len(r['link']) == 1 and len(r['profiled']) == 2
+
+
+def test_every_labelled_phase_ran_once_per_link_iteration(tiny_bench):
+    _, _, (r,) = tiny_bench
+    phases = r['phases']
+    expected = [LINK_PASS, RENDERS, LINK_PASS + ('linkgan:masks+diff',), G_FAKES, LINK_PASS + ('linkgan:backward',),
+                D_PASS_FAKES]
+    assert sorted(phases) == sorted(expected)
+    assert r['link_iterations'] == 2                                # Summed over both blocks.
+    for path in expected:
+        assert phases[path]['total'] > 0, path
+    assert phases[RENDERS]['count'] == phases[G_FAKES]['count'] == phases[D_PASS_FAKES]['count'] == 2
+    assert phases[LINK_PASS]['own'] > 0
+
+
+def test_output_has_ratio_and_every_labelled_phase(tiny_bench):
+    result, _, _ = tiny_bench
+    out = result.output
+    assert 'D sees 4 perturbed fakes, as many as its regular fake batch' in out
+    assert 'link pass on 2 samples x 5 renders' in out
+    assert re.search(r'ratio\s+\d+\.\d+ wall\s+\d+\.\d+ cpu', out)
+    described = list(bench_loss.DESCRIPTIONS.values()) + list(bench_loss.REST.values())
+    for name in described + ['labelled total (each range counted once)']:
+        line = next((l for l in out.splitlines() if name in l), None)
+        assert line is not None, f'{name!r} missing from:\n{out}'
+        ms = float(line[line.index(name) + len(name):].split()[0])
+        assert ms >= 0, line
+    assert 'no link iteration was profiled' not in out
+
+#----------------------------------------------------------------------------
