@@ -24,10 +24,11 @@ import time
 import click
 import torch
 
+from linkgan_plugin.cli_options import (device_option, load_for_cli, network_options, progress_bar,  # noqa: F401
+                                        truncation_option)    # load_for_cli, progress_bar: re-exported (edit, lelsd, ...).
 from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, METRICS, evaluate_links, sample_inputs
-from linkgan_plugin.network_loading import (CAMERAS, NetworkLoadError, SpecResolutionError, UPSTREAM_ENV, load_network,
-                                            make_adapter, resolve_device, resolve_spec)
-from linkgan_plugin.spec import LinkSpec, SpecError
+from linkgan_plugin.network_loading import CAMERAS
+from linkgan_plugin.spec import LinkSpec
 
 SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
 
@@ -201,65 +202,21 @@ def _json_ratio(value):
     return math.inf if value == 'inf' else value
 
 #----------------------------------------------------------------------------
-# Shared CLI plumbing (also used by `linkgan edit`).
-
-def load_for_cli(network, upstream, spec, device, camera):
-    """Loads network + spec for a command; turns every loading problem into a click error naming the option.
-
-    Returns (LoadedNetwork, GeneratorAdapter, LinkSpec, origin, torch.device).
-    """
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--device') from None
-    try:
-        net = load_network(network, upstream=upstream)
-    except NetworkLoadError as e:
-        raise click.ClickException(str(e)) from None
-    try:
-        gen = make_adapter(net, camera=camera, device=dev)
-    except NetworkLoadError as e:
-        raise click.BadParameter(str(e), param_hint='--camera') from None
-    except TypeError as e:
-        raise click.ClickException(f'{net.path}: G_ema is not a generator this tool understands: {e}') from None
-    if camera != 'frontal' and not gen.is_eg3d:
-        raise click.BadParameter(f'{camera!r} only applies to EG3D networks; {net.path} is {net.flavour}', param_hint='--camera')
-    try:
-        spec_obj, origin = resolve_spec(net, explicit=spec, w_dim=gen.w_dim)
-    except SpecResolutionError as e:
-        raise click.UsageError(str(e)) from None
-    except SpecError as e:
-        where = '--spec' if spec is not None else f'the spec from {net.path if net.checkpoint_spec else net.training_options_path}'
-        raise click.BadParameter(f'{e} (network: w_dim={gen.w_dim}, num_ws={gen.num_ws})', param_hint=where) from None
-    return net, gen, spec_obj, origin, dev
-
-
-def progress_bar(length, label):
-    """A click progress bar on stderr (stdout stays clean for the table)."""
-    return click.progressbar(length=length, label=label, file=click.get_text_stream('stderr'), show_pos=True)
-
-#----------------------------------------------------------------------------
 
 @click.command('eval', context_settings={'help_option_names': ['-h', '--help']})
-@click.option('--network', 'network', required=True, type=click.Path(dir_okay=False),
-              help='Upstream network-snapshot-*.pkl (its G_ema) or a linkgan demo checkpoint.')
-@click.option('--upstream', type=click.Path(file_okay=False), envvar=UPSTREAM_ENV, show_envvar=True,
-              help='Upstream checkout whose dnnlib/torch_utils unpickle snapshot pickles.')
-@click.option('--spec', type=str, default=None,
-              help='Link spec (file or inline JSON). Default: the checkpoint\'s, else training_options.json beside it.')
+@network_options()
 @click.option('--link', 'links', multiple=True, help='Measure only this link (repeatable). Default: all.')
 @click.option('--samples', type=click.IntRange(min=1), default=DEFAULTS['samples'], show_default=True)
 @click.option('--batch', type=click.IntRange(min=1), default=DEFAULTS['batch'], show_default=True)
 @click.option('--seed', type=click.IntRange(min=0), default=DEFAULTS['seed'], show_default=True)
-@click.option('--truncation', type=click.FloatRange(min=0.0), default=DEFAULTS['truncation'], show_default=True,
-              help='Truncation psi of the mapping.')
+@truncation_option(default=DEFAULTS['truncation'])
 @click.option('--alpha', type=click.FloatRange(min=0.0, min_open=True), default=None,
               help='Table 3 perturbation strength. Default: the spec\'s alpha.')
 @click.option('--outputs', type=str, default=None,
               help='Comma-separated outputs to measure. Default: image (EG3D: image,image_raw,image_depth).')
 @click.option('--camera', type=click.Choice(CAMERAS), default=DEFAULTS['camera'], show_default=True,
               help='EG3D: fixed frontal camera, yaw-jittered cameras, or the run\'s dataset cameras.')
-@click.option('--device', type=str, default=DEFAULTS['device'], show_default=True, help='auto, cpu, cuda or cuda:N.')
+@device_option(default=DEFAULTS['device'])
 @click.option('--out', type=click.Path(dir_okay=False, writable=True), default=None, help='Write the results as JSON.')
 @click.option('--compare', type=click.Path(exists=True, dir_okay=False), default=None,
               help='An earlier eval JSON (say, the control): print ratios this / it.')
