@@ -121,7 +121,8 @@ template <typename F> void dispatch(at::ScalarType t, F&& f) {
 
 std::tuple<at::Tensor, at::Tensor> masked_diff_fwd_cpu(const at::Tensor& x_, const at::Tensor& x1_, const at::Tensor& x2_, const at::Tensor& mask_) {
     const Geometry g = check_and_describe(x_, x1_, x2_, mask_);
-    const at::Tensor x = x_.contiguous(), x1 = x1_.contiguous(), x2 = x2_.contiguous(), mask = mask_.contiguous();
+    const linkgan::MaskedDiffInputs in = linkgan::contiguous_inputs(x_, x1_, x2_, mask_);
+    const at::Tensor &x = in.x, &x1 = in.x1, &x2 = in.x2, &mask = in.mask;
     const auto acc = mask.scalar_type();
     at::Tensor out_in = at::empty({g.B, g.L}, x.options().dtype(acc));
     at::Tensor out_out = at::empty({g.B, g.L}, x.options().dtype(acc));
@@ -138,18 +139,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cpu(
         const at::Tensor& grad_in_, const at::Tensor& grad_out_, const at::Tensor& x_, const at::Tensor& x1_, const at::Tensor& x2_,
         const at::Tensor& mask_, bool need_x, bool need_x1, bool need_x2) {
     const Geometry g = check_and_describe(x_, x1_, x2_, mask_);
-    const auto acc = mask_.scalar_type();
-    for (const auto* t : {&grad_in_, &grad_out_})
-        TORCH_CHECK(t->dim() == 2 && t->size(0) == g.B && t->size(1) == g.L && t->scalar_type() == acc && t->device().is_cpu(),
-                    "masked_diff backward: ", (t == &grad_in_ ? "grad_in" : "grad_out"), " must be a [", g.B, ", ", g.L, "] ", acc, " CPU tensor, got ", t->sizes(), " ", t->scalar_type());
-    const at::Tensor x = x_.contiguous(), x1 = x1_.contiguous(), x2 = x2_.contiguous(), mask = mask_.contiguous();
-    const at::Tensor grad_in = grad_in_.contiguous(), grad_out = grad_out_.contiguous();
+    const auto grads = linkgan::check_incoming_grads(grad_in_, grad_out_, g.B, g.L, mask_.scalar_type(), x_.device(), " CPU tensor");
+    const at::Tensor &grad_in = grads.first, &grad_out = grads.second;
+    const linkgan::MaskedDiffInputs in = linkgan::contiguous_inputs(x_, x1_, x2_, mask_);
+    const at::Tensor &x = in.x, &x1 = in.x1, &x2 = in.x2, &mask = in.mask;
     // Uninitialised, not zeros: the kernel writes every element once (see backward_kernel). From the pool, so
     // that steady-state calls write to pages already mapped (see grad_buffer_pool.h).
     static linkgan::GradBufferPool pool;
-    at::Tensor gx = pool.empty(need_x ? x.sizes() : at::IntArrayRef{0}, x.options());
-    at::Tensor gx1 = pool.empty(need_x1 ? x1.sizes() : at::IntArrayRef{0}, x1.options());
-    at::Tensor gx2 = pool.empty(need_x2 ? x2.sizes() : at::IntArrayRef{0}, x2.options());
+    at::Tensor gx, gx1, gx2;
+    std::tie(gx, gx1, gx2) = linkgan::grad_outputs(
+        [](at::IntArrayRef sizes, const at::TensorOptions& options) { return pool.empty(sizes, options); }, in, need_x, need_x1, need_x2);
     dispatch(x.scalar_type(), [&](auto s, auto a) {
         using scalar_t = decltype(s);
         using acc_t = decltype(a);
@@ -166,12 +165,4 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cpu(
 
 //----------------------------------------------------------------------------
 
-TORCH_LIBRARY(linkgan_cpu, m) {
-    m.def("masked_diff_fwd(Tensor x, Tensor x1, Tensor x2, Tensor mask) -> (Tensor, Tensor)");
-    m.def("masked_diff_bwd(Tensor grad_in, Tensor grad_out, Tensor x, Tensor x1, Tensor x2, Tensor mask, bool need_x, bool need_x1, bool need_x2) -> (Tensor, Tensor, Tensor)");
-}
-
-TORCH_LIBRARY_IMPL(linkgan_cpu, CPU, m) {
-    m.impl("masked_diff_fwd", &masked_diff_fwd_cpu);
-    m.impl("masked_diff_bwd", &masked_diff_bwd_cpu);
-}
+LINKGAN_REGISTER_MASKED_DIFF(linkgan_cpu, CPU, &masked_diff_fwd_cpu, &masked_diff_bwd_cpu)

@@ -43,7 +43,8 @@ MaskedDiffDtype dtype_of(const at::Tensor& x) {
 std::tuple<at::Tensor, at::Tensor> masked_diff_fwd_cuda(const at::Tensor& x_, const at::Tensor& x1_, const at::Tensor& x2_, const at::Tensor& mask_) {
     const MaskedDiffGeometry g = check_and_describe(x_, x1_, x2_, mask_);
     const c10::cuda::CUDAGuard guard(x_.device());
-    const at::Tensor x = x_.contiguous(), x1 = x1_.contiguous(), x2 = x2_.contiguous(), mask = mask_.contiguous();
+    const linkgan::MaskedDiffInputs in = linkgan::contiguous_inputs(x_, x1_, x2_, mask_);
+    const at::Tensor &x = in.x, &x1 = in.x1, &x2 = in.x2, &mask = in.mask;
     const auto acc_options = x.options().dtype(mask.scalar_type());
     at::Tensor out_in = at::empty({g.B, g.L}, acc_options), out_out = at::empty({g.B, g.L}, acc_options);
     const int64_t blocks = linkgan::masked_diff_fwd_cuda_blocks(g, x.device().index());
@@ -60,18 +61,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cuda(
         const at::Tensor& grad_in_, const at::Tensor& grad_out_, const at::Tensor& x_, const at::Tensor& x1_, const at::Tensor& x2_,
         const at::Tensor& mask_, bool need_x, bool need_x1, bool need_x2) {
     const MaskedDiffGeometry g = check_and_describe(x_, x1_, x2_, mask_);
-    const auto acc = mask_.scalar_type();
-    for (const auto* t : {&grad_in_, &grad_out_})
-        TORCH_CHECK(t->dim() == 2 && t->size(0) == g.B && t->size(1) == g.L && t->scalar_type() == acc && t->device() == x_.device(),
-                    "masked_diff backward: ", (t == &grad_in_ ? "grad_in" : "grad_out"), " must be a [", g.B, ", ", g.L, "] ", acc,
-                    " tensor on the device of x, got ", t->sizes(), " ", t->scalar_type());
+    const auto grads = linkgan::check_incoming_grads(grad_in_, grad_out_, g.B, g.L, mask_.scalar_type(), x_.device(),
+                                                     " tensor on the device of x");
     const c10::cuda::CUDAGuard guard(x_.device());
-    const at::Tensor x = x_.contiguous(), x1 = x1_.contiguous(), x2 = x2_.contiguous(), mask = mask_.contiguous();
-    const at::Tensor grad_in = grad_in_.contiguous(), grad_out = grad_out_.contiguous();
+    const at::Tensor &grad_in = grads.first, &grad_out = grads.second;
+    const linkgan::MaskedDiffInputs in = linkgan::contiguous_inputs(x_, x1_, x2_, mask_);
+    const at::Tensor &x = in.x, &x1 = in.x1, &x2 = in.x2, &mask = in.mask;
     // torch.empty, not zeros: the kernel writes every element once.
-    at::Tensor gx = at::empty(need_x ? x.sizes() : at::IntArrayRef{0}, x.options());
-    at::Tensor gx1 = at::empty(need_x1 ? x1.sizes() : at::IntArrayRef{0}, x1.options());
-    at::Tensor gx2 = at::empty(need_x2 ? x2.sizes() : at::IntArrayRef{0}, x2.options());
+    at::Tensor gx, gx1, gx2;
+    std::tie(gx, gx1, gx2) = linkgan::grad_outputs(
+        [](at::IntArrayRef sizes, const at::TensorOptions& options) { return at::empty(sizes, options); }, in, need_x, need_x1, need_x2);
     const cudaError_t err = linkgan::masked_diff_bwd_cuda(g, dtype_of(x), grad_in.const_data_ptr(), grad_out.const_data_ptr(),
                                                           x.const_data_ptr(), x1.const_data_ptr(), x2.const_data_ptr(), mask.const_data_ptr(),
                                                           need_x ? gx.mutable_data_ptr() : nullptr,
@@ -86,12 +85,4 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> masked_diff_bwd_cuda(
 
 //----------------------------------------------------------------------------
 
-TORCH_LIBRARY(linkgan_cuda, m) {
-    m.def("masked_diff_fwd(Tensor x, Tensor x1, Tensor x2, Tensor mask) -> (Tensor, Tensor)");
-    m.def("masked_diff_bwd(Tensor grad_in, Tensor grad_out, Tensor x, Tensor x1, Tensor x2, Tensor mask, bool need_x, bool need_x1, bool need_x2) -> (Tensor, Tensor, Tensor)");
-}
-
-TORCH_LIBRARY_IMPL(linkgan_cuda, CUDA, m) {
-    m.impl("masked_diff_fwd", &masked_diff_fwd_cuda);
-    m.impl("masked_diff_bwd", &masked_diff_bwd_cuda);
-}
+LINKGAN_REGISTER_MASKED_DIFF(linkgan_cuda, CUDA, &masked_diff_fwd_cuda, &masked_diff_bwd_cuda)

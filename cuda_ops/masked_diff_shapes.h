@@ -1,12 +1,16 @@
-// Argument checks shared by the CPU and CUDA bindings of the masked-difference op (host code, ATen only).
-// Each binding adds its own device checks; the messages name the argument, as the Python side does.
+// What the CPU and CUDA bindings of the masked-difference op share (host code, ATen only): argument checks,
+// contiguous inputs, backward's gradient checks and outputs, and the op schemas. Each binding adds its own device
+// checks and allocator; the messages name the argument, as the Python side does.
 
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <tuple>
+#include <utility>
 
 namespace linkgan {
 
@@ -45,5 +49,57 @@ inline MaskedDiffShape check_masked_diff_shapes(const at::Tensor& x, const at::T
                 "masked_diff: mask must be [", s.B, " or 1, links or 1, ", x.size(2), ", ", x.size(3), "], got ", mask.sizes());
     return s;
 }
+
+// The four inputs made contiguous: the kernels index them as dense arrays.
+struct MaskedDiffInputs {
+    at::Tensor x, x1, x2, mask;
+};
+
+inline MaskedDiffInputs contiguous_inputs(const at::Tensor& x, const at::Tensor& x1, const at::Tensor& x2,
+                                          const at::Tensor& mask) {
+    return {x.contiguous(), x1.contiguous(), x2.contiguous(), mask.contiguous()};
+}
+
+// Backward's incoming gradients grad_in, grad_out: each must be [B, L] in the accumulation dtype `acc` on
+// `device`; `on_device` completes the message (" CPU tensor", " tensor on the device of x"). Returned contiguous.
+inline std::pair<at::Tensor, at::Tensor> check_incoming_grads(const at::Tensor& grad_in, const at::Tensor& grad_out,
+                                                               int64_t B, int64_t L, at::ScalarType acc,
+                                                               const at::Device& device, const char* on_device) {
+    for (const auto* t : {&grad_in, &grad_out})
+        TORCH_CHECK(t->dim() == 2 && t->size(0) == B && t->size(1) == L && t->scalar_type() == acc && t->device() == device,
+                    "masked_diff backward: ", (t == &grad_in ? "grad_in" : "grad_out"), " must be a [", B, ", ", L, "] ", acc,
+                    on_device, ", got ", t->sizes(), " ", t->scalar_type());
+    return {grad_in.contiguous(), grad_out.contiguous()};
+}
+
+// Backward's outputs gx, gx1, gx2, shaped like x, x1, x2 ([0] where not needed), from empty(sizes, options):
+// uninitialised, as the kernels write every element once. Allocated in that order.
+template <typename Empty>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> grad_outputs(Empty&& empty, const MaskedDiffInputs& in, bool need_x,
+                                                            bool need_x1, bool need_x2) {
+    const auto one = [&](const at::Tensor& t, bool need) { return empty(need ? t.sizes() : at::IntArrayRef{0}, t.options()); };
+    at::Tensor gx = one(in.x, need_x);
+    at::Tensor gx1 = one(in.x1, need_x1);
+    at::Tensor gx2 = one(in.x2, need_x2);
+    return {gx, gx1, gx2};
+}
+
+// The op schemas both bindings register (torch.ops.linkgan_cpu.* and torch.ops.linkgan_cuda.*).
+constexpr const char* kMaskedDiffFwdSchema = "masked_diff_fwd(Tensor x, Tensor x1, Tensor x2, Tensor mask) -> (Tensor, Tensor)";
+constexpr const char* kMaskedDiffBwdSchema =
+    "masked_diff_bwd(Tensor grad_in, Tensor grad_out, Tensor x, Tensor x1, Tensor x2, Tensor mask, bool need_x, "
+    "bool need_x1, bool need_x2) -> (Tensor, Tensor, Tensor)";
+
+// Registers the schemas in the op namespace `ns` (torch.ops.ns.masked_diff_fwd / _bwd) with `fwd` and `bwd` as
+// their kernels for dispatch key `key` (CPU or CUDA). Used once per binding, at file scope.
+#define LINKGAN_REGISTER_MASKED_DIFF(ns, key, fwd, bwd)     \
+    TORCH_LIBRARY(ns, m) {                                  \
+        m.def(linkgan::kMaskedDiffFwdSchema);               \
+        m.def(linkgan::kMaskedDiffBwdSchema);               \
+    }                                                       \
+    TORCH_LIBRARY_IMPL(ns, key, m) {                        \
+        m.impl("masked_diff_fwd", fwd);                     \
+        m.impl("masked_diff_bwd", bwd);                     \
+    }
 
 }  // namespace linkgan
