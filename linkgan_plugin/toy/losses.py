@@ -32,6 +32,12 @@ def _blur(img, sigma):
     return F.conv2d(F.pad(img, [0, 0, size, size], mode='reflect'), f.view(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
 
 
+def _fade(cur_nimg, fade_kimg):
+    """How far a schedule that fades over `fade_kimg` thousand images has come at cur_nimg: 0 .. 1 (1 when
+    fade_kimg <= 0)."""
+    return min(cur_nimg / (fade_kimg * 1e3), 1) if fade_kimg > 0 else 1
+
+
 def _style_mix(ws, prob, remap):
     """Replaces rows [cutoff:] of ws with those of another latent with probability `prob` (in place)."""
     if prob <= 0:
@@ -45,16 +51,40 @@ def _style_mix(ws, prob, remap):
 class _Logistic:
     """Shared maths of the non-saturating logistic loss with lazy R1 and path-length regularization."""
 
-    def _init_common(self, device, D, augment_pipe, r1_gamma, style_mixing_prob, pl_weight, pl_batch_shrink, pl_decay):
-        self.device = device
-        self.D = D
-        self.augment_pipe = augment_pipe
-        self.r1_gamma = r1_gamma
-        self.style_mixing_prob = style_mixing_prob
-        self.pl_weight = pl_weight
-        self.pl_batch_shrink = pl_batch_shrink
-        self.pl_decay = pl_decay
-        self.pl_mean = torch.zeros([], device=device)
+    def _init_common(self, args):
+        """Keeps every constructor argument (the constructor's locals() on entry) as the attribute of its name, as
+        upstream's losses do, plus the path-length running mean."""
+        for name, value in args.items():
+            if name not in ('self', '__class__'):
+                setattr(self, name, value)
+        self.pl_mean = torch.zeros([], device=self.device)
+
+    def _phases(self, phase, g_reg_on):
+        """(do_Gmain, do_Greg, do_Dmain, do_Dr1) of a phase, with upstream's remapping: Greg / Gboth lose their
+        regularization when g_reg_on is False, Dreg / Dboth theirs when r1_gamma == 0."""
+        return (phase in ('Gmain', 'Gboth'), phase in ('Greg', 'Gboth') and g_reg_on,
+                phase in ('Dmain', 'Dboth'), phase in ('Dreg', 'Dboth') and self.r1_gamma != 0)
+
+    def _accumulate(self, flags, real, real_c, gen_z, gen_c, gain, run_G, run_D, g_reg):
+        """The phases every upstream runs in this order, given flags = _phases(...).
+
+        run_G(z, c, step) -> (img, ws) and run_D(img, c, step) -> logits, with step 'Gmain' (G's main term), 'Dmain'
+        (fakes for D) or 'Dreal' (reals for D), so each upstream passes its own sync / update_emas / blur;
+        g_reg(): G's regularizer.
+        """
+        do_Gmain, do_Greg, do_Dmain, do_Dr1 = flags
+        if do_Gmain:
+            img, _ = run_G(gen_z, gen_c, 'Gmain')
+            self._g_main(img, lambda x: run_D(x, gen_c, 'Gmain'), gain)
+        if do_Greg:
+            g_reg()
+        loss_fake = 0
+        if do_Dmain:
+            img, _ = run_G(gen_z, gen_c, 'Dmain')
+            fake = {k: v.detach() for k, v in img.items()} if isinstance(img, dict) else img.detach()
+            loss_fake = self._d_fake(run_D(fake, gen_c, 'Dmain'), gain)
+        if do_Dmain or do_Dr1:
+            self._d_real(real, lambda x: run_D(x, real_c, 'Dreal'), do_Dmain, do_Dr1, gain, loss_fake)
 
     def _g_main(self, fake, logits_of, gain):
         logits = logits_of(fake)
@@ -63,7 +93,10 @@ class _Logistic:
         report('Loss/G/loss', loss)
         loss.mean().mul(gain).backward()
 
-    def _g_pl(self, img, ws, gain):
+    def _g_pl(self, gen_z, gen_c, gain, run_G):
+        """Path-length regularization on the first 1 / pl_batch_shrink of the batch; run_G(z, c) -> (img, ws)."""
+        n = gen_z.shape[0] // self.pl_batch_shrink
+        img, ws = run_G(gen_z[:n], gen_c[:n])
         noise = torch.randn_like(img) / np.sqrt(img.shape[2] * img.shape[3])
         grads, = torch.autograd.grad(outputs=[(img * noise).sum()], inputs=[ws], create_graph=True)
         lengths = grads.square().sum(2).mean(1).sqrt()
@@ -100,9 +133,7 @@ class _Logistic:
 class ToySG2ADALoss(_Logistic):
     def __init__(self, device, G_mapping, G_synthesis, D, augment_pipe=None, style_mixing_prob=0.9, r1_gamma=10,
                  pl_batch_shrink=2, pl_decay=0.01, pl_weight=2):
-        self._init_common(device, D, augment_pipe, r1_gamma, style_mixing_prob, pl_weight, pl_batch_shrink, pl_decay)
-        self.G_mapping = G_mapping
-        self.G_synthesis = G_synthesis
+        self._init_common(locals())
 
     def run_G(self, z, c, sync):
         with ddp_sync(self.G_mapping, sync):
@@ -120,38 +151,22 @@ class ToySG2ADALoss(_Logistic):
 
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, sync, gain):
         assert phase in PHASES
-        do_Gmain = phase in ('Gmain', 'Gboth')
-        do_Dmain = phase in ('Dmain', 'Dboth')
-        do_Gpl = phase in ('Greg', 'Gboth') and self.pl_weight != 0
-        do_Dr1 = phase in ('Dreg', 'Dboth') and self.r1_gamma != 0
-        if do_Gmain:
-            img, _ = self.run_G(gen_z, gen_c, sync=(sync and not do_Gpl))
-            self._g_main(img, lambda x: self.run_D(x, gen_c, sync=False), gain)
-        if do_Gpl:
-            n = gen_z.shape[0] // self.pl_batch_shrink
-            img, ws = self.run_G(gen_z[:n], gen_c[:n], sync=sync)
-            self._g_pl(img, ws, gain)
-        loss_fake = 0
-        if do_Dmain:
-            img, _ = self.run_G(gen_z, gen_c, sync=False)
-            loss_fake = self._d_fake(self.run_D(img.detach(), gen_c, sync=False), gain)
-        if do_Dmain or do_Dr1:
-            self._d_real(real_img, lambda x: self.run_D(x, real_c, sync=sync), do_Dmain, do_Dr1, gain, loss_fake)
+        flags = self._phases(phase, self.pl_weight != 0)
+        g_sync = {'Gmain': sync and not flags[1], 'Dmain': False}      # flags[1]: path-length regularization runs.
+        d_sync = {'Gmain': False, 'Dmain': False, 'Dreal': sync}
+        self._accumulate(flags, real_img, real_c, gen_z, gen_c, gain,
+                         run_G=lambda z, c, step: self.run_G(z, c, sync=g_sync[step]),
+                         run_D=lambda x, c, step: self.run_D(x, c, sync=d_sync[step]),
+                         g_reg=lambda: self._g_pl(gen_z, gen_c, gain, lambda z, c: self.run_G(z, c, sync=sync)))
 
 
 class ToySG3Loss(_Logistic):
     def __init__(self, device, G, D, augment_pipe=None, r1_gamma=10, style_mixing_prob=0, pl_weight=0, pl_batch_shrink=2,
                  pl_decay=0.01, pl_no_weight_grad=False, blur_init_sigma=0, blur_fade_kimg=0):
-        self._init_common(device, D, augment_pipe, r1_gamma, style_mixing_prob, pl_weight, pl_batch_shrink, pl_decay)
-        self.G = G
-        self.pl_no_weight_grad = pl_no_weight_grad
-        self.blur_init_sigma = blur_init_sigma
-        self.blur_fade_kimg = blur_fade_kimg
+        self._init_common(locals())
 
     def blur_sigma(self, cur_nimg):
-        if self.blur_fade_kimg <= 0:
-            return 0
-        return max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0) * self.blur_init_sigma
+        return (1 - _fade(cur_nimg, self.blur_fade_kimg)) * self.blur_init_sigma
 
     def run_G(self, z, c, update_emas=False):
         ws = self.G.mapping(z, c, update_emas=update_emas)
@@ -164,31 +179,27 @@ class ToySG3Loss(_Logistic):
             img = self.augment_pipe(img)
         return self.D(img, c, update_emas=update_emas)
 
-    def _remap(self, phase):
-        if self.pl_weight == 0:
-            phase = {'Greg': 'none', 'Gboth': 'Gmain'}.get(phase, phase)
-        if self.r1_gamma == 0:
-            phase = {'Dreg': 'none', 'Dboth': 'Dmain'}.get(phase, phase)
-        return phase
+    # What EG3D's loss overrides: whether G has a regularizer, G at a training step, its regularizer, the reals.
+    def _g_reg_on(self):
+        return self.pl_weight != 0
+
+    def _generator(self, cur_nimg):
+        return self.run_G
+
+    def _g_reg(self, gen_z, gen_c, gain, cur_nimg):
+        self._g_pl(gen_z, gen_c, gain, self.run_G)
+
+    def _reals(self, real_img, cur_nimg):
+        return real_img
 
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         assert phase in PHASES
-        phase = self._remap(phase)
         sigma = self.blur_sigma(cur_nimg)
-        if phase in ('Gmain', 'Gboth'):
-            img, _ = self.run_G(gen_z, gen_c)
-            self._g_main(img, lambda x: self.run_D(x, gen_c, blur_sigma=sigma), gain)
-        if phase in ('Greg', 'Gboth'):
-            n = gen_z.shape[0] // self.pl_batch_shrink
-            img, ws = self.run_G(gen_z[:n], gen_c[:n])
-            self._g_pl(img, ws, gain)
-        loss_fake = 0
-        if phase in ('Dmain', 'Dboth'):
-            img, _ = self.run_G(gen_z, gen_c, update_emas=True)
-            loss_fake = self._d_fake(self.run_D(img.detach(), gen_c, blur_sigma=sigma, update_emas=True), gain)
-        if phase in ('Dmain', 'Dreg', 'Dboth'):
-            self._d_real(real_img, lambda x: self.run_D(x, real_c, blur_sigma=sigma),
-                         phase in ('Dmain', 'Dboth'), phase in ('Dreg', 'Dboth'), gain, loss_fake)
+        run_G = self._generator(cur_nimg)
+        self._accumulate(self._phases(phase, self._g_reg_on()), self._reals(real_img, cur_nimg), real_c, gen_z, gen_c,
+                         gain, run_G=lambda z, c, step: run_G(z, c, update_emas=(step == 'Dmain')),
+                         run_D=lambda x, c, step: self.run_D(x, c, blur_sigma=sigma, update_emas=(step == 'Dmain')),
+                         g_reg=lambda: self._g_reg(gen_z, gen_c, gain, cur_nimg))
 
 
 class ToyEG3DLoss(ToySG3Loss):
@@ -197,28 +208,18 @@ class ToyEG3DLoss(ToySG3Loss):
                  r1_gamma_fade_kimg=0, neural_rendering_resolution_initial=64, neural_rendering_resolution_final=None,
                  neural_rendering_resolution_fade_kimg=0, gpc_reg_fade_kimg=1000, gpc_reg_prob=None,
                  dual_discrimination=False, filter_mode='antialiased'):
-        super().__init__(device, G, D, augment_pipe, r1_gamma, style_mixing_prob, pl_weight, pl_batch_shrink, pl_decay,
-                         pl_no_weight_grad, blur_init_sigma, blur_fade_kimg)
-        self.r1_gamma_init = r1_gamma_init
-        self.r1_gamma_fade_kimg = r1_gamma_fade_kimg
-        self.neural_rendering_resolution_initial = neural_rendering_resolution_initial
-        self.neural_rendering_resolution_final = neural_rendering_resolution_final
-        self.neural_rendering_resolution_fade_kimg = neural_rendering_resolution_fade_kimg
-        self.gpc_reg_fade_kimg = gpc_reg_fade_kimg
-        self.gpc_reg_prob = gpc_reg_prob
-        self.dual_discrimination = dual_discrimination
-        self.filter_mode = filter_mode
+        self._init_common(locals())
 
     def rendering_resolution(self, cur_nimg):
         if self.neural_rendering_resolution_final is None:
             return self.neural_rendering_resolution_initial
-        t = min(cur_nimg / (self.neural_rendering_resolution_fade_kimg * 1e3), 1) if self.neural_rendering_resolution_fade_kimg > 0 else 1
+        t = _fade(cur_nimg, self.neural_rendering_resolution_fade_kimg)
         return int(np.rint(self.neural_rendering_resolution_initial * (1 - t) + self.neural_rendering_resolution_final * t))
 
     def swapping_prob(self, cur_nimg):
         if self.gpc_reg_prob is None:
             return None
-        t = min(cur_nimg / (self.gpc_reg_fade_kimg * 1e3), 1) if self.gpc_reg_fade_kimg > 0 else 1
+        t = _fade(cur_nimg, self.gpc_reg_fade_kimg)
         return (1 - t) * 1 + t * self.gpc_reg_prob
 
     def run_G(self, z, c, swapping_prob, neural_rendering_resolution, update_emas=False):
@@ -236,35 +237,28 @@ class ToyEG3DLoss(ToySG3Loss):
         img['image'] = _blur(img['image'], blur_sigma)
         return self.D(img, c, update_emas=update_emas)
 
-    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
-        assert phase in PHASES
-        if self.G.rendering_kwargs.get('density_reg', 0) == 0:
-            phase = {'Greg': 'none', 'Gboth': 'Gmain'}.get(phase, phase)
-        if self.r1_gamma == 0:
-            phase = {'Dreg': 'none', 'Dboth': 'Dmain'}.get(phase, phase)
-        sigma = self.blur_sigma(cur_nimg)
+    # The phases are ToySG3Loss.accumulate_gradients's; these are what EG3D does differently.
+    def _g_reg_on(self):
+        return self.G.rendering_kwargs.get('density_reg', 0) != 0
+
+    def _generator(self, cur_nimg):
+        nrr, swap = self.rendering_resolution(cur_nimg), self.swapping_prob(cur_nimg)
+        return lambda z, c, update_emas=False: self.run_G(z, c, swap, nrr, update_emas=update_emas)
+
+    def _g_reg(self, gen_z, gen_c, gain, cur_nimg):
+        """Density-style regularizer: depth must vary smoothly with w."""
         nrr = self.rendering_resolution(cur_nimg)
-        swap = self.swapping_prob(cur_nimg)
+        ws = self.G.mapping(gen_z, torch.zeros_like(gen_c))
+        d0 = self.G.synthesis(ws, gen_c, neural_rendering_resolution=nrr)['image_depth']
+        d1 = self.G.synthesis(ws + torch.randn_like(ws) * 1e-2, gen_c, neural_rendering_resolution=nrr)['image_depth']
+        reg = (d0 - d1).abs().mean([1, 2, 3]) * self.G.rendering_kwargs['density_reg']
+        report('Loss/G/TVloss', reg)
+        reg.mean().mul(gain).backward()
+
+    def _reals(self, real_img, cur_nimg):
+        nrr = self.rendering_resolution(cur_nimg)
         real_raw = F.interpolate(real_img, size=(nrr, nrr), mode='bilinear', align_corners=False, antialias=True)
-        real = {'image': real_img, 'image_raw': real_raw}
-        if phase in ('Gmain', 'Gboth'):
-            out, _ = self.run_G(gen_z, gen_c, swap, nrr)
-            self._g_main(out, lambda x: self.run_D(x, gen_c, blur_sigma=sigma), gain)
-        if phase in ('Greg', 'Gboth'):  # Density-style regularizer: depth must vary smoothly with w.
-            ws = self.G.mapping(gen_z, torch.zeros_like(gen_c))
-            d0 = self.G.synthesis(ws, gen_c, neural_rendering_resolution=nrr)['image_depth']
-            d1 = self.G.synthesis(ws + torch.randn_like(ws) * 1e-2, gen_c, neural_rendering_resolution=nrr)['image_depth']
-            reg = (d0 - d1).abs().mean([1, 2, 3]) * self.G.rendering_kwargs['density_reg']
-            report('Loss/G/TVloss', reg)
-            reg.mean().mul(gain).backward()
-        loss_fake = 0
-        if phase in ('Dmain', 'Dboth'):
-            out, _ = self.run_G(gen_z, gen_c, swap, nrr, update_emas=True)
-            fake = {k: v.detach() for k, v in out.items()}
-            loss_fake = self._d_fake(self.run_D(fake, gen_c, blur_sigma=sigma, update_emas=True), gain)
-        if phase in ('Dmain', 'Dreg', 'Dboth'):
-            self._d_real(real, lambda x: self.run_D(x, real_c, blur_sigma=sigma),
-                         phase in ('Dmain', 'Dboth'), phase in ('Dreg', 'Dboth'), gain, loss_fake)
+        return {'image': real_img, 'image_raw': real_raw}
 
 #----------------------------------------------------------------------------
 

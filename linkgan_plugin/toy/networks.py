@@ -164,13 +164,29 @@ class SynthesisNetwork(torch.nn.Module):
 #----------------------------------------------------------------------------
 # Generators of the three flavours.
 
+def _add_mapping_and_synthesis(owner, mapping_class, synthesis_class, z_dim, c_dim, w_dim, resolution, out_channels,
+                               channels, mapping_layers):
+    """Gives `owner` (a module) its .synthesis (built first, so parameters draw the same random numbers whatever
+    the flavour), .num_ws and .mapping."""
+    owner.synthesis = synthesis_class(w_dim, resolution, out_channels, channels)
+    owner.num_ws = owner.synthesis.num_ws
+    owner.mapping = mapping_class(z_dim, c_dim, w_dim, owner.num_ws, mapping_layers)
+
+
 class _ToyGenerator(torch.nn.Module):
+    """What every flavour's G holds; a flavour that declares mapping_class and synthesis_class gets them as
+    G.mapping and G.synthesis modules (sg2ada, sg3)."""
+    mapping_class = synthesis_class = None
+
     def __init__(self, z_dim=32, c_dim=0, w_dim=64, img_resolution=32, img_channels=3, channels=32, mapping_layers=4):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
                                 img_channels=img_channels, channels=channels, mapping_layers=mapping_layers)
+        if self.synthesis_class is not None:
+            _add_mapping_and_synthesis(self, self.mapping_class, self.synthesis_class, z_dim, c_dim, w_dim,
+                                       img_resolution, img_channels, channels, mapping_layers)
 
 
 class SG2ADAMapping(MappingNetwork):
@@ -194,13 +210,7 @@ class SG3Synthesis(SynthesisNetwork):
 
 class ToyGeneratorSG2ADA(_ToyGenerator):
     """StyleGAN2-ADA-shaped G: G.mapping and G.synthesis are handed to the loss separately."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        k = self.init_kwargs
-        self.synthesis = SynthesisNetwork(k['w_dim'], k['img_resolution'], k['img_channels'], k['channels'])
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = SG2ADAMapping(k['z_dim'], k['c_dim'], k['w_dim'], self.num_ws, k['mapping_layers'])
+    mapping_class, synthesis_class = SG2ADAMapping, SynthesisNetwork
 
     def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, noise_mode='random'):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
@@ -209,13 +219,7 @@ class ToyGeneratorSG2ADA(_ToyGenerator):
 
 class ToyGeneratorSG3(_ToyGenerator):
     """StyleGAN3-shaped G: mapping/synthesis take update_emas."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        k = self.init_kwargs
-        self.synthesis = SG3Synthesis(k['w_dim'], k['img_resolution'], k['img_channels'], k['channels'])
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = SG3Mapping(k['z_dim'], k['c_dim'], k['w_dim'], self.num_ws, k['mapping_layers'])
+    mapping_class, synthesis_class = SG3Mapping, SG3Synthesis
 
     def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas)
@@ -227,9 +231,8 @@ class _Backbone(torch.nn.Module):
 
     def __init__(self, z_dim, c_dim, w_dim, resolution, channels, mapping_layers, planes=8):
         super().__init__()
-        self.synthesis = SynthesisNetwork(w_dim, resolution, planes, channels)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = SG3Mapping(z_dim, c_dim, w_dim, self.num_ws, mapping_layers)
+        _add_mapping_and_synthesis(self, SG3Mapping, SynthesisNetwork, z_dim, c_dim, w_dim, resolution, planes,
+                                   channels, mapping_layers)
 
 
 class ToyGeneratorEG3D(_ToyGenerator):

@@ -56,9 +56,11 @@ class Flavour:
 
     @classmethod
     def call_loss(cls, loss, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
-        """Calls loss.accumulate_gradients with this upstream's convention (as its training loop does)."""
+        """Calls loss.accumulate_gradients with this upstream's convention, its `call_args` of (sync, gain,
+        cur_nimg), as its training loop does."""
+        given = dict(sync=sync, gain=gain, cur_nimg=cur_nimg)
         return loss.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
-                                         gain=gain, cur_nimg=cur_nimg)
+                                         **{name: given[name] for name in cls.call_args})
 
     def __init__(self, G=None, D=None, G_mapping=None, G_synthesis=None, base=None):
         self.G, self.D = G, D
@@ -92,8 +94,8 @@ class Flavour:
         return values.get('sync', True), values.get('gain', 1), values.get('cur_nimg')
 
     def call_base(self, base, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
-        return base.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
-                                         gain=gain, cur_nimg=0 if cur_nimg is None else cur_nimg)
+        """call_loss on the base loss; cur_nimg None (the caller's upstream has none) counts as 0."""
+        return self.call_loss(base, phase, real_img, real_c, gen_z, gen_c, sync, gain, 0 if cur_nimg is None else cur_nimg)
 
     def masked_outputs(self, spec):
         """The outputs the link term masks (None: the synthesis returns one image tensor)."""
@@ -137,18 +139,9 @@ class SG2ADA(Flavour):
     def loss_networks(cls, G):
         return dict(G_mapping=G.mapping, G_synthesis=G.synthesis)
 
-    @classmethod
-    def call_loss(cls, loss, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
-        return loss.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
-                                         sync=sync, gain=gain)
-
     @property
     def mapping_module(self):
         return self.G_mapping
-
-    def call_base(self, base, phase, real_img, real_c, gen_z, gen_c, sync, gain, cur_nimg):
-        return base.accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c,
-                                         sync=sync, gain=gain)
 
     def map(self, z, c, sync):
         with ddp_sync(self.G_mapping, sync):
