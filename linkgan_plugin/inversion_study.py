@@ -47,11 +47,10 @@ from contextlib import contextmanager
 import click
 import torch
 
-from linkgan_plugin.metrics import METRIC_TABLE, sample_inputs, summarise_values
-from linkgan_plugin.ops import masked_diff
-from linkgan_plugin.regularizer import BoundSpec, split_outputs
+from linkgan_plugin.cli_options import device_for_cli, device_option, option_errors, progress_bar
+from linkgan_plugin.metrics import METRIC_TABLE, sample_inputs, summarise_values, variant_metrics
+from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.render import render_variants
-from linkgan_plugin.spec import LinkSpec
 
 RESAMPLED = ('linked_resampled', 'complement_resampled')           # The variants of Table 2's protocol.
 RESAMPLE_METRICS = tuple(m for m in METRIC_TABLE if m.variant in RESAMPLED)   # edit_i, edit_o, keep_o.
@@ -108,40 +107,16 @@ def resampling_metrics_batch(gen, bound, ws, ws_new, c=None, outputs=('image',))
     """
     c = gen.default_c(ws.shape[0]) if c is None else c
     offsets = row_variant_offsets(bound, ws, ws_new)
-    x, variants = render_variants(lambda w: gen.synthesize(w, c), ws, offsets)
-    views, px, pvars = split_outputs(x, variants, targets=list(outputs), primary='image')
-    K = len(RESAMPLED)
-    shared = None if bound.masks.uses_variants else bound.masks.for_batch(px)
-    masks = {v: shared or bound.masks.for_batch(px, pvars[k::K]) for k, v in enumerate(RESAMPLED)}
-    result = {}
-    for output, (img, imgs) in views.items():
-        img = img.float()
-        N, C, H, W = img.shape
-        sums = {}
-        for k, variant in enumerate(RESAMPLED):
-            mask = masks[variant].at(H, W).expand(N, -1, -1, -1)
-            stacked = torch.stack([v.float() for v in imgs[k::K]], dim=1)
-            inside, outside = masked_diff(img, stacked, stacked, mask)
-            area_in = C * mask.sum(dim=[2, 3]).clamp(min=1e-8)
-            area_out = C * (1 - mask).sum(dim=[2, 3]).clamp(min=1e-8)
-            sums[variant] = {'inside': (inside, area_in), 'outside': (outside, area_out)}
-        out = {}
-        for m in RESAMPLE_METRICS:
-            value, area = sums[m.variant][m.where]
-            out[m.name] = value / (C * H * W)
-            out[m.name + '_region'] = value / area
-        result[output] = out
-    return result
+    return variant_metrics(gen, bound, ws, offsets, c, outputs, variants=RESAMPLED, table=RESAMPLE_METRICS)
 
 
 def select_spec(spec, link_names):
-    """The spec restricted to `link_names` (all when None or empty); ValueError naming link_names otherwise."""
-    if not link_names:
-        return spec
-    unknown = [n for n in link_names if n not in spec.names]
-    if unknown:
-        raise ValueError(f'link_names: unknown link {unknown[0]!r} (the spec has: {", ".join(spec.names)})')
-    return LinkSpec([link for link in spec.links if link.name in link_names], dict(spec.options))
+    """The spec restricted to `link_names` (all when None or empty: LinkSpec.select); ValueError naming
+    link_names otherwise."""
+    try:
+        return spec.select(link_names)
+    except ValueError as e:
+        raise ValueError(f'link_names: {e}') from None
 
 
 def _check_codes(name, ws, gen, count=None):
@@ -484,21 +459,14 @@ def parse_spaces(text):
 @click.option('--batch', type=click.IntRange(min=1), default=None, help='Images projected together.')
 @click.option('--show', type=click.IntRange(min=1), default=DEFAULTS['show'], show_default=True,
               help='Scenes in study.png.')
-@click.option('--device', type=str, default='auto', show_default=True, help='auto, cpu, cuda or cuda:N.')
+@device_option()
 def project_study_command(demo_dir, images, steps, spaces, out, seed, starts, batch, show, device):
     """Does linkage survive inversion? Project held-out real scenes into the demo's control and linked networks and
     measure link resampling on the projected codes next to sampled codes."""
-    from linkgan_plugin.cli_options import progress_bar
-    from linkgan_plugin.network_loading import resolve_device
     spaces = parse_spaces(spaces)
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--device') from None
-    try:
+    dev = device_for_cli(device)
+    with option_errors('--demo'):
         models = load_demo(demo_dir)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--demo') from None
     report, picture = run_study(demo_dir, images=images, steps=steps, spaces=spaces, seed=seed, starts=starts,
                                 batch=batch, show=show, device=dev, bar=progress_bar, models=models)
     paths = write_outputs(report, picture, out)

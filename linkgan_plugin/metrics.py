@@ -145,17 +145,37 @@ def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncatio
     ws = gen.map(z, c, truncation_psi)
     ws_new = gen.map(z_new, c, truncation_psi)
     offsets = variant_offsets(bound, ws, ws_new, noise, alpha, alpha_scale)
-    x, variants = render_variants(lambda w: gen.synthesize(w, c), ws, offsets)
-    views, px, pvars = split_outputs(x, variants, targets=list(outputs), primary='image')
-    K = len(VARIANTS)
+    return variant_metrics(gen, bound, ws, offsets, c, outputs)
+
+
+@torch.no_grad()
+def variant_metrics(gen, bound, ws, offsets, c, outputs=('image',), variants=VARIANTS, table=METRIC_TABLE):
+    """Per-sample metrics of `table` from one render of codes and their variants, for every output.
+
+    Args:
+        gen:      GeneratorAdapter.
+        bound:    BoundSpec of the links to measure.
+        ws:       [N, num_ws, w_dim] codes.
+        offsets:  per link, one offset per entry of `variants` ([N, w_dim] or per row [N, num_ws, w_dim], as
+                  render.render_variants takes them), in the order link 0: variants, link 1: variants, ...
+        c:        [N, c_dim] labels / EG3D cameras.
+        outputs:  generator outputs to measure; semantic regions are segmented from 'image'.
+        variants: the variants the offsets render (a subset of VARIANTS, in that order per link).
+        table:    the Metric rows to compute (their variant among `variants`).
+    Returns:
+        {output: {metric: [N, links]}} for every metric in `table` and its '_region' twin.
+    """
+    x, rendered = render_variants(lambda w: gen.synthesize(w, c), ws, offsets)
+    views, px, pvars = split_outputs(x, rendered, targets=list(outputs), primary='image')
+    K = len(variants)
     shared = None if bound.masks.uses_variants else bound.masks.for_batch(px)
-    masks = {v: shared or bound.masks.for_batch(px, pvars[k::K]) for k, v in enumerate(VARIANTS)}
+    masks = {v: shared or bound.masks.for_batch(px, pvars[k::K]) for k, v in enumerate(variants)}
     result = {}
     for output, (img, imgs) in views.items():
         img = img.float()
         N, C, H, W = img.shape
         sums = {}
-        for k, variant in enumerate(VARIANTS):
+        for k, variant in enumerate(variants):
             mask = masks[variant].at(H, W).expand(N, -1, -1, -1)
             stacked = torch.stack([v.float() for v in imgs[k::K]], dim=1)
             inside, outside = masked_diff(img, stacked, stacked, mask)
@@ -163,7 +183,7 @@ def link_metrics_batch(gen, bound, z, z_new, noise, c=None, alpha=1.0, truncatio
             area_out = C * (1 - mask).sum(dim=[2, 3]).clamp(min=1e-8)
             sums[variant] = {'inside': (inside, area_in), 'outside': (outside, area_out)}
         out = {}
-        for m in METRIC_TABLE:
+        for m in table:
             value, area = sums[m.variant][m.where]
             out[m.name] = value / (C * H * W)
             out[m.name + '_region'] = value / area
