@@ -1,12 +1,16 @@
 """Command-line parts shared by the commands that work on a trained network (`eval`, `edit`, `lelsd`, `compare`,
-`project`): the option decorators they have in common, network loading that turns every problem into a click
-error naming the option, and the progress bar.
+`project`, ...): the option decorators they have in common, network loading that turns every problem into a click
+error naming the option, errors of a block turned into a click error naming an option (`option_errors`), a JSON
+file option, and the progress bar.
 
 Every option decorator is a factory: `@network_option()` gives the shared option; arguments replace its parameter
 declarations and keyword arguments override its settings, e.g. `@network_option('--network', 'networks',
 multiple=True)` or `@seeds_option(help='... Default: 0-3.')`. `@network_options()` applies --network, --upstream
 and --spec in that order.
 """
+
+import json
+from contextlib import contextmanager
 
 import click
 
@@ -86,25 +90,56 @@ def network_options():
 #----------------------------------------------------------------------------
 # Loading and progress.
 
+@contextmanager
+def option_errors(param_hint, errors=ValueError):
+    """Turns an exception of `errors` (a class or a tuple of them) raised in the block into a click error that
+    names the option `param_hint` and carries the exception's message:
+
+        with option_errors('--spec', SpecError):
+            spec = load_spec(text)
+    """
+    try:
+        yield
+    except errors as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from None
+
+
+def device_for_cli(device):
+    """network_loading.resolve_device(device) as a torch.device; a click error naming --device otherwise."""
+    with option_errors('--device'):
+        return resolve_device(device)
+
+
+def network_for_cli(path, upstream, device, camera='frontal', param_hint=None):
+    """Loads one network file and its GeneratorAdapter on `device` (a torch.device); every problem becomes a click
+    error: a file that does not load or a G_ema this tool does not understand names `param_hint` (a plain click
+    error when None), a camera problem names --camera.
+
+    Returns (LoadedNetwork, GeneratorAdapter).
+    """
+    def fail(message):
+        if param_hint is None:
+            raise click.ClickException(message)
+        raise click.BadParameter(message, param_hint=param_hint)
+    try:
+        net = load_network(path, upstream=upstream)
+    except NetworkLoadError as e:
+        fail(str(e))
+    try:
+        with option_errors('--camera', NetworkLoadError):
+            gen = make_adapter(net, camera=camera, device=device)
+    except TypeError as e:
+        fail(f'{net.path}: G_ema is not a generator this tool understands: {e}')
+    return net, gen
+
+
 def load_for_cli(network, upstream, spec, device, camera):
     """Loads network + spec for a command; turns every loading problem into a click error naming the option.
 
     Returns (LoadedNetwork, GeneratorAdapter, LinkSpec, origin, torch.device).
     """
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--device') from None
-    try:
-        net = load_network(network, upstream=upstream)
-    except NetworkLoadError as e:
-        raise click.ClickException(str(e)) from None
-    try:
-        gen = make_adapter(net, camera=camera, device=dev)
-    except NetworkLoadError as e:
-        raise click.BadParameter(str(e), param_hint='--camera') from None
-    except TypeError as e:
-        raise click.ClickException(f'{net.path}: G_ema is not a generator this tool understands: {e}') from None
+    dev = device_for_cli(device)
+    net, gen = network_for_cli(network, upstream, dev, camera=camera)
     if camera != 'frontal' and not gen.is_eg3d:
         raise click.BadParameter(f'{camera!r} only applies to EG3D networks; {net.path} is {net.flavour}', param_hint='--camera')
     try:
@@ -115,6 +150,16 @@ def load_for_cli(network, upstream, spec, device, camera):
         where = '--spec' if spec is not None else f'the spec from {net.path if net.checkpoint_spec else net.training_options_path}'
         raise click.BadParameter(f'{e} (network: w_dim={gen.w_dim}, num_ws={gen.num_ws})', param_hint=where) from None
     return net, gen, spec_obj, origin, dev
+
+
+def read_json_option(path, param_hint):
+    """The JSON document in the UTF-8 file `path`, given by option `param_hint`; a click error naming the option
+    when the file cannot be read or parsed (not UTF-8, not JSON, nested too deeply)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, ValueError, RecursionError) as e:
+        raise click.BadParameter(f'cannot read {path}: {e}', param_hint=param_hint) from None
 
 
 def progress_bar(length, label):

@@ -41,7 +41,8 @@ import click
 import torch
 
 from linkgan_plugin import lelsd
-from linkgan_plugin.cli_options import device_option, network_option, progress_bar, spec_option, upstream_option
+from linkgan_plugin.cli_options import (device_for_cli, device_option, network_for_cli, network_option, option_errors,
+                                       progress_bar, spec_option, truncation_option, upstream_option)
 from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS
 from linkgan_plugin.network_loading import read_training_options, resolve_spec
 from linkgan_plugin.render import RngReplay
@@ -629,20 +630,10 @@ def write_outputs(report, outdir):
 # CLI.
 
 def _load_networks(paths, upstream, device):
-    from linkgan_plugin.network_loading import NetworkLoadError, load_network, make_adapter, resolve_device
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--device') from None
+    dev = device_for_cli(device)
     out = []
     for path, label in zip(paths, unique_labels(paths)):
-        try:
-            net = load_network(path, upstream=upstream)
-            gen = make_adapter(net, device=dev)
-        except NetworkLoadError as e:
-            raise click.BadParameter(str(e), param_hint='--network') from None
-        except TypeError as e:
-            raise click.BadParameter(f'{path}: G_ema is not a generator this tool understands: {e}', param_hint='--network') from None
+        net, gen = network_for_cli(path, upstream, dev, param_hint='--network')
         out.append((label, net, gen))
     return out, dev
 
@@ -652,10 +643,8 @@ def _resolve_link_spec(networks, spec, link_name, region):
     region replaced by --region when given."""
     w_dim = networks[0][2].w_dim
     if spec is not None:
-        try:
+        with option_errors('--spec', SpecError):
             full = load_spec(spec, w_dim=w_dim)
-        except SpecError as e:
-            raise click.BadParameter(str(e), param_hint='--spec') from None
     else:
         full = None
         for _, net, _ in networks:
@@ -667,15 +656,11 @@ def _resolve_link_spec(networks, spec, link_name, region):
         if full is None:
             raise click.UsageError('no link spec: none of the networks stores one; pass --spec FILE')
     name = link_name or full.names[0]
-    try:
+    with option_errors('--link'):
         one = lelsd.single_link(full, name)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--link') from None
     if region is not None:
-        try:
+        with option_errors('--region', SpecError):
             reg = lelsd.region_spec(region, name=name, w_dim=w_dim).links[0].region
-        except SpecError as e:
-            raise click.BadParameter(str(e), param_hint='--region') from None
         l = one.links[0]
         one = load_spec({'links': [{'name': l.name, 'axes': l.to_dict()['axes'], 'region': reg.to_dict()}]}, w_dim=w_dim)
     for label, _, gen in networks:
@@ -688,10 +673,8 @@ def _match_directions(files, networks, link_spec):
     by_hash = {lelsd.network_hash(gen.G): label for label, _, gen in networks}
     out = {}
     for path in files:
-        try:
+        with option_errors('--directions'):
             res = lelsd.load_directions(path)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint='--directions') from None
         label = by_hash.get(res.network_hash)
         if label is None:
             raise click.BadParameter(f'{path}: found on network {res.network_hash} ({res.network_path}), which is not '
@@ -717,7 +700,7 @@ def _match_directions(files, networks, link_spec):
 @click.option('--samples', type=click.IntRange(min=2), default=DEFAULTS['samples'], show_default=True)
 @click.option('--batch', type=click.IntRange(min=1), default=DEFAULTS['batch'], show_default=True)
 @click.option('--seed', type=click.IntRange(min=0), default=DEFAULTS['seed'], show_default=True)
-@click.option('--truncation', type=click.FloatRange(min=0.0), default=DEFAULTS['truncation'], show_default=True)
+@truncation_option(default=DEFAULTS['truncation'])
 @click.option('--lelsd-steps', type=click.IntRange(min=1), default=DEFAULTS['lelsd_steps'], show_default=True,
               help='Steps per LELSD direction found on the fly.')
 @click.option('--num-directions', type=click.IntRange(min=1), default=DEFAULTS['num_directions'], show_default=True)
@@ -740,10 +723,8 @@ def compare_command(networks, upstream, spec, link_name, region, outdir, directi
             count = min(quality_images, samples)
             if data:
                 from linkgan_plugin.datasets import DatasetError, load_images
-                try:
+                with option_errors('--data', DatasetError):
                     real[label] = load_images(data, count, gen.img_resolution, seed=seed)
-                except DatasetError as e:
-                    raise click.BadParameter(str(e), param_hint='--data') from None
             else:
                 imgs = demo_real_images(net, count, seed)
                 if imgs is not None:

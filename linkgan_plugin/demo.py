@@ -48,6 +48,8 @@ import time
 import click
 import torch
 
+from linkgan_plugin.cli_options import option_errors
+
 #----------------------------------------------------------------------------
 # Built-in spec and the demo's recipe.
 
@@ -230,6 +232,18 @@ def report_markdown(report):
 #----------------------------------------------------------------------------
 # Pictures.
 
+def _codes_and_resamples(G_ema, spec, columns, seed):
+    """(GeneratorAdapter, BoundSpec, ws, ws_new): codes ws [columns, num_ws, w_dim] of `columns` samples and the
+    codes ws_new they are resampled towards, mapped from latents drawn (ws's first) from a generator seeded `seed`."""
+    from linkgan_plugin.generator import GeneratorAdapter
+    from linkgan_plugin.regularizer import BoundSpec
+    gen = GeneratorAdapter(G_ema)
+    bound = BoundSpec(spec, gen.w_dim)
+    g = torch.Generator().manual_seed(seed)
+    ws, ws_new = gen.map(torch.randn([columns, gen.z_dim], generator=g)), gen.map(torch.randn([columns, gen.z_dim], generator=g))
+    return gen, bound, ws, ws_new
+
+
 @torch.no_grad()
 def leakage_picture(models, spec, columns=5, seed=1234):
     """The Fig. 3 layout per link, the models side by side (models: {label: G_ema}). Returns a PIL.Image.
@@ -238,16 +252,11 @@ def leakage_picture(models, spec, columns=5, seed=1234):
     and its change. Each heatmap row has one scale across all models (its largest value), so the brightness of a
     row compares directly between the control and the linked model.
     """
-    from linkgan_plugin.generator import GeneratorAdapter
     from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_horizontal, stack_vertical, to_uint8
-    from linkgan_plugin.regularizer import BoundSpec
     from linkgan_plugin.render import render_variants
     renders = {}
     for label, G_ema in models.items():
-        gen = GeneratorAdapter(G_ema)
-        bound = BoundSpec(spec, gen.w_dim)
-        g = torch.Generator().manual_seed(seed)
-        ws, ws_new = gen.map(torch.randn([columns, gen.z_dim], generator=g)), gen.map(torch.randn([columns, gen.z_dim], generator=g))
+        gen, bound, ws, ws_new = _codes_and_resamples(G_ema, spec, columns, seed)
         d_all = ws_new[:, 0] - ws[:, 0]
         for i in range(len(spec.links)):
             m = bound.axis_masks[i]
@@ -303,6 +312,7 @@ def prepare_semantic(outdir, settings, show=True):
     from linkgan_plugin.demo_segmenter import landscape_spec, make_segmenter_file
     path = os.path.join(outdir, 'segmenter.pt')
     steps = 400
+    from linkgan_plugin.demo_training import _Null
     with click.progressbar(length=steps, label='segmenter', file=None if show else _Null()) as bar:
         made = make_segmenter_file(path, steps=steps, resolution=settings['resolution'], seed=settings['seed'],
                                    progress=bar.update)
@@ -327,15 +337,11 @@ def save_link_gif(G_ema, spec, path, columns=4, frames=16, seed=99):
     """A GIF of the first link's axes moving from each sample's own to a resampled value (the region should change,
     the rest stay), the region outlined per sample and frame."""
     from linkgan_plugin.edit import interpolation_frames, save_gif
-    from linkgan_plugin.generator import GeneratorAdapter
     from linkgan_plugin.metrics import resample_offsets
-    from linkgan_plugin.regularizer import BoundSpec
-    gen = GeneratorAdapter(G_ema)
-    bound = BoundSpec(spec, gen.w_dim)
-    g = torch.Generator().manual_seed(seed)
-    ws, ws_new = gen.map(torch.randn([columns, gen.z_dim], generator=g)), gen.map(torch.randn([columns, gen.z_dim], generator=g))
+    gen, bound, ws, ws_new = _codes_and_resamples(G_ema, spec, columns, seed)
     delta = resample_offsets(ws, ws_new, bound)[:, 0]
-    masks = bound.masks.for_images(gen.synthesize(ws)['image'])[:, 0]
+    x = gen.synthesize(ws)['image']
+    masks = bound.masks.for_images(x)[:, 0].expand(x.shape[0], -1, -1)     # Fixed regions: one mask for all.
     save_gif(interpolation_frames(gen, ws, delta, masks, frames, 128), path)
 
 
@@ -464,12 +470,10 @@ def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_k
         given = [name for name, v in (('--resolution', resolution), ('--cells', cells), ('--channels', channels)) if v]
         if given:
             raise click.UsageError(f'{", ".join(given)} only apply to --baseline train (a baseline file fixes the networks)')
-    try:
-        if spec_path is not None:
+    if spec_path is not None:
+        with option_errors('--spec', SpecError):
             demo_spec(spec_path, w_dim=DEMO_DEFAULTS['w_dim'], resolution=int(resolution or DEMO_DEFAULTS['resolution']),
                       semantic=scene == 'landscape')
-    except SpecError as e:
-        raise click.BadParameter(str(e), param_hint='--spec')
     click.echo(f'linkgan demo: baseline {baseline}; outputs in {outdir}')
     options = dict(scene=scene, mask_mode=mask_mode, seed=seed, baseline_kimg=baseline_kimg, finetune_kimg=finetune_kimg, samples=samples, batch=batch,
                    finetune_batch=finetune_batch, resolution=int(resolution) if resolution else None,

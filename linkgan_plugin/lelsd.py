@@ -54,10 +54,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.cli_options import device_option, load_for_cli, network_options, progress_bar, truncation_option
+from linkgan_plugin.cli_options import (device_option, load_for_cli, network_options, option_errors, progress_bar,
+                                       truncation_option)
 from linkgan_plugin.regions import RegionMasks, load_segmenter, semantic_mask
 from linkgan_plugin.render import RngReplay
-from linkgan_plugin.spec import LinkSpec, SpecError, load_spec
+from linkgan_plugin.spec import Choice, LinkSpec, SpecError, check_argument, load_spec
 from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.synthesis_layers import crop_margin, synthesis_layers
 
@@ -108,8 +109,7 @@ class RegionMasker:
     def __init__(self, spec, mode=DEFAULTS['mask_mode']):
         if len(spec.links) != 1:
             raise ValueError(f'RegionMasker takes a one-link spec, got {len(spec.links)} links')
-        if mode not in MASK_MODES:
-            raise ValueError(f'mask mode must be one of {", ".join(MASK_MODES)}, got {mode!r}')
+        check_argument('mask mode', mode, Choice(MASK_MODES))
         self.spec = spec
         self.region = spec.links[0].region
         self.mode = mode
@@ -388,20 +388,22 @@ def load_directions(path, gen=None):
 #----------------------------------------------------------------------------
 # Finding directions.
 
+def _index_subset(name, values, size):
+    """The distinct indices of `values`, sorted (None stays None); ValueError naming `name` unless they form a
+    non-empty subset of 0..size-1."""
+    if values is None:
+        return None
+    values = sorted(set(int(v) for v in values))
+    if not values or values[0] < 0 or values[-1] >= size:
+        raise ValueError(f'{name} must be a non-empty subset of 0..{size - 1}, got {values}')
+    return values
+
+
 def _check_settings(gen, space, rows, axes, num_directions):
-    if space not in SPACES:
-        raise ValueError(f'space must be one of {", ".join(SPACES)}, got {space!r}')
+    check_argument('space', space, Choice(SPACES))
     if num_directions < 1:
         raise ValueError(f'num_directions must be >= 1, got {num_directions}')
-    if rows is not None:
-        rows = sorted(set(int(r) for r in rows))
-        if not rows or rows[0] < 0 or rows[-1] >= gen.num_ws:
-            raise ValueError(f'rows must be a non-empty subset of 0..{gen.num_ws - 1}, got {rows}')
-    if axes is not None:
-        axes = sorted(set(int(a) for a in axes))
-        if not axes or axes[0] < 0 or axes[-1] >= gen.w_dim:
-            raise ValueError(f'axes must be a non-empty subset of 0..{gen.w_dim - 1}, got {axes}')
-    return rows, axes
+    return _index_subset('rows', rows, gen.num_ws), _index_subset('axes', axes, gen.w_dim)
 
 
 def _support(gen, space, rows, axes, device):
@@ -565,10 +567,8 @@ def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
     mags = sorted({abs(v) for v in values if math.isfinite(v) and v != 0})
     if not mags or len(mags) > 8:
         raise click.BadParameter(f'{strengths!r}: give 1 to 8 non-zero finite strengths', param_hint='--strengths')
-    try:
+    with option_errors('--direction'):
         result = load_directions(path, gen)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--direction') from None
     if result.space != 'w' or result.rows is not None:
         raise click.BadParameter(f'{path}: `linkgan edit` draws W-space directions applied to every ws row; this one is '
                                  f'space {result.space!r}, rows {result.rows or "all"}', param_hint='--direction')
@@ -638,22 +638,16 @@ def lelsd_command(network, upstream, spec, link_name, region, num_directions, sp
     if not out.lower().endswith('.npz'):
         raise click.BadParameter(f'{out!r}: directions are written as .npz', param_hint='--out')
     if region is not None and spec is None and within_link is None:
-        try:                    # A region alone needs no spec (a baseline network has none).
+        with option_errors('--region', SpecError):     # A region alone needs no spec (a baseline network has none).
             spec = region_spec(region, name=link_name or 'region')
-        except SpecError as e:
-            raise click.BadParameter(str(e), param_hint='--region') from None
     net, gen, full, origin, dev = load_for_cli(network, upstream, spec, device, 'frontal')
     name = link_name or full.names[0]
     if region is not None:
-        try:
+        with option_errors('--region', SpecError):
             one = region_spec(region, name=name, w_dim=gen.w_dim)
-        except SpecError as e:
-            raise click.BadParameter(str(e), param_hint='--region') from None
     else:
-        try:
+        with option_errors('--link'):
             one = single_link(full, name)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint='--link') from None
     axes = None
     if within_link is not None:
         if within_link not in full.names:

@@ -54,7 +54,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.cli_options import device_option, network_option, progress_bar, upstream_option
+from linkgan_plugin.cli_options import (device_for_cli, device_option, network_for_cli, network_option, progress_bar,
+                                       upstream_option)
+from linkgan_plugin.spec import Choice, check_argument
 
 SPACES = ('w', 'wplus')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif', '.ppm', '.pgm')
@@ -237,8 +239,7 @@ def project_images(gen, targets, space=DEFAULTS['space'], steps=DEFAULTS['steps'
          'c': [N, c_dim], 'noise': {buffer: [N, H, W]} (noise_reg > 0, else {}), 'w_avg_origin': str,
          'seconds': float} on the CPU.
     """
-    if space not in SPACES:
-        raise ValueError(f'space must be one of {SPACES}, got {space!r}')
+    check_argument('space', space, Choice(SPACES))
     if steps < 1:
         raise ValueError(f'steps must be >= 1, got {steps}')
     if targets.ndim != 4 or targets.shape[2:] != (gen.img_resolution, gen.img_resolution):
@@ -472,20 +473,10 @@ def project_command(network, target, space, steps, out, feature_net, feature_wei
                     device, seed, lr, noise_reg, starts, batch):
     """Find latent codes that reconstruct images (GAN inversion); edit them with `linkgan edit --ws`."""
     from linkgan_plugin.edit import default_tile, load_camera_file
-    from linkgan_plugin.network_loading import NetworkLoadError, load_network, make_adapter, resolve_device
     if not out.lower().endswith('.npz'):
         raise click.BadParameter(f'{out!r}: codes are written as .npz', param_hint='--out')
-    try:
-        dev = resolve_device(device)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint='--device') from None
-    try:
-        net = load_network(network, upstream=upstream)
-        gen = make_adapter(net, camera='frontal', device=dev)
-    except NetworkLoadError as e:
-        raise click.ClickException(str(e)) from None
-    except TypeError as e:
-        raise click.ClickException(f'{net.path}: G_ema is not a generator this tool understands: {e}') from None
+    dev = device_for_cli(device)
+    net, gen = network_for_cli(network, upstream, dev)
     channels = int(getattr(gen.G, 'img_channels', 3))
     warn = lambda message: click.echo(f'warning: {message}', err=True)
     targets, files = load_targets(target, gen.img_resolution, channels, warn)

@@ -247,11 +247,10 @@ def _checked_checkout(upstream_dir, spec, patch_dir):
         raise click.ClickException(f'{det.code_dir}: train.py has no --loss option yet; run `linkgan patch {upstream_dir}` first')
     check_requirements(cwd=det.code_dir)          # Before any work: train.py would fail with an import traceback.
     if spec is not None:                          # Likewise: LinkLoss would reject a bad spec inside train.py.
+        from linkgan_plugin.cli_options import option_errors
         from linkgan_plugin.spec import SpecError, load_spec
-        try:
+        with option_errors('--spec', SpecError):
             load_spec(spec)
-        except SpecError as e:
-            raise click.BadParameter(str(e), param_hint='--spec') from None
     return det
 
 

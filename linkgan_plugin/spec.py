@@ -212,6 +212,15 @@ class Subset:
             raise Invalid('lists an output twice')
         return list(value)
 
+
+def check_argument(name, value, validator):
+    """validator(value) for a Python function's argument `name` (the validators above: Choice, Integer, ...);
+    ValueError '<name> <what the validator says>', e.g. "space must be one of w, wplus, got 'x'"."""
+    try:
+        return validator(value)
+    except Invalid as e:
+        raise ValueError(f'{name} {e}') from None
+
 #----------------------------------------------------------------------------
 # The options: declared once (method.md sec. 2).
 
@@ -600,6 +609,17 @@ class LinkSpec:
     @property
     def names(self):
         return [link.name for link in self.links]
+
+    def select(self, names):
+        """The spec restricted to the links named, in the spec's order (itself when `names` is empty or None); a
+        link's complement stays 'every other axis', so restricting changes no link's numbers. ValueError
+        'unknown link ...' naming the first unknown name."""
+        if not names:
+            return self
+        unknown = [n for n in names if n not in self.names]
+        if unknown:
+            raise ValueError(f'unknown link {short_repr(unknown[0])} (the spec has: {", ".join(self.names)})')
+        return LinkSpec([link for link in self.links if link.name in names], dict(self.options))
 
     def to_dict(self):
         out = {'links': [link.to_dict() for link in self.links]}

@@ -27,6 +27,8 @@ import time
 import click
 import torch
 
+from linkgan_plugin.cli_options import read_json_option
+
 #----------------------------------------------------------------------------
 # Jobs.
 
@@ -192,11 +194,7 @@ def study_command(recipes_file, axes_sweep, outdir, baseline, workers, samples, 
     if bool(recipes_file) == bool(axes_sweep):
         raise click.UsageError('give exactly one of --recipes FILE and --axes-sweep LIST')
     if recipes_file:
-        try:
-            with open(recipes_file, encoding='utf-8') as f:
-                recipes = json.load(f)
-        except (OSError, ValueError) as e:
-            raise click.BadParameter(f'cannot read {recipes_file}: {e}', param_hint='--recipes') from None
+        recipes = read_json_option(recipes_file, '--recipes')
         if not isinstance(recipes, dict) or not recipes or not all(isinstance(r, dict) for r in recipes.values()):
             raise click.BadParameter('expected {"name": {"spec": {...}, "settings": {...}}, ...}', param_hint='--recipes')
     else:
