@@ -15,6 +15,16 @@ def _deterministic_threads():
     yield
 
 
+@pytest.fixture(scope='module')
+def cpu_kernel():
+    """The CPU masked_diff extension (torch.ops.linkgan_cpu), built or loaded once per test module; the build's
+    error fails the test that asks for it."""
+    from linkgan_plugin.ops import build
+    ops = build.load_extension('cpu')
+    assert ops is not None, build.build_error('cpu')
+    return ops
+
+
 @pytest.fixture
 def one_thread():
     """Tiny convolutions: one thread avoids oversubscription stalls on a shared 2-core machine."""

@@ -10,28 +10,18 @@ import zipfile
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
 from linkgan_plugin import network_loading as nl
 from linkgan_plugin import smoke
-from linkgan_plugin.cli import main
 from linkgan_plugin.loss import resolve_class
 from linkgan_plugin.network_loading import NetworkLoadError, load_network, resolve_device
 from linkgan_plugin.spec import MAX_ERRORS, SpecError, load_spec, short_repr
-from toy_checkpoints import save_demo_checkpoint, toy_G
+from toy_checkpoints import cli, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 SPEC = {'links': [{'name': 'a', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}}]}
-
-
-def cli(*args):
-    """(exit code, output) of `linkgan ARGS`, after checking that no exception or traceback escaped."""
-    res = CliRunner().invoke(main, [str(a) for a in args])
-    assert res.exception is None or isinstance(res.exception, SystemExit), res.exc_info
-    assert 'Traceback' not in res.output
-    return res.exit_code, res.output
 
 
 def check_fails(spec, *extra):

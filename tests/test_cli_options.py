@@ -72,4 +72,32 @@ def test_loading_errors_name_the_option(tmp_path, command):
     result = CliRunner().invoke(main, [command, '--network', missing, '--device', 'cpu'])
     assert result.exit_code == 1 and 'file not found' in result.output
 
+
+def test_network_for_cli_names_the_hint_it_is_given(tmp_path):
+    missing = str(tmp_path / 'missing.pt')
+    with pytest.raises(click.ClickException, match='file not found') as plain:
+        cli_options.network_for_cli(missing, None, cli_options.device_for_cli('cpu'))
+    assert not isinstance(plain.value, click.BadParameter)
+    with pytest.raises(click.BadParameter, match='file not found') as named:
+        cli_options.network_for_cli(missing, None, cli_options.device_for_cli('cpu'), param_hint='--network')
+    assert named.value.param_hint == '--network'
+    with pytest.raises(click.BadParameter) as device:
+        cli_options.device_for_cli('toaster')
+    assert device.value.param_hint == '--device'
+
+
+@pytest.mark.parametrize('content, fragment', [(b'{"a": [1, 2]}', None), (b'{"a": ', 'Expecting value'),
+                                               (b'\xff\xfe{}', 'utf-8'), (b'[' * 100000, 'recursion')])
+def test_read_json_option_names_the_option(tmp_path, content, fragment):
+    path = tmp_path / 'x.json'
+    path.write_bytes(content)
+    if fragment is None:
+        assert cli_options.read_json_option(str(path), '--recipes') == {'a': [1, 2]}
+        return
+    with pytest.raises(click.BadParameter, match=fragment) as e:
+        cli_options.read_json_option(str(path), '--recipes')
+    assert e.value.param_hint == '--recipes'
+    with pytest.raises(click.BadParameter, match='cannot read'):
+        cli_options.read_json_option(str(tmp_path / 'missing.json'), '--recipes')
+
 #----------------------------------------------------------------------------

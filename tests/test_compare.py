@@ -13,7 +13,7 @@ from PIL import Image
 from linkgan_plugin import compare, lelsd
 from linkgan_plugin.generator import GeneratorAdapter
 from linkgan_plugin.network_loading import LoadedNetwork, load_network
-from toy_checkpoints import save_demo_checkpoint, toy_G
+from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -51,34 +51,11 @@ def test_change_stats_hand_computed():
 #----------------------------------------------------------------------------
 # A perfectly linked generator: LinkGAN's edits never leave the region, a random direction does.
 
-class PerfectG(torch.nn.Module):
-    """w = z; the left half shows tanh of the sum of axes 0-1, the right half tanh of the sum of the others."""
-
-    def __init__(self, w_dim=4, resolution=8):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = w_dim, 0, w_dim, 2
-        self.img_resolution, self.img_channels = resolution, 3
-        m = torch.zeros(w_dim)
-        m[:2] = 1
-        self.register_buffer('axis_mask', m)
-
-    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
-        return (z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
-
-    def synthesis(self, ws, noise_mode='const', **_):
-        w = ws[:, 0]
-        u = ((w * self.axis_mask).sum(1) * 0.5).tanh()[:, None, None, None]
-        v = ((w * (1 - self.axis_mask)).sum(1) * 0.5).tanh()[:, None, None, None]
-        R = self.img_resolution
-        left = (torch.arange(R) < R // 2).float()[None, None, None, :]
-        return (left * u + (1 - left) * v).expand(-1, 3, R, -1).contiguous()
-
-
 LEFT = {'links': [{'name': 'left', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}}]}
 
 
 def test_perfect_linkage_leaks_nothing_and_a_random_direction_does():
-    G = PerfectG()
+    G = AnalyticG(linked=(0, 1), w_dim=4, resolution=8, scale=0.5)      # Left half: tanh(u / 2); right: tanh(v / 2).
     gen = GeneratorAdapter(G)
     net = LoadedNetwork(G=G, path='perfect', kind='demo', flavour='sg2ada', info={'linked': True})
     one = lelsd.single_link(lelsd.load_spec(LEFT), 'left')
@@ -108,10 +85,18 @@ def test_perfect_linkage_leaks_nothing_and_a_random_direction_does():
 SPEC = {'links': [{'name': 'tl', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}}]}
 
 
-def test_network_roles(tmp_path):
-    linked, base = str(tmp_path / 'linked.pt'), str(tmp_path / 'base.pt')
+@pytest.fixture
+def checkpoints(tmp_path):
+    """(linked, control): paths of demo checkpoints linked.pt (SPEC, weights of seed 0) and control.pt (no spec,
+    weights of seed 1)."""
+    linked, base = str(tmp_path / 'linked.pt'), str(tmp_path / 'control.pt')
     save_demo_checkpoint(linked, toy_G('sg2ada'), 'sg2ada', SPEC)
     save_demo_checkpoint(base, toy_G('sg2ada', seed=1), 'sg2ada', None)
+    return linked, base
+
+
+def test_network_roles(checkpoints):
+    linked, base = checkpoints
     link = lelsd.load_spec(SPEC).links[0]
     assert compare.network_role(load_network(linked), link) == 'linked'
     assert compare.network_role(load_network(base), link) == 'control'
@@ -119,10 +104,8 @@ def test_network_roles(tmp_path):
     assert compare.network_role(load_network(linked), other) == 'control'      # Same name, other axes.
 
 
-def test_cli_writes_json_markdown_and_png(tmp_path):
-    linked, base = str(tmp_path / 'linked.pt'), str(tmp_path / 'control.pt')
-    save_demo_checkpoint(linked, toy_G('sg2ada'), 'sg2ada', SPEC)
-    save_demo_checkpoint(base, toy_G('sg2ada', seed=1), 'sg2ada', None)
+def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
+    linked, base = checkpoints
     data = tmp_path / 'real'
     data.mkdir()
     rng = np.random.RandomState(0)

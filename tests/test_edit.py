@@ -15,7 +15,7 @@ from linkgan_plugin.generator import GeneratorAdapter
 from linkgan_plugin.pictures import heatmap
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
-from toy_checkpoints import save_demo_checkpoint, toy_G
+from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
 
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}},
                   {'name': 'corner', 'axes': '8:16', 'region': {'box': [0.5, 0.5, 1, 1]}}]}
@@ -28,33 +28,10 @@ def run(args):
     return CliRunner().invoke(edit_command, [str(a) for a in args])
 
 
-class AnalyticG(torch.nn.Module):
-    """w = z; the left half of the image shows the sum of the linked axes, the right half the sum of the others."""
-
-    def __init__(self, linked=(0, 1), w_dim=4, resolution=8):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = w_dim, 0, w_dim, 2
-        self.img_resolution, self.img_channels = resolution, 3
-        m = torch.zeros(w_dim)
-        m[list(linked)] = 1
-        self.register_buffer('axis_mask', m)
-        mask = torch.zeros(resolution, resolution)
-        mask[:, :resolution // 2] = 1
-        self.register_buffer('mask', mask)
-
-    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
-        return (z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
-
-    def synthesis(self, ws, noise_mode='const', **_):
-        w = ws[:, 0]
-        u = ((w * self.axis_mask).sum(dim=1) * 0.3).tanh()[:, None, None, None]
-        v = ((w * (1 - self.axis_mask)).sum(dim=1) * 0.3).tanh()[:, None, None, None]
-        return (self.mask * u + (1 - self.mask) * v).expand(-1, 3, -1, -1).contiguous()
-
 #----------------------------------------------------------------------------
 
 def test_grid_layout_and_content_on_a_perfectly_linked_generator():
-    gen = GeneratorAdapter(AnalyticG())
+    gen = GeneratorAdapter(AnalyticG(linked=(0, 1), w_dim=4, resolution=8, scale=0.3))  # Left half <- axes 0-1.
     bound = BoundSpec(load_spec({'links': [{'name': 'left', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}}]}), 4)
     N, num, tile = 3, 2, 16
     ws = gen.map(seed_latents([0, 1, 2], 4))

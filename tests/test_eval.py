@@ -13,7 +13,7 @@ from linkgan_plugin.generator import GeneratorAdapter
 from linkgan_plugin.metrics import link_metrics_batch
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
-from toy_checkpoints import save_demo_checkpoint, toy_G
+from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
 
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}},
                   {'name': 'mouth', 'axes': '8:16', 'region': {'box': [0.25, 0.625, 0.75, 0.875]}}]}
@@ -24,40 +24,15 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 #----------------------------------------------------------------------------
-# An analytic generator: w = z; inside the box the image is u + eps*v, outside v + eps*u, where u sums the
-# linked axes of w and v the others. eps = 0 is a perfect linkage.
-
-class AnalyticG(torch.nn.Module):
-    def __init__(self, linked, w_dim=4, resolution=4, channels=1, eps=0.0, box_cols=None):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = w_dim, 0, w_dim, 2
-        self.img_resolution, self.img_channels = resolution, channels
-        self.eps = eps
-        m = torch.zeros(w_dim)
-        m[linked] = 1
-        self.register_buffer('axis_mask', m)
-        mask = torch.zeros(resolution, resolution)
-        mask[:, :box_cols or resolution // 2] = 1                 # Left columns: the box [0, 0, 0.5, 1].
-        self.register_buffer('mask', mask)
-
-    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
-        return (z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
-
-    def synthesis(self, ws, noise_mode='const', **_):
-        w = ws[:, 0]
-        u = (w * self.axis_mask).sum(dim=1)[:, None, None, None]
-        v = (w * (1 - self.axis_mask)).sum(dim=1)[:, None, None, None]
-        inside, outside = u + self.eps * v, v + self.eps * u
-        img = self.mask * inside + (1 - self.mask) * outside
-        return img.expand(-1, self.img_channels, -1, -1).contiguous()
-
+# An analytic generator (toy_checkpoints.AnalyticG): w = z; inside the box the image is u + eps*v, outside
+# v + eps*u, where u sums the linked axes of w and v the others. eps = 0 is a perfect linkage.
 
 HALF = {'links': [{'name': 'left', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}}]}
 
 
 def test_metrics_hand_computed_tiny_case():
     # 1 sample, 1 channel, 4x4 image, link = axes {0, 1} <-> left half (8 pixels); eps = 0.1.
-    G = AnalyticG(linked=[0, 1], eps=0.1)
+    G = AnalyticG(linked=[0, 1], resolution=4, channels=1, eps=0.1)
     gen = GeneratorAdapter(G)
     bound = BoundSpec(load_spec(HALF), 4)
     z = torch.tensor([[1.0, 0.0, 2.0, 0.0]])            # u = 1, v = 2.

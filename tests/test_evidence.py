@@ -16,6 +16,7 @@ from linkgan_plugin.metrics import evaluate_links
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.losses import TOY_LOSSES
 from linkgan_plugin.toy.networks import make_toy_networks
+from toy_checkpoints import AnalyticG, recording
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -34,9 +35,7 @@ def _sg3_loss(spec):
 
 def _offsets_seen(loss, G, z):
     """The w offsets (row 0) the link pass renders, relative to the unperturbed render."""
-    seen = []
-    synthesis = G.synthesis.forward
-    G.synthesis.forward = lambda ws, **kw: (seen.append(ws[:, 0].clone()), synthesis(ws, **kw))[1]
+    seen, G.synthesis.forward = recording(G.synthesis.forward, keep=lambda ws: ws[:, 0])
     loss.link_noise = lambda z_: torch.ones([z_.shape[0], 1, 32])       # p = 1 on every axis.
     G.requires_grad_(True)
     loss._accumulate_link(z, torch.zeros(z.shape[0], 0), True, 0)
@@ -79,25 +78,10 @@ def test_perturbed_fake_terms_have_the_gan_signs():
 #----------------------------------------------------------------------------
 # Metrics.
 
-class DeadComplementG(torch.nn.Module):
+def DeadComplementG(keep):
     """w = z; inside the left half the image is u (sum of the linked axes); outside it is `keep` * v: keep = 0 is a
     generator whose non-linked axes do nothing (it scores perfect leakage with full edit_i)."""
-
-    def __init__(self, keep):
-        super().__init__()
-        self.z_dim = self.w_dim = 4
-        self.c_dim, self.num_ws, self.img_resolution, self.img_channels = 0, 2, 4, 1
-        self.keep = keep
-
-    def mapping(self, z, c, truncation_psi=1, **_):
-        return z[:, None].repeat(1, 2, 1)
-
-    def synthesis(self, ws, noise_mode='const', **_):
-        u = ws[:, 0, :2].sum(1)[:, None, None, None]
-        v = ws[:, 0, 2:].sum(1)[:, None, None, None]
-        left = torch.zeros(4, 4)
-        left[:, :2] = 1
-        return left * u + (1 - left) * self.keep * v
+    return AnalyticG(linked=(0, 1), w_dim=4, resolution=4, channels=1, keep=keep)
 
 
 def test_keep_o_exposes_dead_complement_axes():
@@ -161,9 +145,7 @@ def test_eg3d_metrics_replay_ray_jitter(region):
 def test_resample_perturbation_uses_the_offset_to_a_fresh_mapping():
     # perturbation 'resample': the linked variant's w equals w with its linked axes taken from another w.
     G, _, loss = _sg3_loss({**SPEC, 'perturbation': 'resample', 'fake_to_D': False})
-    seen = []
-    synthesis = G.synthesis.forward
-    G.synthesis.forward = lambda ws, **kw: (seen.append(ws[:, 0].clone()), synthesis(ws, **kw))[1]
+    seen, G.synthesis.forward = recording(G.synthesis.forward, keep=lambda ws: ws[:, 0])
     G.requires_grad_(True)
     loss._accumulate_link(torch.randn(4, 16), torch.zeros(4, 0), True, 0)
     w, linked, complement = seen[0], seen[1], seen[2]

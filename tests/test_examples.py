@@ -5,7 +5,6 @@ patched copy of the real upstream."""
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 
@@ -17,7 +16,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(REPO, 'examples')
 COMMANDS = json.load(open(os.path.join(EXAMPLES, 'commands.json'), encoding='utf-8'))
 SPECS = sorted(f for f in os.listdir(EXAMPLES) if f.endswith('.json') and f != 'commands.json')
-ENV = {'sg2ada': 'LINKGAN_UPSTREAM_SG2ADA', 'sg3': 'LINKGAN_UPSTREAM_SG3', 'eg3d': 'LINKGAN_UPSTREAM_EG3D'}
 
 #----------------------------------------------------------------------------
 
@@ -54,12 +52,10 @@ def test_example_segmenter_labels_sky():
 # Opt-in: dry runs on the real upstreams.
 
 def patched_copy(key, tmp_path):
-    """A patched copy of the checkout named by LINKGAN_UPSTREAM_<KEY> (the checkout itself is not touched)."""
-    src = os.environ.get(ENV[key])
-    if not src:
-        pytest.skip(f'{ENV[key]} is not set')
-    dst = str(tmp_path / f'upstream-{key}')
-    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns('.git', 'docs', '__pycache__'))
+    """A patched copy of the checkout named by LINKGAN_UPSTREAM_<KEY> (test_upstream_real.copy_checkout: skips when
+    unset; the checkout itself is not touched)."""
+    from test_upstream_real import copy_checkout
+    dst = copy_checkout(key, tmp_path)
     from linkgan_plugin import patching
     patching.run_patch(dst)
     return patching.detect(dst).code_dir

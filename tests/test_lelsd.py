@@ -129,8 +129,7 @@ def test_correlation_penalty_decorrelates_two_directions():
 # Spaces and rows.
 
 def test_wplus_has_one_row_per_ws_and_row_subsets_stay_zero():
-    G = toy_G('sg2ada')
-    gen = GeneratorAdapter(G)
+    gen = GeneratorAdapter(toy_G('sg2ada'))
     region = lelsd.region_spec(TOP_LEFT)
     res = lelsd.find_directions(gen, region, num_directions=2, space='wplus', steps=3, eval_samples=0)
     assert res.directions.shape == (2, gen.num_ws, gen.w_dim)
@@ -161,8 +160,7 @@ def test_edit_on_a_row_subset_leaves_other_rows_and_earlier_layers_untouched():
 
 
 def test_scores_do_not_depend_on_the_evaluation_batch_size():
-    G = toy_G('sg3')
-    gen = GeneratorAdapter(G)
+    gen = GeneratorAdapter(toy_G('sg3'))
     region = lelsd.region_spec(TOP_LEFT)
     res = lelsd.find_directions(gen, region, num_directions=2, steps=2, eval_samples=0)
     a = lelsd.evaluate_directions(gen, region, res, samples=7, batch=3)

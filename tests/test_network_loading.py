@@ -13,8 +13,8 @@ from linkgan_plugin import network_loading as nl
 from linkgan_plugin.network_loading import (NetworkLoadError, SpecResolutionError, load_network, resolve_spec,
                                             resolve_upstream)
 from linkgan_plugin.spec import SpecError
-from linkgan_plugin.toy.networks import make_toy_networks
-from toy_checkpoints import SMALL
+import toy_checkpoints
+from toy_checkpoints import SMALL, save_demo_checkpoint
 
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}}]}
 OTHER_SPEC = {'links': [{'name': 'mouth', 'axes': '8:16', 'region': {'preset': 'mouth'}}]}
@@ -29,15 +29,9 @@ def _clean_env(monkeypatch):
     monkeypatch.setattr(sys, 'path', list(sys.path))      # Restored after each test: load_network may prepend.
 
 
-def save_demo_checkpoint(path, G, flavour, spec):
-    """The demo's checkpoint format: torch.save of a dict."""
-    torch.save({'G_ema': G, 'G_ema_state': G.state_dict(), 'G_init_kwargs': dict(G.init_kwargs), 'flavour': flavour,
-                'spec': spec}, path)
-
-
 def toy_G(flavour='sg2ada', seed=0):
-    torch.manual_seed(seed)
-    return make_toy_networks(flavour, **SMALL)[0].eval()
+    """toy_checkpoints.toy_G with requires_grad on: the loader must turn it off."""
+    return toy_checkpoints.toy_G(flavour, seed, frozen=False)
 
 
 def render(G, seed=1):

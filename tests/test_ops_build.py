@@ -15,13 +15,6 @@ from linkgan_plugin.ops import build, masked_diff
 from linkgan_plugin.ops.reference import masked_diff_reference
 
 
-@pytest.fixture(scope='module')
-def cpu_kernel():
-    ops = build.load_extension('cpu')
-    assert ops is not None, build.build_error('cpu')
-    return ops
-
-
 @pytest.fixture
 def fresh_loader(monkeypatch):
     """Forget this process's loaded / failed kernels for one test (restored afterwards)."""

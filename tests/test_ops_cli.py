@@ -7,14 +7,6 @@ import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
-from linkgan_plugin.ops import build
-
-
-@pytest.fixture(scope='module')
-def cpu_kernel():
-    ops = build.load_extension('cpu')
-    assert ops is not None, build.build_error('cpu')
-    return ops
 
 
 def test_doctor_reports_versions_path_and_build(cpu_kernel, monkeypatch):

@@ -31,10 +31,9 @@ CASES = {
 
 
 @pytest.fixture(scope='module')
-def kernels():
-    """Builds (or loads from the cache) the CPU kernel once per module; the CUDA one too when a GPU exists."""
-    ops = {'cpu': build.load_extension('cpu')}
-    assert ops['cpu'] is not None, f'CPU kernel build failed: {build.build_error("cpu")}'
+def kernels(cpu_kernel):
+    """The CPU kernel (conftest.cpu_kernel) and, when a GPU exists, the CUDA one, each built once per module."""
+    ops = {'cpu': cpu_kernel}
     if torch.cuda.is_available():
         ops['cuda'] = build.load_extension('cuda')
         assert ops['cuda'] is not None, f'CUDA kernel build failed: {build.build_error("cuda")}'
@@ -64,6 +63,12 @@ def forward_and_grads(fn, x, x1, x2, mask, seed=1):
 
 def tolerances(dtype):
     return dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
+
+
+def assert_all_close(got, want, dtype=torch.float32):
+    """Every tensor of `got` is close to the one of `want` at the tolerances of `dtype`."""
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, **tolerances(dtype))
 
 #----------------------------------------------------------------------------
 
@@ -153,17 +158,13 @@ def test_non_contiguous_inputs(kernels, device):
     assert not (x_cl.is_contiguous() or x1_t.is_contiguous() or x2_s.is_contiguous() or mask_e.is_contiguous())
     got = forward_and_grads(lambda *a: masked_diff(*a, impl=device), x_cl, x1_t, x2_s, mask_e)
     want = forward_and_grads(masked_diff_reference, x_cl.contiguous(), x1_t.contiguous(), x2_s.contiguous(), mask_e.contiguous())
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+    assert_all_close(got, want, torch.float32)
 
 
 def test_mask_dtype_is_converted(kernels):
     x, x1, x2, mask = make_case(CASES['links-3'], torch.float64)
     for m in (mask.float(), (mask > 0.5)):
-        got = masked_diff(x, x1, x2, m, impl='cpu')
-        want = masked_diff_reference(x, x1, x2, m.double())
-        for g, w in zip(got, want):
-            torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
+        assert_all_close(masked_diff(x, x1, x2, m, impl='cpu'), masked_diff_reference(x, x1, x2, m.double()), torch.float64)
 
 #----------------------------------------------------------------------------
 # Autograd contract.
@@ -205,11 +206,6 @@ def test_cpu_gradient_buffers_are_reused_only_when_free(kernels):
     again = run(second_inputs)
     assert {again[3].data_ptr(), again[4].data_ptr()} == ptrs
     assert_all_close(again, want)
-
-
-def assert_all_close(got, want):
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, **tolerances(torch.float32))
 
 
 def test_double_backward_raises_clearly(kernels):

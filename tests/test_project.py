@@ -6,29 +6,20 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
 from linkgan_plugin import edit, pictures
-from linkgan_plugin.cli import main
 from linkgan_plugin.edit import load_ws_file, seed_latents
 from linkgan_plugin.generator import GeneratorAdapter
 from linkgan_plugin.pictures import to_uint8
 from linkgan_plugin.project import (file_sha256, learning_rate, noise_regularisation, project_images, psnr,
                                     read_target, w_statistics)
 from linkgan_plugin.toy.networks import make_toy_networks
-from toy_checkpoints import SMALL, save_demo_checkpoint, toy_G
+from toy_checkpoints import SMALL, cli, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 SPEC = {'links': [{'name': 'corner', 'axes': '0:8', 'region': {'box': [0.5, 0.5, 1, 1]}}]}
-
-
-def cli(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    assert 'Traceback' not in result.output
-    return result.exit_code, result.output
 
 
 def generated(gen, seeds):

@@ -6,6 +6,7 @@ import torch
 from linkgan_plugin.regularizer import BoundSpec, link_penalty, perturbation_offsets
 from linkgan_plugin.render import render_variants
 from linkgan_plugin.spec import load_spec
+from toy_checkpoints import recording
 
 W_DIM = 4
 LEFT_RIGHT = {'links': [{'name': 'left', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}}]}
@@ -76,10 +77,7 @@ def test_generator_noise_cancels_between_renders():
 
 
 def test_same_offset_on_every_ws_row():
-    seen = []
-    def synth(ws):
-        seen.append(ws.clone())
-        return ws[:, :1, :, None].expand(-1, 1, W_DIM, 2).reshape(-1, 1, W_DIM, 2)
+    seen, synth = recording(lambda ws: ws[:, :1, :, None].expand(-1, 1, W_DIM, 2).reshape(-1, 1, W_DIM, 2))
     ws = torch.randn(2, 5, W_DIM)
     bound = bound_of(LEFT_RIGHT)
     d1, d2 = perturbation_offsets(torch.randn(2, 1, W_DIM), bound, 1.0)

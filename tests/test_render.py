@@ -5,17 +5,13 @@ import pytest
 import torch
 
 from linkgan_plugin.render import render_variants
+from toy_checkpoints import recording
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _recording():
-    seen = []
-
-    def synthesize(ws):
-        seen.append(ws.clone())
-        return ws.sum(dim=2)[:, None, :, None]              # [batch, 1, num_ws, 1]
-    return seen, synthesize
+    return recording(lambda ws: ws.sum(dim=2)[:, None, :, None])              # [batch, 1, num_ws, 1]
 
 
 def test_two_dimensional_offsets_are_added_to_every_row():

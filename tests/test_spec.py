@@ -51,6 +51,28 @@ def test_round_trip_through_json(tmp_path):
     assert again.alpha == 0.5 and again.interval == 4 and again.reduction == 'sum'
 
 
+def test_select_keeps_the_spec_order_and_options_and_names_an_unknown_link():
+    spec = load_spec({'links': [{'name': n, 'axes': [i], 'region': 'eyes'} for i, n in enumerate('abc')], 'alpha': 0.5})
+    assert spec.select(None) is spec and spec.select([]) is spec
+    part = spec.select(['c', 'a'])
+    assert part.names == ['a', 'c'] and part.alpha == 0.5 and part.links[1] is spec.links[2]
+    with pytest.raises(ValueError, match=r"unknown link 'x' \(the spec has: a, b, c\)"):
+        spec.select(['a', 'x'])
+
+
+def test_python_arguments_are_checked_by_the_spec_validators():
+    from linkgan_plugin import lelsd, project
+    from linkgan_plugin.spec import Choice, check_argument
+    assert check_argument('space', 'w', Choice(('w', 'wplus'))) == 'w'
+    for bad in ('z', ['w'], None):
+        with pytest.raises(ValueError, match=r'^space must be one of w, wplus, got '):
+            check_argument('space', bad, Choice(('w', 'wplus')))
+    with pytest.raises(ValueError, match='^space must be one of w, wplus'):
+        project.project_images(None, None, space='W+')
+    with pytest.raises(ValueError, match='^space must be one of w, wplus'):
+        lelsd.find_directions(None, None, space='W+')
+
+
 def test_inline_json_string():
     spec = load_spec('{"links": [{"name": "a", "axes": "3:5", "region": "mouth"}]}')
     assert spec.links[0].axes == [3, 4]
