@@ -345,40 +345,10 @@ def save_link_gif(G_ema, spec, path, columns=4, frames=16, seed=99):
     save_gif(interpolation_frames(gen, ws, delta, masks, frames, 128), path)
 
 
-def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=True, **options):
-    """Runs the whole demo; returns the report dict (also written to outdir)."""
-    from linkgan_plugin.demo_eval import evaluate_model, real_scenes
-    from linkgan_plugin.demo_training import networks_from_baseline, run_finetunes
-    start = time.perf_counter()
-    settings = {**DEMO_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    os.makedirs(outdir, exist_ok=True)
-    timings = {}
-    t = time.perf_counter()
-    baseline_path, base = resolve_baseline(baseline, settings, outdir, show)
-    for key in ('resolution', 'cells', 'w_dim', 'z_dim', 'channels'):
-        settings[key] = base['settings'][key]           # The networks and scenes are the baseline's.
-    settings['scene'] = base['settings'].get('scene', 'cells')
-    timings['baseline'] = time.perf_counter() - t
-    semantic = None
-    if settings['scene'] == 'landscape':
-        semantic = prepare_semantic(outdir, settings, show)
-        spec_source = semantic['spec'] if spec_source is None else spec_source
-    spec = demo_spec(spec_source, w_dim=settings['w_dim'], resolution=settings['resolution'],
-                     semantic=semantic is not None)
-    if settings['threads']:
-        torch.set_num_threads(settings['threads'])
-
-    t = time.perf_counter()
-    runs = run_finetunes(baseline_path, spec, settings, outdir, show=show, parallel=parallel)
-    timings['finetunes'] = time.perf_counter() - t
-    t = time.perf_counter()
-    torch.set_num_threads(max(2, settings['threads'] or 1))
-    G_base, D_base, G_ema_base = networks_from_baseline(base)
-    evaluations = {'baseline': evaluate_model(G_ema_base, spec, settings), 'control': runs['control']['evaluation'],
-                   'linked': runs['linked']['evaluation']}
-    timings['baseline_evaluation'] = time.perf_counter() - t
-
-    t = time.perf_counter()
+def write_outputs(outdir, spec, settings, base, runs, semantic):
+    """The pictures (leakage.png, samples.png, the semantic demo's GIF) and the three checkpoints."""
+    from linkgan_plugin.demo_eval import real_scenes
+    from linkgan_plugin.demo_training import networks_from_baseline
     leakage_picture({'control': runs['control']['G_ema'], 'linked': runs['linked']['G_ema']}, spec).save(
         os.path.join(outdir, 'leakage.png'))
     if semantic is not None:
@@ -387,26 +357,64 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
         save_link_gif(runs['linked']['G_ema'], spec, os.path.join(outdir, f'{spec.names[0]}.gif'))
     samples_picture(real_scenes(settings, 12), {k: runs[k]['G_ema'] for k in ('control', 'linked')}).save(
         os.path.join(outdir, 'samples.png'))
-    save_checkpoint(os.path.join(outdir, 'baseline.pt'), G_base, D_base, G_ema_base, spec, 'baseline', base['kimg'], settings)
+    G, D, G_ema = networks_from_baseline(base)
+    save_checkpoint(os.path.join(outdir, 'baseline.pt'), G, D, G_ema, spec, 'baseline', base['kimg'], settings)
     for role in ('control', 'linked'):
         r = runs[role]
         save_checkpoint(os.path.join(outdir, f'{role}.pt'), r['G'], r['D'], r['G_ema'], spec, role, r['kimg'], settings)
+
+
+def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=True, **options):
+    """Runs the whole demo; returns the report dict (also written to outdir)."""
+    from linkgan_plugin.demo_eval import evaluate_model
+    from linkgan_plugin.demo_training import networks_from_baseline, run_finetunes
+    start = time.perf_counter()
+    settings = {**DEMO_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    os.makedirs(outdir, exist_ok=True)
+    timer = _StageTimer()
+    baseline_path, base = resolve_baseline(baseline, settings, outdir, show)
+    for key in ('resolution', 'cells', 'w_dim', 'z_dim', 'channels'):
+        settings[key] = base['settings'][key]           # The networks and scenes are the baseline's.
+    settings['scene'] = base['settings'].get('scene', 'cells')
+    semantic = prepare_semantic(outdir, settings, show) if settings['scene'] == 'landscape' else None
+    spec = demo_spec(spec_source if spec_source is not None or semantic is None else semantic['spec'],
+                     w_dim=settings['w_dim'], resolution=settings['resolution'], semantic=semantic is not None)
+    timer.lap('baseline')
+    if settings['threads']:
+        torch.set_num_threads(settings['threads'])
+    runs = run_finetunes(baseline_path, spec, settings, outdir, show=show, parallel=parallel)
+    timer.lap('finetunes')
+    torch.set_num_threads(max(2, settings['threads'] or 1))
+    evaluations = {'baseline': evaluate_model(networks_from_baseline(base)[2], spec, settings),
+                   'control': runs['control']['evaluation'], 'linked': runs['linked']['evaluation']}
+    timer.lap('baseline_evaluation')
+    write_outputs(outdir, spec, settings, base, runs, semantic)
     if baseline == 'train':
         os.remove(baseline_path)
-    timings['outputs'] = time.perf_counter() - t
-
+    timer.lap('outputs')
     report = {**summarise(evaluations, spec), 'spec_names': spec.names,
               'baseline': {'source': baseline if baseline in ('shipped', 'train') else os.path.abspath(baseline),
                            'kimg': base['kimg']},
               'details': evaluations, 'spec': spec.to_dict(), 'settings': settings, 'loss_kwargs': LOSS_KWARGS,
               'segmenter': semantic and {k: v for k, v in semantic.items() if k != 'spec'},
-              'timings': {**timings, 'runs': {k: runs[k]['seconds'] for k in ('control', 'linked')}},
+              'timings': {**timer.laps, 'runs': {k: runs[k]['seconds'] for k in ('control', 'linked')}},
               'seconds': time.perf_counter() - start}
     with open(os.path.join(outdir, 'report.json'), 'w', encoding='utf-8') as f:
         json.dump(report, f, indent=2)
     with open(os.path.join(outdir, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(report_markdown(report))
     return report
+
+
+class _StageTimer:
+    """Wall seconds of consecutive stages: lap(name) closes the stage that ran since the previous lap."""
+
+    def __init__(self):
+        self.laps, self._t = {}, time.perf_counter()
+
+    def lap(self, name):
+        now = time.perf_counter()
+        self.laps[name], self._t = now - self._t, now
 
 #----------------------------------------------------------------------------
 # The command.
