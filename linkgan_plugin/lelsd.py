@@ -451,61 +451,95 @@ def find_directions(gen, region, num_directions=DEFAULTS['num_directions'], spac
         LelsdResult.
     """
     rows, axes = _check_settings(gen, space, rows, axes, num_directions)
-    dev = gen.device
     layers = layers if layers is not None else synthesis_layers(gen.G)
-    rmask = row_mask(gen.num_ws, rows, dev)
-    used_layers = layers_reached(layers, rmask)
-    if not used_layers:
-        raise ValueError(f'rows {rows} reach no synthesis layer (the layers use rows '
-                         f'{sorted(set(l.ws_index for l in layers))})')
+    rmask, used_layers = _layers_for_rows(gen, layers, rows)
     masker = RegionMasker(region, mask_mode)
-    support = _support(gen, space, rows, axes, dev)
-
-    g_init, g_order, g_alpha = _stream(seed, 10), _stream(seed, 11), _stream(seed, 12)
-    params = []
-    for _ in range(num_directions):
-        p = torch.randn(support.shape, generator=g_init).to(dev) * support
-        params.append(_normalise(p, space, support, init_norm).requires_grad_(True))
-    optims = [torch.optim.Adam([p], lr=lr) for p in params]
-    history = [[] for _ in params]
+    support = _support(gen, space, rows, axes, gen.device)
+    settings = dict(num_directions=num_directions, steps=steps, batch=batch, lr=lr, lr_halve_every=lr_halve_every,
+                    alpha_max=alpha_max, gamma=gamma, truncation=truncation, unit_norm=unit_norm,
+                    mask_mode=mask_mode, eps=eps, seed=seed, init_norm=init_norm, eval_samples=eval_samples)
+    params = _initial_directions(support, space, num_directions, init_norm, seed)
     start = time.perf_counter()
-    batch_index = 0
-    for step in range(steps):
-        order = torch.randperm(num_directions, generator=g_order).tolist()
-        for k in order:
-            ws, c = sample_latents(gen, batch, seed, stream=100 + batch_index, truncation=truncation)
-            batch_index += 1
-            a = ((torch.rand([batch], generator=g_alpha) * 2 - 1) * alpha_max).to(dev)
-            for group in optims[k].param_groups:
-                group['lr'] = lr * 0.5 ** (step // lr_halve_every)
-            u = params[k] * support
-            ls = batch_scores(gen, used_layers, masker, ws, u, a, rmask, c, eps, grad=True).mean()
-            loss = -ls
-            if num_directions > 1 and gamma:
-                stack = torch.stack([u if j == k else (params[j] * support).detach() for j in range(num_directions)])
-                loss = loss + gamma * correlation_penalty(stack)
-            optims[k].zero_grad(set_to_none=True)
-            loss.backward()
-            optims[k].step()
-            with torch.no_grad():
-                params[k].mul_(support)
-                if unit_norm:
-                    params[k].copy_(_normalise(params[k], space, support, 1.0))
-            history[k].append(float(ls.detach()))
-            if progress is not None:
-                progress(1)
+    score = lambda ws, u, a, c: batch_scores(gen, used_layers, masker, ws, u, a, rmask, c, eps, grad=True).mean()
+    history = _optimise_directions(gen, params, support, space, score, settings, progress)
     directions = torch.stack([(p * support).detach() for p in params]).cpu().numpy().astype(np.float32)
     result = LelsdResult(
         directions=directions, space=space, rows=rows, axes=axes, region=region.links[0].region.to_dict(),
         link=region.links[0].name, num_ws=gen.num_ws, w_dim=gen.w_dim, network_hash=network_hash(gen.G),
-        settings=dict(num_directions=num_directions, steps=steps, batch=batch, lr=lr, lr_halve_every=lr_halve_every,
-                      alpha_max=alpha_max, gamma=gamma, truncation=truncation, unit_norm=unit_norm,
-                      mask_mode=mask_mode, eps=eps, seed=seed, init_norm=init_norm, eval_samples=eval_samples),
-        history=history, layer_names=[l.name for l in used_layers], seconds=time.perf_counter() - start)
+        settings=settings, history=history, layer_names=[l.name for l in used_layers],
+        seconds=time.perf_counter() - start)
     if eval_samples:
         result.scores = evaluate_directions(gen, region, result, samples=eval_samples, seed=seed + 1,
                                             truncation=truncation, mask_mode=mask_mode, layers=layers).tolist()
     return result
+
+
+def _layers_for_rows(gen, layers, rows):
+    """(row mask [num_ws], the layers an edit of those rows reaches); ValueError when it reaches none."""
+    rmask = row_mask(gen.num_ws, rows, gen.device)
+    used_layers = layers_reached(layers, rmask)
+    if not used_layers:
+        raise ValueError(f'rows {rows} reach no synthesis layer (the layers use rows '
+                         f'{sorted(set(l.ws_index for l in layers))})')
+    return rmask, used_layers
+
+
+def _initial_directions(support, space, num_directions, init_norm, seed):
+    """`num_directions` random directions on `support`, scaled to init_norm (see _normalise), requiring grad."""
+    g_init = _stream(seed, 10)
+    params = []
+    for _ in range(num_directions):
+        p = torch.randn(support.shape, generator=g_init).to(support.device) * support
+        params.append(_normalise(p, space, support, init_norm).requires_grad_(True))
+    return params
+
+
+def _optimise_directions(gen, params, support, space, score, settings, progress=None):
+    """settings['steps'] rounds of one Adam step per direction (in a random order each round), each on a fresh batch
+    of latents edited at strengths a ~ U[-alpha_max, alpha_max]; the rate halves every lr_halve_every rounds.
+
+    Args:
+        params:   directions (changed in place); score: callable(ws, u, a, c) -> mean localization score (with grad).
+        settings: find_directions' settings dict; progress: callable(n) after every step.
+    Returns:
+        history: per direction, the training score of each of its steps.
+    """
+    s = settings
+    g_order, g_alpha = _stream(s['seed'], 11), _stream(s['seed'], 12)
+    optims = [torch.optim.Adam([p], lr=s['lr']) for p in params]
+    history = [[] for _ in params]
+    batch_index = 0
+    for step in range(s['steps']):
+        for k in torch.randperm(len(params), generator=g_order).tolist():
+            ws, c = sample_latents(gen, s['batch'], s['seed'], stream=100 + batch_index, truncation=s['truncation'])
+            batch_index += 1
+            a = ((torch.rand([s['batch']], generator=g_alpha) * 2 - 1) * s['alpha_max']).to(gen.device)
+            for group in optims[k].param_groups:
+                group['lr'] = s['lr'] * 0.5 ** (step // s['lr_halve_every'])
+            history[k].append(_direction_step(params, k, optims[k], support, space, lambda u: score(ws, u, a, c),
+                                              s['gamma'], s['unit_norm']))
+            if progress is not None:
+                progress(1)
+    return history
+
+
+def _direction_step(params, k, optim, support, space, score, gamma, unit_norm):
+    """One step of direction k: maximise score(u) minus gamma * the correlation penalty against the other directions
+    (held fixed); keeps it on `support` (and at unit norm with unit_norm). Returns the score (float)."""
+    u = params[k] * support
+    ls = score(u)
+    loss = -ls
+    if len(params) > 1 and gamma:
+        stack = torch.stack([u if j == k else (params[j] * support).detach() for j in range(len(params))])
+        loss = loss + gamma * correlation_penalty(stack)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    with torch.no_grad():
+        params[k].mul_(support)
+        if unit_norm:
+            params[k].copy_(_normalise(params[k], space, support, 1.0))
+    return float(ls.detach())
 
 #----------------------------------------------------------------------------
 # Held-out scores.
