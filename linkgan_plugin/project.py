@@ -275,28 +275,54 @@ def project_images(gen, targets, space=DEFAULTS['space'], steps=DEFAULTS['steps'
 def _project_batch(gen, target, c, space, steps, lr, w_avg, w_rms, multiscale, feature_net, feature_weight, buffers,
                    noise_reg, w_noise, starts, noise_gen, start_gen, progress):
     """One batch of project_images; returns CPU tensors."""
-    n, rows = target.shape[0], (1 if space == 'w' else gen.num_ws)
-    dev = target.device
-    w0 = best_start(gen, target, c, w_avg, starts, start_gen)                   # [n, w_dim]
-    # Code = w_avg + w_rms * (shared + offsets): W+ moves its rows together at W's pace and apart by the offsets.
-    shared = ((w0 - w_avg) / w_rms)[:, None].clone().requires_grad_(True)       # [n, 1, w_dim]
-    offsets = torch.zeros([n, rows, gen.w_dim], device=dev, requires_grad=rows > 1)
-    params = [shared] + ([offsets] if rows > 1 else [])
-    originals = {name: getattr(module, buf) for name, (module, buf) in buffers.items()}
-    maps = {}
-    for name, (module, buf) in buffers.items():
-        maps[name] = originals[name].detach().clone().float().requires_grad_(True)
-        module._buffers[buf] = maps[name]                                        # Renders now use the optimised map.
-        params.append(maps[name])
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+    codes = _Codes(gen, best_start(gen, target, c, w_avg, starts, start_gen), w_avg, w_rms, space)
+    losses = _reconstruction_losses(target, multiscale, feature_net, feature_weight)
+    originals, maps = _swap_in_noise_maps(buffers)
+    try:
+        _optimise_codes(gen, c, codes, losses, maps, noise_reg, steps, lr, w_noise, noise_gen, progress)
+        with torch.no_grad():
+            ws = codes.ws(codes.u().detach())
+            x = gen.synthesize(ws, c)['image'].float()
+            final = losses(x)
+            noise = {name: m.detach().cpu()[None] for name, m in maps.items()}
+    finally:
+        for name, (module, buf) in buffers.items():
+            module._buffers[buf] = originals[name]
+    return {'ws': ws.cpu(), 'images': x.cpu(), 'loss': final.cpu(), 'noise': noise}
+
+
+class _Codes:
+    """The codes of one batch: ws = w_avg + w_rms * (shared + offsets); W+ moves its rows together at W's pace and
+    apart by the offsets (which start at zero and exist only in W+).
+
+    shared: [n, 1, w_dim] from the starts w0 [n, w_dim]; offsets: [n, rows, w_dim] (rows 1 in W, num_ws in W+).
+    """
+
+    def __init__(self, gen, w0, w_avg, w_rms, space):
+        n, self.rows, self.num_ws = w0.shape[0], (1 if space == 'w' else gen.num_ws), gen.num_ws
+        self.w_avg, self.w_rms = w_avg, w_rms
+        self.shared = ((w0 - w_avg) / w_rms)[:, None].clone().requires_grad_(True)
+        self.offsets = torch.zeros([n, self.rows, gen.w_dim], device=w0.device, requires_grad=self.rows > 1)
+        self.params = [self.shared] + ([self.offsets] if self.rows > 1 else [])
+
+    def u(self):
+        """The code in units of w_rms around w_avg: [n, rows, w_dim]."""
+        return self.shared + self.offsets
+
+    def ws(self, v):
+        """ws [n, num_ws, w_dim] of a code v in the units of u()."""
+        ws = self.w_avg + self.w_rms * v
+        return ws.expand(-1, self.num_ws, -1) if self.rows == 1 else ws
+
+
+def _reconstruction_losses(target, multiscale, feature_net, feature_weight):
+    """callable(x [n, C, H, W]) -> [n]: the per-image loss of the module docstring against `target` (without the
+    noise term), the target's pyramid and features computed once."""
     target_pyr = pyramid(target) if multiscale > 0 else []
     target_feats = None
     if feature_net is not None and feature_weight > 0:
         with torch.no_grad():
             target_feats = feature_list(feature_net, target)
-
-    def codes(v):
-        return (w_avg + w_rms * v).expand(-1, gen.num_ws, -1) if rows == 1 else w_avg + w_rms * v
 
     def losses(x):
         loss = per_sample_mse(x, target)
@@ -306,36 +332,44 @@ def _project_batch(gen, target, c, space, steps, lr, w_avg, w_rms, multiscale, f
             for fx, ft in zip(feature_list(feature_net, x), target_feats):
                 loss = loss + feature_weight * per_sample_mse(fx, ft)
         return loss
+    return losses
 
-    try:
-        for step in range(steps):
-            for group in opt.param_groups:
-                group['lr'] = learning_rate(step, steps, lr)
-            u = shared + offsets
-            sigma = noise_strength(step, steps, w_noise)
-            jitter = torch.randn(u.shape, generator=noise_gen).to(dev) * sigma
-            x = gen.synthesize(codes(u + jitter), c)['image'].float()
-            loss = losses(x).sum()
-            if maps:
-                loss = loss + noise_reg * noise_regularisation(list(maps.values()))
-            grads = torch.autograd.grad(loss, params)          # Only the codes (and maps): G's weights get no .grad.
-            for p, g in zip(params, grads):
-                p.grad = g
-            opt.step()
-            with torch.no_grad():
-                for m in maps.values():
-                    _normalise_(m)
-            if progress is not None:
-                progress(n)
+
+def _swap_in_noise_maps(buffers):
+    """Replaces every noise buffer by an optimisable float copy (renders then use it); returns (originals, maps),
+    both {buffer name: tensor}. The caller puts the originals back."""
+    originals = {name: getattr(module, buf) for name, (module, buf) in buffers.items()}
+    maps = {}
+    for name, (module, buf) in buffers.items():
+        maps[name] = originals[name].detach().clone().float().requires_grad_(True)
+        module._buffers[buf] = maps[name]
+    return originals, maps
+
+
+def _optimise_codes(gen, c, codes, losses, maps, noise_reg, steps, lr, w_noise, noise_gen, progress):
+    """`steps` Adam steps on the codes (and the noise maps): learning-rate schedule, exploration noise on the code,
+    maps renormalised after every step; progress(n) after every step."""
+    params = codes.params + list(maps.values())
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+    for step in range(steps):
+        for group in opt.param_groups:
+            group['lr'] = learning_rate(step, steps, lr)
+        u = codes.u()
+        sigma = noise_strength(step, steps, w_noise)
+        jitter = torch.randn(u.shape, generator=noise_gen).to(u.device) * sigma
+        x = gen.synthesize(codes.ws(u + jitter), c)['image'].float()
+        loss = losses(x).sum()
+        if maps:
+            loss = loss + noise_reg * noise_regularisation(list(maps.values()))
+        grads = torch.autograd.grad(loss, params)          # Only the codes (and maps): G's weights get no .grad.
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
         with torch.no_grad():
-            ws = codes((shared + offsets).detach())
-            x = gen.synthesize(ws, c)['image'].float()
-            final = losses(x)
-            noise = {name: m.detach().cpu()[None] for name, m in maps.items()}
-    finally:
-        for name, (module, buf) in buffers.items():
-            module._buffers[buf] = originals[name]
-    return {'ws': ws.cpu(), 'images': x.cpu(), 'loss': final.cpu(), 'noise': noise}
+            for m in maps.values():
+                _normalise_(m)
+        if progress is not None:
+            progress(u.shape[0])
 
 #----------------------------------------------------------------------------
 # Targets.
@@ -437,8 +471,38 @@ def pair_picture(target, image, tile):
              for t in (target, image)]
     return stack_horizontal(tiles, pad=2)
 
+
+def _save_pair_pictures(stem, names, targets, images, resolution):
+    """<stem>-NNN-<target name>.png (pair_picture at edit's default tile) per target; returns their absolute paths."""
+    from linkgan_plugin.edit import default_tile
+    tile = default_tile(resolution)
+    pictures = []
+    for k, name in enumerate(names):
+        pic = f'{stem}-{k:03d}-{os.path.splitext(name)[0]}.png'
+        pair_picture(targets[k], images[k], tile).save(pic)
+        pictures.append(os.path.abspath(pic))
+    return pictures
+
+
+def psnr_table(names, psnrs, mean):
+    """The PSNR table `linkgan project` prints: one line per target, then the mean."""
+    width = max(12, max(len(n) for n in names) + 2)
+    lines = [f'{"target":<{width}}{"PSNR (dB)":>10}'] + [f'{n:<{width}}{p:>10.2f}' for n, p in zip(names, psnrs)]
+    return '\n'.join(lines + [f'{"mean":<{width}}{mean:>10.2f}'])
+
 #----------------------------------------------------------------------------
 # CLI.
+
+def _load_feature_net(path, targets, device):
+    """The TorchScript feature network at `path`, tried on one target; BadParameter on --feature-net if it fails."""
+    try:
+        fnet = torch.jit.load(path, map_location=device).eval()
+        with torch.no_grad():
+            feature_list(fnet, targets[:1].to(device))
+    except Exception as e:
+        raise click.BadParameter(f'{path}: {type(e).__name__}: {e}', param_hint='--feature-net') from None
+    return fnet
+
 
 @click.command('project', context_settings={'help_option_names': ['-h', '--help']})
 @network_option()
@@ -472,7 +536,7 @@ def pair_picture(target, image, tile):
 def project_command(network, target, space, steps, out, feature_net, feature_weight, multiscale, upstream, c_file,
                     device, seed, lr, noise_reg, starts, batch):
     """Find latent codes that reconstruct images (GAN inversion); edit them with `linkgan edit --ws`."""
-    from linkgan_plugin.edit import default_tile, load_camera_file
+    from linkgan_plugin.edit import load_camera_file
     if not out.lower().endswith('.npz'):
         raise click.BadParameter(f'{out!r}: codes are written as .npz', param_hint='--out')
     dev = device_for_cli(device)
@@ -486,14 +550,7 @@ def project_command(network, target, space, steps, out, feature_net, feature_wei
         if gen.c_dim == 0:
             raise click.BadParameter(f'{net.path} takes no labels or cameras (c_dim 0)', param_hint='--c-file')
         c = load_camera_file(c_file, N, gen.c_dim)
-    fnet = None
-    if feature_net:
-        try:
-            fnet = torch.jit.load(feature_net, map_location=dev).eval()
-            with torch.no_grad():
-                feature_list(fnet, targets[:1].to(dev))
-        except Exception as e:
-            raise click.BadParameter(f'{feature_net}: {type(e).__name__}: {e}', param_hint='--feature-net') from None
+    fnet = _load_feature_net(feature_net, targets, dev) if feature_net else None
 
     click.echo(f'projecting {N} image(s) into {net.path} ({space}, {steps} steps, device {dev})', err=True)
     with progress_bar(N * steps, f'project ({space})') as bar:
@@ -505,12 +562,7 @@ def project_command(network, target, space, steps, out, feature_net, feature_wei
     sha = file_sha256(net.path)
     save_codes(out, result, net.path, sha, names, space, has_c=gen.c_dim > 0)
     stem = os.path.splitext(out)[0]
-    tile = default_tile(gen.img_resolution)
-    pictures = []
-    for k, name in enumerate(names):
-        pic = f'{stem}-{k:03d}-{os.path.splitext(name)[0]}.png'
-        pair_picture(targets[k], result['images'][k], tile).save(pic)
-        pictures.append(os.path.abspath(pic))
+    pictures = _save_pair_pictures(stem, names, targets, result['images'], gen.img_resolution)
     psnrs = result['psnr'].tolist()
     summary = {'network': net.path, 'network_sha256': sha, 'flavour': net.flavour, 'space': space, 'steps': steps,
                'lr': lr, 'multiscale': multiscale, 'feature_net': os.path.abspath(feature_net) if feature_net else None,
@@ -522,11 +574,7 @@ def project_command(network, target, space, steps, out, feature_net, feature_wei
     json_path = stem + '.json'
     with open(json_path, 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=2)
-    width = max(12, max(len(n) for n in names) + 2)
-    click.echo(f'{"target":<{width}}{"PSNR (dB)":>10}')
-    for n, p in zip(names, psnrs):
-        click.echo(f'{n:<{width}}{p:>10.2f}')
-    click.echo(f'{"mean":<{width}}{summary["mean_psnr"]:>10.2f}')
+    click.echo(psnr_table(names, psnrs, summary['mean_psnr']))
     if result['noise']:
         click.echo('note: the noise maps were optimised too; `linkgan edit --ws` renders with the network\'s own maps, '
                    'so its renders differ from these reconstructions', err=True)
