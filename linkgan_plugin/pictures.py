@@ -337,40 +337,16 @@ def draw_grid(renders, masks, row_labels, title, tile, heat_max=None):
     """
     from PIL import Image, ImageDraw
     num = len(renders['linked'])
-    x = renders['original']['image']
-    N = x.shape[0]
+    N = renders['original']['image'].shape[0]
     depth = 'image_depth' in renders['original']
     rows_per = 2 if depth else 1
     geo = grid_geometry(num, N * rows_per, tile)
     canvas = Image.new('RGB', (geo['width'], geo['height']), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    draw.text((PAD, 1), title, fill=TEXT)
-    for col, label in enumerate(column_labels(num)):
-        x0, _ = geo['origin'](0, col)
-        draw.text((x0 + 1, TITLE_H + 1), label[:max(3, tile // 6)], fill=TEXT)
-
-    heat_l = mean_abs_change(x, [r['image'] for r in renders['linked']])
-    heat_c = mean_abs_change(x, [r['image'] for r in renders['complement']])
-    vmax = torch.full([N], float(heat_max)) if heat_max else torch.maximum(heat_l.flatten(1).amax(1), heat_c.flatten(1).amax(1))
-    hl, hc = heat_colors(heat_l, vmax), heat_colors(heat_c, vmax)
-    rgb = [to_rgb_uint8(x)] + [to_rgb_uint8(r['image']) for r in renders['linked']] + [hl] + \
-          [to_rgb_uint8(r['image']) for r in renders['complement']] + [hc]
+    _draw_grid_header(draw, geo, title, num, tile)
+    rgb, vmax = _image_columns(renders, heat_max)
+    drgb = _depth_columns(renders) if depth else None
     heat_cols = {num + 1, 2 * num + 2}
-
-    if depth:
-        d0 = renders['original']['image_depth']
-        dl = [r['image_depth'] for r in renders['linked']]
-        dc = [r['image_depth'] for r in renders['complement']]
-        dheat_l, dheat_c = mean_abs_change(d0, dl), mean_abs_change(d0, dc)
-        dvmax = torch.maximum(dheat_l.flatten(1).amax(1), dheat_c.flatten(1).amax(1))
-        drgb = []
-        for n in range(N):
-            lo, hi = _depth_range(renders, n)
-            drgb.append([depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in [d0] + dl] +
-                        [heat_colors(dheat_l[n:n + 1], dvmax[n:n + 1])[0]] +
-                        [depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in dc] +
-                        [heat_colors(dheat_c[n:n + 1], dvmax[n:n + 1])[0]])
-
     for n in range(N):
         edge = mask_edge(masks[n], tile)
         row = n * rows_per
@@ -385,6 +361,47 @@ def draw_grid(renders, masks, row_labels, title, tile, heat_max=None):
             _, y1 = geo['origin'](row + 1, 0)
             draw.text((PAD, y1 + 2), 'depth', fill=TEXT)
     return canvas, {'heat_max': vmax.tolist()}
+
+
+def _draw_grid_header(draw, geo, title, num, tile):
+    """The title and the column headers (cut to fit the tile) of an edit grid."""
+    draw.text((PAD, 1), title, fill=TEXT)
+    for col, label in enumerate(column_labels(num)):
+        x0, _ = geo['origin'](0, col)
+        draw.text((x0 + 1, TITLE_H + 1), label[:max(3, tile // 6)], fill=TEXT)
+
+
+def _image_columns(renders, heat_max=None):
+    """The image tiles of an edit grid by column (column_labels order), each uint8 [N, H, W, 3], and the heatmap
+    scale vmax [N] (heat_max, else per row the largest mean |diff| of either side)."""
+    x = renders['original']['image']
+    heat_l = mean_abs_change(x, [r['image'] for r in renders['linked']])
+    heat_c = mean_abs_change(x, [r['image'] for r in renders['complement']])
+    if heat_max:
+        vmax = torch.full([x.shape[0]], float(heat_max))
+    else:
+        vmax = torch.maximum(heat_l.flatten(1).amax(1), heat_c.flatten(1).amax(1))
+    rgb = ([to_rgb_uint8(x)] + [to_rgb_uint8(r['image']) for r in renders['linked']] + [heat_colors(heat_l, vmax)] +
+           [to_rgb_uint8(r['image']) for r in renders['complement']] + [heat_colors(heat_c, vmax)])
+    return rgb, vmax
+
+
+def _depth_columns(renders):
+    """EG3D depth tiles of an edit grid by row, then column: N lists of uint8 [H, W, 3] (each row's own depth range,
+    its own heatmap scale)."""
+    d0 = renders['original']['image_depth']
+    dl = [r['image_depth'] for r in renders['linked']]
+    dc = [r['image_depth'] for r in renders['complement']]
+    dheat_l, dheat_c = mean_abs_change(d0, dl), mean_abs_change(d0, dc)
+    dvmax = torch.maximum(dheat_l.flatten(1).amax(1), dheat_c.flatten(1).amax(1))
+    drgb = []
+    for n in range(d0.shape[0]):
+        lo, hi = _depth_range(renders, n)
+        drgb.append([depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in [d0] + dl] +
+                    [heat_colors(dheat_l[n:n + 1], dvmax[n:n + 1])[0]] +
+                    [depth_to_uint8(t[n:n + 1], lo, hi)[0] for t in dc] +
+                    [heat_colors(dheat_c[n:n + 1], dvmax[n:n + 1])[0]])
+    return drgb
 
 
 @torch.no_grad()
