@@ -417,75 +417,97 @@ def plot_curves(report, size=(820, 540)):
     per-pixel anchors as dashed lines out = r * in, the matched in-region change as a dotted vertical line.
     Returns a PIL image."""
     from PIL import Image, ImageDraw
-    W, H = size
-    left, right, top, bottom = 70, 250, 34, 52
-    pw, ph = W - left - right, H - top - bottom
     pts = [p for m in report['methods'] for p in m['points']]
-    xlo, xhi = _log_range([p['in_px'] for p in pts])
-    ylo, yhi = _log_range([p['out_px'] for p in pts])
-    X = lambda v: left + (math.log10(v) - xlo) / (xhi - xlo) * pw
-    Y = lambda v: top + ph - (math.log10(v) - ylo) / (yhi - ylo) * ph
-    img = Image.new('RGB', (W, H), (255, 255, 255))
+    frame = _LogFrame(size, _log_range([p['in_px'] for p in pts]), _log_range([p['out_px'] for p in pts]))
+    img = Image.new('RGB', size, (255, 255, 255))
     d = ImageDraw.Draw(img)
-    d.text((left, 8), f"linkgan compare: link {report['link']['name']} - out-of-region vs in-region change per pixel "
-                      '(log-log)', fill=(0, 0, 0))
-    # Grid and ticks at decades (and 2, 5 when the range is short).
-    for lo, hi, axis in ((xlo, xhi, 'x'), (ylo, yhi, 'y')):
+    _draw_frame(d, frame, f"linkgan compare: link {report['link']['name']} - out-of-region vs in-region change per "
+                          'pixel (log-log)')
+    for name, r in ANCHORS.items():
+        _draw_ratio_line(d, frame, r, f'{name} {r}')
+    t = report['match'].get('in_px')
+    if t and frame.xlo <= math.log10(t) <= frame.xhi:
+        _dashed(d, (frame.X(t), frame.top), (frame.X(t), frame.top + frame.ph), (90, 90, 90), dash=2, gap=3)
+    legend_x = frame.left + frame.pw + 12
+    legend_y = _draw_curves(d, frame, report['methods'], legend_x)
+    d.text((legend_x, legend_y + 8), 'dashed: paper anchors out = r * in', fill=(110, 110, 110))
+    d.text((legend_x, legend_y + 24), 'dotted: matched MSE_i', fill=(110, 110, 110))
+    return img
+
+
+class _LogFrame:
+    """The plot area of a log-log plot of `size` (pixels) and its data -> pixel mapping.
+
+    x_range, y_range: (lo, hi) in log10 units; margins: left, right, top, bottom (pixels).
+    """
+
+    def __init__(self, size, x_range, y_range, margins=(70, 250, 34, 52)):
+        W, H = self.size = size
+        self.left, right, self.top, bottom = margins
+        self.pw, self.ph = W - self.left - right, H - self.top - bottom
+        (self.xlo, self.xhi), (self.ylo, self.yhi) = x_range, y_range
+
+    def X(self, v):
+        return self.left + (math.log10(v) - self.xlo) / (self.xhi - self.xlo) * self.pw
+
+    def Y(self, v):
+        return self.top + self.ph - (math.log10(v) - self.ylo) / (self.yhi - self.ylo) * self.ph
+
+
+def _draw_frame(d, f, title):
+    """Title, grid lines and ticks at decades (and 2, 5 when the range is short), the box and the axis labels."""
+    d.text((f.left, 8), title, fill=(0, 0, 0))
+    for lo, hi, axis in ((f.xlo, f.xhi, 'x'), (f.ylo, f.yhi, 'y')):
         steps = [math.log10(m) for m in (1, 2, 5)] if hi - lo < 2.5 else [0.0]
         for e in range(math.floor(lo), math.ceil(hi) + 1):
             for s in steps:
                 v = e + s
                 if lo <= v <= hi:
                     if axis == 'x':
-                        x = X(10 ** v)
-                        d.line([(x, top), (x, top + ph)], fill=(232, 232, 232))
-                        d.text((x - 12, top + ph + 4), _tick_label(v), fill=(60, 60, 60))
+                        x = f.X(10 ** v)
+                        d.line([(x, f.top), (x, f.top + f.ph)], fill=(232, 232, 232))
+                        d.text((x - 12, f.top + f.ph + 4), _tick_label(v), fill=(60, 60, 60))
                     else:
-                        y = Y(10 ** v)
-                        d.line([(left, y), (left + pw, y)], fill=(232, 232, 232))
+                        y = f.Y(10 ** v)
+                        d.line([(f.left, y), (f.left + f.pw, y)], fill=(232, 232, 232))
                         d.text((8, y - 6), _tick_label(v), fill=(60, 60, 60))
-    d.rectangle([left, top, left + pw, top + ph], outline=(0, 0, 0))
-    d.text((left + pw // 2 - 110, H - 20), 'change inside the region, per region pixel (MSE_i /px)', fill=(0, 0, 0))
-    d.text((4, top - 16), 'MSE_o /px', fill=(0, 0, 0))
+    d.rectangle([f.left, f.top, f.left + f.pw, f.top + f.ph], outline=(0, 0, 0))
+    d.text((f.left + f.pw // 2 - 110, f.size[1] - 20), 'change inside the region, per region pixel (MSE_i /px)',
+           fill=(0, 0, 0))
+    d.text((4, f.top - 16), 'MSE_o /px', fill=(0, 0, 0))
 
-    def clip_line(r):
-        """Segment of out = r * in inside the plot box (log space: a line of slope 1)."""
-        a, b = max(xlo, ylo - math.log10(r)), min(xhi, yhi - math.log10(r))
-        if a >= b:
-            return None
-        return (X(10 ** a), Y(r * 10 ** a)), (X(10 ** b), Y(r * 10 ** b))
 
-    for name, r in ANCHORS.items():
-        seg = clip_line(r)
-        if seg:
-            _dashed(d, seg[0], seg[1], (150, 150, 150))
-            text = f'{name} {r}'
-            pos = (seg[1][0] - 6 * len(text) - 4, seg[1][1] + 3)
-            d.rectangle(d.textbbox(pos, text), fill=(255, 255, 255))
-            d.text(pos, text, fill=(120, 120, 120))
-    t = report['match'].get('in_px')
-    if t and xlo <= math.log10(t) <= xhi:
-        _dashed(d, (X(t), top), (X(t), top + ph), (90, 90, 90), dash=2, gap=3)
-    # Curves (colour: the method; marker: the network) and legend.
-    labels = list(dict.fromkeys(m['label'] for m in report['methods']))
-    nets = list(dict.fromkeys(m['network'] for m in report['methods']))
-    legend_y = top
-    for m in report['methods']:
+def _draw_ratio_line(d, f, r, text):
+    """The dashed line out = r * in (slope 1 in log space), clipped to the plot box, labelled at its upper end."""
+    a, b = max(f.xlo, f.ylo - math.log10(r)), min(f.xhi, f.yhi - math.log10(r))
+    if a >= b:
+        return
+    p0, p1 = (f.X(10 ** a), f.Y(r * 10 ** a)), (f.X(10 ** b), f.Y(r * 10 ** b))
+    _dashed(d, p0, p1, (150, 150, 150))
+    pos = (p1[0] - 6 * len(text) - 4, p1[1] + 3)
+    d.rectangle(d.textbbox(pos, text), fill=(255, 255, 255))
+    d.text(pos, text, fill=(120, 120, 120))
+
+
+def _draw_curves(d, f, methods, legend_x):
+    """One curve per method (colour: the method's label; marker: its network) and its legend entry, listed from the
+    top of the plot down at legend_x; returns the y below the legend."""
+    labels = list(dict.fromkeys(m['label'] for m in methods))
+    nets = list(dict.fromkeys(m['network'] for m in methods))
+    legend_y = f.top
+    for m in methods:
         color = PALETTE[labels.index(m['label']) % len(PALETTE)]
         shape = MARKERS[nets.index(m['network']) % len(MARKERS)]
-        xy = [(X(p['in_px']), Y(p['out_px'])) for p in m['points'] if p['in_px'] > 0 and p['out_px'] > 0]
+        xy = [(f.X(p['in_px']), f.Y(p['out_px'])) for p in m['points'] if p['in_px'] > 0 and p['out_px'] > 0]
         if len(xy) > 1:
             d.line(xy, fill=color, width=2)
         for x, y in xy:
             _marker(d, shape, x, y, color)
-        lx = left + pw + 12
-        d.line([(lx, legend_y + 6), (lx + 18, legend_y + 6)], fill=color, width=2)
-        _marker(d, shape, lx + 9, legend_y + 6, color)
-        d.text((lx + 24, legend_y), f"{m['label']} [{m['network']}]"[:36], fill=(0, 0, 0))
+        d.line([(legend_x, legend_y + 6), (legend_x + 18, legend_y + 6)], fill=color, width=2)
+        _marker(d, shape, legend_x + 9, legend_y + 6, color)
+        d.text((legend_x + 24, legend_y), f"{m['label']} [{m['network']}]"[:36], fill=(0, 0, 0))
         legend_y += 16
-    d.text((left + pw + 12, legend_y + 8), 'dashed: paper anchors out = r * in', fill=(110, 110, 110))
-    d.text((left + pw + 12, legend_y + 24), 'dotted: matched MSE_i', fill=(110, 110, 110))
-    return img
+    return legend_y
 
 #----------------------------------------------------------------------------
 # The whole comparison.
@@ -535,44 +557,22 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
     Returns:
         the report dict (JSON-able).
     """
-    from linkgan_plugin.quality import sliced_wasserstein
     directions = {k: list(v) for k, v in (directions or {}).items()}
     real = real or {}
     link = link_spec.links[0]
     start = time.perf_counter()
+    search = dict(steps=lelsd_steps, num_directions=num_directions, seed=seed, within_link=within_link, outdir=outdir)
     all_methods, results, net_info, originals_swd = [], {}, {}, {}
     for label, net, gen in networks:
         role = network_role(net, link)
-        given = directions.get(label, [])
-        plain = [d for d in given if d.axes is None]
-        within = [d for d in given if d.axes is not None]
-        jobs = []
-        if not plain:
-            jobs.append(('lelsd', None))
-        if within_link and role == 'linked' and not within:
-            jobs.append(('lelsd-within', list(link.axes)))
-        for family, axes in jobs:
-            steps_total = lelsd_steps * num_directions
-            with _bar(bar_factory, steps_total, f'{label}: {family} ({num_directions} x {lelsd_steps} steps)') as bar:
-                res = lelsd.find_directions(gen, link_spec, num_directions=num_directions, steps=lelsd_steps,
-                                            axes=axes, seed=seed, progress=bar.update)
-            res.network_path = net.path
-            (plain if axes is None else within).append(res)
-            if outdir:
-                name = f'lelsd-{label}' + ('-within' if axes is not None else '') + '.npz'
-                lelsd.save_directions(os.path.join(outdir, name), res)
-            echo(f'{label}: {family} found in {res.seconds:.1f} s, held-out localization score(s) '
-                 + ', '.join(f'{s:.3f}' for s in res.scores))
+        plain, within = _directions_of(label, net, gen, role, link_spec, directions.get(label, []), search, echo,
+                                       bar_factory)
         methods = build_methods(label, role, gen, link, plain, within)
         q = min(quality_images, samples) if label in real else 0
         with _bar(bar_factory, renders_per_network(methods, samples, batch), f'{label}: {len(methods)} methods') as bar:
             measured = measure_network(gen, methods, link_spec, samples, batch, seed, truncation, q, bar.update)
         if q:
-            ref = real[label][:q].to(torch.float32)
-            originals_swd[label] = sliced_wasserstein(measured['originals'], ref, seed=seed)['mean']
-            for m in methods:
-                for p in measured['points'][m.key]:
-                    p['swd'] = sliced_wasserstein(p['images'], ref, seed=seed)['mean']
+            originals_swd[label] = _add_quality(measured, methods, real[label][:q].to(torch.float32), seed)
         for pts in measured['points'].values():
             for p in pts:
                 p.pop('images', None)
@@ -598,6 +598,46 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
     }
     report['seconds'] = time.perf_counter() - start
     return report
+
+
+def _directions_of(label, net, gen, role, link_spec, given, search, echo, bar_factory):
+    """The LELSD directions of one network: (plain, within), the `given` ones without and with axes, plus those found
+    here where a kind is missing (within-link only for linked networks with search['within_link']), saved as
+    lelsd-<label>[-within].npz in search['outdir'] when set.
+
+    search: {'steps', 'num_directions', 'seed', 'within_link', 'outdir'} (run_compare's settings).
+    """
+    plain = [d for d in given if d.axes is None]
+    within = [d for d in given if d.axes is not None]
+    jobs = []
+    if not plain:
+        jobs.append(('lelsd', None))
+    if search['within_link'] and role == 'linked' and not within:
+        jobs.append(('lelsd-within', list(link_spec.links[0].axes)))
+    steps, count = search['steps'], search['num_directions']
+    for family, axes in jobs:
+        with _bar(bar_factory, steps * count, f'{label}: {family} ({count} x {steps} steps)') as bar:
+            res = lelsd.find_directions(gen, link_spec, num_directions=count, steps=steps, axes=axes,
+                                        seed=search['seed'], progress=bar.update)
+        res.network_path = net.path
+        (plain if axes is None else within).append(res)
+        if search['outdir']:
+            name = f'lelsd-{label}' + ('-within' if axes is not None else '') + '.npz'
+            lelsd.save_directions(os.path.join(search['outdir'], name), res)
+        echo(f'{label}: {family} found in {res.seconds:.1f} s, held-out localization score(s) '
+             + ', '.join(f'{s:.3f}' for s in res.scores))
+    return plain, within
+
+
+def _add_quality(measured, methods, ref, seed):
+    """Sets 'swd' (sliced Wasserstein distance to the real images `ref`) on every point of measure_network's result
+    from its kept images; returns that of the unedited originals."""
+    from linkgan_plugin.quality import sliced_wasserstein
+    originals = sliced_wasserstein(measured['originals'], ref, seed=seed)['mean']
+    for m in methods:
+        for p in measured['points'][m.key]:
+            p['swd'] = sliced_wasserstein(p['images'], ref, seed=seed)['mean']
+    return originals
 
 
 class _NullBar:
