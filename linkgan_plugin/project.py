@@ -579,6 +579,7 @@ def project_command(network, target, space, steps, out, feature_net, feature_wei
         click.echo('note: the noise maps were optimised too; `linkgan edit --ws` renders with the network\'s own maps, '
                    'so its renders differ from these reconstructions', err=True)
     click.echo(f'wrote {out}, {len(pictures)} picture(s) ({stem}-NNN-*.png) and {json_path} '
-               f'({result["seconds"]:.1f} s); edit with: linkgan edit --network {network} --ws {out}')
+               f'({result["seconds"]:.1f} s); edit with: linkgan edit --network {network}'
+               + (f' --upstream {upstream}' if upstream else '') + f' --ws {out}')
 
 #----------------------------------------------------------------------------
