@@ -39,9 +39,7 @@ axes of W, with the fine-tune recipe in DEMO_SPEC_DEFAULTS. A user spec (`--spec
 fields it leaves out take the demo's recipe rather than the library DEFAULTS.
 """
 
-import copy
 import json
-import math
 import os
 import time
 

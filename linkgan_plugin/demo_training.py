@@ -9,7 +9,6 @@ training is never credited to LinkGAN.
 evaluating its own G_ema afterwards, and shows one combined progress bar.
 """
 
-import copy
 import math
 import multiprocessing
 import os

@@ -19,14 +19,13 @@ JSON layout (`--out`):
 import json
 import math
 import os
-import time
 
 import click
 import torch
 
 from linkgan_plugin.cli_options import (device_option, load_for_cli, network_options, progress_bar,  # noqa: F401
                                         truncation_option)    # load_for_cli, progress_bar: re-exported (edit, lelsd, ...).
-from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, METRICS, evaluate_links, sample_inputs
+from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, METRICS, evaluate_links
 from linkgan_plugin.network_loading import CAMERAS
 from linkgan_plugin.spec import LinkSpec
 

@@ -15,7 +15,6 @@ one perturbed image per sample is also scored by D (G adversarial term), and the
 those images to D's fake loss. Everything the base loss does is delegated unchanged.
 """
 
-import importlib
 
 import torch
 import torch.nn.functional as F

@@ -9,7 +9,6 @@ import types
 import zipfile
 
 import pytest
-import torch
 from PIL import Image
 
 from linkgan_plugin import network_loading as nl

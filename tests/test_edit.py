@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin import edit, pictures
+from linkgan_plugin import pictures
 from linkgan_plugin.edit import (SeedList, draw_grid, edit_command, grid_geometry, link_offsets, region_masks,
                                  render_edits, seed_latents)
 from linkgan_plugin.generator import GeneratorAdapter

@@ -201,7 +201,7 @@ def test_eval_eg3d_dataset_cameras(tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / 'd.json').read_text())['settings']['camera'] == 'dataset'
     # The cameras are drawn from the run's labels.
-    from linkgan_plugin.evaluate import sample_inputs
+    from linkgan_plugin.metrics import sample_inputs
     from linkgan_plugin.network_loading import load_network, make_adapter
     gen = make_adapter(load_network(tmp_path / 'eg3d.pt'), camera='dataset')
     c = sample_inputs(gen, ['a'], 5, seed=0)[3]
