@@ -22,7 +22,7 @@ def real_scenes(settings, count=None):
     return scene_images(settings, count or settings['samples'], generator=g)
 
 
-def evaluation_work(spec, settings):
+def evaluation_work(settings):
     """Units of progress one evaluate_model call reports (for progress bars)."""
     return 2 * settings['samples']
 

@@ -103,7 +103,7 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
     from linkgan_plugin.demo_baseline import load_baseline_state
     from linkgan_plugin.demo_eval import evaluation_work
     steps = kimg_to_steps(settings['finetune_kimg'], settings['finetune_batch'])
-    total = 2 * (steps + evaluation_work(spec, settings))
+    total = 2 * (steps + evaluation_work(settings))
     paths = {kind: os.path.join(workdir, f'.{kind}-run.pt') for kind in ('control', 'linked')}
     ctx = multiprocessing.get_context('spawn')
     counter = ctx.Value('l', 0)

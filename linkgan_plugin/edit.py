@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from linkgan_plugin.cli_options import (SeedList, device_option, network_options, seeds_option,  # noqa: F401
                                         truncation_option)    # SeedList: re-exported (it moved to cli_options).
+from linkgan_plugin.metrics import resample_offsets
 from linkgan_plugin.network_loading import CAMERAS
 from linkgan_plugin.pictures import draw_grid, grid_geometry, interpolation_frames, save_gif  # noqa: F401 (re-exported)
 from linkgan_plugin.regions import fixed_region_mask
@@ -127,10 +128,9 @@ def link_offsets(gen, bound, ws, link_index, num, mode='resample', alpha=1.0, tr
         if mode == 'resample':
             z_new = torch.randn([N, gen.z_dim], generator=generator).to(ws.device)
             ws_new = gen.map(z_new, c, truncation)
-            d_all = ws_new[:, :1] - ws                                           # [N, num_ws, w_dim]
-            m = bound.axis_masks_on(ws.device)[link_index]
-            linked.append(d_all * m)
-            complement.append(d_all * (1 - m))
+            d_link = resample_offsets(ws, ws_new, bound)[:, link_index]           # [N, num_ws, w_dim]
+            linked.append(d_link)
+            complement.append(ws_new[:, :1] - ws - d_link)
         else:
             noise = sample_link_noise(N, bound.num_links, bound.w_dim, 'cpu', generator=generator).to(ws.device)
             d_link, d_comp = perturbation_offsets(noise, bound, alpha)

@@ -12,12 +12,13 @@ resampling link i replaces its axes by those of w' = mapping(z_new) (a W code: w
     linked_resampled:       w_r[axes_i]  <- w'_0[axes_i]      for every row r
     complement_resampled:   w_r[~axes_i] <- w'_0[~axes_i]     for every row r
 
-With equal rows one offset d = (w'_0 - w_0) * m_i (m_i: the link's axis mask) added to every row does this, and
-metrics.resample_offsets computes it. With W+ rows the offset must be taken per row,
+With equal rows one offset d = (w'_0 - w_0) * m_i (m_i: the link's axis mask) added to every row does this. With
+W+ rows the offset must be taken per row,
 
     d_r = (w'_0 - w_r) * m_i        (complement: (w'_0 - w_r) * (1 - m_i)),      r = 0 .. num_ws - 1,
 
-`row_resample_offsets`, rendered with render.render_variants's per-row offsets [batch, num_ws, w_dim]. Adding
+which metrics.resample_offsets computes (for every code, sampled or projected), rendered with
+render.render_variants's per-row offsets [batch, num_ws, w_dim]. Adding
 row 0's offset to every row instead would leave the linked axes of rows r > 0 at w_r + w'_0 - w_0, not at w'_0.
 After a linked resampling every row carries w'_0 on the link's axes and keeps its own values on the others, so a
 perfectly linked generator changes the region only, whatever the rows. On W codes both give the same offsets.
@@ -48,7 +49,7 @@ import click
 import torch
 
 from linkgan_plugin.cli_options import device_for_cli, device_option, option_errors, progress_bar
-from linkgan_plugin.metrics import METRIC_TABLE, sample_inputs, summarise_values, variant_metrics
+from linkgan_plugin.metrics import METRIC_TABLE, resample_offsets, sample_inputs, summarise_values, variant_metrics
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.render import render_variants
 
@@ -64,26 +65,11 @@ DEFAULTS = dict(images=64, steps=300, spaces=('w', 'wplus'), batch=16, show=4)
 #----------------------------------------------------------------------------
 # Offsets.
 
-def row_resample_offsets(ws, ws_new, bound):
-    """Per-row offsets that set every link's axes of every row of ws to those of ws_new[:, 0].
-
-    Args:
-        ws:     [N, num_ws, w_dim] codes (rows may differ: W+).
-        ws_new: [N, num_ws, w_dim] mapped resampling codes (row 0 is used, as metrics.resample_offsets does).
-        bound:  BoundSpec.
-    Returns:
-        [N, links, num_ws, w_dim]: (ws_new[:, 0] - ws[:, r]) on link i's axes, 0 elsewhere, for every row r.
-        With equal rows each row equals metrics.resample_offsets(ws, ws_new, bound).
-    """
-    m = bound.axis_masks_on(ws.device)                                      # [links, w_dim]
-    return (ws_new[:, :1] - ws)[:, None] * m[None, :, None, :]
-
-
 def row_variant_offsets(bound, ws, ws_new):
     """Per link, [linked_resampled, complement_resampled] offsets, each [N, num_ws, w_dim] (module docstring), in
     the order link 0: RESAMPLED, link 1: RESAMPLED, ..."""
     d_all = ws_new[:, :1] - ws                                              # [N, num_ws, w_dim]
-    d_link = row_resample_offsets(ws, ws_new, bound)
+    d_link = resample_offsets(ws, ws_new, bound)
     offsets = []
     for i in range(bound.num_links):
         offsets += [d_link[:, i], d_all - d_link[:, i]]

@@ -111,15 +111,24 @@ def sample_inputs(gen, names, samples, seed):
 # One batch.
 
 def resample_offsets(ws, ws_new, bound):
-    """Offsets [N, links, w_dim] that replace each link's axes of ws[:, 0] by those of ws_new[:, 0]."""
-    return (ws_new[:, 0] - ws[:, 0])[:, None, :] * bound.axis_masks_on(ws.device)[None]
+    """Per-row offsets that set each link's axes of every row of ws to those of ws_new[:, 0] (the fresh w).
+
+    Args:
+        ws:     [N, num_ws, w_dim] codes; rows may differ (W+ codes from `linkgan project --space wplus`).
+        ws_new: [N, num_ws, w_dim] mapped resampling codes (row 0 is the fresh w).
+    Returns:
+        [N, links, num_ws, w_dim]: (ws_new[:, 0] - ws[:, r]) on link i's axes, 0 elsewhere, for every row r; for W
+        codes (equal rows) every row holds the same offset. render.render_variants adds such offsets row by row.
+    """
+    return (ws_new[:, :1] - ws)[:, None] * bound.axis_masks_on(ws.device)[None, :, None, :]
 
 
 def variant_offsets(bound, ws, ws_new, noise, alpha, alpha_scale=None):
-    """Offsets [batch, w_dim] of every link's four variants, in the order link 0: VARIANTS, link 1: VARIANTS, ..."""
+    """Offsets of every link's four variants, in the order link 0: VARIANTS, link 1: VARIANTS, ...: [batch, w_dim]
+    for the perturbations (one offset on every row), [batch, num_ws, w_dim] for the resamplings (per row)."""
     d_linked, d_complement = perturbation_offsets(noise, bound, alpha, alpha_scale)
     d_resampled = resample_offsets(ws, ws_new, bound)
-    d_all = ws_new[:, 0] - ws[:, 0]
+    d_all = ws_new[:, :1] - ws
     offsets = []
     for i in range(bound.num_links):
         offsets += [d_linked[:, i], d_complement[:, i], d_resampled[:, i], d_all - d_resampled[:, i]]

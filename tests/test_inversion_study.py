@@ -17,8 +17,7 @@ from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
 from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.inversion_study import (inversion_locality, resampling_metrics_batch, row_resample_offsets,
-                                            row_variant_offsets)
+from linkgan_plugin.inversion_study import inversion_locality, resampling_metrics_batch, row_variant_offsets
 from linkgan_plugin.metrics import evaluate_links, resample_offsets
 from linkgan_plugin.project import project_images
 from linkgan_plugin.regularizer import BoundSpec
@@ -58,15 +57,17 @@ def test_wplus_offsets_set_every_rows_linked_axes_hand_checked():
     bound = BoundSpec(load_spec(LEFT), 4)
     ws = torch.tensor([[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]])          # [1, 2 rows, 4]
     ws_new = torch.tensor([[[10.0, 20.0, 30.0, 40.0]]]).repeat(1, 2, 1)
-    d = row_resample_offsets(ws, ws_new, bound)
+    d = resample_offsets(ws, ws_new, bound)
     assert d.shape == (1, 1, 2, 4)
     assert torch.equal(d[0, 0], torch.tensor([[9.0, 18.0, 0.0, 0.0], [5.0, 14.0, 0.0, 0.0]]))
     linked, complement = row_variant_offsets(bound, ws, ws_new)
     assert torch.equal(ws + linked, torch.tensor([[[10.0, 20.0, 3.0, 4.0], [10.0, 20.0, 7.0, 8.0]]]))
     assert torch.equal(ws + complement, torch.tensor([[[1.0, 2.0, 30.0, 40.0], [5.0, 6.0, 30.0, 40.0]]]))
-    # W codes (equal rows): every row's offset is metrics.resample_offsets'.
+    # W codes (equal rows): every row carries the same offset, row 0's (ws_new[:, 0] - w[:, 0]) on the linked axes.
     w = ws[:, :1].repeat(1, 2, 1)
-    assert torch.equal(row_resample_offsets(w, ws_new, bound)[:, :, 1], resample_offsets(w, ws_new, bound))
+    d = resample_offsets(w, ws_new, bound)
+    assert torch.equal(d[:, :, 0], d[:, :, 1])
+    assert torch.equal(d[0, 0, 0], torch.tensor([9.0, 18.0, 0.0, 0.0]))
 
 
 def test_wplus_metrics_hand_checked():
