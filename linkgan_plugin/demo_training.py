@@ -44,26 +44,37 @@ def kimg_to_steps(kimg, batch):
 def finetune(baseline, spec, settings, linked, progress=None):
     """Fine-tunes copies of the baseline's networks with the base loss (linked=False: the control) or LinkLoss.
 
+    With `settings['scratch_kimg']` set (the study's "from scratch" recipes) it trains fresh networks instead:
+    `make_networks(settings)` (so `channels` may differ from the baseline's) at the baseline batch for scratch_kimg,
+    with the link term from the first step; the baseline is then unused. Linked run and control still share the
+    initial weights, data order and latents.
+
     Args:
         baseline:  baseline dict (demo_baseline format).
         spec:      LinkSpec (used when linked).
-        settings:  the demo's settings (finetune_kimg, finetune_batch, resolution, cells, seed).
+        settings:  the demo's settings (finetune_kimg, finetune_batch, resolution, cells, seed; scratch_kimg).
         progress:  optional callable(n) after every iteration.
     Returns:
         the ToyTrainer (G, D, G_ema, cur_nimg).
     """
-    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS
+    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS, make_networks
     from linkgan_plugin.demo_data import scene_stream
     from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     torch.manual_seed(settings['seed'] + 1)
-    G, D, G_ema = networks_from_baseline(baseline)
+    scratch_kimg = settings.get('scratch_kimg')
+    if scratch_kimg:
+        G, D = make_networks(settings)
+        G_ema, start_kimg, batch, kimg = None, 0.0, settings['batch'], scratch_kimg
+    else:
+        G, D, G_ema = networks_from_baseline(baseline)
+        start_kimg, batch, kimg = baseline['kimg'], settings['finetune_batch'], settings['finetune_kimg']
     loss = build_loss('sg2ada', G, D, spec=spec.to_dict() if linked else None, **LOSS_KWARGS)
-    trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['finetune_batch'], latent_seed=settings['seed'] + 1,
-                         **TRAINER_KWARGS)
-    trainer.G_ema.load_state_dict(G_ema.state_dict())
-    trainer.cur_nimg = int(round(baseline['kimg'] * 1000))
-    stream = scene_stream(settings, settings['finetune_batch'], seed=settings['seed'] + 1)
-    for _ in range(kimg_to_steps(settings['finetune_kimg'], settings['finetune_batch'])):
+    trainer = ToyTrainer('sg2ada', G, D, loss, batch=batch, latent_seed=settings['seed'] + 1, **TRAINER_KWARGS)
+    if G_ema is not None:
+        trainer.G_ema.load_state_dict(G_ema.state_dict())
+    trainer.cur_nimg = int(round(start_kimg * 1000))
+    stream = scene_stream(settings, batch, seed=settings['seed'] + 1)
+    for _ in range(kimg_to_steps(kimg, batch)):
         trainer.step(*next(stream))
         if progress is not None:
             progress(1)

@@ -36,6 +36,16 @@ def _key(obj):
     return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def control_key(settings):
+    """The settings a control depends on (a recipe's spec does not change its control): the fine-tune's length,
+    batch and seed; for a from-scratch recipe (settings['scratch_kimg']) also its length and width. Fine-tune keys
+    stay those of studies run before from-scratch recipes existed, so their finished runs are reused."""
+    keys = ('finetune_kimg', 'finetune_batch', 'seed')
+    if settings.get('scratch_kimg'):
+        keys += ('scratch_kimg', 'channels', 'batch')
+    return _key({k: settings[k] for k in keys})
+
+
 def make_jobs(recipes, base_settings, eval_specs_of):
     """(jobs, rows): one fine-tune job per recipe plus one control per distinct fine-tune settings.
 
@@ -51,7 +61,7 @@ def make_jobs(recipes, base_settings, eval_specs_of):
         settings = {**base_settings, **recipe.get('settings', {})}
         spec = eval_specs_of(recipe)
         ekey = _key(spec)
-        control_id = 'control-' + _key({k: settings[k] for k in ('finetune_kimg', 'finetune_batch', 'seed')})
+        control_id = 'control-' + control_key(settings)
         jobs.setdefault(control_id, {'linked_spec': None, 'settings': settings, 'eval_specs': {}})['eval_specs'][ekey] = spec
         job_id = f'{name}-{_key([spec, settings])}'
         jobs[job_id] = {'linked_spec': spec, 'settings': settings, 'eval_specs': {ekey: spec}}

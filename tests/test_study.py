@@ -1,0 +1,94 @@
+"""`linkgan study`: every recipe is paired with the right control, from-scratch recipes train fresh networks, and the
+command writes its table, JSON and frontier plot and resumes finished jobs.
+"""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from linkgan_plugin.cli import main
+from linkgan_plugin.demo import DEMO_DEFAULTS, demo_spec
+from linkgan_plugin.study import _eval_spec, control_key, make_jobs
+
+
+def _jobs(recipes, **settings):
+    return make_jobs(recipes, {**DEMO_DEFAULTS, **settings}, _eval_spec)
+
+
+def test_recipes_share_a_control_only_when_their_training_matches():
+    recipes = {'a': {'spec': {'lambda_in': 20.0}}, 'b': {'spec': {'perturbation': 'resample'}},
+               'long': {'settings': {'finetune_kimg': 32.0}},
+               'scratch': {'settings': {'scratch_kimg': 8.0}},
+               'scratch-wide': {'settings': {'scratch_kimg': 8.0, 'channels': 48}}}
+    jobs, rows = _jobs(recipes)
+    control = {r['name']: r['control_job'] for r in rows}
+    assert control['a'] == control['b']                       # A spec change keeps the control.
+    assert len({control['a'], control['long'], control['scratch'], control['scratch-wide']}) == 4
+    assert len({r['job'] for r in rows}) == 5 and len(jobs) == 5 + 4
+    assert jobs[control['a']]['linked_spec'] is None and jobs[rows[0]['job']]['linked_spec']['lambda_in'] == 20.0
+    # The control is evaluated with every spec its recipes use (the link sets may differ).
+    assert len(jobs[control['a']]['eval_specs']) == 2
+    # A fine-tune's control does not depend on the width (it comes from the baseline): keys of earlier studies hold.
+    assert control_key({**DEMO_DEFAULTS, 'channels': 48}) == control_key(DEMO_DEFAULTS)
+
+
+def test_scratch_recipe_trains_fresh_networks_from_shared_initial_weights(monkeypatch):
+    from linkgan_plugin import demo_training
+    from linkgan_plugin.toy.loop import ToyTrainer
+    settings = {**DEMO_DEFAULTS, 'resolution': 16, 'channels': 8, 'batch': 8, 'scratch_kimg': 0.024}
+    spec = demo_spec(_eval_spec({'spec': {'interval': 1}}), w_dim=settings['w_dim'])
+    first = {}
+    original_step = ToyTrainer.step
+
+    def recording_step(self, real_img, real_c):
+        first.setdefault(self.loss.__class__.__name__, self.G.synthesis.const.detach().clone())
+        return original_step(self, real_img, real_c)
+    monkeypatch.setattr(ToyTrainer, 'step', recording_step)
+    control = demo_training.finetune(None, spec, settings, linked=False)   # No baseline is read.
+    linked = demo_training.finetune(None, spec, settings, linked=True)
+    assert torch.equal(first['ToySG2ADALoss'], first['LinkLoss'])
+    for trainer in (control, linked):
+        assert trainer.G.init_kwargs['channels'] == 8 and trainer.cur_nimg == 24
+    assert not torch.equal(control.G.synthesis.const, linked.G.synthesis.const)
+
+
+@pytest.mark.slow
+def test_study_command_writes_table_and_resumes(tmp_path):
+    baseline = tmp_path / 'baseline.pt'
+    r = CliRunner().invoke(main, ['baseline', '--kimg', '0.032', '--out', str(baseline)])
+    assert r.exit_code == 0, r.output
+    recipes = tmp_path / 'recipes.json'
+    recipes.write_text(json.dumps({'every-step': {'spec': {'interval': 1}, 'settings': {'finetune_kimg': 0.032},
+                                                  'note': 'tiny'}}))
+    out = tmp_path / 'study'
+    args = ['study', '--recipes', str(recipes), '--out', str(out), '--baseline', str(baseline), '--samples', '16',
+            '--workers', '1']
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / 'study.json').read_text())
+    rows = report['rows']
+    assert [e['link'] for e in rows] == ['top_left', 'bottom_right']
+    for e in rows:
+        for k in ('mse_i', 'mse_o', 'edit_i', 'keep_o'):
+            assert e[k] == pytest.approx(e['linked_values'][k] / e['control_values'][k])
+        assert e['quality_ratio'] > 0 and isinstance(e['floor_met'], bool)
+    assert '| every-step | top_left |' in (out / 'study.md').read_text()
+    assert (out / 'frontier.png').stat().st_size > 0
+    # A second run reuses the finished jobs.
+    before = {p.name: p.stat().st_mtime_ns for p in (out / 'runs').iterdir()}
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and '0 fine-tunes (2 done before)' in r.output, r.output
+    assert {p.name: p.stat().st_mtime_ns for p in (out / 'runs').iterdir()} == before
+
+
+def test_study_rejects_bad_input(tmp_path):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('[1, 2]')
+    r = CliRunner().invoke(main, ['study', '--recipes', str(bad), '--out', str(tmp_path / 'o')])
+    assert r.exit_code == 2 and '--recipes' in r.output
+    r = CliRunner().invoke(main, ['study', '--axes-sweep', '2,x', '--out', str(tmp_path / 'o')])
+    assert r.exit_code == 2 and '--axes-sweep' in r.output
+    r = CliRunner().invoke(main, ['study', '--out', str(tmp_path / 'o')])
+    assert r.exit_code == 2 and 'exactly one' in r.output
