@@ -92,3 +92,34 @@ def test_study_rejects_bad_input(tmp_path):
     assert r.exit_code == 2 and '--axes-sweep' in r.output
     r = CliRunner().invoke(main, ['study', '--out', str(tmp_path / 'o')])
     assert r.exit_code == 2 and 'exactly one' in r.output
+
+
+def _layer_leakage_module():
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'examples', 'study',
+                        'layer_leakage.py')
+    module_spec = importlib.util.spec_from_file_location('layer_leakage', path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_layer_leakage_resamples_one_row_at_a_time():
+    # A G that reads only row 2 of ws: resampling any other row changes nothing, row 2 alone does what all rows do.
+    from linkgan_plugin.generator import GeneratorAdapter
+    from linkgan_plugin.spec import load_spec
+    from tests.toy_checkpoints import toy_G
+    layer_leakage = _layer_leakage_module()
+    G = toy_G()
+    forward = G.synthesis.forward
+    G.synthesis.forward = lambda ws, **kw: forward(ws[:, 2:3].expand(-1, ws.shape[1], -1), **kw)
+    gen = GeneratorAdapter(G)
+    spec = load_spec({'links': [{'name': 'a', 'axes': '0:4', 'region': {'box': [0, 0, 0.5, 0.5]}}]}, w_dim=gen.w_dim)
+    rows = layer_leakage.per_row_edits(gen, spec, samples=8, seed=0, batch=4)
+    assert rows['all']['a']['edit_i'] > 0
+    for r in range(gen.num_ws):
+        expected = rows['all']['a'] if r == 2 else {'edit_i': 0.0, 'edit_o': 0.0}
+        assert rows[r]['a']['edit_i'] == pytest.approx(expected['edit_i'], rel=1e-5, abs=1e-9)
+        assert rows[r]['a']['edit_o'] == pytest.approx(expected['edit_o'], rel=1e-5, abs=1e-9)
+    assert layer_leakage.row_labels(G)[0] == '4x4' and len(layer_leakage.row_labels(G)) == gen.num_ws
