@@ -9,7 +9,8 @@ models are evaluated on the same fixed-seed samples (demo_eval.evaluate_model).
 
 Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {demo settings, e.g.
 finetune_kimg, finetune_batch}, "note": "..."}, ...}. Jobs run in `--workers` processes with one thread each;
-finished jobs are kept in OUT/runs/*.json, so an interrupted study resumes where it stopped.
+finished jobs are kept in OUT/runs/*.json, so an interrupted study resumes where it stopped; each job's G_ema is saved
+beside its JSON (OUT/runs/*.pt, a checkpoint `linkgan eval` / `edit` and examples/study/layer_leakage.py load).
 
 Outputs: OUT/study.json (every row), OUT/study.md (the table: per link, linked / control ratios of mse_i, mse_o,
 edit_i, keep_o, the locality and the quality ratio, and which floor targets hold), OUT/frontier.png (locality
@@ -88,6 +89,10 @@ def run_job(job_id, job, baseline_path, outdir):
     seconds = time.perf_counter() - start
     evaluations = {k: evaluate_model(trainer.G_ema, demo_spec(s, w_dim=settings['w_dim']), settings)
                    for k, s in job['eval_specs'].items()}
+    eval_spec = next(iter(job['eval_specs'].values()))
+    torch.save({'flavour': 'sg2ada', 'linked': spec is not None, 'G_init_kwargs': dict(trainer.G_ema.init_kwargs),
+                'G_ema_state': trainer.G_ema.state_dict(), 'spec': job['linked_spec'], 'eval_spec': eval_spec,
+                'kimg': trainer.cur_nimg / 1000, 'settings': settings}, path[:-len('.json')] + '.pt')
     with open(path + '.tmp', 'w', encoding='utf-8') as f:
         json.dump({'job': job_id, 'evaluations': evaluations, 'finetune_seconds': seconds,
                    'settings': settings}, f)

@@ -76,8 +76,16 @@ def test_study_command_writes_table_and_resumes(tmp_path):
         assert e['quality_ratio'] > 0 and isinstance(e['floor_met'], bool)
     assert '| every-step | top_left |' in (out / 'study.md').read_text()
     assert (out / 'frontier.png').stat().st_size > 0
+    # Each job's G_ema is saved as a checkpoint the evaluation tools load, with the spec it was trained with.
+    from linkgan_plugin.network_loading import load_network
+    linked = load_network(next((out / 'runs').glob('every-step-*.pt')))
+    control = load_network(next((out / 'runs').glob('control-*.pt')))
+    assert linked.checkpoint_spec['interval'] == 1 and control.checkpoint_spec is None
+    assert linked.G.synthesis.const.shape == control.G.synthesis.const.shape
+    assert not torch.equal(linked.G.synthesis.const, control.G.synthesis.const)
     # A second run reuses the finished jobs.
     before = {p.name: p.stat().st_mtime_ns for p in (out / 'runs').iterdir()}
+    assert len(before) == 4
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0 and '0 fine-tunes (2 done before)' in r.output, r.output
     assert {p.name: p.stat().st_mtime_ns for p in (out / 'runs').iterdir()} == before
