@@ -190,11 +190,17 @@ def report_markdown(report):
     """report.md: what was compared, the three models side by side, and which targets are met."""
     from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS
     s = report['settings']
+    if s.get('scratch_kimg'):
+        runs = (f'the same {s["scratch_kimg"]:g}-kimg training from scratch at batch {s["batch"]} from the same initial '
+                'weights (same recipe, data order and latents), without and with the link term; the baseline is a '
+                'reference only')
+    else:
+        runs = (f'the same {s["finetune_kimg"]:g}-kimg fine-tune of the baseline (same recipe, data order and '
+                'latents), without and with the link term')
     lines = ['# linkgan demo report', '',
              f'Toy sg2ada generator on procedural {s["resolution"]}x{s["resolution"]} scenes. Baseline: '
-             f'{report["baseline"]["source"]} ({report["baseline"]["kimg"]:.0f} kimg). Control and linked: the same '
-             f'{s["finetune_kimg"]:g}-kimg fine-tune of the baseline (same recipe, data order and latents), without '
-             f'and with the link term. G_ema of each, {s["samples"]} fixed-seed samples, alpha {report["spec"]["alpha"]}, '
+             f'{report["baseline"]["source"]} ({report["baseline"]["kimg"]:.0f} kimg). Control and linked: {runs}. '
+             f'G_ema of each, {s["samples"]} fixed-seed samples, alpha {report["spec"]["alpha"]}, '
              'images in [-1, 1]. Ratio = linked / control.', '',
              'mse_i / mse_o: change inside / outside the region when the other / linked axes are perturbed (lower is '
              'better); edit_i / edit_o: change inside / outside when the linked axes are resampled; keep_o: change '
@@ -450,6 +456,10 @@ class BaselineChoice(click.ParamType):
               show_default=True, help='Thousands of images for --baseline train.')
 @click.option('--finetune-kimg', type=click.FloatRange(min=0, min_open=True), default=DEMO_DEFAULTS['finetune_kimg'],
               show_default=True, help='Thousands of images for each fine-tune (control and linked).')
+@click.option('--from-scratch', 'scratch_kimg', type=click.FloatRange(min=0, min_open=True), default=None,
+              help='Train control and linked from scratch for this many kimg (batch --batch, the same initial '
+                   'weights) instead of fine-tuning the baseline: the study\'s strongest recipe (docs/study.md; '
+                   '160 kimg: about 25 minutes on 2 cores).')
 @click.option('--samples', type=click.IntRange(min=16), default=DEMO_DEFAULTS['samples'], show_default=True,
               help='Evaluation samples per model, and images per set for the quality distance.')
 @click.option('--batch', type=click.IntRange(min=2), default=DEMO_DEFAULTS['batch'], show_default=True,
@@ -465,8 +475,8 @@ class BaselineChoice(click.ParamType):
 @click.option('--threads', type=click.IntRange(min=0), default=DEMO_DEFAULTS['threads'], show_default=True,
               help='torch threads per process (0: torch\'s default).')
 @click.option('--serial', is_flag=True, help='Run the two fine-tunes one after the other in this process.')
-def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_kimg, finetune_kimg, samples, batch, finetune_batch,
-                 resolution, cells, channels, threads, serial):
+def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_kimg, finetune_kimg, scratch_kimg, samples,
+                 batch, finetune_batch, resolution, cells, channels, threads, serial):
     """Fine-tune a converged toy generator with LinkLoss and without (the control); measure both.
 
     Writes OUTDIR/report.json, report.md, leakage.png, samples.png, baseline.pt, control.pt and linked.pt.
@@ -481,7 +491,8 @@ def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_k
             demo_spec(spec_path, w_dim=DEMO_DEFAULTS['w_dim'], resolution=int(resolution or DEMO_DEFAULTS['resolution']),
                       semantic=scene == 'landscape')
     click.echo(f'linkgan demo: baseline {baseline}; outputs in {outdir}')
-    options = dict(scene=scene, mask_mode=mask_mode, seed=seed, baseline_kimg=baseline_kimg, finetune_kimg=finetune_kimg, samples=samples, batch=batch,
+    options = dict(scene=scene, mask_mode=mask_mode, seed=seed, baseline_kimg=baseline_kimg, finetune_kimg=finetune_kimg,
+                   scratch_kimg=scratch_kimg, samples=samples, batch=batch,
                    finetune_batch=finetune_batch, resolution=int(resolution) if resolution else None,
                    cells=int(cells) if cells else None, channels=channels, threads=threads)
     report = run_demo(outdir, spec_path, baseline=baseline, parallel=not serial, **options)

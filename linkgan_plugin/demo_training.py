@@ -5,6 +5,9 @@ order (the scene stream's seed) and latents (the trainer's own latent stream): t
 term (and what it feeds D). The control is the reference of every ratio the demo reports, so the effect of extra
 training is never credited to LinkGAN.
 
+With `scratch_kimg` set (`linkgan demo --from-scratch KIMG`, the study's from-scratch recipes) both runs instead
+train fresh networks from the same initial weights, the link term acting from the first step.
+
 `run_finetunes` runs them in two processes with one torch thread each (2 cores: about the time of one), each
 evaluating its own G_ema afterwards, and shows one combined progress bar.
 """
@@ -38,6 +41,14 @@ def networks_from_baseline(data):
 def kimg_to_steps(kimg, batch):
     return max(1, int(math.ceil(kimg * 1000 / batch)))
 
+
+def run_length(settings):
+    """(kimg, batch) of each of the two runs: a fine-tune (finetune_kimg at finetune_batch) or, with
+    settings['scratch_kimg'] set, training from scratch (scratch_kimg at the baseline batch)."""
+    if settings.get('scratch_kimg'):
+        return settings['scratch_kimg'], settings['batch']
+    return settings['finetune_kimg'], settings['finetune_batch']
+
 #----------------------------------------------------------------------------
 # One fine-tune.
 
@@ -61,13 +72,13 @@ def finetune(baseline, spec, settings, linked, progress=None):
     from linkgan_plugin.demo_data import scene_stream
     from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     torch.manual_seed(settings['seed'] + 1)
-    scratch_kimg = settings.get('scratch_kimg')
-    if scratch_kimg:
+    kimg, batch = run_length(settings)
+    if settings.get('scratch_kimg'):
         G, D = make_networks(settings)
-        G_ema, start_kimg, batch, kimg = None, 0.0, settings['batch'], scratch_kimg
+        G_ema, start_kimg = None, 0.0
     else:
         G, D, G_ema = networks_from_baseline(baseline)
-        start_kimg, batch, kimg = baseline['kimg'], settings['finetune_batch'], settings['finetune_kimg']
+        start_kimg = baseline['kimg']
     loss = build_loss('sg2ada', G, D, spec=spec.to_dict() if linked else None, **LOSS_KWARGS)
     trainer = ToyTrainer('sg2ada', G, D, loss, batch=batch, latent_seed=settings['seed'] + 1, **TRAINER_KWARGS)
     if G_ema is not None:
@@ -113,12 +124,13 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
     """
     from linkgan_plugin.demo_baseline import load_baseline_state
     from linkgan_plugin.demo_eval import evaluation_work
-    steps = kimg_to_steps(settings['finetune_kimg'], settings['finetune_batch'])
+    steps = kimg_to_steps(*run_length(settings))
     total = 2 * (steps + evaluation_work(settings))
     paths = {kind: os.path.join(workdir, f'.{kind}-run.pt') for kind in ('control', 'linked')}
     ctx = multiprocessing.get_context('spawn')
     counter = ctx.Value('l', 0)
-    label = 'fine-tunes (control | linked) + evaluation'
+    runs = 'from-scratch runs' if settings.get('scratch_kimg') else 'fine-tunes'
+    label = f'{runs} (control | linked) + evaluation'
     with click.progressbar(length=total, label=label, show_eta=True, file=None if show else _Null()) as bar:
         if parallel:
             procs = [ctx.Process(target=_worker, args=(kind, baseline_path, spec.to_dict(), settings, paths[kind], counter))

@@ -167,6 +167,23 @@ def test_demo_tiny_run(tmp_path):
     assert not torch.equal(const['linked'], const['baseline']) and not torch.equal(const['linked'], const['control'])
 
 
+def test_demo_from_scratch_trains_both_runs_from_fresh_networks(tmp_path):
+    out = tmp_path / 'out'
+    result = CliRunner().invoke(main, ['demo', '--outdir', str(out), '--baseline', 'train', '--baseline-kimg', '0.032',
+                                       '--from-scratch', '0.064', '--samples', '16', '--batch', '16',
+                                       '--resolution', '16', '--serial'])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / 'report.json').read_text())
+    assert report['settings']['scratch_kimg'] == 0.064
+    assert 'training from scratch at batch 16' in (out / 'report.md').read_text()
+    ckpt = {role: torch.load(out / f'{role}.pt', map_location='cpu', weights_only=False)
+            for role in ('baseline', 'control', 'linked')}
+    # Both ran 64 images from zero (the baseline saw 32, so they did not continue it) and differ.
+    assert ckpt['control']['kimg'] == ckpt['linked']['kimg'] == 0.064 and ckpt['baseline']['kimg'] == 0.032
+    const = {r: c['G_ema_state']['synthesis.const'] for r, c in ckpt.items()}
+    assert not torch.equal(const['linked'], const['control'])
+
+
 def test_control_and_linked_see_the_same_data_and_latents(monkeypatch):
     # The control differs from the linked run only by the link term: both see the same real images and the same
     # latents in the same order, although LinkLoss draws extra random numbers at link steps.
