@@ -71,16 +71,56 @@ def make_jobs(recipes, base_settings, eval_specs_of):
     return jobs, rows
 
 
+def _job_paths(outdir, job_id):
+    stem = os.path.join(outdir, 'runs', job_id)
+    return stem + '.json', stem + '.pt'
+
+
+def pending_evaluations(outdir, job_id, job):
+    """None when the job has not run; else the keys of its eval specs its JSON lacks (a control's recipes may have
+    grown since it ran)."""
+    path, _ = _job_paths(outdir, job_id)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        done = json.load(f)['evaluations']
+    return [k for k in job['eval_specs'] if k not in done]
+
+
+def _evaluate_saved(job_id, job, outdir, keys):
+    """Evaluates a finished job's saved G_ema with the eval specs `keys` and adds them to its JSON."""
+    from linkgan_plugin.demo import demo_spec
+    from linkgan_plugin.demo_eval import evaluate_model
+    from linkgan_plugin.network_loading import load_network
+    path, network = _job_paths(outdir, job_id)
+    if not os.path.isfile(network):
+        raise click.ClickException(f'{path} lacks evaluations for specs added since it ran, and its network was not '
+                                   'saved (runs before networks were kept): delete it to rerun the job')
+    G = load_network(network).G
+    with open(path, encoding='utf-8') as f:
+        result = json.load(f)
+    for k in keys:
+        result['evaluations'][k] = evaluate_model(G, demo_spec(job['eval_specs'][k], w_dim=job['settings']['w_dim']),
+                                                  job['settings'])
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump(result, f)
+    os.replace(path + '.tmp', path)
+
+
 def run_job(job_id, job, baseline_path, outdir):
-    """Process entry: fine-tune (control when linked_spec is None), evaluate with every eval spec, save JSON."""
+    """Process entry: fine-tune (control when linked_spec is None), evaluate with every eval spec, save JSON and the
+    G_ema checkpoint. A finished job only gets the evaluations it lacks, from its saved G_ema."""
     torch.set_num_threads(1)
     from linkgan_plugin.demo import demo_spec
     from linkgan_plugin.demo_baseline import load_baseline_state
     from linkgan_plugin.demo_eval import evaluate_model
     from linkgan_plugin.demo_training import finetune
-    path = os.path.join(outdir, 'runs', job_id + '.json')
-    if os.path.isfile(path):
+    pending = pending_evaluations(outdir, job_id, job)
+    if pending is not None:
+        if pending:
+            _evaluate_saved(job_id, job, outdir, pending)
         return job_id
+    path, network = _job_paths(outdir, job_id)
     settings = job['settings']
     baseline = load_baseline_state(baseline_path)
     start = time.perf_counter()
@@ -92,7 +132,7 @@ def run_job(job_id, job, baseline_path, outdir):
     eval_spec = next(iter(job['eval_specs'].values()))
     torch.save({'flavour': 'sg2ada', 'linked': spec is not None, 'G_init_kwargs': dict(trainer.G_ema.init_kwargs),
                 'G_ema_state': trainer.G_ema.state_dict(), 'spec': job['linked_spec'], 'eval_spec': eval_spec,
-                'kimg': trainer.cur_nimg / 1000, 'settings': settings}, path[:-len('.json')] + '.pt')
+                'kimg': trainer.cur_nimg / 1000, 'settings': settings}, network)
     with open(path + '.tmp', 'w', encoding='utf-8') as f:
         json.dump({'job': job_id, 'evaluations': evaluations, 'finetune_seconds': seconds,
                    'settings': settings}, f)
@@ -103,9 +143,9 @@ def run_job(job_id, job, baseline_path, outdir):
 def run_jobs(jobs, baseline_path, outdir, workers):
     """Runs the jobs not done yet in `workers` processes, with a progress bar; returns {job_id: result}."""
     os.makedirs(os.path.join(outdir, 'runs'), exist_ok=True)
-    todo = [j for j in jobs if not os.path.isfile(os.path.join(outdir, 'runs', j + '.json'))]
+    todo = [j for j in jobs if pending_evaluations(outdir, j, jobs[j]) != []]
     ctx = multiprocessing.get_context('spawn')
-    with click.progressbar(length=len(todo), label=f'{len(todo)} fine-tunes ({len(jobs) - len(todo)} done before)',
+    with click.progressbar(length=len(todo), label=f'{len(todo)} runs to do ({len(jobs) - len(todo)} done before)',
                            show_eta=True, show_pos=True) as bar:
         if todo:
             with ctx.Pool(workers) as pool:

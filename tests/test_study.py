@@ -87,8 +87,20 @@ def test_study_command_writes_table_and_resumes(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in (out / 'runs').iterdir()}
     assert len(before) == 4
     r = CliRunner().invoke(main, args)
-    assert r.exit_code == 0 and '0 fine-tunes (2 done before)' in r.output, r.output
+    assert r.exit_code == 0 and '0 runs to do (2 done before)' in r.output, r.output
     assert {p.name: p.stat().st_mtime_ns for p in (out / 'runs').iterdir()} == before
+    # A recipe on another spec: its control is not retrained, only evaluated with the new spec from its saved G_ema.
+    control_pt = next((out / 'runs').glob('control-*.pt'))
+    recipes.write_text(json.dumps({
+        'every-step': {'spec': {'interval': 1}, 'settings': {'finetune_kimg': 0.032}},
+        'band': {'spec': {'links': [{'name': 'band', 'axes': '0:8', 'region': {'box': [0, 0, 1, 0.25]}}]},
+                 'settings': {'finetune_kimg': 0.032}}}))
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and '2 runs to do (1 done before)' in r.output, r.output
+    assert control_pt.stat().st_mtime_ns == before[control_pt.name]
+    control = json.loads(control_pt.with_suffix('.json').read_text())
+    assert len(control['evaluations']) == 2
+    assert [e['link'] for e in json.loads((out / 'study.json').read_text())['rows']] == ['top_left', 'bottom_right', 'band']
 
 
 def test_study_rejects_bad_input(tmp_path):
