@@ -91,12 +91,15 @@ def _evaluate_saved(job_id, job, outdir, keys):
     """Evaluates a finished job's saved G_ema with the eval specs `keys` and adds them to its JSON."""
     from linkgan_plugin.demo import demo_spec
     from linkgan_plugin.demo_eval import evaluate_model
-    from linkgan_plugin.network_loading import load_network
+    from linkgan_plugin.toy.networks import ToyGeneratorSG2ADA
     path, network = _job_paths(outdir, job_id)
     if not os.path.isfile(network):
         raise click.ClickException(f'{path} lacks evaluations for specs added since it ran, and its network was not '
                                    'saved (runs before networks were kept): delete it to rerun the job')
-    G = load_network(network).G
+    data = torch.load(network, map_location='cpu', weights_only=True)     # Our own file: state dicts only.
+    G = ToyGeneratorSG2ADA(**data['G_init_kwargs'])
+    G.load_state_dict(data['G_ema_state'])
+    G.eval().requires_grad_(False)
     with open(path, encoding='utf-8') as f:
         result = json.load(f)
     for k in keys:
