@@ -27,16 +27,22 @@ EDIT_TABLE = tuple(m for m in METRIC_TABLE if m.variant == 'linked_resampled')  
 
 
 def row_labels(G):
-    """'4x4 conv', '8x8 up', ... per row of ws for the toy / upstream sg2ada synthesis layout (one row per layer,
-    ToRGB k reading the row after its layer); falls back to 'row r'."""
-    layers = getattr(getattr(G, 'synthesis', None), 'layers', None)
-    if layers is None:
+    """Per row of ws, what it modulates in the toy sg2ada synthesis (linkgan_plugin.toy.networks): layer r, and the
+    ToRGB after layer r - 1 where there is one, e.g. '8x8 up + ToRGB 4x4'. None for other layouts."""
+    synthesis = getattr(G, 'synthesis', None)
+    layers, rgb_after = getattr(synthesis, 'layers', None), getattr(synthesis, 'rgb_after', None)
+    if layers is None or rgb_after is None:
         return None
+    res = [layer.resolution for layer in layers]
     labels = []
-    for layer in layers:
-        res = getattr(layer, 'resolution', None)
-        labels.append(f'{res}x{res}{" up" if getattr(layer, "up", False) else ""}')
-    return labels + ['last ToRGB']
+    for r in range(len(layers) + 1):
+        parts = []
+        if r < len(layers):
+            parts.append(f'{res[r]}x{res[r]}{" up" if layers[r].conv.up else ""}')
+        if r - 1 in rgb_after:
+            parts.append(f'ToRGB {res[r - 1]}x{res[r - 1]}')
+        labels.append(' + '.join(parts))
+    return labels
 
 
 @torch.no_grad()
