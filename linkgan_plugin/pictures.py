@@ -182,7 +182,8 @@ def _dashed_line(draw, axes, value, horizontal, label):
     for a in range(int(start), int(stop), 10):
         b = min(a + 5, stop)
         draw.line([a, p, b, p] if horizontal else [p, a, p, b], fill=(120, 120, 120))
-    draw.text((right + 4, p - 5) if horizontal else (p + 2, top + 2), label, fill=(90, 90, 90))
+    # Horizontal lines are labelled inside the plot, at their right end, so the margin stays the legend's.
+    draw.text((right - 6 * len(label) - 4, p - 12) if horizontal else (p + 2, top + 2), label, fill=(90, 90, 90))
 
 
 def xy_plot(series, x_label, y_label, title=None, hlines=(), vlines=(), log_x=False, log_y=False, size=(760, 520)):
@@ -229,7 +230,7 @@ def xy_plot(series, x_label, y_label, title=None, hlines=(), vlines=(), log_x=Fa
                 d.text((a + 4, b - 10), str(s['labels'][j]), fill=color)
         y = bottom - 14 * (len(series) - i)        # Legend: bottom of the right margin, under the line labels.
         d.rectangle([right + 6, y + 2, right + 14, y + 10], fill=color)
-        d.text((right + 18, y), s['label'][:28], fill=(0, 0, 0))
+        d.text((right + 18, y), s["label"][:30], fill=(0, 0, 0))
     return img
 
 #----------------------------------------------------------------------------

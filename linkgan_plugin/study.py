@@ -213,12 +213,14 @@ def frontier_plot(entries):
     from linkgan_plugin.metrics import LOCALITY_ANCHORS
     from linkgan_plugin.pictures import xy_plot
     series = []
-    for recipe in dict.fromkeys(e['recipe'] for e in entries):
+    for number, recipe in enumerate(dict.fromkeys(e['recipe'] for e in entries), start=1):
         pts = [(e['edit_i'], e['locality']) for e in entries if e['recipe'] == recipe]
-        series.append({'label': recipe, 'points': pts})
+        # Points carry their recipe's number: colours repeat after ten recipes.
+        series.append({'label': f'{number} {recipe}', 'points': pts, 'labels': [str(number)] * len(pts)})
     return xy_plot(series, 'edit_i, linked / control', 'locality (per-pixel out / in)', log_y=True,
                    title='LinkGAN recipes on the demo: locality against kept edit strength (one point per link)',
-                   hlines=[(v, f'paper {k} ~{v}') for k, v in LOCALITY_ANCHORS.items()], vlines=[(0.5, 'floor 0.5')])
+                   hlines=[(v, f'paper {k} ~{v}') for k, v in LOCALITY_ANCHORS.items()] + [(0.15, 'floor 0.15')],
+                   vlines=[(0.5, 'floor 0.5')], size=(900, 600))
 
 #----------------------------------------------------------------------------
 # The command.
