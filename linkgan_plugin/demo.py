@@ -10,6 +10,8 @@ Steps (CPU, about 5 minutes on 2 cores with the defaults):
        latents (demo_training.py), run in two processes with one thread each:
          control: the base loss only;   linked: LinkLoss (the same base loss plus the link term).
        The paper fine-tunes converged generators; the control keeps extra training from being credited to LinkGAN.
+       `--from-scratch KIMG` instead trains both from the same fresh networks for KIMG at --batch, the link term
+       acting from the first step (the study's strongest recipe, docs/study.md; 160 kimg takes ~30 minutes).
     3. Evaluation of the three G_ema (demo_eval.py): every metric of metrics.METRIC_TABLE (mse_i, mse_o, edit_i,
        edit_o, keep_o and locality) on --samples fixed-seed samples, the same latents and perturbations for all
        three, and the quality distance (sliced Wasserstein on Laplacian-pyramid patches) to held-out real scenes.
