@@ -11,7 +11,7 @@ Steps (CPU, about 5 minutes on 2 cores with the defaults):
          control: the base loss only;   linked: LinkLoss (the same base loss plus the link term).
        The paper fine-tunes converged generators; the control keeps extra training from being credited to LinkGAN.
        `--from-scratch KIMG` instead trains both from the same fresh networks for KIMG at --batch, the link term
-       acting from the first step (the study's strongest recipe, docs/study.md; 160 kimg takes ~30 minutes).
+       acting from the first step (the study's strongest recipe, docs/study.md; 160 kimg takes ~23 minutes on 2 cores).
     3. Evaluation of the three G_ema (demo_eval.py): every metric of metrics.METRIC_TABLE (mse_i, mse_o, edit_i,
        edit_o, keep_o and locality) on --samples fixed-seed samples, the same latents and perturbations for all
        three, and the quality distance (sliced Wasserstein on Laplacian-pyramid patches) to held-out real scenes.
@@ -461,7 +461,7 @@ class BaselineChoice(click.ParamType):
 @click.option('--from-scratch', 'scratch_kimg', type=click.FloatRange(min=0, min_open=True), default=None,
               help='Train control and linked from scratch for this many kimg (batch --batch, the same initial '
                    'weights) instead of fine-tuning the baseline: the study\'s strongest recipe (docs/study.md; '
-                   '160 kimg: about 25 minutes on 2 cores).')
+                   '160 kimg: about 23 minutes on 2 cores).')
 @click.option('--samples', type=click.IntRange(min=16), default=DEMO_DEFAULTS['samples'], show_default=True,
               help='Evaluation samples per model, and images per set for the quality distance.')
 @click.option('--batch', type=click.IntRange(min=2), default=DEMO_DEFAULTS['batch'], show_default=True,
