@@ -484,6 +484,13 @@ def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_k
     Writes OUTDIR/report.json, report.md, leakage.png, samples.png, baseline.pt, control.pt and linked.pt.
     """
     from linkgan_plugin.spec import SpecError
+    if scratch_kimg is not None:
+        source = click.get_current_context().get_parameter_source
+        given = [f'--{n.replace("_", "-")}' for n in ('finetune_kimg', 'finetune_batch')
+                 if source(n) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f'{", ".join(given)} do not apply with --from-scratch (it trains both runs for '
+                                   'its own length at --batch)')
     if baseline != 'train':
         given = [name for name, v in (('--resolution', resolution), ('--cells', cells), ('--channels', channels)) if v]
         if given:

@@ -152,10 +152,22 @@ def load_network(path, upstream=None):
     upstream_dir = resolve_upstream(upstream)
     file_format = network_file_format(path)     # Before the warning: only files that will be unpickled get it.
     add_upstream_to_path(upstream_dir)
-    warn_pickle_once(path)
     if file_format == 'zip':
-        return _load_torch_checkpoint(path, upstream_dir)
+        data = _load_tensors_only(path)         # A checkpoint of state dicts and plain values needs no unpickling.
+        if data is None:
+            warn_pickle_once(path)
+        return _load_torch_checkpoint(path, upstream_dir, data)
+    warn_pickle_once(path)
     return _load_plain_pickle(path, upstream_dir)
+
+
+def _load_tensors_only(path):
+    """The checkpoint's dict when torch.load(weights_only=True) can read it (tensors and plain values: e.g. the
+    networks `linkgan study` saves), else None (it holds pickled objects, such as a demo checkpoint's G_ema)."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception:
+        return None
 
 
 def network_file_format(path):
@@ -249,16 +261,21 @@ class _TolerantUnpickler(pickle.Unpickler):
 _tolerant_pickle = types.SimpleNamespace(Unpickler=_TolerantUnpickler, load=pickle.load, __name__='_tolerant_pickle')
 
 
-def _load_torch_checkpoint(path, upstream_dir):
-    first_error = None
+def _unpickle_checkpoint(path):
+    """(data, first_error): the checkpoint unpickled, with classes that moved or vanished stood in for (first_error
+    is then the error that made the stand-ins necessary, else None)."""
     try:
         try:
-            data = torch.load(path, map_location='cpu', weights_only=False)
+            return torch.load(path, map_location='cpu', weights_only=False), None
         except (ImportError, AttributeError) as e:  # The pickled module's class moved or vanished: rebuild it.
-            first_error = e
-            data = torch.load(path, map_location='cpu', weights_only=False, pickle_module=_tolerant_pickle)
+            return torch.load(path, map_location='cpu', weights_only=False, pickle_module=_tolerant_pickle), e
     except Exception as e:  # Truncated archives, damaged records, foreign pickles: anything can be raised.
         raise NetworkLoadError(_unpickling_message(path, e)) from None
+
+
+def _load_torch_checkpoint(path, upstream_dir, data=None):
+    """LoadedNetwork of a torch checkpoint; `data` is its dict when already read without unpickling."""
+    data, first_error = (data, None) if data is not None else _unpickle_checkpoint(path)
     if not isinstance(data, dict):
         raise NetworkLoadError(f'{path}: expected a dict with \'G_ema\', got {type(data).__name__}')
     flavour = data.get('flavour') if isinstance(data.get('flavour'), str) else None

@@ -230,7 +230,7 @@ def xy_plot(series, x_label, y_label, title=None, hlines=(), vlines=(), log_x=Fa
                 d.text((a + 4, b - 10), str(s['labels'][j]), fill=color)
         y = bottom - 14 * (len(series) - i)        # Legend: bottom of the right margin, under the line labels.
         d.rectangle([right + 6, y + 2, right + 14, y + 10], fill=color)
-        d.text((right + 18, y), s["label"][:30], fill=(0, 0, 0))
+        d.text((right + 18, y), s['label'][:30], fill=(0, 0, 0))
     return img
 
 #----------------------------------------------------------------------------

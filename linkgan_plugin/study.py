@@ -7,8 +7,8 @@ models are evaluated on the same fixed-seed samples (demo_eval.evaluate_model).
     linkgan study --recipes examples/study/recipes.json --out runs/study     # a recipe table and its frontier
     linkgan study --axes-sweep 2,4,8,16,32 --out runs/table3                 # one link, the number of axes swept
 
-Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {demo settings, e.g.
-finetune_kimg, finetune_batch}, "note": "..."}, ...}. Jobs run in `--workers` processes with one thread each;
+Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {finetune_kimg,
+finetune_batch; or scratch_kimg to train from scratch, with batch and channels}, "note": "..."}, ...}. Jobs run in `--workers` processes with one thread each;
 finished jobs are kept in OUT/runs/*.json, so an interrupted study resumes where it stopped; each job's G_ema is saved
 beside its JSON (OUT/runs/*.pt, a checkpoint `linkgan eval` / `edit` and examples/study/layer_leakage.py load).
 
@@ -91,15 +91,12 @@ def _evaluate_saved(job_id, job, outdir, keys):
     """Evaluates a finished job's saved G_ema with the eval specs `keys` and adds them to its JSON."""
     from linkgan_plugin.demo import demo_spec
     from linkgan_plugin.demo_eval import evaluate_model
-    from linkgan_plugin.toy.networks import ToyGeneratorSG2ADA
+    from linkgan_plugin.network_loading import load_network
     path, network = _job_paths(outdir, job_id)
     if not os.path.isfile(network):
         raise click.ClickException(f'{path} lacks evaluations for specs added since it ran, and its network was not '
                                    'saved (runs before networks were kept): delete it to rerun the job')
-    data = torch.load(network, map_location='cpu', weights_only=True)     # Our own file: state dicts only.
-    G = ToyGeneratorSG2ADA(**data['G_init_kwargs'])
-    G.load_state_dict(data['G_ema_state'])
-    G.eval().requires_grad_(False)
+    G = load_network(network).G
     with open(path, encoding='utf-8') as f:
         result = json.load(f)
     for k in keys:
@@ -238,6 +235,28 @@ def _eval_spec(recipe):
     return spec
 
 
+RECIPE_SETTINGS = ('finetune_kimg', 'finetune_batch', 'scratch_kimg', 'channels', 'batch')
+
+
+def check_recipe_settings(name, settings):
+    """Refuses a recipe's settings that would be ignored (an unknown or misspelt key would otherwise train the
+    default recipe under this recipe's name) or that cannot train: click.BadParameter naming the recipe and key."""
+    if not isinstance(settings, dict):
+        raise click.BadParameter(f'{name}: "settings" must be an object', param_hint='--recipes')
+    for key, value in settings.items():
+        if key not in RECIPE_SETTINGS:
+            raise click.BadParameter(f'{name}: settings.{key}: unknown (known: {", ".join(RECIPE_SETTINGS)})',
+                                     param_hint='--recipes')
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise click.BadParameter(f'{name}: settings.{key}: expected a positive number, got {value!r}',
+                                     param_hint='--recipes')
+        if key in ('finetune_batch', 'channels', 'batch') and value != int(value):
+            raise click.BadParameter(f'{name}: settings.{key}: expected an integer, got {value!r}', param_hint='--recipes')
+    if 'channels' in settings and 'scratch_kimg' not in settings:
+        raise click.BadParameter(f'{name}: settings.channels only applies with scratch_kimg (a fine-tune keeps the '
+                                 'baseline\'s width)', param_hint='--recipes')
+
+
 @click.command('study')
 @click.option('--recipes', 'recipes_file', type=click.Path(exists=True, dir_okay=False), default=None,
               help='JSON of recipes (see module docstring).')
@@ -257,6 +276,8 @@ def study_command(recipes_file, axes_sweep, outdir, baseline, workers, samples, 
         recipes = read_json_option(recipes_file, '--recipes')
         if not isinstance(recipes, dict) or not recipes or not all(isinstance(r, dict) for r in recipes.values()):
             raise click.BadParameter('expected {"name": {"spec": {...}, "settings": {...}}, ...}', param_hint='--recipes')
+        for name, recipe in recipes.items():
+            check_recipe_settings(name, recipe.get('settings', {}))
     else:
         try:
             counts = [int(t) for t in axes_sweep.split(',') if t.strip()]

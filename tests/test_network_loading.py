@@ -180,6 +180,18 @@ def test_pickle_warning_once(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count('unpickling runs code') == 1
 
+
+def test_state_dict_checkpoint_loads_without_unpickling(tmp_path, monkeypatch, capsys):
+    # Tensors and plain values only (what `linkgan study` saves): read with weights_only, no pickle warning.
+    monkeypatch.setattr(nl, '_pickle_warned', False)
+    G = toy_G()
+    torch.save({'flavour': 'sg2ada', 'G_init_kwargs': dict(G.init_kwargs), 'G_ema_state': G.state_dict(),
+                'spec': SPEC, 'kimg': 1.0}, tmp_path / 's.pt')
+    loaded = load_network(tmp_path / 's.pt')
+    assert 'unpickling runs code' not in capsys.readouterr().err
+    assert loaded.rebuilt and loaded.checkpoint_spec == SPEC and not loaded.G.synthesis.const.requires_grad
+    assert torch.equal(loaded.G.synthesis.const, G.synthesis.const)
+
 #----------------------------------------------------------------------------
 # Spec resolution: explicit > checkpoint > training_options.json > error.
 

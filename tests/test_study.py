@@ -112,6 +112,18 @@ def test_study_rejects_bad_input(tmp_path):
     assert r.exit_code == 2 and '--axes-sweep' in r.output
     r = CliRunner().invoke(main, ['study', '--out', str(tmp_path / 'o')])
     assert r.exit_code == 2 and 'exactly one' in r.output
+    for settings, message in (({'scratch_kimgs': 160}, 'settings.scratch_kimgs: unknown'),
+                              ({'finetune_kimg': -1}, 'settings.finetune_kimg: expected a positive number'),
+                              ({'scratch_kimg': 8, 'batch': 2.5}, 'settings.batch: expected an integer'),
+                              ({'channels': 48}, 'settings.channels only applies with scratch_kimg')):
+        bad.write_text(json.dumps({'r': {'settings': settings}}))
+        r = CliRunner().invoke(main, ['study', '--recipes', str(bad), '--out', str(tmp_path / 'o')])
+        assert r.exit_code == 2 and 'r: ' + message in r.output, r.output
+
+
+def test_demo_from_scratch_refuses_fine_tune_options(tmp_path):
+    r = CliRunner().invoke(main, ['demo', '--outdir', str(tmp_path), '--from-scratch', '8', '--finetune-kimg', '4'])
+    assert r.exit_code == 2 and '--finetune-kimg do not apply with --from-scratch' in r.output, r.output
 
 
 def _layer_leakage_module():
