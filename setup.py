@@ -38,7 +38,7 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
     packages=find_packages(include=['linkgan_plugin', 'linkgan_plugin.*']),
-    package_data={'linkgan_plugin': ['presets/*.json', 'assets/*.pt']},
+    package_data={'linkgan_plugin': ['demo/assets/*.pt']},
     cmdclass={'build_py': BuildPyWithKernelSources},
     install_requires=[
         'torch>=2.0,<2.14',

@@ -19,10 +19,10 @@ KEYS = ('mse_i', 'mse_o', 'edit_i', 'keep_o', 'locality')
 
 
 def evaluate_snapshot(path, samples):
-    from linkgan_plugin.demo import DEMO_DEFAULTS, demo_spec
-    from linkgan_plugin.demo_baseline import load_baseline_state
-    from linkgan_plugin.demo_eval import evaluate_model
-    from linkgan_plugin.demo_training import networks_from_baseline
+    from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
+    from linkgan_plugin.demo.baseline import load_baseline_state
+    from linkgan_plugin.demo.evaluation import evaluate_model
+    from linkgan_plugin.demo.training import networks_from_baseline
     data = load_baseline_state(path)
     settings = {**DEMO_DEFAULTS, **data['settings'], 'samples': samples}
     spec = demo_spec(None, w_dim=settings['w_dim'])

@@ -9,7 +9,7 @@ __version__ = '0.1.0'
 _LAZY = {
     'LinkLoss':   'linkgan_plugin.loss',
     'LinkSpec':   'linkgan_plugin.spec',
-    'SpecError':  'linkgan_plugin.spec',
+    'SpecError':  'linkgan_plugin.checks',
     'load_spec':  'linkgan_plugin.spec',
     'masked_diff': 'linkgan_plugin.ops',
 }

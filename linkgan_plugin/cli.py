@@ -12,24 +12,24 @@ import click
 # Command registry: name -> 'module:attribute' of a click command or group.
 
 COMMANDS = {
-    'demo':   'linkgan_plugin.demo:demo_command',
-    'baseline': 'linkgan_plugin.demo_baseline:baseline_command',
-    'study':  'linkgan_plugin.study:study_command',
+    'demo':   'linkgan_plugin.demo.command:demo_command',
+    'baseline': 'linkgan_plugin.demo.baseline:baseline_command',
+    'study':  'linkgan_plugin.research.study:study_command',
     'spec':   'linkgan_plugin.spec_cli:spec_group',
     'bench':  'linkgan_plugin.cli:bench_group',
     'doctor': 'linkgan_plugin.ops.doctor:doctor_command',
     'patch':  'linkgan_plugin.patching:patch_command',
     'smoke':  'linkgan_plugin.smoke:smoke_command',
-    'eval':   'linkgan_plugin.evaluate:eval_command',
-    'edit':   'linkgan_plugin.edit:edit_command',
-    'project': 'linkgan_plugin.project:project_command',
-    'project-study': 'linkgan_plugin.inversion_study:project_study_command',
-    'lelsd':  'linkgan_plugin.lelsd:lelsd_command',
-    'compare': 'linkgan_plugin.compare:compare_command',
+    'eval':   'linkgan_plugin.analysis.evaluate:eval_command',
+    'edit':   'linkgan_plugin.editing.edit:edit_command',
+    'project': 'linkgan_plugin.editing.project:project_command',
+    'project-study': 'linkgan_plugin.research.inversion_study:project_study_command',
+    'lelsd':  'linkgan_plugin.editing.lelsd:lelsd_command',
+    'compare': 'linkgan_plugin.research.compare:compare_command',
 }
 
 BENCH_COMMANDS = {
-    'loss':   'linkgan_plugin.bench_loss:bench_loss_command',
+    'loss':   'linkgan_plugin.research.bench_loss:bench_loss_command',
     'kernel': 'linkgan_plugin.ops.bench:bench_kernel_command',
 }
 

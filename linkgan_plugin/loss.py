@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch.profiler import record_function
 
 from linkgan_plugin.regularizer import BoundSpec, link_penalty, sample_link_noise
-from linkgan_plugin.spec import SpecError, load_spec, split_loss_kwargs
+from linkgan_plugin.checks import SpecError
+from linkgan_plugin.spec import load_spec, split_loss_kwargs
 from linkgan_plugin.upstream.flavours import make_flavour
 from linkgan_plugin.upstream.stats import report
 

@@ -19,7 +19,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.spec import file_problem, read_mask, short_text
+from linkgan_plugin.checks import file_problem, read_mask, short_text
 
 #----------------------------------------------------------------------------
 # Fixed regions.

@@ -28,6 +28,10 @@ from typing import Dict, List, Optional
 
 import click
 
+from linkgan_plugin import patching
+from linkgan_plugin.checks import option_errors, SpecError
+from linkgan_plugin.spec import load_spec
+
 LINK_LOSS = 'linkgan_plugin.LinkLoss'
 UPSTREAM_LOSS = 'training.loss.StyleGAN2Loss'
 
@@ -238,7 +242,6 @@ def check_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[st
 
 def _checked_checkout(upstream_dir, spec, patch_dir):
     """The patched checkout's Detection, after checking requirements and the spec (before any work)."""
-    from linkgan_plugin import patching
     try:
         det, patched = patching.is_loss_patched(upstream_dir, patch_dir=patch_dir)
     except patching.PatchError as e:
@@ -247,8 +250,6 @@ def _checked_checkout(upstream_dir, spec, patch_dir):
         raise click.ClickException(f'{det.code_dir}: train.py has no --loss option yet; run `linkgan patch {upstream_dir}` first')
     check_requirements(cwd=det.code_dir)          # Before any work: train.py would fail with an import traceback.
     if spec is not None:                          # Likewise: LinkLoss would reject a bad spec inside train.py.
-        from linkgan_plugin.cli_options import option_errors
-        from linkgan_plugin.spec import SpecError, load_spec
         with option_errors('--spec', SpecError):
             load_spec(spec)
     return det

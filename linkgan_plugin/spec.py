@@ -29,197 +29,17 @@ Nothing a spec holds is expanded in memory before it is checked against the limi
 """
 
 import copy
-import functools
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-#----------------------------------------------------------------------------
-# Limits: what lies beyond them is refused before it is expanded or converted.
-
-MAX_W_DIM = 1 << 16             # Axis indices lie below w_dim, or below this when w_dim is not known.
-MAX_BOXES = 256                 # Boxes per region (for finer shapes, use a mask image).
-MAX_NAME = 64                   # Characters in a link name.
-MAX_INT = 2**31 - 1             # Integer options and class ids.
-MAX_SPEC_BYTES = 16 << 20       # Size of a spec file.
-MAX_ERRORS = 50                 # Problems listed in one SpecError.
-
-#----------------------------------------------------------------------------
-# Errors.
-
-def short_repr(value, items=4, chars=60, depth=2):
-    """repr(value), cut to fit in an error message: lists and dicts show their first `items` entries and their
-    length, strings their first `chars` characters, huge integers their number of digits."""
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return repr(value) if value.bit_length() <= 64 else f'<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>'
-    if isinstance(value, (list, tuple, dict)):
-        if depth <= 0:
-            return '[...]' if isinstance(value, (list, tuple)) else '{...}'
-        parts = [f'{short_repr(k, items, chars, 0)}: {short_repr(v, items, chars, depth - 1)}' for k, v in list(value.items())[:items]] \
-            if isinstance(value, dict) else [short_repr(v, items, chars, depth - 1) for v in value[:items]]
-        if len(value) > items:
-            parts.append(f'... ({len(value)} items)')
-        open_, close = ('{', '}') if isinstance(value, dict) else ('[', ']')
-        return open_ + ', '.join(parts) + close
-    return short_text(repr(value), chars)
-
-
-def short_text(text, chars=200):
-    """`text` cut to `chars` characters, saying how long it was."""
-    return text if len(text) <= chars else f'{text[:chars]}... ({len(text)} characters)'
-
-
-class SpecError(ValueError):
-    """A spec that cannot be used. `errors` lists one 'path: message' string per problem (at most MAX_ERRORS,
-    then one line saying how many more there were)."""
-
-    def __init__(self, errors):
-        errors = list(errors)
-        if len(errors) > MAX_ERRORS:
-            errors = errors[:MAX_ERRORS] + [f'... and {len(errors) - MAX_ERRORS} more problems']
-        self.errors = errors
-        super().__init__('invalid link spec:\n' + '\n'.join(f'  {e}' for e in self.errors))
-
-
-class _Errors:
-    def __init__(self):
-        self.items = []
-
-    def add(self, path, message):
-        self.items.append(f'{path}: {message}')
-
-    def raise_if_any(self):
-        if self.items:
-            raise SpecError(self.items)
-
-
-def _key_path(key, parent=''):
-    """The JSON path of `key` under `parent`, with an odd or overlong key shown short."""
-    name = key if isinstance(key, str) and re.fullmatch(r'[A-Za-z0-9_]{1,40}', key) else short_repr(key, chars=40)
-    return f'{parent}.{name}' if parent else name
-
-#----------------------------------------------------------------------------
-# Option validators: each turns a JSON value into the option's value or raises Invalid; `describe` is the type
-# column of the options table.
-
-class Invalid(ValueError):
-    """A value a validator refuses; the message completes '<json path>: '."""
-
-
-def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def finite_float(value):
-    """float(value) of a JSON number, or Invalid for non-numbers, NaN, +-Infinity and integers beyond a float."""
-    if not _is_number(value):
-        raise Invalid(f'must be a number, got {short_repr(value)}')
-    try:
-        number = float(value)
-    except OverflowError:
-        raise Invalid(f'must be a finite number, got {short_repr(value)} (too large for a float)') from None
-    if not math.isfinite(number):
-        raise Invalid(f'must be a finite number, got {number}')
-    return number
-
-
-@dataclass(frozen=True)
-class Number:
-    """A finite number >= 0 (> 0 when `positive`)."""
-    positive: bool = False
-
-    @property
-    def describe(self):
-        return 'number > 0' if self.positive else 'number >= 0'
-
-    def __call__(self, value):
-        number = finite_float(value)
-        if number < 0 or (self.positive and number == 0):
-            raise Invalid(f'must be {"positive" if self.positive else "non-negative"}, got {number:g}')
-        return number
-
-
-@dataclass(frozen=True)
-class Integer:
-    """An integer in [minimum, maximum]."""
-    minimum: int = 1
-    maximum: int = MAX_INT
-
-    @property
-    def describe(self):
-        return f'integer >= {self.minimum}'
-
-    def __call__(self, value):
-        if not _is_int(value):
-            raise Invalid(f'must be an integer, got {short_repr(value)}')
-        if value < self.minimum:
-            raise Invalid(f'must be >= {self.minimum}, got {short_repr(value)}')
-        if value > self.maximum:
-            raise Invalid(f'must be <= {self.maximum}, got {short_repr(value)}')
-        return value
-
-
-@dataclass(frozen=True)
-class Boolean:
-    describe = '`true` or `false`'
-
-    def __call__(self, value):
-        if not isinstance(value, bool):
-            raise Invalid(f'must be true or false, got {short_repr(value)}')
-        return value
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One string of `choices`."""
-    choices: tuple
-
-    @property
-    def describe(self):
-        return ' or '.join(f'`{c}`' for c in self.choices)
-
-    def __call__(self, value):
-        if not isinstance(value, str) or value not in self.choices:
-            raise Invalid(f'must be one of {", ".join(self.choices)}, got {short_repr(value)}')
-        return value
-
-
-@dataclass(frozen=True)
-class Subset:
-    """A non-empty list of distinct strings drawn from `choices`."""
-    choices: tuple
-
-    @property
-    def describe(self):
-        return 'list of ' + ', '.join(f'`{c}`' for c in self.choices)
-
-    def __call__(self, value):
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise Invalid(f'must be a non-empty list drawn from {", ".join(self.choices)}, got {short_repr(value)}')
-        bad = [v for v in value if v not in self.choices]
-        if bad:
-            raise Invalid(f'{short_repr(bad[0])} is not one of {", ".join(self.choices)}')
-        if len(set(value)) != len(value):
-            raise Invalid('lists an output twice')
-        return list(value)
-
-
-def check_argument(name, value, validator):
-    """validator(value) for a Python function's argument `name` (the validators above: Choice, Integer, ...);
-    ValueError '<name> <what the validator says>', e.g. "space must be one of w, wplus, got 'x'"."""
-    try:
-        return validator(value)
-    except Invalid as e:
-        raise ValueError(f'{name} {e}') from None
+from linkgan_plugin.checks import (
+    Boolean, checked_value, Choice, file_kind, file_problem, Integer, is_int, is_number, key_path,
+    MAX_BOXES, MAX_INT, MAX_NAME, MAX_SPEC_BYTES, MAX_W_DIM, Number, Problems, read_mask, short_repr, short_text,
+    SpecError, Subset)
+from linkgan_plugin.regions import box_coverage, mask_image, resolve_segmenter_ref, SegmenterError
 
 #----------------------------------------------------------------------------
 # The options: declared once (method.md sec. 2).
@@ -242,7 +62,7 @@ class Option:
 
     def parse(self, value, errors, path=None):
         """The checked value, or `value` itself after adding an error at `path` (default: the option's name)."""
-        return _checked(self.check, value, path or self.name, errors)[1]
+        return checked_value(self.check, value, path or self.name, errors)[1]
 
 
 OPTIONS = (
@@ -280,7 +100,7 @@ DEFAULTS = {option.name: copy.deepcopy(option.default) for option in OPTIONS}
 
 def _markdown_value(value):
     """A default as the README shows it: numbers and booleans plain, strings and lists in backticks."""
-    if isinstance(value, bool) or _is_number(value):
+    if isinstance(value, bool) or is_number(value):
         return json.dumps(value)
     return f'`{value}`' if isinstance(value, str) else f'`{json.dumps(value)}`'
 
@@ -315,24 +135,6 @@ def preset_box(name):
     """Normalised [x0, y0, x1, y1] of a face preset."""
     row, col, h, w = PRESETS_256[name]
     return [(col - w / 2) / 256, (row - h / 2) / 256, (col + w / 2) / 256, (row + h / 2) / 256]
-
-
-def file_problem(path, what):
-    """None when `path` is a file, else why not: '<what> not found: PATH' or 'PATH is a directory, not a <what>'."""
-    if os.path.isdir(path):
-        return f'{path} is a directory, not a {what}'
-    if not os.path.isfile(path):
-        return f'{what} not found: {path}'
-    return None
-
-
-def _checked(validator, value, path, errors):
-    """(True, validator(value)), or (False, value) after adding the validator's message at `path`."""
-    try:
-        return True, validator(value)
-    except Invalid as e:
-        errors.add(path, str(e))
-        return False, value
 
 
 class Region:
@@ -404,7 +206,6 @@ class BoxesRegion(Region):
         return {'boxes': [list(b) for b in self.boxes]}
 
     def rasterise(self, height, width):
-        from linkgan_plugin.regions import box_coverage
         return box_coverage(self.boxes, height, width)
 
 
@@ -465,7 +266,6 @@ class MaskRegion(Region):
         return {'mask': self.mask_path}
 
     def rasterise(self, height, width):
-        from linkgan_plugin.regions import mask_image
         return mask_image(self.mask_path, height, width)
 
 
@@ -485,9 +285,9 @@ class SegmenterRegion(Region):
 
     @classmethod
     def parse(cls, value, path, base_dir, errors):
-        ok_mode, mode = _checked(Choice(MASK_MODES), value.get('mode', 'source'), f'{path}.mode', errors)
+        ok_mode, mode = checked_value(Choice(MASK_MODES), value.get('mode', 'source'), f'{path}.mode', errors)
         classes = value.get('classes')
-        ok_classes = isinstance(classes, list) and bool(classes) and all(_is_int(c) and 0 <= c <= MAX_INT for c in classes)
+        ok_classes = isinstance(classes, list) and bool(classes) and all(is_int(c) and 0 <= c <= MAX_INT for c in classes)
         if not ok_classes:
             errors.add(f'{path}.classes', f'must be a non-empty list of class ids in [0, {MAX_INT}], got {short_repr(classes)}')
         ref = value['segmenter']
@@ -495,7 +295,6 @@ class SegmenterRegion(Region):
             errors.add(f'{path}.segmenter', 'must be "module:callable", "file.py:callable" or a TorchScript file, '
                        f'got {short_repr(ref)}')
             return None
-        from linkgan_plugin.regions import SegmenterError, resolve_segmenter_ref  # Lazy: imports torch.
         try:
             ref = resolve_segmenter_ref(ref, base_dir)
         except SegmenterError as e:
@@ -532,12 +331,12 @@ def parse_region(value, path, base_dir, errors):
     allowed = (given[0],) + kind.fields
     unknown = [key for key in value if key not in allowed]
     for key in unknown:
-        errors.add(_key_path(key, path), f'unknown key for a {given[0]} region (known: {", ".join(allowed)})')
+        errors.add(key_path(key, path), f'unknown key for a {given[0]} region (known: {", ".join(allowed)})')
     return None if unknown else kind.parse(value, path, base_dir, errors)
 
 
 def _parse_box(box, path, errors):
-    if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+    if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
         errors.add(path, f'a box is [x0, y0, x1, y1] of four numbers, got {short_repr(box)}')
         return None
     if not all(0 <= v <= 1 for v in box):  # NaN and Infinity fail here too; huge integers never reach float().
@@ -561,23 +360,6 @@ def _covers_image(boxes):
             covered[j][col[x0]:col[x1]] = [True] * (col[x1] - col[x0])
     return all(all(cells) for cells in covered)
 
-
-def read_mask(path):
-    """The values of a mask image: read-only float32 numpy array [height, width] in [0, 1] (alpha channel of RGBA
-    and LA images, else luminance / 255). Cached per file version."""
-    stat = os.stat(path)
-    return _read_mask(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=64)
-def _read_mask(path, mtime_ns, size):
-    import numpy as np
-    from PIL import Image
-    with Image.open(path) as img:
-        channel = img.getchannel('A') if img.mode in ('RGBA', 'LA') else img.convert('L')
-        values = np.asarray(channel, dtype=np.float32) / 255.0
-    values.setflags(write=False)
-    return values
 
 #----------------------------------------------------------------------------
 # A parsed spec.
@@ -628,13 +410,13 @@ class LinkSpec:
 
     def check_w_dim(self, w_dim):
         """Raises SpecError when any link's axes fall outside [0, w_dim) or cover all of them."""
-        errors = _Errors()
+        errors = Problems()
         _fit_w_dim(list(enumerate(self.links)), _checked_size('w_dim', w_dim), errors)
         errors.raise_if_any()
 
     def check_resolution(self, resolution):
         """Raises SpecError when a box is narrower or shorter than one pixel at `resolution`."""
-        errors = _Errors()
+        errors = Problems()
         for i, link in enumerate(self.links):
             for j, (x0, y0, x1, y1) in enumerate(link.region.boxes or []):
                 if (x1 - x0) * resolution < 1 or (y1 - y0) * resolution < 1:
@@ -689,27 +471,6 @@ def read_spec_source(source):
     raise SpecError([f'spec: expected a dict, a file path or a JSON string, got {type(source).__name__}'])
 
 
-# First bytes of files that are not JSON text, and what to call them.
-FILE_MAGIC = (
-    ('zip', b'PK\x03\x04', 'a zip archive (a torch checkpoint or a dataset?)'),
-    ('png', b'\x89PNG', 'a PNG image'),
-    ('jpeg', b'\xff\xd8\xff', 'a JPEG image'),
-)
-
-
-def file_kind(head):
-    """(kind, description) of a file from its first bytes: kind 'zip' | 'pickle' (protocol 2+) | 'png' | 'jpeg' |
-    'binary' (a NUL byte in `head`), or (None, None) for what may be text."""
-    for kind, magic, description in FILE_MAGIC:
-        if head.startswith(magic):
-            return kind, description
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return 'pickle', 'a pickle (a network snapshot?)'
-    if b'\x00' in head:
-        return 'binary', 'a binary file (or text not in UTF-8)'
-    return None, None
-
-
 def _read_spec_file(path):
     """The text of a spec file; SpecError for directories, binary or non-UTF-8 files and files over MAX_SPEC_BYTES."""
     shown = short_text(path)
@@ -748,7 +509,7 @@ def _parse_json(text, where):
 
 
 def _checked_size(name, value):
-    if not (_is_int(value) and 1 <= value <= MAX_W_DIM):
+    if not (is_int(value) and 1 <= value <= MAX_W_DIM):
         raise SpecError([f'{name}: must be an integer in [1, {MAX_W_DIM}], got {short_repr(value)}'])
     return value
 
@@ -762,10 +523,10 @@ def parse_spec(data, base_dir='.', w_dim=None, defaults=None):
     if not isinstance(data, dict):
         raise SpecError([f'spec: expected a JSON object, got {type(data).__name__}'])
     fallback = _defaults(defaults)
-    errors = _Errors()
+    errors = Problems()
     for key in data:
         if key != 'links' and key not in OPTIONS_BY_NAME:
-            errors.add(_key_path(key), f'unknown key (known: links, {", ".join(OPTIONS_BY_NAME)})')
+            errors.add(key_path(key), f'unknown key (known: links, {", ".join(OPTIONS_BY_NAME)})')
     options = {o.name: o.parse(data[o.name], errors) if o.name in data else
                o.parse(copy.deepcopy(fallback[o.name]), errors, path=f'{o.name} (default)') for o in OPTIONS}
     parsed = _parse_links(data.get('links'), base_dir, errors)
@@ -840,7 +601,7 @@ def _parse_link(raw, path, base_dir, errors):
         return None
     for key in raw:
         if key not in ('name', 'axes', 'region'):
-            errors.add(_key_path(key, path), 'unknown key (known: name, axes, region)')
+            errors.add(key_path(key, path), 'unknown key (known: name, axes, region)')
     name = raw.get('name')
     if not (isinstance(name, str) and LINK_NAME.fullmatch(name)):
         errors.add(f'{path}.name', f'must be 1 to {MAX_NAME} ASCII letters, digits, _ or -, got {short_repr(name)}')
@@ -869,7 +630,7 @@ def _parse_axes(value, path, errors):
         extra = [key for key in value if key not in ('start', 'stop')]
         if extra:
             errors.add(path, f'unknown key {short_repr(extra[0])} (known: start, stop)')
-        elif not (_is_int(start) and _is_int(stop)):
+        elif not (is_int(start) and is_int(stop)):
             errors.add(path, f'start and stop must be integers, got {short_repr(start)}, {short_repr(stop)}')
         elif start < 0:
             errors.add(path, f'start must be >= 0, got {short_repr(start)}')
@@ -881,7 +642,7 @@ def _parse_axes(value, path, errors):
     if isinstance(value, list):
         if not value:
             errors.add(path, 'empty list of axes')
-        elif not all(_is_int(v) for v in value):
+        elif not all(is_int(v) for v in value):
             errors.add(path, f'axis indices must be integers, got {short_repr(value)}')
         elif min(value) < 0:
             errors.add(path, f'axis indices must be >= 0, got {short_repr(min(value))}')

@@ -4,7 +4,8 @@ import json
 
 import click
 
-from linkgan_plugin.spec import MAX_W_DIM, SpecError, load_spec, options_text, region_kinds_text
+from linkgan_plugin.checks import MAX_W_DIM, SpecError
+from linkgan_plugin.spec import load_spec, options_text, region_kinds_text
 
 
 class _SpecHelpCommand(click.Command):

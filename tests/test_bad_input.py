@@ -11,11 +11,12 @@ import zipfile
 import pytest
 from PIL import Image
 
-from linkgan_plugin import network_loading as nl
+from linkgan_plugin.analysis import network_loading as nl
 from linkgan_plugin import smoke
 from linkgan_plugin.loss import resolve_class
-from linkgan_plugin.network_loading import NetworkLoadError, load_network, resolve_device
-from linkgan_plugin.spec import MAX_ERRORS, SpecError, load_spec, short_repr
+from linkgan_plugin.analysis.network_loading import NetworkLoadError, load_network, resolve_device
+from linkgan_plugin.checks import MAX_ERRORS, SpecError, short_repr
+from linkgan_plugin.spec import load_spec
 from toy_checkpoints import cli, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')

@@ -1,10 +1,11 @@
-"""linkgan_plugin.cli_options: one definition of the options, loading and progress bar the network commands share."""
+"""linkgan_plugin.analysis.cli_options: one definition of the options, loading and progress bar the network commands share."""
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from linkgan_plugin import cli_options, edit, evaluate
+from linkgan_plugin.analysis import cli_options, evaluate
+from linkgan_plugin.editing import edit
 from linkgan_plugin.cli import main
 
 SHARED = {'network': cli_options.network_option, 'upstream': cli_options.upstream_option,
@@ -16,12 +17,6 @@ SHARED = {'network': cli_options.network_option, 'upstream': cli_options.upstrea
 def _param(factory):
     """The click Option a shared decorator factory makes, with its defaults."""
     return factory()(lambda **kw: None).__click_params__[0]
-
-
-def test_moved_names_are_re_exported_where_they_were():
-    assert edit.SeedList is cli_options.SeedList
-    assert evaluate.load_for_cli is cli_options.load_for_cli
-    assert evaluate.progress_bar is cli_options.progress_bar
 
 
 @pytest.mark.parametrize('command', [evaluate.eval_command, edit.edit_command], ids=['eval', 'edit'])

@@ -10,9 +10,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin import compare, lelsd
-from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.network_loading import LoadedNetwork, load_network
+from linkgan_plugin.research import compare
+from linkgan_plugin.editing import lelsd
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.network_loading import LoadedNetwork, load_network
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')

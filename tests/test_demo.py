@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
-from linkgan_plugin.demo_data import SceneStream, scenes
+from linkgan_plugin.demo.data import SceneStream, scenes
 
 #----------------------------------------------------------------------------
 # Dataset.
@@ -90,7 +90,7 @@ def test_minibatch_stddev_sees_a_region_that_stopped_varying():
 # Pictures.
 
 def test_heatmap_and_grid():
-    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, to_uint8
+    from linkgan_plugin.analysis.pictures import heatmap, leakage_grid, outline, to_uint8
     hm = heatmap(torch.tensor([[0.0, 0.5], [1.0, 2.0]]), vmax=1.0)
     assert hm.shape == (2, 2, 3) and hm.dtype == np.uint8
     assert hm[0, 0].sum() < hm[0, 1].sum() < hm[1, 0].sum() and (hm[1, 0] == hm[1, 1]).all()  # Clipped at vmax.
@@ -187,8 +187,8 @@ def test_demo_from_scratch_trains_both_runs_from_fresh_networks(tmp_path):
 def test_control_and_linked_see_the_same_data_and_latents(monkeypatch):
     # The control differs from the linked run only by the link term: both see the same real images and the same
     # latents in the same order, although LinkLoss draws extra random numbers at link steps.
-    from linkgan_plugin import demo_training
-    from linkgan_plugin.demo import DEMO_DEFAULTS, demo_spec, make_networks
+    from linkgan_plugin.demo import training as demo_training
+    from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec, make_networks
     from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     settings = {**DEMO_DEFAULTS, 'resolution': 16, 'finetune_kimg': 0.048, 'finetune_batch': 8}
     torch.manual_seed(0)

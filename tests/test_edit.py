@@ -8,11 +8,11 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin import pictures
-from linkgan_plugin.edit import (SeedList, draw_grid, edit_command, grid_geometry, link_offsets, region_masks,
-                                 render_edits, seed_latents)
-from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.pictures import heatmap
+from linkgan_plugin.analysis import pictures
+from linkgan_plugin.analysis.cli_options import SeedList
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.pictures import draw_grid, grid_geometry, heatmap
+from linkgan_plugin.editing.edit import edit_command, link_offsets, region_masks, render_edits, seed_latents
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
@@ -115,7 +115,7 @@ def test_edit_eg3d_has_depth_rows(tmp_path):
     gif = Image.open(tmp_path / 'e.gif')
     assert gif.n_frames == 3 and gif.size[1] == 2 * 32 + 3 * pictures.PAD + pictures.BAR_H
     cams = tmp_path / 'cam.json'
-    from linkgan_plugin.cameras import frontal_camera
+    from linkgan_plugin.upstream.cameras import frontal_camera
     cams.write_text(json.dumps(frontal_camera(1)[0].tolist()))
     res = run(['--network', tmp_path / 'eg3d.pt', '--seeds', '1', '--num', 1, '--c-file', cams, '--out', tmp_path / 'c.png'])
     assert res.exit_code == 0, res.output

@@ -8,9 +8,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from linkgan_plugin.evaluate import compare_reports, eval_command, evaluate_network
-from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.metrics import link_metrics_batch
+from linkgan_plugin.analysis.evaluate import compare_reports, eval_command, evaluate_network
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.metrics import link_metrics_batch
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
@@ -188,7 +188,7 @@ def test_eval_errors(tmp_path):
 
 
 def test_eval_eg3d_dataset_cameras(tmp_path):
-    from linkgan_plugin.cameras import random_cameras
+    from linkgan_plugin.upstream.cameras import random_cameras
     data = tmp_path / 'data'
     data.mkdir()
     cams = random_cameras(3, generator=torch.Generator().manual_seed(0))
@@ -201,8 +201,8 @@ def test_eval_eg3d_dataset_cameras(tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / 'd.json').read_text())['settings']['camera'] == 'dataset'
     # The cameras are drawn from the run's labels.
-    from linkgan_plugin.metrics import sample_inputs
-    from linkgan_plugin.network_loading import load_network, make_adapter
+    from linkgan_plugin.analysis.metrics import sample_inputs
+    from linkgan_plugin.analysis.network_loading import load_network, make_adapter
     gen = make_adapter(load_network(tmp_path / 'eg3d.pt'), camera='dataset')
     c = sample_inputs(gen, ['a'], 5, seed=0)[3]
     assert all(any(torch.equal(row, cam) for cam in cams) for row in c)

@@ -10,9 +10,9 @@
 import pytest
 import torch
 
-from linkgan_plugin.generator import GeneratorAdapter
+from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.loss import LinkLoss
-from linkgan_plugin.metrics import evaluate_links
+from linkgan_plugin.analysis.metrics import evaluate_links
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.losses import TOY_LOSSES
 from linkgan_plugin.toy.networks import make_toy_networks
@@ -161,7 +161,7 @@ def test_resample_perturbation_uses_the_offset_to_a_fresh_mapping():
 def test_eg3d_gpc_reg_prob_zero_conditions_on_the_camera():
     # Upstream conditions the mapping on the real camera whenever gpc_reg_prob is not None; 0.0 is not "off".
     from types import SimpleNamespace
-    from linkgan_plugin.cameras import random_cameras
+    from linkgan_plugin.upstream.cameras import random_cameras
     from linkgan_plugin.toy.losses import ToyEG3DLoss
     from linkgan_plugin.upstream.flavours import EG3D
     c = random_cameras(3)

@@ -16,10 +16,10 @@ import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
-from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.inversion_study import inversion_locality, resampling_metrics_batch, row_variant_offsets
-from linkgan_plugin.metrics import evaluate_links, resample_offsets
-from linkgan_plugin.project import project_images
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.research.inversion_study import inversion_locality, resampling_metrics_batch, row_variant_offsets
+from linkgan_plugin.analysis.metrics import evaluate_links, resample_offsets
+from linkgan_plugin.editing.project import project_images
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import save_demo_checkpoint, toy_G

@@ -4,12 +4,13 @@ through a spec's segmenter region exactly as a user's would be."""
 import pytest
 import torch
 
-from linkgan_plugin.demo_segmenter import (held_out_accuracy, landscape_spec, save_segmenter, segmenter_accuracy,
+from linkgan_plugin.demo.segmenter import (held_out_accuracy, landscape_spec, save_segmenter, segmenter_accuracy,
                                            train_segmenter)
-from linkgan_plugin.landscape import (CLASS_COLOURS, GROUND, OBJECT, SKY, LandscapeStream, class_fractions,
+from linkgan_plugin.demo.landscape import (CLASS_COLOURS, GROUND, OBJECT, SKY, LandscapeStream, class_fractions,
                                       colour_labels, follows_colour_law, landscapes)
 from linkgan_plugin.regions import RegionMasks, semantic_mask
-from linkgan_plugin.spec import SpecError, load_spec
+from linkgan_plugin.checks import SpecError
+from linkgan_plugin.spec import load_spec
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

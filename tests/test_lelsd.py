@@ -1,4 +1,4 @@
-"""LELSD (`linkgan_plugin.lelsd`, `linkgan lelsd`): recovery of a known local direction, the localization score by
+"""LELSD (`linkgan_plugin.editing.lelsd`, `linkgan lelsd`): recovery of a known local direction, the localization score by
 hand, the correlation penalty, W / W+ / row subsets, batch independence, synthesis-layer discovery, file I/O, CLI."""
 
 import json
@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin import lelsd
-from linkgan_plugin.generator import GeneratorAdapter
+from linkgan_plugin.editing import lelsd
+from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.upstream.synthesis_layers import SynthesisLayersNotFound, synthesis_layers
 from toy_checkpoints import save_demo_checkpoint, toy_G
 
@@ -330,7 +330,7 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
 
 
 def test_edit_draws_a_direction_with_the_fig3_grid(tmp_path):
-    from linkgan_plugin.edit import edit_command
+    from linkgan_plugin.editing.edit import edit_command
     G, v = known_direction_G()
     net = str(tmp_path / 'analytic.pt')
     torch.save({'G_ema': G, 'spec': {'links': [{'name': 'tl', 'axes': '0:2', 'region': TOP_LEFT}]}}, net)

@@ -13,8 +13,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from linkgan_plugin import lelsd, patching, smoke
-from linkgan_plugin.network_loading import load_network, make_adapter
+from linkgan_plugin.editing import lelsd
+from linkgan_plugin import patching, smoke
+from linkgan_plugin.analysis.network_loading import load_network, make_adapter
 from linkgan_plugin.upstream.synthesis_layers import synthesis_layers
 from test_upstream_real import copy_checkout
 

@@ -7,9 +7,9 @@ import torch
 
 from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.regularizer import link_penalty
-from linkgan_plugin.spec import SpecError
+from linkgan_plugin.checks import SpecError
 from linkgan_plugin.toy.losses import TOY_LOSSES
-from linkgan_plugin.cameras import random_cameras
+from linkgan_plugin.upstream.cameras import random_cameras
 from linkgan_plugin.toy.networks import make_toy_networks
 from linkgan_plugin.upstream import stats
 

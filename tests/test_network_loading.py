@@ -9,10 +9,10 @@ import textwrap
 import pytest
 import torch
 
-from linkgan_plugin import network_loading as nl
-from linkgan_plugin.network_loading import (NetworkLoadError, SpecResolutionError, load_network, resolve_spec,
+from linkgan_plugin.analysis import network_loading as nl
+from linkgan_plugin.analysis.network_loading import (NetworkLoadError, SpecResolutionError, load_network, resolve_spec,
                                             resolve_upstream)
-from linkgan_plugin.spec import SpecError
+from linkgan_plugin.checks import SpecError
 import toy_checkpoints
 from toy_checkpoints import SMALL, save_demo_checkpoint
 
@@ -274,7 +274,7 @@ def test_real_upstream_snapshot():
 
 def test_demo_control_checkpoint_is_measured_with_its_eval_spec(tmp_path):
     # A demo's control (and baseline) store spec None but the spec the demo evaluated them with: commands use it.
-    from linkgan_plugin.network_loading import load_network, resolve_spec
+    from linkgan_plugin.analysis.network_loading import load_network, resolve_spec
     from toy_checkpoints import toy_G
     G = toy_G()
     eval_spec = {'links': [{'name': 'a', 'axes': '0:4', 'region': {'box': [0, 0, 0.5, 0.5]}}]}

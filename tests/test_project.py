@@ -8,11 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from linkgan_plugin import edit, pictures
-from linkgan_plugin.edit import load_ws_file, seed_latents
-from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.pictures import to_uint8
-from linkgan_plugin.project import (file_sha256, learning_rate, noise_regularisation, project_images, psnr,
+from linkgan_plugin.editing import edit
+from linkgan_plugin.analysis import pictures
+from linkgan_plugin.editing.edit import load_ws_file, seed_latents
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.pictures import to_uint8
+from linkgan_plugin.editing.project import (file_sha256, learning_rate, noise_regularisation, project_images, psnr,
                                     read_target, w_statistics)
 from linkgan_plugin.toy.networks import make_toy_networks
 from toy_checkpoints import SMALL, cli, save_demo_checkpoint, toy_G
@@ -186,7 +187,7 @@ def test_codes_file_for_another_network_is_refused_or_flagged(tmp_path, checkpoi
 
 
 def test_eg3d_with_a_camera_file(tmp_path):
-    from linkgan_plugin.cameras import frontal_camera
+    from linkgan_plugin.upstream.cameras import frontal_camera
     path = tmp_path / 'eg3d.pt'
     G = toy_G('eg3d')
     save_demo_checkpoint(path, G, 'eg3d', SPEC)

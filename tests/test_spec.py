@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from linkgan_plugin.cli import main
-from linkgan_plugin.spec import (DEFAULTS, OPTIONS, SpecError, load_spec, options_markdown, preset_box,
-                                 split_loss_kwargs)
+from linkgan_plugin.checks import SpecError
+from linkgan_plugin.spec import DEFAULTS, OPTIONS, load_spec, options_markdown, preset_box, split_loss_kwargs
 
 
 def one_link(**region):
@@ -61,8 +61,8 @@ def test_select_keeps_the_spec_order_and_options_and_names_an_unknown_link():
 
 
 def test_python_arguments_are_checked_by_the_spec_validators():
-    from linkgan_plugin import lelsd, project
-    from linkgan_plugin.spec import Choice, check_argument
+    from linkgan_plugin.editing import lelsd, project
+    from linkgan_plugin.checks import Choice, check_argument
     assert check_argument('space', 'w', Choice(('w', 'wplus'))) == 'w'
     for bad in ('z', ['w'], None):
         with pytest.raises(ValueError, match=r'^space must be one of w, wplus, got '):

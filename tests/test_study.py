@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
-from linkgan_plugin.demo import DEMO_DEFAULTS, demo_spec
-from linkgan_plugin.study import _eval_spec, control_key, make_jobs
+from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
+from linkgan_plugin.research.study import _eval_spec, control_key, make_jobs
 
 
 def _jobs(recipes, **settings):
@@ -35,7 +35,7 @@ def test_recipes_share_a_control_only_when_their_training_matches():
 
 
 def test_scratch_recipe_trains_fresh_networks_from_shared_initial_weights(monkeypatch):
-    from linkgan_plugin import demo_training
+    from linkgan_plugin.demo import training as demo_training
     from linkgan_plugin.toy.loop import ToyTrainer
     settings = {**DEMO_DEFAULTS, 'resolution': 16, 'channels': 8, 'batch': 8, 'scratch_kimg': 0.024}
     spec = demo_spec(_eval_spec({'spec': {'interval': 1}}), w_dim=settings['w_dim'])
@@ -77,7 +77,7 @@ def test_study_command_writes_table_and_resumes(tmp_path):
     assert '| every-step | top_left |' in (out / 'study.md').read_text()
     assert (out / 'frontier.png').stat().st_size > 0
     # Each job's G_ema is saved as a checkpoint the evaluation tools load, with the spec it was trained with.
-    from linkgan_plugin.network_loading import load_network
+    from linkgan_plugin.analysis.network_loading import load_network
     linked = load_network(next((out / 'runs').glob('every-step-*.pt')))
     control = load_network(next((out / 'runs').glob('control-*.pt')))
     assert linked.checkpoint_spec['interval'] == 1 and control.checkpoint_spec is None
@@ -139,7 +139,7 @@ def _layer_leakage_module():
 
 def test_layer_leakage_resamples_one_row_at_a_time():
     # A G that reads only row 2 of ws: resampling any other row changes nothing, row 2 alone does what all rows do.
-    from linkgan_plugin.generator import GeneratorAdapter
+    from linkgan_plugin.analysis.generator import GeneratorAdapter
     from linkgan_plugin.spec import load_spec
     from tests.toy_checkpoints import toy_G
     layer_leakage = _layer_leakage_module()

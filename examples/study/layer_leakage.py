@@ -16,10 +16,10 @@ import os
 import click
 import torch
 
-from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.metrics import LOCALITY_ANCHORS, METRIC_TABLE, resample_offsets, sample_inputs, variant_metrics
-from linkgan_plugin.network_loading import load_network
-from linkgan_plugin.pictures import xy_plot
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.metrics import LOCALITY_ANCHORS, METRIC_TABLE, resample_offsets, sample_inputs, variant_metrics
+from linkgan_plugin.analysis.network_loading import load_network
+from linkgan_plugin.analysis.pictures import xy_plot
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
 

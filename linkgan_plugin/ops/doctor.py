@@ -16,7 +16,7 @@ import click
 import torch
 
 from linkgan_plugin.ops import build
-from linkgan_plugin.ops.masked_diff import select_impl
+from linkgan_plugin.ops.masked_diff import masked_diff, select_impl
 from linkgan_plugin.ops.reference import masked_diff_reference
 
 #----------------------------------------------------------------------------
@@ -61,7 +61,6 @@ def self_check(device):
     x2 = torch.randn(2, 2, 3, 37, 41, generator=g)
     mask = torch.rand(1, 2, 37, 41, generator=g)
     ref = masked_diff_reference(x, x1, x2, mask)
-    from linkgan_plugin.ops.masked_diff import masked_diff
     got = masked_diff(*(t.to(device) for t in (x, x1, x2, mask)), impl=device)
     return max(((a.cpu() - b).abs() / b.abs().clamp_min(1e-6)).max().item() for a, b in zip(got, ref))
 

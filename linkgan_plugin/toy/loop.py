@@ -10,18 +10,18 @@ import copy
 
 import torch
 
+from linkgan_plugin.loss import LinkLoss, resolve_class
 from linkgan_plugin.toy.losses import TOY_LOSSES
+from linkgan_plugin.upstream.cameras import random_cameras
+from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
 
 #----------------------------------------------------------------------------
 
 def build_loss(flavour, G, D, device='cpu', spec=None, **loss_kwargs):
     """The toy base loss of `flavour`, wrapped in LinkLoss when a spec is given."""
-    from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
     nets = FLAVOUR_CLASSES[flavour].loss_networks(G)
     if spec is None:
-        from linkgan_plugin.loss import resolve_class
         return resolve_class(TOY_LOSSES[flavour])(device=device, D=D, **nets, **loss_kwargs)
-    from linkgan_plugin.loss import LinkLoss
     return LinkLoss(device=device, D=D, base=TOY_LOSSES[flavour], spec=spec, **nets, **loss_kwargs)
 
 
@@ -43,7 +43,6 @@ class ToyTrainer:
 
     def __init__(self, flavour, G, D, loss, batch=16, batch_gpu=None, G_reg_interval=4, D_reg_interval=16,
                  lr=0.0025, betas=(0.0, 0.99), ema_kimg=0.5, device='cpu', latent_seed=None):
-        from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
         self.flavour, self.G, self.D, self.loss = flavour, G, D, loss
         self.convention = FLAVOUR_CLASSES[flavour]
         self.batch = batch
@@ -70,7 +69,6 @@ class ToyTrainer:
 
     def _gen_c(self, real_c):
         if self.convention.camera_labels:      # The toy datasets have no cameras: draw yaw-jittered ones.
-            from linkgan_plugin.cameras import random_cameras
             return random_cameras(self.batch, self.device)
         return real_c[torch.randint(0, real_c.shape[0], [self.batch])]
 

@@ -15,6 +15,8 @@ import os
 import runpy
 import sys
 
+from linkgan_plugin.upstream import cpu_compat
+
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -26,7 +28,6 @@ def main(argv=None):
     os.chdir(code_dir)
     sys.path[:] = [code_dir] + [p for p in sys.path if p not in ('', code_dir)]
 
-    from linkgan_plugin.upstream import cpu_compat
     cpu_env = os.environ.get('LINKGAN_CPU', '')
     cpu = None if cpu_env == '' else cpu_env == '1'
     smoke = json.loads(os.environ['LINKGAN_SMOKE']) if os.environ.get('LINKGAN_SMOKE') else None

@@ -18,6 +18,7 @@ vocabulary:
 
 import torch
 
+from linkgan_plugin.upstream.cameras import frontal_camera, random_cameras
 from linkgan_plugin.upstream.ddp import ddp_sync, unwrap
 
 #----------------------------------------------------------------------------
@@ -190,7 +191,6 @@ class EG3D(Flavour):
 
     @classmethod
     def labels(cls, batch, c_dim, device, camera='frontal', generator=None):
-        from linkgan_plugin.cameras import frontal_camera, random_cameras
         if camera == 'sampled':
             return random_cameras(batch, device, generator=generator)
         return frontal_camera(batch, device)
@@ -226,7 +226,6 @@ class EG3D(Flavour):
 
     def link_camera(self, c, mode):
         if mode == 'frontal':
-            from linkgan_plugin.cameras import frontal_camera
             return frontal_camera(c.shape[0], c.device).to(c.dtype)
         return c
 

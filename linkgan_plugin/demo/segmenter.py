@@ -23,7 +23,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.landscape import CLASS_NAMES, landscapes
+from linkgan_plugin.demo.landscape import CLASS_NAMES, landscapes, SKY
 
 NUM_CLASSES = len(CLASS_NAMES)
 HELD_OUT_SEED = 1_000_003       # Seed offset of the held-out scenes accuracy is reported on (never used to train).
@@ -194,7 +194,6 @@ def landscape_spec(segmenter_path, sky_axes='0:16', mode='source'):
     Returns:
         dict for spec.load_spec.
     """
-    from linkgan_plugin.landscape import SKY
     return {'links': [{'name': 'sky', 'axes': sky_axes,
                        'region': {'segmenter': str(segmenter_path), 'classes': [SKY], 'mode': mode}}]}
 

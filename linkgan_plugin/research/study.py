@@ -28,7 +28,14 @@ import time
 import click
 import torch
 
-from linkgan_plugin.cli_options import read_json_option
+from linkgan_plugin.analysis.cli_options import read_json_option
+from linkgan_plugin.analysis.metrics import LOCALITY_ANCHORS
+from linkgan_plugin.analysis.network_loading import load_network
+from linkgan_plugin.analysis.pictures import xy_plot
+from linkgan_plugin.demo.baseline import BASELINE_FILE, load_baseline_state
+from linkgan_plugin.demo.evaluation import evaluate_model
+from linkgan_plugin.demo.settings import BUILTIN_SPEC, DEMO_DEFAULTS, demo_spec, TARGETS
+from linkgan_plugin.demo.training import finetune
 
 #----------------------------------------------------------------------------
 # Jobs.
@@ -89,9 +96,6 @@ def pending_evaluations(outdir, job_id, job):
 
 def _evaluate_saved(job_id, job, outdir, keys):
     """Evaluates a finished job's saved G_ema with the eval specs `keys` and adds them to its JSON."""
-    from linkgan_plugin.demo import demo_spec
-    from linkgan_plugin.demo_eval import evaluate_model
-    from linkgan_plugin.network_loading import load_network
     path, network = _job_paths(outdir, job_id)
     if not os.path.isfile(network):
         raise click.ClickException(f'{path} lacks evaluations for specs added since it ran, and its network was not '
@@ -111,10 +115,6 @@ def run_job(job_id, job, baseline_path, outdir):
     """Process entry: fine-tune (control when linked_spec is None), evaluate with every eval spec, save JSON and the
     G_ema checkpoint. A finished job only gets the evaluations it lacks, from its saved G_ema."""
     torch.set_num_threads(1)
-    from linkgan_plugin.demo import demo_spec
-    from linkgan_plugin.demo_baseline import load_baseline_state
-    from linkgan_plugin.demo_eval import evaluate_model
-    from linkgan_plugin.demo_training import finetune
     pending = pending_evaluations(outdir, job_id, job)
     if pending is not None:
         if pending:
@@ -169,7 +169,6 @@ RATIO_KEYS = ('mse_i', 'mse_o', 'edit_i', 'keep_o')
 
 def summarise_rows(rows, results):
     """Per recipe and link: linked / control ratios, locality, quality ratio and the floor targets."""
-    from linkgan_plugin.demo import TARGETS
     out = []
     for row in rows:
         linked = results[row['job']]['evaluations'][row['eval_key']]
@@ -207,8 +206,6 @@ def study_markdown(entries, title):
 
 
 def frontier_plot(entries):
-    from linkgan_plugin.metrics import LOCALITY_ANCHORS
-    from linkgan_plugin.pictures import xy_plot
     series = []
     for number, recipe in enumerate(dict.fromkeys(e['recipe'] for e in entries), start=1):
         pts = [(e['edit_i'], e['locality']) for e in entries if e['recipe'] == recipe]
@@ -229,7 +226,6 @@ def axes_sweep_recipes(counts, box=(0.0, 0.0, 0.5, 0.5)):
 
 
 def _eval_spec(recipe):
-    from linkgan_plugin.demo import BUILTIN_SPEC
     spec = copy.deepcopy(BUILTIN_SPEC)
     spec.update(recipe.get('spec', {}))
     return spec
@@ -268,8 +264,6 @@ def check_recipe_settings(name, settings):
 @click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
 def study_command(recipes_file, axes_sweep, outdir, baseline, workers, samples, seed):
     """Fine-tune LinkGAN recipes and their control from the shipped baseline; tabulate and plot the frontier."""
-    from linkgan_plugin.demo import DEMO_DEFAULTS
-    from linkgan_plugin.demo_baseline import BASELINE_FILE, load_baseline_state
     if bool(recipes_file) == bool(axes_sweep):
         raise click.UsageError('give exactly one of --recipes FILE and --axes-sweep LIST')
     if recipes_file:
@@ -300,7 +294,6 @@ def study_command(recipes_file, axes_sweep, outdir, baseline, workers, samples, 
         f.write(md)
     frontier_plot(entries).save(os.path.join(outdir, 'frontier.png'))
     if axes_sweep:
-        from linkgan_plugin.pictures import xy_plot
         pts = lambda k: [(int(e['recipe'].split('-')[1]), e[k]) for e in entries]
         xy_plot([{'label': 'mse_i / control', 'points': pts('mse_i'), 'line': True},
                  {'label': 'mse_o / control', 'points': pts('mse_o'), 'line': True},

@@ -10,13 +10,15 @@ and --spec in that order.
 """
 
 import json
-from contextlib import contextmanager
+
+import numpy as np
+import torch
 
 import click
 
-from linkgan_plugin.network_loading import (NetworkLoadError, SpecResolutionError, UPSTREAM_ENV, load_network,
+from linkgan_plugin.analysis.network_loading import (NetworkLoadError, SpecResolutionError, UPSTREAM_ENV, load_network,
                                             make_adapter, resolve_device, resolve_spec)
-from linkgan_plugin.spec import SpecError
+from linkgan_plugin.checks import SpecError, option_errors
 
 #----------------------------------------------------------------------------
 # Parameter types.
@@ -90,19 +92,6 @@ def network_options():
 #----------------------------------------------------------------------------
 # Loading and progress.
 
-@contextmanager
-def option_errors(param_hint, errors=ValueError):
-    """Turns an exception of `errors` (a class or a tuple of them) raised in the block into a click error that
-    names the option `param_hint` and carries the exception's message:
-
-        with option_errors('--spec', SpecError):
-            spec = load_spec(text)
-    """
-    try:
-        yield
-    except errors as e:
-        raise click.BadParameter(str(e), param_hint=param_hint) from None
-
 
 def device_for_cli(device):
     """network_loading.resolve_device(device) as a torch.device; a click error naming --device otherwise."""
@@ -167,3 +156,35 @@ def progress_bar(length, label):
     return click.progressbar(length=length, label=label, file=click.get_text_stream('stderr'), show_pos=True)
 
 #----------------------------------------------------------------------------
+
+
+def load_camera_file(path, batch, c_dim):
+    """EG3D camera labels from .npy or .json: [c_dim] (shared) or [batch, c_dim]. Returns [batch, c_dim]."""
+    try:
+        if path.endswith('.json'):
+            with open(path, encoding='utf-8') as f:
+                arr = np.asarray(json.load(f), dtype=np.float32)
+        else:
+            arr = np.load(path).astype(np.float32)
+    except Exception as e:
+        raise click.BadParameter(f'cannot read {path}: {type(e).__name__}: {e}', param_hint='--c-file') from None
+    c = torch.from_numpy(arr)
+    if c.ndim == 1:
+        c = c[None].repeat(batch, 1)
+    if c.ndim != 2 or c.shape[1] != c_dim or c.shape[0] not in (1, batch):
+        raise click.BadParameter(f'{path}: expected [{c_dim}] or [{batch}, {c_dim}] camera values, got {list(arr.shape)}',
+                                 param_hint='--c-file')
+    return c.expand(batch, -1).contiguous()
+
+
+class NullStream:
+    """A text stream that drops what is written to it (a quiet progress bar's `file`)."""
+
+    def write(self, *_):
+        pass
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False

@@ -43,7 +43,6 @@ cameras), and the network it was made for ('network_path', 'network_sha256', 'nu
 'targets' (names), 'psnr'; `linkgan edit --ws` reads it.
 """
 
-import hashlib
 import json
 import math
 import os
@@ -54,9 +53,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.cli_options import (device_for_cli, device_option, network_for_cli, network_option, progress_bar,
-                                       upstream_option)
-from linkgan_plugin.spec import Choice, check_argument
+from linkgan_plugin.analysis.cli_options import (
+    device_for_cli, device_option, load_camera_file, network_for_cli, network_option, progress_bar, upstream_option)
+from linkgan_plugin.analysis.network_loading import file_sha256
+from linkgan_plugin.analysis.pictures import default_tile, stack_horizontal, to_uint8
+from linkgan_plugin.checks import check_argument, Choice
 
 SPACES = ('w', 'wplus')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif', '.ppm', '.pgm')
@@ -440,14 +441,6 @@ def load_targets(path, resolution, channels=3, warn=None):
 #----------------------------------------------------------------------------
 # Outputs.
 
-def file_sha256(path, chunk=1 << 20):
-    """Hex SHA-256 of a file (identifies the network a codes file was made for)."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()
-
 
 def save_codes(path, result, network_path, network_sha256, names, space, has_c):
     """Writes the codes file (module docstring) that `linkgan edit --ws` reads."""
@@ -466,7 +459,6 @@ def save_codes(path, result, network_path, network_sha256, names, space, has_c):
 def pair_picture(target, image, tile):
     """PIL image: target | reconstruction, each enlarged to `tile` pixels (nearest), 2-px white gutter."""
     from PIL import Image
-    from linkgan_plugin.pictures import stack_horizontal, to_uint8
     tiles = [Image.fromarray(to_uint8(t)).resize((tile, tile), Image.NEAREST if tile >= t.shape[-1] else Image.LANCZOS)
              for t in (target, image)]
     return stack_horizontal(tiles, pad=2)
@@ -474,7 +466,6 @@ def pair_picture(target, image, tile):
 
 def _save_pair_pictures(stem, names, targets, images, resolution):
     """<stem>-NNN-<target name>.png (pair_picture at edit's default tile) per target; returns their absolute paths."""
-    from linkgan_plugin.edit import default_tile
     tile = default_tile(resolution)
     pictures = []
     for k, name in enumerate(names):
@@ -536,7 +527,6 @@ def _load_feature_net(path, targets, device):
 def project_command(network, target, space, steps, out, feature_net, feature_weight, multiscale, upstream, c_file,
                     device, seed, lr, noise_reg, starts, batch):
     """Find latent codes that reconstruct images (GAN inversion); edit them with `linkgan edit --ws`."""
-    from linkgan_plugin.edit import load_camera_file
     if not out.lower().endswith('.npz'):
         raise click.BadParameter(f'{out!r}: codes are written as .npz', param_hint='--out')
     dev = device_for_cli(device)

@@ -4,7 +4,7 @@ The paper fine-tunes a *converged* generator. `linkgan demo` therefore fine-tune
 far longer than a demo could afford on a laptop, and that ships inside the package (`assets/demo_baseline.pt`,
 state dicts only). This module trains it and reads it back:
 
-    linkgan baseline --kimg 320 --snapshot-every 16 --out linkgan_plugin/assets/demo_baseline.pt
+    linkgan baseline --kimg 320 --snapshot-every 16 --out linkgan_plugin/demo/assets/demo_baseline.pt
 
 reproduces the shipped file (deterministic on one thread: `--threads 1`, the default); `--snapshot-every` writes
 `<out stem>-<kimg>.pt` along the way, which is how convergence was judged (README, "The shipped baseline").
@@ -23,6 +23,10 @@ import os
 import click
 import torch
 
+from linkgan_plugin.demo.data import scene_stream
+from linkgan_plugin.demo.settings import DEMO_DEFAULTS, LOSS_KWARGS, make_networks, TRAINER_KWARGS
+from linkgan_plugin.toy.loop import build_loss, ToyTrainer
+
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
 BASELINE_FILE = os.path.join(ASSETS, 'demo_baseline.pt')
 BASELINE_FILES = {'cells': BASELINE_FILE, 'landscape': os.path.join(ASSETS, 'landscape_baseline.pt')}
@@ -32,7 +36,6 @@ FORMAT = 2
 
 def save_baseline(path, trainer, settings):
     """Writes the state dicts of trainer.G, D, G_ema (see module docstring). Tensors are stored contiguous, fp32."""
-    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS
     state = lambda m: {k: v.detach().clone().contiguous() for k, v in m.state_dict().items()}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save({
@@ -65,9 +68,6 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
     Returns:
         the ToyTrainer.
     """
-    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS, make_networks
-    from linkgan_plugin.demo_data import scene_stream
-    from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     torch.manual_seed(settings['seed'])
     G, D = make_networks(settings)
     loss = build_loss('sg2ada', G, D, **LOSS_KWARGS)
@@ -97,7 +97,6 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')
 def baseline_command(kimg, snapshot_every, seed, scene, threads, out):
     """Train the demo's baseline from scratch (the shipped one: --kimg 320)."""
-    from linkgan_plugin.demo import DEMO_DEFAULTS
     torch.set_num_threads(threads)
     settings = {**DEMO_DEFAULTS, 'seed': seed, 'scene': scene}
     stem = os.path.splitext(out)[0]

@@ -11,13 +11,18 @@ a seed the training stream never uses, so it measures how close the samples are 
 
 import torch
 
+from linkgan_plugin.analysis.datasets import generated_images
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.metrics import evaluate_links
+from linkgan_plugin.analysis.quality import sliced_wasserstein
+from linkgan_plugin.demo.data import scene_images
+
 REAL_SEED_OFFSET = 1_000_003        # Real scenes for the quality distance: a stream no training run draws from.
 
 #----------------------------------------------------------------------------
 
 def real_scenes(settings, count=None):
     """Held-out real scenes [count, 3, R, R] in [-1, 1] (default count: settings['samples'])."""
-    from linkgan_plugin.demo_data import scene_images
     g = torch.Generator().manual_seed(settings['seed'] + REAL_SEED_OFFSET)
     return scene_images(settings, count or settings['samples'], generator=g)
 
@@ -29,10 +34,6 @@ def evaluation_work(settings):
 
 def evaluate_model(G_ema, spec, settings, progress=None):
     """Linkage metrics (image output) and the quality distance of one generator. See module docstring."""
-    from linkgan_plugin.datasets import generated_images
-    from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.metrics import evaluate_links
-    from linkgan_plugin.quality import sliced_wasserstein
     gen = GeneratorAdapter(G_ema)
     measured = evaluate_links(gen, spec, samples=settings['samples'], batch=64, seed=settings['seed'],
                               progress=progress)

@@ -48,100 +48,28 @@ import time
 import click
 import torch
 
-from linkgan_plugin.cli_options import option_errors
+from linkgan_plugin.analysis.cli_options import NullStream
+from linkgan_plugin.analysis.datasets import generated_images
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, resample_offsets
+from linkgan_plugin.analysis.pictures import heatmap, leakage_grid, outline, stack_horizontal, stack_vertical, to_uint8
+from linkgan_plugin.checks import option_errors, SpecError
+from linkgan_plugin.demo.baseline import BASELINE_FILES, load_baseline_state, save_baseline, train_baseline_snapshots
+from linkgan_plugin.demo.evaluation import evaluate_model, real_scenes
+from linkgan_plugin.demo.landscape import colour_labels
+from linkgan_plugin.demo.segmenter import landscape_spec, make_segmenter_file, segmenter_accuracy
+from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec, GOALS, HEADLINE, LOSS_KWARGS, TARGETS
+from linkgan_plugin.demo.training import networks_from_baseline, run_finetunes
+from linkgan_plugin.editing.edit import interpolation_frames, save_gif
+from linkgan_plugin.regions import load_segmenter
+from linkgan_plugin.regularizer import BoundSpec
+from linkgan_plugin.render import render_variants
 
 #----------------------------------------------------------------------------
-# Built-in spec and the demo's recipe.
-
-DEMO_SPEC_DEFAULTS = {
-    'alpha':        1.0,        # Same alpha for the regularizer and for both models' metrics.
-    'interval':     8,          # The paper's lazy interval: seven cheap adversarial iterations between link steps
-                                # keep the images diverse while the link term reshapes G.
-    'lambda_in':    5.0,        # Measured (linked / baseline, seeds 0-3, 1024 samples, 16-kimg fine-tune): lambda 4
-    'lambda_out':   5.0,        # -> leakage up to 0.25, edit_i from 0.53; 5 -> leakage up to 0.22, edit_i from 0.53;
-                                # 6 with 12 kimg -> leakage up to 0.22, edit_i from 0.49.
-    'batch_shrink': 2,          # The link pass renders half the batch: 1 + 2K renders per sample.
-    'fake_to_D':    True,       # Perturbed renders are also scored by D, so the edits stay realistic.
-}
-
-BUILTIN_SPEC = {
-    'links': [
-        {'name': 'top_left',     'axes': '0:16',  'region': {'box': [0.0, 0.0, 0.5, 0.5]}},
-        {'name': 'bottom_right', 'axes': '16:32', 'region': {'box': [0.5, 0.5, 1.0, 1.0]}},
-    ],
-    **DEMO_SPEC_DEFAULTS,
-}
-
-# Networks, training and evaluation sizes (the CLI's defaults).
-DEMO_DEFAULTS = {
-    'resolution':    32,
-    'scene':         'cells',   # demo_data.SCENES: 'cells' (boxes) or 'landscape' (the semantic demo).
-    'cells':         2,         # Scene grid (demo_data.scenes): 2 x 2 independent quadrants.
-    'w_dim':         64,
-    'z_dim':         32,
-    'channels':      32,
-    'batch':         32,        # Baseline batch.
-    'finetune_batch': 16,       # Fine-tune batch: more, smaller steps adapt faster in a short fine-tune.
-    'baseline_kimg': 24.0,      # --baseline train only; the shipped baseline saw 320 kimg.
-    'finetune_kimg': 16.0,
-    'samples':       1024,
-    'seed':          0,
-    'threads':       1,
-}
-
-# Base loss kwargs (ToySG2ADALoss): path-length regularization (a double backward) and style mixing are off to fit
-# the CPU budget; R1 stays on (gamma 1, lazily every 16 iterations; a light setting for a short run, not tuned).
-LOSS_KWARGS = {'style_mixing_prob': 0.0, 'pl_weight': 0, 'r1_gamma': 1.0}
-TRAINER_KWARGS = {'G_reg_interval': None, 'D_reg_interval': 16, 'lr': 0.0025, 'betas': (0.0, 0.99), 'ema_kimg': 0.5}
-
-# Targets (issue "reach the paper's locality"): each is (metric, operator, bound, of), `of` 'control' for a ratio
-# linked / control, None for an absolute value. The floor must hold for every link; the goal is the paper's range.
-TARGETS = (
-    ('locality', '<=', 0.15, None),         # Better than the paper's StyleSpace row (~0.17).
-    ('mse_i', '<=', 0.25, 'control'),
-    ('mse_o', '<=', 0.25, 'control'),
-    ('edit_i', '>=', 0.5, 'control'),
-    ('keep_o', '>=', 0.5, 'control'),
-    ('quality', '<=', 1.5, 'control'),       # Sliced Wasserstein distance to real scenes.
-)
-GOALS = (('locality', '<=', 0.05, None), ('quality', '<=', 1.25, 'control'))
-HEADLINE = ('mse_i', 'mse_o', 'edit_i', 'edit_o', 'keep_o', 'locality')
-
-#----------------------------------------------------------------------------
-# Spec.
-
-def demo_spec(source=None, w_dim=None, resolution=None, semantic=False):
-    """The spec the demo uses: the built-in one, or `source` (file, inline JSON, dict or LinkSpec) with the demo's
-    recipe (DEMO_SPEC_DEFAULTS) for the fields it leaves out, through the one spec loader. The cell scenes have no
-    segmenter classes: semantic regions are refused unless `semantic` (the landscape scene)."""
-    from linkgan_plugin.spec import SpecError, load_spec
-    spec = load_spec(BUILTIN_SPEC if source is None else source, w_dim=w_dim, resolution=resolution,
-                     defaults=DEMO_SPEC_DEFAULTS)
-    fixed_only = [link.name for link in spec.links if not link.region.is_fixed]
-    if fixed_only and not semantic:
-        raise SpecError([f'links: the demo\'s cell scenes have no segmenter classes; use box or mask regions '
-                         f'(semantic: {", ".join(fixed_only)})'])
-    return spec
-
-
-#----------------------------------------------------------------------------
-# Networks.
-
-def make_networks(settings):
-    """(G, D) for a baseline trained from scratch: the toy sg2ada G, and its D with a per-position
-    minibatch-stddev feature (toy.networks._DiscriminatorTrunk explains why the demo uses it)."""
-    from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, make_toy_networks
-    G, _ = make_toy_networks('sg2ada', z_dim=settings['z_dim'], w_dim=settings['w_dim'],
-                             img_resolution=settings['resolution'], channels=settings['channels'])
-    D = ToyDiscriminatorSG2ADA(c_dim=G.c_dim, img_resolution=G.img_resolution, img_channels=G.img_channels,
-                               mbstd_per_location=True)
-    return G, D
-
 
 def resolve_baseline(choice, settings, outdir, show=True):
     """(path of the baseline file, its dict) for --baseline shipped | train | FILE; `train` trains one now; the
     shipped one is the settings' scene's (demo_baseline.BASELINE_FILES)."""
-    from linkgan_plugin.demo_baseline import BASELINE_FILES, load_baseline_state, save_baseline, train_baseline_snapshots
     if choice == 'train':
         trainer = train_baseline_snapshots(settings, settings['baseline_kimg'], show=show)
         path = os.path.join(outdir, '.baseline-train.pt')
@@ -190,7 +118,6 @@ def _bound_text(row):
 
 def report_markdown(report):
     """report.md: what was compared, the three models side by side, and which targets are met."""
-    from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS
     s = report['settings']
     if s.get('scratch_kimg'):
         runs = (f'the same {s["scratch_kimg"]:g}-kimg training from scratch at batch {s["batch"]} from the same initial '
@@ -241,8 +168,6 @@ def report_markdown(report):
 def _codes_and_resamples(G_ema, spec, columns, seed):
     """(GeneratorAdapter, BoundSpec, ws, ws_new): codes ws [columns, num_ws, w_dim] of `columns` samples and the
     codes ws_new they are resampled towards, mapped from latents drawn (ws's first) from a generator seeded `seed`."""
-    from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.regularizer import BoundSpec
     gen = GeneratorAdapter(G_ema)
     bound = BoundSpec(spec, gen.w_dim)
     g = torch.Generator().manual_seed(seed)
@@ -258,8 +183,6 @@ def leakage_picture(models, spec, columns=5, seed=1234):
     and its change. Each heatmap row has one scale across all models (its largest value), so the brightness of a
     row compares directly between the control and the linked model.
     """
-    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_horizontal, stack_vertical, to_uint8
-    from linkgan_plugin.render import render_variants
     renders = {}
     for label, G_ema in models.items():
         gen, bound, ws, ws_new = _codes_and_resamples(G_ema, spec, columns, seed)
@@ -290,9 +213,6 @@ def leakage_picture(models, spec, columns=5, seed=1234):
 @torch.no_grad()
 def samples_picture(real, models, columns=12, seed=4321):
     """Rows: real scenes, then each model's samples from the same latents (models: {label: G_ema})."""
-    from linkgan_plugin.datasets import generated_images
-    from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.pictures import leakage_grid, to_uint8
     rows = [[to_uint8(im) for im in real[:columns]]]
     for G_ema in models.values():
         rows.append([to_uint8(im) for im in generated_images(GeneratorAdapter(G_ema), columns, seed=seed)])
@@ -315,11 +235,9 @@ def save_checkpoint(path, G, D, G_ema, spec, role, kimg, settings):
 def prepare_semantic(outdir, settings, show=True):
     """The landscape demo's segmenter, trained now on procedural (image, label) pairs and saved as TorchScript in
     outdir, named in the spec by file exactly as a user's segmenter would be. Returns its spec, path, accuracy."""
-    from linkgan_plugin.demo_segmenter import landscape_spec, make_segmenter_file
     path = os.path.join(outdir, 'segmenter.pt')
     steps = 400
-    from linkgan_plugin.demo_training import _Null
-    with click.progressbar(length=steps, label='segmenter', file=None if show else _Null()) as bar:
+    with click.progressbar(length=steps, label='segmenter', file=None if show else NullStream()) as bar:
         made = make_segmenter_file(path, steps=steps, resolution=settings['resolution'], seed=settings['seed'],
                                    progress=bar.update)
     return {**made, 'spec': landscape_spec(path, mode=settings.get('mask_mode', 'source'))}
@@ -329,11 +247,6 @@ def prepare_semantic(outdir, settings, show=True):
 def generated_segmentation_accuracy(G_ema, spec, settings, count=256):
     """How the segmenter's masks hold up on generated landscapes: agreement of its labels with the labels the
     colour laws give (landscape.colour_labels), a proxy ground truth for generated images."""
-    from linkgan_plugin.datasets import generated_images
-    from linkgan_plugin.demo_segmenter import segmenter_accuracy
-    from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.landscape import colour_labels
-    from linkgan_plugin.regions import load_segmenter
     images = generated_images(GeneratorAdapter(G_ema), count, seed=settings['seed'])
     return segmenter_accuracy(load_segmenter(spec.links[0].region.segmenter), images, colour_labels(images))
 
@@ -342,8 +255,6 @@ def generated_segmentation_accuracy(G_ema, spec, settings, count=256):
 def save_link_gif(G_ema, spec, path, columns=4, frames=16, seed=99):
     """A GIF of the first link's axes moving from each sample's own to a resampled value (the region should change,
     the rest stay), the region outlined per sample and frame."""
-    from linkgan_plugin.edit import interpolation_frames, save_gif
-    from linkgan_plugin.metrics import resample_offsets
     gen, bound, ws, ws_new = _codes_and_resamples(G_ema, spec, columns, seed)
     delta = resample_offsets(ws, ws_new, bound)[:, 0]
     x = gen.synthesize(ws)['image']
@@ -353,8 +264,6 @@ def save_link_gif(G_ema, spec, path, columns=4, frames=16, seed=99):
 
 def write_outputs(outdir, spec, settings, base, runs, semantic):
     """The pictures (leakage.png, samples.png, the semantic demo's GIF) and the three checkpoints."""
-    from linkgan_plugin.demo_eval import real_scenes
-    from linkgan_plugin.demo_training import networks_from_baseline
     leakage_picture({'control': runs['control']['G_ema'], 'linked': runs['linked']['G_ema']}, spec).save(
         os.path.join(outdir, 'leakage.png'))
     if semantic is not None:
@@ -372,8 +281,6 @@ def write_outputs(outdir, spec, settings, base, runs, semantic):
 
 def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=True, **options):
     """Runs the whole demo; returns the report dict (also written to outdir)."""
-    from linkgan_plugin.demo_eval import evaluate_model
-    from linkgan_plugin.demo_training import networks_from_baseline, run_finetunes
     start = time.perf_counter()
     settings = {**DEMO_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     os.makedirs(outdir, exist_ok=True)
@@ -483,7 +390,6 @@ def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_k
 
     Writes OUTDIR/report.json, report.md, leakage.png, samples.png, baseline.pt, control.pt and linked.pt.
     """
-    from linkgan_plugin.spec import SpecError
     if scratch_kimg is not None:
         source = click.get_current_context().get_parameter_source
         given = [f'--{n.replace("_", "-")}' for n in ('finetune_kimg', 'finetune_batch')

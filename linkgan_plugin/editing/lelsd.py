@@ -54,11 +54,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.cli_options import (device_option, load_for_cli, network_options, option_errors, progress_bar,
+from linkgan_plugin.analysis.cli_options import (device_option, load_for_cli, network_options, progress_bar,
                                        truncation_option)
 from linkgan_plugin.regions import RegionMasks, load_segmenter, semantic_mask
 from linkgan_plugin.render import RngReplay
-from linkgan_plugin.spec import Choice, LinkSpec, SpecError, check_argument, load_spec
+from linkgan_plugin.checks import check_argument, Choice, option_errors, SpecError
+from linkgan_plugin.spec import LinkSpec, load_spec
 from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.synthesis_layers import crop_margin, synthesis_layers
 

@@ -48,10 +48,18 @@ from contextlib import contextmanager
 import click
 import torch
 
-from linkgan_plugin.cli_options import device_for_cli, device_option, option_errors, progress_bar
-from linkgan_plugin.metrics import METRIC_TABLE, resample_offsets, sample_inputs, summarise_values, variant_metrics
+from linkgan_plugin.analysis.cli_options import device_for_cli, device_option, progress_bar
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.metrics import (
+    METRIC_TABLE, resample_offsets, sample_inputs, summarise_values, variant_metrics)
+from linkgan_plugin.analysis.network_loading import load_network, NetworkLoadError
+from linkgan_plugin.analysis.pictures import heatmap, leakage_grid, outline, stack_horizontal, to_uint8
+from linkgan_plugin.checks import option_errors, SpecError
+from linkgan_plugin.demo.evaluation import real_scenes, REAL_SEED_OFFSET
+from linkgan_plugin.editing.project import DEFAULTS as PROJECT_DEFAULTS, project_images, SPACES
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.render import render_variants
+from linkgan_plugin.spec import load_spec
 
 RESAMPLED = ('linked_resampled', 'complement_resampled')           # The variants of Table 2's protocol.
 RESAMPLE_METRICS = tuple(m for m in METRIC_TABLE if m.variant in RESAMPLED)   # edit_i, edit_o, keep_o.
@@ -183,9 +191,6 @@ def _no_bar(length, label):
 def load_demo_model(path):
     """A demo checkpoint's generator, eval spec and settings: (GeneratorAdapter on the CPU, LinkSpec, settings dict).
     ValueError naming the file when it is not a `linkgan demo` checkpoint with 'eval_spec' and 'settings'."""
-    from linkgan_plugin.generator import GeneratorAdapter
-    from linkgan_plugin.network_loading import NetworkLoadError, load_network
-    from linkgan_plugin.spec import SpecError, load_spec
     try:
         net = load_network(path)
     except NetworkLoadError as e:
@@ -258,8 +263,6 @@ def run_study(demo_dir, images=DEFAULTS['images'], steps=DEFAULTS['steps'], spac
     Returns:
         (report dict (JSON-ready), picture PIL.Image).
     """
-    from linkgan_plugin.demo_eval import REAL_SEED_OFFSET, real_scenes
-    from linkgan_plugin.project import DEFAULTS as PROJECT_DEFAULTS, SPACES, project_images
     bad = [s for s in spaces if s not in SPACES]
     if bad or not spaces:
         raise ValueError(f'spaces: expected some of {", ".join(SPACES)}, got {list(spaces)}')
@@ -331,7 +334,6 @@ def study_picture(targets, shown, spaces, links, scale=3):
     Returns:
         PIL.Image.
     """
-    from linkgan_plugin.pictures import heatmap, leakage_grid, outline, stack_horizontal, to_uint8
     grids = []
     for space in spaces:
         rows, labels = [[to_uint8(t) for t in targets]], ['real']
@@ -418,7 +420,6 @@ def write_outputs(report, picture, out):
 
 def parse_spaces(text):
     """'w,wplus' -> ('w', 'wplus'); click.BadParameter naming --spaces otherwise."""
-    from linkgan_plugin.project import SPACES
     spaces = tuple(dict.fromkeys(s.strip() for s in str(text).split(',') if s.strip()))
     bad = [s for s in spaces if s not in SPACES]
     if bad or not spaces:

@@ -18,6 +18,7 @@ Only the file the user names is unpickled (pickles run code: one warning per pro
 `training_options.json` beside it, which is read, never executed.
 """
 
+import hashlib
 import json
 import os
 import pickle
@@ -29,8 +30,10 @@ from typing import Optional
 
 import torch
 
-from linkgan_plugin.generator import GeneratorAdapter
-from linkgan_plugin.spec import file_kind, load_spec, short_repr, short_text, split_loss_kwargs
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.checks import file_kind, short_repr, short_text
+from linkgan_plugin.spec import load_spec, split_loss_kwargs
+from linkgan_plugin.toy.networks import FLAVOURS, make_toy_networks
 from linkgan_plugin.upstream.flavours import flavour_of_generator
 
 UPSTREAM_ENV = 'LINKGAN_UPSTREAM'
@@ -296,7 +299,6 @@ def _load_torch_checkpoint(path, upstream_dir, data=None):
 
 
 def _rebuild_toy(data, path):
-    from linkgan_plugin.toy.networks import FLAVOURS, make_toy_networks
     flavour = data.get('flavour')
     if flavour not in FLAVOURS:
         raise NetworkLoadError(f'{path}: cannot rebuild G_ema: flavour {flavour!r} is not one of {", ".join(FLAVOURS)}')
@@ -472,3 +474,12 @@ def resolve_device(device='auto'):
     return dev
 
 #----------------------------------------------------------------------------
+
+
+def file_sha256(path, chunk=1 << 20):
+    """Hex SHA-256 of a file (identifies the network a codes file was made for)."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()

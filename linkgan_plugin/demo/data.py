@@ -23,6 +23,8 @@ image-wide stripes, and the fine-tune mostly dulls the whole image (edit_i fell 
 
 import torch
 
+from linkgan_plugin.demo.landscape import landscapes, LandscapeStream
+
 PATTERNS = ('blank', 'disc', 'square', 'hsplit', 'vsplit')
 
 #----------------------------------------------------------------------------
@@ -93,7 +95,6 @@ SCENES = ('cells', 'landscape')
 def scene_stream(settings, batch, seed):
     """An endless stream of (images, labels [batch, 0]) of the settings' scene."""
     if settings.get('scene', 'cells') == 'landscape':
-        from linkgan_plugin.landscape import LandscapeStream
         return LandscapeStream(batch, settings['resolution'], seed=seed)
     return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed)
 
@@ -101,6 +102,5 @@ def scene_stream(settings, batch, seed):
 def scene_images(settings, count, generator):
     """`count` scenes [count, 3, R, R] of the settings' scene."""
     if settings.get('scene', 'cells') == 'landscape':
-        from linkgan_plugin.landscape import landscapes
         return landscapes(count, settings['resolution'], generator=generator)[0]
     return scenes(count, settings['resolution'], settings['cells'], generator=generator)

@@ -1,7 +1,7 @@
 """`linkgan eval`: measure the linkage of a trained network (method.md sec. 3), as JSON and a readable table.
 
 For every link of the spec and every measured output (EG3D: image, image_raw, image_depth), over `samples`
-fixed-seed latents (images in [-1, 1], 'const' noise), `linkgan_plugin.metrics.link_metrics_batch` gives, as mean
+fixed-seed latents (images in [-1, 1], 'const' noise), `linkgan_plugin.analysis.metrics.link_metrics_batch` gives, as mean
 and std over the samples,
     Table 3 protocol:  mse_i  (inside the region, complement axes perturbed by alpha * N(0, I); lower is better)
                        mse_o  (outside the region, linked axes perturbed;                     lower is better)
@@ -23,10 +23,12 @@ import os
 import click
 import torch
 
-from linkgan_plugin.cli_options import (device_option, load_for_cli, network_options, progress_bar,  # noqa: F401
-                                        truncation_option)    # load_for_cli, progress_bar: re-exported (edit, lelsd, ...).
-from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, METRICS, evaluate_links
-from linkgan_plugin.network_loading import CAMERAS
+from linkgan_plugin.analysis.cli_options import (
+    device_option, load_for_cli, network_options, progress_bar, truncation_option)
+from linkgan_plugin.analysis.datasets import DatasetError, generated_images, load_images
+from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, evaluate_links, LOCALITY_ANCHORS, METRICS
+from linkgan_plugin.analysis.network_loading import CAMERAS
+from linkgan_plugin.analysis.quality import sliced_wasserstein
 from linkgan_plugin.spec import LinkSpec
 
 SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
@@ -277,8 +279,6 @@ def eval_command(network, upstream, spec, links, samples, batch, seed, truncatio
 
 def measure_quality(gen, data, count, seed=0, truncation=1.0):
     """The sliced Wasserstein distance of `count` samples to `count` real images of `data` (see quality.py)."""
-    from linkgan_plugin.datasets import DatasetError, generated_images, load_images
-    from linkgan_plugin.quality import sliced_wasserstein
     try:
         real = load_images(data, count, gen.img_resolution, seed=seed)
     except DatasetError as e:

@@ -455,3 +455,7 @@ def save_gif(frames, path, duration_ms=80):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0, optimize=False,
                    disposal=1)
 
+
+def default_tile(resolution):
+    """Tiles at least 128 px (small networks are enlarged with nearest) and at most 256 px."""
+    return int(min(max(resolution, 128), 256))

@@ -12,7 +12,7 @@ Grid (one PNG), one row per sample (EG3D: a second row shows the depth of the sa
     | original | linked 1 .. K | |diff| linked | complement 1 .. K | |diff| complement |
 
 The region's outline is drawn on every tile (red on images, cyan on heatmaps). Tiles and heatmap colours come from
-`linkgan_plugin.pictures` (the demo's ramp); the grid itself is drawn here because it needs column headers,
+`linkgan_plugin.analysis.pictures` (the demo's ramp); the grid itself is drawn here because it needs column headers,
 outlines of any region (boxes, mask images, semantic masks) and EG3D depth rows. A heatmap is the mean over the K
 resamplings of the per-pixel |x' - x| averaged over channels; both heatmaps of a row share one scale (its maximum,
 or `--heat-max`), so a well-linked network shows a bright in-region map beside a dark out-region one.
@@ -27,11 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.cli_options import (SeedList, device_option, network_options, seeds_option,  # noqa: F401
-                                        truncation_option)    # SeedList: re-exported (it moved to cli_options).
-from linkgan_plugin.metrics import resample_offsets
-from linkgan_plugin.network_loading import CAMERAS
-from linkgan_plugin.pictures import draw_grid, grid_geometry, interpolation_frames, save_gif  # noqa: F401 (re-exported)
+from linkgan_plugin.analysis.cli_options import (
+    device_option, load_camera_file, load_for_cli, network_options, progress_bar, seeds_option, truncation_option)
+from linkgan_plugin.analysis.metrics import resample_offsets
+from linkgan_plugin.analysis.network_loading import CAMERAS, file_sha256
+from linkgan_plugin.analysis.pictures import default_tile, draw_grid, interpolation_frames, save_gif
+from linkgan_plugin.editing.lelsd import edit_offsets
 from linkgan_plugin.regions import fixed_region_mask
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
 from linkgan_plugin.render import render_variants
@@ -85,24 +86,6 @@ def load_ws_file(path, num_ws, w_dim, network_sha256=None):
         raise click.BadParameter(f'\'c\' in {path} must be [{ws.shape[0]}, c_dim], got {list(c.shape)}', param_hint='--ws')
     return ws, c
 
-
-def load_camera_file(path, batch, c_dim):
-    """EG3D camera labels from .npy or .json: [c_dim] (shared) or [batch, c_dim]. Returns [batch, c_dim]."""
-    try:
-        if path.endswith('.json'):
-            with open(path, encoding='utf-8') as f:
-                arr = np.asarray(json.load(f), dtype=np.float32)
-        else:
-            arr = np.load(path).astype(np.float32)
-    except Exception as e:
-        raise click.BadParameter(f'cannot read {path}: {type(e).__name__}: {e}', param_hint='--c-file') from None
-    c = torch.from_numpy(arr)
-    if c.ndim == 1:
-        c = c[None].repeat(batch, 1)
-    if c.ndim != 2 or c.shape[1] != c_dim or c.shape[0] not in (1, batch):
-        raise click.BadParameter(f'{path}: expected [{c_dim}] or [{batch}, {c_dim}] camera values, got {list(arr.shape)}',
-                                 param_hint='--c-file')
-    return c.expand(batch, -1).contiguous()
 
 #----------------------------------------------------------------------------
 # Edits.
@@ -186,10 +169,6 @@ def change_stats(original, variants, mask):
 #----------------------------------------------------------------------------
 # CLI.
 
-def default_tile(resolution):
-    """Tiles at least 128 px (small networks are enlarged with nearest) and at most 256 px."""
-    return int(min(max(resolution, 128), 256))
-
 
 @click.command('edit', context_settings={'help_option_names': ['-h', '--help']})
 @network_options()
@@ -226,7 +205,6 @@ def default_tile(resolution):
 def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, alpha, truncation, resample_seed, interp,
                  camera, c_file, tile, heat_max, device, out, gif_path, direction_file, direction_index, strengths):
     """Resample one link's axes for chosen samples: a grid in the paper's Fig. 3 layout (and an optional GIF)."""
-    from linkgan_plugin.evaluate import load_for_cli
     check_edit_options(seeds, ws_file, interp, gif_path, alpha, mode, out, direction_file, strengths, direction_index)
     net, gen, spec_obj, origin, dev = load_for_cli(network, upstream, spec, device, camera)
     if c_file and not gen.is_eg3d:
@@ -239,7 +217,6 @@ def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, 
     generator = torch.Generator().manual_seed(resample_seed)
     ws, c, row_labels = edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, dev)
     if direction_file:      # A LELSD direction: +s in the first group of edit columns, -s in the second.
-        from linkgan_plugin.lelsd import edit_offsets
         linked, complement, mode = edit_offsets(direction_file, direction_index, strengths, gen, len(row_labels), mode)
     else:
         linked, complement = link_offsets(gen, bound, ws, link_index, num, mode, alpha, truncation, c, generator)
@@ -284,7 +261,6 @@ def edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, device):
     """(ws [N, num_ws, w_dim], c [N, c_dim], row labels) from --seeds or --ws, with --c-file cameras."""
     c = None
     if ws_file:
-        from linkgan_plugin.project import file_sha256
         ws, c = load_ws_file(ws_file, gen.num_ws, gen.w_dim, network_sha256=file_sha256(net.path))
         row_labels = [f'ws {i}' for i in range(ws.shape[0])]
         if c is not None and c.shape[1] != gen.c_dim:
@@ -313,7 +289,6 @@ def run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, titl
         {'link', 'rows', 'num', 'tile', 'grid', 'grid_size', 'heat_max', 'linked_change_in', 'linked_change_out',
          'complement_change_in', 'complement_change_out', 'gif'?, 'gif_frames'?}
     """
-    from linkgan_plugin.cli_options import progress_bar
     link = bound.spec.links[link_index]
     num = len(linked)
     tile = tile or default_tile(gen.img_resolution)

@@ -20,12 +20,20 @@ import time
 import click
 import torch
 
+from linkgan_plugin.analysis.cli_options import NullStream
+from linkgan_plugin.demo.baseline import load_baseline_state
+from linkgan_plugin.demo.data import scene_stream
+from linkgan_plugin.demo.evaluation import evaluate_model, evaluation_work
+from linkgan_plugin.demo.settings import LOSS_KWARGS, make_networks, TRAINER_KWARGS
+from linkgan_plugin.spec import load_spec
+from linkgan_plugin.toy.loop import build_loss, ToyTrainer
+from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, ToyGeneratorSG2ADA
+
 #----------------------------------------------------------------------------
 # Networks from a baseline file.
 
 def networks_from_baseline(data):
     """(G, D, G_ema) rebuilt from a baseline dict (demo_baseline format 2)."""
-    from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, ToyGeneratorSG2ADA
     d_kwargs = dict(data['D_init_kwargs'])
     if 'per_location' in d_kwargs:          # Written before the D moved to the toy networks (same parameters).
         d_kwargs['mbstd_per_location'] = d_kwargs.pop('per_location')
@@ -68,9 +76,6 @@ def finetune(baseline, spec, settings, linked, progress=None):
     Returns:
         the ToyTrainer (G, D, G_ema, cur_nimg).
     """
-    from linkgan_plugin.demo import LOSS_KWARGS, TRAINER_KWARGS, make_networks
-    from linkgan_plugin.demo_data import scene_stream
-    from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     torch.manual_seed(settings['seed'] + 1)
     kimg, batch = run_length(settings)
     if settings.get('scratch_kimg'):
@@ -97,9 +102,6 @@ def finetune(baseline, spec, settings, linked, progress=None):
 def _worker(kind, baseline_path, spec_dict, settings, out_path, counter):
     """Process entry: fine-tune (kind 'control' or 'linked'), evaluate, save {'state', 'evaluation'} to out_path."""
     torch.set_num_threads(1)
-    from linkgan_plugin.demo_baseline import load_baseline_state
-    from linkgan_plugin.demo_eval import evaluate_model
-    from linkgan_plugin.spec import load_spec
     spec = load_spec(spec_dict)
     baseline = load_baseline_state(baseline_path)
 
@@ -122,8 +124,6 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
     Returns:
         {'control': result, 'linked': result}, result = {'G', 'D', 'G_ema', 'kimg', 'evaluation', 'seconds'}.
     """
-    from linkgan_plugin.demo_baseline import load_baseline_state
-    from linkgan_plugin.demo_eval import evaluation_work
     steps = kimg_to_steps(*run_length(settings))
     total = 2 * (steps + evaluation_work(settings))
     paths = {kind: os.path.join(workdir, f'.{kind}-run.pt') for kind in ('control', 'linked')}
@@ -131,7 +131,7 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
     counter = ctx.Value('l', 0)
     runs = 'from-scratch runs' if settings.get('scratch_kimg') else 'fine-tunes'
     label = f'{runs} (control | linked) + evaluation'
-    with click.progressbar(length=total, label=label, show_eta=True, file=None if show else _Null()) as bar:
+    with click.progressbar(length=total, label=label, show_eta=True, file=None if show else NullStream()) as bar:
         if parallel:
             procs = [ctx.Process(target=_worker, args=(kind, baseline_path, spec.to_dict(), settings, paths[kind], counter))
                      for kind in paths]
@@ -170,15 +170,5 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
                          'seconds': data['seconds']}
     return results
 
-
-class _Null:
-    def write(self, *_):
-        pass
-
-    def flush(self):
-        pass
-
-    def isatty(self):
-        return False
 
 #----------------------------------------------------------------------------

@@ -40,13 +40,18 @@ import time
 import click
 import torch
 
-from linkgan_plugin import lelsd
-from linkgan_plugin.cli_options import (device_for_cli, device_option, network_for_cli, network_option, option_errors,
-                                       progress_bar, spec_option, truncation_option, upstream_option)
-from linkgan_plugin.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS
-from linkgan_plugin.network_loading import read_training_options, resolve_spec
+from linkgan_plugin.analysis.cli_options import (
+    device_for_cli, device_option, network_for_cli, network_option, option_errors, progress_bar, spec_option,
+    truncation_option, upstream_option)
+from linkgan_plugin.analysis.datasets import DatasetError, load_images
+from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS
+from linkgan_plugin.analysis.network_loading import read_training_options, resolve_spec
+from linkgan_plugin.analysis.quality import sliced_wasserstein
+from linkgan_plugin.checks import SpecError
+from linkgan_plugin.demo.data import scene_images
+from linkgan_plugin.editing import lelsd
 from linkgan_plugin.render import RngReplay
-from linkgan_plugin.spec import SpecError, load_spec
+from linkgan_plugin.spec import load_spec
 
 ANCHORS = LOCALITY_ANCHORS      # Per-pixel out / in of the paper's Table 2 (metrics.ANCHOR_NOTE).
 STRENGTHS = {
@@ -204,7 +209,6 @@ def demo_real_images(net, count, seed):
         return None
     if settings.get('scene', 'cells') == 'cells' and 'cells' not in settings:
         return None
-    from linkgan_plugin.demo_data import scene_images
     g = torch.Generator().manual_seed(seed + REAL_SEED)
     return scene_images(settings, count, generator=g)
 
@@ -632,7 +636,6 @@ def _directions_of(label, net, gen, role, link_spec, given, search, echo, bar_fa
 def _add_quality(measured, methods, ref, seed):
     """Sets 'swd' (sliced Wasserstein distance to the real images `ref`) on every point of measure_network's result
     from its kept images; returns that of the unedited originals."""
-    from linkgan_plugin.quality import sliced_wasserstein
     originals = sliced_wasserstein(measured['originals'], ref, seed=seed)['mean']
     for m in methods:
         for p in measured['points'][m.key]:
@@ -762,7 +765,6 @@ def compare_command(networks, upstream, spec, link_name, region, outdir, directi
         for label, net, gen in loaded:
             count = min(quality_images, samples)
             if data:
-                from linkgan_plugin.datasets import DatasetError, load_images
                 with option_errors('--data', DatasetError):
                     real[label] = load_images(data, count, gen.img_resolution, seed=seed)
             else:

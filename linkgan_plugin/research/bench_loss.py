@@ -31,6 +31,11 @@ import click
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from linkgan_plugin.demo import settings as demo
+from linkgan_plugin.demo.data import SceneStream
+from linkgan_plugin.spec import load_spec
+from linkgan_plugin.toy.loop import build_loss, ToyTrainer
+
 #----------------------------------------------------------------------------
 # Reading the profiler's labelled ranges.
 
@@ -112,7 +117,6 @@ def labelled_total(phases):
 # The measurement.
 
 def _bases():
-    from linkgan_plugin import demo
     upstream_trainer = {**demo.TRAINER_KWARGS, 'G_reg_interval': 4, 'D_reg_interval': 16}
     return {'demo': (demo.LOSS_KWARGS, demo.TRAINER_KWARGS),
             'upstream': ({'style_mixing_prob': 0.9, 'pl_weight': 2, 'r1_gamma': 10}, upstream_trainer)}
@@ -178,10 +182,6 @@ def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='d
         over them), 'link_iterations' (link passes profiled), 'interval', 'links', 'batch', 'batch_gpu',
         'batch_shrink'.
     """
-    from linkgan_plugin import demo
-    from linkgan_plugin.demo_data import SceneStream
-    from linkgan_plugin.spec import load_spec
-    from linkgan_plugin.toy.loop import ToyTrainer, build_loss
     settings = {**demo.DEMO_DEFAULTS, **(settings or {})}
     spec = load_spec(spec, w_dim=settings['w_dim'], resolution=settings['resolution'])
     torch.manual_seed(seed)
@@ -259,7 +259,6 @@ def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling):
     """Time training steps with the base loss and with LinkLoss, side by side."""
     if threads:
         torch.set_num_threads(threads)
-    from linkgan_plugin import demo
     settings = {'batch': batch} if batch else {}
     spec = {'links': demo.BUILTIN_SPEC['links']}      # The demo's links, the library's DEFAULTS (interval 8).
     B = batch or demo.DEMO_DEFAULTS['batch']
