@@ -1,6 +1,6 @@
 """How the shipped demo baseline was judged converged: metrics of every snapshot of `linkgan baseline`.
 
-    linkgan baseline --kimg 320 --snapshot-every 16 --out runs/demo_baseline.pt
+    linkgan baseline --kimg 176 --snapshot-every 16 --out runs/demo_baseline.pt     # snapshots up to 176 kimg (the shipped one is 160)
     python examples/baseline_convergence.py runs/demo_baseline-*.pt --out runs/convergence.json
 
 For every snapshot (G_ema): the quality distance to held-out real scenes (sliced Wasserstein, demo_eval) and the
@@ -22,11 +22,11 @@ def evaluate_snapshot(path, samples):
     from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
     from linkgan_plugin.demo.baseline import load_baseline_state
     from linkgan_plugin.demo.evaluation import evaluate_model
-    from linkgan_plugin.demo.training import networks_from_baseline
+    from linkgan_plugin.toy.checkpoint import networks_from_checkpoint
     data = load_baseline_state(path)
     settings = {**DEMO_DEFAULTS, **data['settings'], 'samples': samples}
     spec = demo_spec(None, w_dim=settings['w_dim'])
-    ev = evaluate_model(networks_from_baseline(data)[2], spec, settings)
+    ev = evaluate_model(networks_from_checkpoint(data)[2], spec, settings)
     row = {'kimg': data['kimg'], 'quality': ev['quality']['mean'], 'pixel_std': ev['pixel_std']}
     for k in KEYS:   # Mean over the links.
         row[k] = sum(ev['links'][n][k] for n in spec.names) / len(spec.names)

@@ -1,7 +1,7 @@
 """Validators and error texts shared by the spec, the regions and every command: the limits on what a spec may
-hold, `SpecError` (every problem with its JSON path), option validators (`Number`, `Integer`, `Boolean`,
-`Choice`, `Subset`) and `check_argument` for function arguments, short renderings of bad values, and file checks
-(`file_problem`, `file_kind`, `read_mask`).
+hold, `SpecError` (every problem with its JSON path), option validators (`Number` and `Integer`, both `Bounded`;
+`Boolean`, `Choice`, `Subset`) and `check_argument` for function arguments, short renderings of bad values, and
+file checks (`file_problem`, `file_kind`, `read_mask`).
 
 Nothing here knows what a link is: `spec.py` declares the options and parses specs with these parts.
 """
@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import click
-
-
 import numpy as np
 from PIL import Image
 
@@ -114,39 +112,64 @@ def finite_float(value):
     return number
 
 
-@dataclass(frozen=True)
-class Number:
-    """A finite number >= 0 (> 0 when `positive`)."""
-    positive: bool = False
+class Bounded:
+    """What Number and Integer share: `convert` the JSON value, then check it against the lower bound (`minimum`,
+    itself refused when `strict`) and `maximum` (None: none)."""
+    kind = minimum = maximum = None
+    strict = False
+
+    @property
+    def lowest(self):
+        return f'{">" if self.strict else ">="} {self.minimum}'
 
     @property
     def describe(self):
-        return 'number > 0' if self.positive else 'number >= 0'
+        return f'{self.kind} {self.lowest}'
+
+    @property
+    def too_low(self):
+        """What a value below the bound must be instead."""
+        return self.lowest
 
     def __call__(self, value):
-        number = finite_float(value)
-        if number < 0 or (self.positive and number == 0):
-            raise Invalid(f'must be {"positive" if self.positive else "non-negative"}, got {number:g}')
-        return number
+        value = self.convert(value)
+        if value < self.minimum or (self.strict and value == self.minimum):
+            raise Invalid(f'must be {self.too_low}, got {short_repr(value)}')
+        if self.maximum is not None and value > self.maximum:
+            raise Invalid(f'must be <= {self.maximum}, got {short_repr(value)}')
+        return value
 
 
 @dataclass(frozen=True)
-class Integer:
+class Number(Bounded):
+    """A finite number >= 0 (> 0 when `positive`)."""
+    positive: bool = False
+    kind, minimum = 'number', 0
+
+    @property
+    def strict(self):
+        return self.positive
+
+    @property
+    def too_low(self):
+        return 'positive' if self.positive else 'non-negative'
+
+    @staticmethod
+    def convert(value):
+        return finite_float(value)
+
+
+@dataclass(frozen=True)
+class Integer(Bounded):
     """An integer in [minimum, maximum]."""
     minimum: int = 1
     maximum: int = MAX_INT
+    kind = 'integer'
 
-    @property
-    def describe(self):
-        return f'integer >= {self.minimum}'
-
-    def __call__(self, value):
+    @staticmethod
+    def convert(value):
         if not is_int(value):
             raise Invalid(f'must be an integer, got {short_repr(value)}')
-        if value < self.minimum:
-            raise Invalid(f'must be >= {self.minimum}, got {short_repr(value)}')
-        if value > self.maximum:
-            raise Invalid(f'must be <= {self.maximum}, got {short_repr(value)}')
         return value
 
 

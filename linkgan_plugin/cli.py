@@ -24,7 +24,7 @@ COMMANDS = {
     'edit':   'linkgan_plugin.editing.edit:edit_command',
     'project': 'linkgan_plugin.editing.project:project_command',
     'project-study': 'linkgan_plugin.research.inversion_study:project_study_command',
-    'lelsd':  'linkgan_plugin.editing.lelsd:lelsd_command',
+    'lelsd':  'linkgan_plugin.editing.lelsd_command:lelsd_command',
     'compare': 'linkgan_plugin.research.compare:compare_command',
 }
 

@@ -16,8 +16,13 @@ and a difference measures the latent offset alone.
                 offset per row to set a link's axes of every row to one value).
 Returns x = synthesize(ws) and the list of synthesize(ws + d) (a [batch, w_dim] d broadcast over the rows), in
 the order of `offsets`.
+
+Random inputs of the measurements (latents, resampling latents, noise, cameras, LELSD's batches) come from seeded
+streams: `seeded_generator(seed, *keys)` is a CPU torch.Generator of its own for every (seed, keys), so sample k's
+inputs do not depend on the batch size or on what else is drawn.
 """
 
+import numpy as np
 import torch
 
 #----------------------------------------------------------------------------
@@ -64,5 +69,13 @@ def render_variants(synthesize, ws, offsets, progress=None):
         if progress is not None:
             progress(1)
     return x, variants
+
+#----------------------------------------------------------------------------
+# Seeded random streams.
+
+def seeded_generator(seed, *keys):
+    """A CPU torch.Generator for stream `keys` (ints) of `seed`. The CPU generator keeps 32 bits of its seed: the
+    stream's seed is derived with numpy's SeedSequence, which keeps streams apart."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0]))
 
 #----------------------------------------------------------------------------

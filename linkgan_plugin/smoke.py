@@ -2,8 +2,8 @@
 
 Steps:
   1. Detect the upstream (sg2ada, sg3, eg3d) and check that `linkgan patch` has been applied.
-  2. Make a tiny dataset unless --data is given (eg3d: 25-dim camera labels in dataset.json) and a tiny link spec
-     unless --spec is given.
+  2. Make a tiny dataset unless --data is given (with 25-dim camera labels in dataset.json where the flavour's
+     labels are cameras: eg3d) and a tiny link spec unless --spec is given.
   3. Run upstream train.py in a subprocess through `python -m linkgan_plugin.upstream.cpu_run`, which installs the
      modern-torch and (on a CPU-only machine) CPU shims in that process only; upstream files are never edited.
   4. Summarise: run directory, seconds per kimg, the `Loss/link/*` statistics from stats.jsonl, and the loss class
@@ -31,6 +31,7 @@ import click
 from linkgan_plugin import patching
 from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.spec import load_spec
+from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
 
 LINK_LOSS = 'linkgan_plugin.LinkLoss'
 UPSTREAM_LOSS = 'training.loss.StyleGAN2Loss'
@@ -89,8 +90,9 @@ def _camera_label(yaw, pitch, radius=2.7, pivot=(0.0, 0.0, 0.2), focal=4.2647):
 
 
 def make_dataset(path: str, resolution: int, count: int, camera_labels: bool = False, seed: int = 0) -> str:
-    """Writes `count` RGB PNGs (soft blobs on a gradient, a face-like layout) into the folder `path`, and for eg3d
-    a dataset.json with one 25-dim camera label per image. Returns `path`."""
+    """Writes `count` RGB PNGs (soft blobs on a gradient, a face-like layout) into the folder `path`, and with
+    `camera_labels` (flavours whose labels are cameras: EG3D) a dataset.json with one 25-dim camera label per image.
+    Returns `path`."""
     import numpy as np
     import PIL.Image
     os.makedirs(path, exist_ok=True)
@@ -262,9 +264,9 @@ def _train_args(key, user, loss, spec, data, outdir, echo):
     work = os.path.join(outdir, '_smoke_inputs')
     os.makedirs(work, exist_ok=True)
     if data is None and arg_value(user, 'data') is None:
-        res = defaults['resolution']
-        data = make_dataset(os.path.join(work, f'data-{key}-{res}'), res, defaults['images'], camera_labels=(key == 'eg3d'))
-        echo(f'Made a tiny dataset: {data} ({defaults["images"]} images, {res}x{res}' + (', camera labels' if key == 'eg3d' else '') + ')')
+        res, cameras = defaults['resolution'], FLAVOUR_CLASSES[key].camera_labels
+        data = make_dataset(os.path.join(work, f'data-{key}-{res}'), res, defaults['images'], camera_labels=cameras)
+        echo(f'Made a tiny dataset: {data} ({defaults["images"]} images, {res}x{res}' + (', camera labels' if cameras else '') + ')')
     args = merge_args(defaults['args'], user)
     args = merge_args(args, [a for a in SLOW_CFG_ARGS.get(arg_value(args, 'cfg'), []) if arg_value(user, _opt_name(a)) is None])
     if data is not None:

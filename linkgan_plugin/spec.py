@@ -12,19 +12,19 @@ A spec is JSON (a file, an inline string or a dict) of this shape:
 
 axes   -- "start:stop" (half-open), {"start": a, "stop": b}, or an explicit list of axis indices.
 region -- {"box": [x0, y0, x1, y1]}, {"boxes": [[...], ...]}: normalised to [0, 1], x = column, y = row;
-          {"preset": NAME} (face presets of aligned FFHQ, see PRESETS_256); {"mask": "file.png"} (any size, resized,
-          soft values in [0, 1]); {"segmenter": REF, "classes": [ids], "mode": "source"|"union"|"mean"} where REF
-          is "pkg.module:callable", "path/file.py:callable" or a TorchScript file "path/model.pt".
-          A plain string is shorthand for a preset.
+          {"preset": NAME} (face presets of aligned FFHQ, see regions.PRESETS_256); {"mask": "file.png"} (any size,
+          resized, soft values in [0, 1]); {"segmenter": REF, "classes": [ids], "mode": one of regions.MASK_MODES}
+          where REF is "pkg.module:callable", "path/file.py:callable" or a TorchScript file "path/model.pt".
+          A plain string is shorthand for a preset. The region kinds live in regions.py (regions.REGION_KINDS).
 
 Validation collects every problem and names its JSON path (`links[1].axes: 600 is out of range for w_dim=512`).
 Relative file paths resolve against the spec file's directory (the working directory for inline specs).
 
 Two declared tables drive everything else:
-  OPTIONS      -- every option once (name, default, validator, help): parsing, DEFAULTS, `to_dict`,
-                  `linkgan spec check --help` and the README's options table (`options_markdown`).
-  REGION_KINDS -- every region kind once (BoxesRegion, PresetRegion, MaskRegion, SegmenterRegion): each parses
-                  its JSON, serialises itself and (fixed kinds) rasterises itself, so a new kind is one class there.
+  OPTIONS                -- every option once (name, default, validator, help): parsing, DEFAULTS, `to_dict`,
+                            `linkgan spec check --help` and the README's options table (`options_markdown`).
+  regions.REGION_KINDS   -- every region kind once (BoxesRegion, PresetRegion, MaskRegion, SegmenterRegion): each
+                            parses its JSON, serialises itself and (fixed kinds) rasterises itself.
 Nothing a spec holds is expanded in memory before it is checked against the limits below.
 """
 
@@ -36,10 +36,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from linkgan_plugin.checks import (
-    Boolean, checked_value, Choice, file_kind, file_problem, Integer, is_int, is_number, key_path,
-    MAX_BOXES, MAX_INT, MAX_NAME, MAX_SPEC_BYTES, MAX_W_DIM, Number, Problems, read_mask, short_repr, short_text,
-    SpecError, Subset)
-from linkgan_plugin.regions import box_coverage, mask_image, resolve_segmenter_ref, SegmenterError
+    Boolean, checked_value, Choice, file_kind, file_problem, Integer, is_int, is_number, key_path, MAX_NAME,
+    MAX_SPEC_BYTES, MAX_W_DIM, Number, Problems, short_repr, short_text, SpecError, Subset)
+from linkgan_plugin.regions import parse_region
 
 #----------------------------------------------------------------------------
 # The options: declared once (method.md sec. 2).
@@ -47,7 +46,6 @@ from linkgan_plugin.regions import box_coverage, mask_image, resolve_segmenter_r
 ALPHA_MODES = ('absolute', 'w_std')
 PERTURBATIONS = ('noise', 'resample')
 REDUCTIONS = ('mean', 'sum')
-MASK_MODES = ('source', 'union', 'mean')
 EG3D_TARGETS = ('image', 'image_raw', 'image_depth')
 EG3D_CAMERAS = ('sampled', 'frontal')
 
@@ -115,251 +113,6 @@ def options_markdown():
 def options_text():
     """[(name, plain-text description)] of the options, for `linkgan spec check --help`."""
     return [(o.name, f'{o.check.describe}, default {json.dumps(o.default)}: {o.help}'.replace('`', '')) for o in OPTIONS]
-
-#----------------------------------------------------------------------------
-# Region kinds, declared once: REGION_KINDS at the end of this section.
-
-# Face presets of aligned FFHQ (ReSeFa/LowRankGAN convention): [center_row, center_col, height, width] on 256x256.
-PRESETS_256 = {
-    'eyes':      [120, 128, 20, 115],
-    'left_eye':  [120,  95, 20,  38],
-    'right_eye': [120, 159, 20,  38],
-    'nose':      [142, 131, 40,  46],
-    'mouth':     [184, 127, 30,  70],
-    'chin':      [217, 130, 42, 110],
-    'eyebrow':   [126, 105, 15, 118],
-}
-
-
-def preset_box(name):
-    """Normalised [x0, y0, x1, y1] of a face preset."""
-    row, col, h, w = PRESETS_256[name]
-    return [(col - w / 2) / 256, (row - h / 2) / 256, (col + w / 2) / 256, (row + h / 2) / 256]
-
-
-class Region:
-    """Where a link lives in the image: the base of the region kinds.
-
-    A kind declares
-        selectors: the JSON keys that pick it (a region object holds exactly one selector of all kinds);
-        fields:    the other keys it accepts;
-        kind:      what the rest of the package branches on: 'boxes' | 'mask' | 'semantic';
-        is_fixed:  True when its mask does not depend on the image;
-    and implements
-        parse(value, path, base_dir, errors) -> an instance, or None after errors.add(...) naming the JSON path;
-        to_dict() -> its JSON object (parsing it again gives the same region);
-        rasterise(height, width) -> float32 tensor [height, width] in [0, 1] (fixed kinds only; imports torch).
-    The attributes below stay None where a kind has no use for them.
-    """
-    selectors = ()
-    fields = ()
-    kind = None
-    is_fixed = True
-    boxes = None            # list of [x0, y0, x1, y1], normalised, x = column, y = row.
-    preset = None           # the preset name the boxes came from.
-    mask_path = None        # absolute path of a mask image.
-    segmenter = None        # normalised segmenter reference (loaded by regions.load_segmenter).
-    classes = None          # class ids whose union forms the region.
-    mode = 'source'         # semantic mask mode, one of MASK_MODES.
-
-    @classmethod
-    def parse(cls, value, path, base_dir, errors):
-        raise NotImplementedError
-
-    def to_dict(self):
-        raise NotImplementedError
-
-    def rasterise(self, height, width):
-        raise ValueError(f'a {self.kind} region depends on the image: its masks come from its segmenter')
-
-    def __repr__(self):
-        return f'{type(self).__name__}({json.dumps(self.to_dict())})'
-
-
-class BoxesRegion(Region):
-    """{"box": [x0, y0, x1, y1]} or {"boxes": [[...], ...]} (at most 256: MAX_BOXES), normalised to [0, 1]. A pixel's
-    mask value is the fraction of its area the union of boxes covers. The union must leave some of the image out."""
-    selectors = ('box', 'boxes')
-    kind = 'boxes'
-
-    def __init__(self, boxes):
-        self.boxes = boxes
-
-    @classmethod
-    def parse(cls, value, path, base_dir, errors):
-        key = 'box' if 'box' in value else 'boxes'
-        raw = [value['box']] if key == 'box' else value['boxes']
-        if not isinstance(raw, list) or not raw or len(raw) > MAX_BOXES:
-            errors.add(f'{path}.boxes', f'must be a non-empty list of at most {MAX_BOXES} boxes [x0, y0, x1, y1] '
-                       f'(finer shapes: a mask image), got {short_repr(raw)}')
-            return None
-        boxes = [_parse_box(b, f'{path}.box' if key == 'box' else f'{path}.boxes[{j}]', errors) for j, b in enumerate(raw)]
-        if not all(boxes):
-            return None
-        if _covers_image(boxes):
-            errors.add(f'{path}.{key}', 'covers the whole image: the outside term would always be 0 '
-                       '(a region must leave part of the image out)')
-            return None
-        return cls(boxes)
-
-    def to_dict(self):
-        return {'boxes': [list(b) for b in self.boxes]}
-
-    def rasterise(self, height, width):
-        return box_coverage(self.boxes, height, width)
-
-
-class PresetRegion(BoxesRegion):
-    """{"preset": NAME}: a face part of aligned FFHQ (PRESETS_256: eyes, left_eye, right_eye, nose,
-    mouth, chin, eyebrow), as one box. A plain string is shorthand."""
-    selectors = ('preset',)
-
-    def __init__(self, preset):
-        super().__init__([preset_box(preset)])
-        self.preset = preset
-
-    @classmethod
-    def parse(cls, value, path, base_dir, errors):
-        name = value['preset']
-        if not isinstance(name, str) or name not in PRESETS_256:
-            errors.add(f'{path}.preset', f'unknown preset {short_repr(name)} (known: {", ".join(PRESETS_256)})')
-            return None
-        return cls(name)
-
-    def to_dict(self):
-        return {'preset': self.preset}
-
-
-class MaskRegion(Region):
-    """{"mask": "file.png"}: an image of any size, resized to each resolution; its values (alpha channel of RGBA/LA
-    images, else luminance / 255) are soft in [0, 1]. It must be non-zero somewhere and below 1 somewhere."""
-    selectors = ('mask',)
-    kind = 'mask'
-
-    def __init__(self, mask_path):
-        self.mask_path = mask_path
-
-    @classmethod
-    def parse(cls, value, path, base_dir, errors):
-        raw, path = value['mask'], f'{path}.mask'
-        if not isinstance(raw, str) or not raw:
-            errors.add(path, f'must be a path to an image file, got {short_repr(raw)}')
-            return None
-        full = raw if os.path.isabs(raw) else os.path.normpath(os.path.join(base_dir, raw))
-        problem = file_problem(full, 'mask file')
-        if problem is None:
-            try:
-                values = read_mask(full)
-            except Exception as e:  # PIL raises many types for a file that is not an image.
-                problem = f'cannot read mask image {full}: {type(e).__name__}: {short_text(str(e))}'
-        if problem is None and values.max() <= 0:
-            problem = (f'{full} is empty everywhere (every pixel 0): the region has no pixels, so its inside term '
-                       'would always be 0')
-        elif problem is None and values.min() >= 1:
-            problem = f'{full} covers every pixel (every pixel 255): the outside term would always be 0'
-        if problem:
-            errors.add(path, problem)
-            return None
-        return cls(full)
-
-    def to_dict(self):
-        return {'mask': self.mask_path}
-
-    def rasterise(self, height, width):
-        return mask_image(self.mask_path, height, width)
-
-
-class SegmenterRegion(Region):
-    """{"segmenter": REF, "classes": [ids], "mode": "source" | "union" | "mean"}: the union of `classes` in the
-    segmentation of each generated image. REF: "pkg.module:callable", "path/file.py:callable" or a TorchScript
-    file; it is loaded (with torch) while the spec is parsed, so a broken reference fails before training."""
-    selectors = ('segmenter',)
-    fields = ('classes', 'mode')
-    kind = 'semantic'
-    is_fixed = False
-
-    def __init__(self, segmenter, classes, mode='source'):
-        self.segmenter = segmenter
-        self.classes = classes
-        self.mode = mode
-
-    @classmethod
-    def parse(cls, value, path, base_dir, errors):
-        ok_mode, mode = checked_value(Choice(MASK_MODES), value.get('mode', 'source'), f'{path}.mode', errors)
-        classes = value.get('classes')
-        ok_classes = isinstance(classes, list) and bool(classes) and all(is_int(c) and 0 <= c <= MAX_INT for c in classes)
-        if not ok_classes:
-            errors.add(f'{path}.classes', f'must be a non-empty list of class ids in [0, {MAX_INT}], got {short_repr(classes)}')
-        ref = value['segmenter']
-        if not isinstance(ref, str) or not ref.strip():
-            errors.add(f'{path}.segmenter', 'must be "module:callable", "file.py:callable" or a TorchScript file, '
-                       f'got {short_repr(ref)}')
-            return None
-        try:
-            ref = resolve_segmenter_ref(ref, base_dir)
-        except SegmenterError as e:
-            errors.add(f'{path}.segmenter', str(e))
-            return None
-        return cls(ref, list(classes), mode) if ok_mode and ok_classes else None
-
-    def to_dict(self):
-        return {'segmenter': self.segmenter, 'classes': list(self.classes), 'mode': self.mode}
-
-
-REGION_KINDS = (BoxesRegion, PresetRegion, MaskRegion, SegmenterRegion)
-
-
-def region_kinds_text():
-    """[(selectors, plain-text description)] of the region kinds, for `linkgan spec check --help`."""
-    return [(' / '.join(kind.selectors), ' '.join(kind.__doc__.split()).replace('`', '')) for kind in REGION_KINDS]
-
-
-def parse_region(value, path, base_dir, errors):
-    """The Region of a link's "region" JSON: a preset name, or an object with one selector of REGION_KINDS."""
-    selectors = [key for kind in REGION_KINDS for key in kind.selectors]
-    if isinstance(value, str):
-        value = {'preset': value}
-    if not isinstance(value, dict):
-        errors.add(path, f'must be an object with one of {", ".join(selectors)} (or a preset name), '
-                   f'got {short_repr(value)}')
-        return None
-    given = [key for key in selectors if key in value]
-    if len(given) != 1:
-        errors.add(path, f'give exactly one of {", ".join(selectors)}; got {", ".join(given) or "none"}')
-        return None
-    kind = next(kind for kind in REGION_KINDS if given[0] in kind.selectors)
-    allowed = (given[0],) + kind.fields
-    unknown = [key for key in value if key not in allowed]
-    for key in unknown:
-        errors.add(key_path(key, path), f'unknown key for a {given[0]} region (known: {", ".join(allowed)})')
-    return None if unknown else kind.parse(value, path, base_dir, errors)
-
-
-def _parse_box(box, path, errors):
-    if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
-        errors.add(path, f'a box is [x0, y0, x1, y1] of four numbers, got {short_repr(box)}')
-        return None
-    if not all(0 <= v <= 1 for v in box):  # NaN and Infinity fail here too; huge integers never reach float().
-        errors.add(path, f'box coordinates must be finite numbers in [0, 1] (normalised), got {short_repr(box)}')
-        return None
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if x1 <= x0 or y1 <= y0:
-        errors.add(path, f'degenerate box {short_repr(box)}: need x0 < x1 and y0 < y1')
-        return None
-    return [x0, y0, x1, y1]
-
-
-def _covers_image(boxes):
-    """True when the union of normalised boxes covers all of [0, 1]^2 (exact, on the grid of the boxes' edges)."""
-    xs = sorted({0.0, 1.0, *(b[0] for b in boxes), *(b[2] for b in boxes)})
-    ys = sorted({0.0, 1.0, *(b[1] for b in boxes), *(b[3] for b in boxes)})
-    col, row = {x: i for i, x in enumerate(xs)}, {y: j for j, y in enumerate(ys)}
-    covered = [[False] * (len(xs) - 1) for _ in range(len(ys) - 1)]
-    for x0, y0, x1, y1 in boxes:
-        for j in range(row[y0], row[y1]):
-            covered[j][col[x0]:col[x1]] = [True] * (col[x1] - col[x0])
-    return all(all(cells) for cells in covered)
-
 
 #----------------------------------------------------------------------------
 # A parsed spec.

@@ -5,11 +5,13 @@ import json
 import click
 
 from linkgan_plugin.checks import MAX_W_DIM, SpecError
-from linkgan_plugin.spec import load_spec, options_text, region_kinds_text
+from linkgan_plugin.regions import region_kinds_text
+from linkgan_plugin.spec import load_spec, options_text
 
 
 class _SpecHelpCommand(click.Command):
-    """A command whose help ends with the spec's options and region kinds, from their declarations in spec.py."""
+    """A command whose help ends with the region kinds and the spec's options, from their declarations
+    (regions.REGION_KINDS, spec.OPTIONS)."""
 
     def format_epilog(self, ctx, formatter):
         with formatter.section('Region kinds ("region" of a link)'):

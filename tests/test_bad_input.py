@@ -36,7 +36,7 @@ def link(**fields):
 
 
 def segmenter(**fields):
-    return link(region={'segmenter': 'linkgan_plugin.spec:preset_box', 'classes': [1], **fields})
+    return link(region={'segmenter': 'linkgan_plugin.regions:preset_box', 'classes': [1], **fields})
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """`linkgan compare`: matched-strength interpolation, the change statistics by hand, a perfectly linked generator
-against a random direction, and the JSON / markdown / PNG outputs of the command."""
+against a random direction, the JSON / markdown / PNG outputs of the command, and the plot kit they are drawn with."""
 
 import json
 import math
@@ -10,10 +10,13 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin.research import compare
-from linkgan_plugin.editing import lelsd
 from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.metrics import region_change
 from linkgan_plugin.analysis.network_loading import LoadedNetwork, load_network
+from linkgan_plugin.analysis.pictures import PALETTE, REFERENCE, xy_plot
+from linkgan_plugin.editing import lelsd
+from linkgan_plugin.research import compare, compare_report
+from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -23,18 +26,18 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 
 def test_interpolate_at_on_synthetic_curves():
     ins = [1.0, 2.0, 4.0, 8.0]
-    assert compare.interpolate_at(ins, [0.2 * x for x in ins], 3.0) == pytest.approx(0.6)    # A line through 0.
-    assert compare.interpolate_at(ins, [0.2 * x for x in ins], 8.0) == pytest.approx(1.6)    # The last point.
-    assert compare.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 0.5) == pytest.approx(0.5)     # From the origin.
-    assert compare.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 6.0) == pytest.approx(9.0)     # Between 4 and 8.
-    assert compare.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 9.0) is None                   # Never reached.
-    assert compare.interpolate_at(ins, [1.0, 2.0, 3.0, 4.0], None) is None
+    assert compare_report.interpolate_at(ins, [0.2 * x for x in ins], 3.0) == pytest.approx(0.6)    # A line through 0.
+    assert compare_report.interpolate_at(ins, [0.2 * x for x in ins], 8.0) == pytest.approx(1.6)    # The last point.
+    assert compare_report.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 0.5) == pytest.approx(0.5)     # From the origin.
+    assert compare_report.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 6.0) == pytest.approx(9.0)     # Between 4 and 8.
+    assert compare_report.interpolate_at(ins, [1.0, 3.0, 5.0, 13.0], 9.0) is None                   # Never reached.
+    assert compare_report.interpolate_at(ins, [1.0, 2.0, 3.0, 4.0], None) is None
     # A curve that turns back: the first crossing in strength order counts.
-    assert compare.interpolate_at([2.0, 4.0, 3.0], [1.0, 2.0, 9.0], 3.0) == pytest.approx(1.5)
+    assert compare_report.interpolate_at([2.0, 4.0, 3.0], [1.0, 2.0, 9.0], 3.0) == pytest.approx(1.5)
     # The matched columns of a report use the same walk in both normalisations.
     points = [{'strength': s, 'in_px': i, 'out_px': 0.1 * i, 'in_all': i / 4, 'out_all': 0.3 * i, 'swd': 10 + i}
               for s, i in [(1, 1.0), (2, 3.0)]]
-    m = compare.matched(points, {'in_px': 2.0, 'in_all': 0.5})
+    m = compare_report.matched(points, {'in_px': 2.0, 'in_all': 0.5})
     assert m['out_px'] == pytest.approx(0.2) and m['out_all'] == pytest.approx(0.6)
     assert m['locality'] == pytest.approx(0.1) and m['swd'] == pytest.approx(12.0)
 
@@ -44,8 +47,8 @@ def test_change_stats_hand_computed():
     x1 = x.clone()
     x1[0, :, 0, 0] = 1.0                    # Inside: squared change 1 in both channels of one pixel.
     x1[0, 0, 1, 1] = 2.0                    # Outside: 4 in one channel of one pixel.
-    mask = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
-    s = compare.change_stats(x, x1, mask)
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    s = region_change(x, x1, mask)
     assert float(s['in_all']) == pytest.approx(2 / 8) and float(s['out_all']) == pytest.approx(4 / 8)
     assert float(s['in_px']) == pytest.approx(2 / 2) and float(s['out_px']) == pytest.approx(4 / 6)
 
@@ -59,7 +62,7 @@ def test_perfect_linkage_leaks_nothing_and_a_random_direction_does():
     G = AnalyticG(linked=(0, 1), w_dim=4, resolution=8, scale=0.5)      # Left half: tanh(u / 2); right: tanh(v / 2).
     gen = GeneratorAdapter(G)
     net = LoadedNetwork(G=G, path='perfect', kind='demo', flavour='sg2ada', info={'linked': True})
-    one = lelsd.single_link(lelsd.load_spec(LEFT), 'left')
+    one = load_spec(LEFT).select(['left'])
     given = lelsd.LelsdResult(directions=np.array([[1.0, 1.0, 0.0, 0.0]], np.float32), space='w', rows=None, axes=None,
                               region=one.links[0].region.to_dict(), link='left', num_ws=2, w_dim=4)
     report = compare.run_compare([('perfect', net, gen)], one, {'perfect': [given]}, samples=16, batch=5)
@@ -70,7 +73,7 @@ def test_perfect_linkage_leaks_nothing_and_a_random_direction_does():
         assert by[family]['matched']['out_px'] in (0.0, None)
     assert all(p['out_px'] > 0 for p in by['random']['points'])
     rnd = by['random']['points']
-    assert compare.matched(rnd, {'in_px': rnd[1]['in_px'], 'in_all': None})['out_px'] == pytest.approx(rnd[1]['out_px'])
+    assert compare_report.matched(rnd, {'in_px': rnd[1]['in_px'], 'in_all': None})['out_px'] == pytest.approx(rnd[1]['out_px'])
     # The target is LinkGAN resample at t = 1; its own curve matches itself exactly.
     res = by['linkgan-resample']
     assert report['match']['in_px'] == res['points'][-1]['in_px'] and res['matched']['out_px'] == 0.0
@@ -98,10 +101,10 @@ def checkpoints(tmp_path):
 
 def test_network_roles(checkpoints):
     linked, base = checkpoints
-    link = lelsd.load_spec(SPEC).links[0]
+    link = load_spec(SPEC).links[0]
     assert compare.network_role(load_network(linked), link) == 'linked'
     assert compare.network_role(load_network(base), link) == 'control'
-    other = lelsd.load_spec({'links': [{'name': 'tl', 'axes': '8:16', 'region': {'box': [0, 0, 0.5, 0.5]}}]}).links[0]
+    other = load_spec({'links': [{'name': 'tl', 'axes': '8:16', 'region': {'box': [0, 0, 0.5, 0.5]}}]}).links[0]
     assert compare.network_role(load_network(linked), other) == 'control'      # Same name, other axes.
 
 
@@ -149,10 +152,25 @@ def test_plot_draws_anchor_lines_and_every_curve():
     pts = lambda r: [{'strength': s, 'in_px': s, 'out_px': r * s} for s in (0.1, 1.0, 10.0)]
     report = {'link': {'name': 'x'}, 'match': {'in_px': 1.0},
               'methods': [{'label': 'a', 'network': 'n', 'points': pts(0.015)}, {'label': 'b', 'network': 'n', 'points': pts(0.67)}]}
-    img = np.asarray(compare.plot_curves(report))
-    blue, red = np.array(compare.PALETTE[0]), np.array(compare.PALETTE[1])
+    img = np.asarray(compare_report.plot_curves(report))
+    blue, red = np.array(PALETTE[0]), np.array(PALETTE[1])
     count = lambda c: int((np.abs(img - c).sum(axis=2) == 0).sum())
     assert count(blue) > 500 and count(red) > 500          # Curves joined by lines (markers alone: ~200 px).
-    assert ((img == 150).all(axis=2)).sum() > 50          # Dashed anchor lines.
+    assert count(np.array(REFERENCE)) > 50                 # Dashed anchor lines.
+    # A report whose curves leave nothing to draw on log axes (no leakage at all) still makes a picture.
+    flat = {**report, 'methods': [{'label': 'a', 'network': 'n', 'points': pts(0.0)}]}
+    assert compare_report.plot_curves(flat).size == (820, 540)
+
+
+def test_xy_plot_linear_axes_and_reference_lines():
+    series = [{'label': 'up', 'points': [(0, 0), (1, 2), (2, 4)], 'line': True},
+              {'label': 'dots', 'points': [(0.5, 3.0), (1.5, 1.0)], 'labels': ['p', 'q'], 'marker': 'square'}]
+    img = np.asarray(xy_plot(series, 'x', 'y', title='t', hlines=[(3.5, 'h')], vlines=[(1.0, 'v')],
+                             ratio_lines=[(1.0, 'y = x')], size=(400, 300)))
+    assert img.shape == (300, 400, 3)
+    count = lambda c: int((np.abs(img - np.array(c)).sum(axis=2) == 0).sum())
+    assert count(PALETTE[0]) > 100 and count(PALETTE[1]) > 40 and count(REFERENCE) > 50
+    with pytest.raises(ValueError, match='both axes linear or both logarithmic'):
+        xy_plot(series, 'x', 'y', ratio_lines=[(1.0, 'r')], log_y=True)
 
 #----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
 from linkgan_plugin.demo.data import SceneStream, scenes
+from linkgan_plugin.toy.checkpoint import CHECKPOINT_FORMAT, networks_from_checkpoint
 
 #----------------------------------------------------------------------------
 # Dataset.
@@ -148,19 +149,21 @@ def test_demo_tiny_run(tmp_path):
         with Image.open(out / name) as pic:
             assert pic.mode == 'RGB' and pic.width > 100
 
-    ckpt = {role: torch.load(out / f'{role}.pt', map_location='cpu', weights_only=False)
+    ckpt = {role: torch.load(out / f'{role}.pt', map_location='cpu', weights_only=True)     # Nothing pickled.
             for role in ('baseline', 'control', 'linked')}
-    assert all(c['flavour'] == 'sg2ada' for c in ckpt.values())
+    assert all(c['flavour'] == 'sg2ada' and c['format'] == CHECKPOINT_FORMAT for c in ckpt.values())
+    assert [c['role'] for c in ckpt.values()] == ['baseline', 'control', 'linked']
     assert [c['linked'] for c in ckpt.values()] == [False, False, True]
     assert ckpt['linked']['spec']['links'][0]['name'] == 'left'
     assert ckpt['baseline']['spec'] is None and ckpt['control']['spec'] is None
     assert ckpt['control']['eval_spec'] == ckpt['linked']['spec']
-    # Both loading paths give the same generator: the pickled module, and init kwargs + state.
-    from linkgan_plugin.toy.networks import ToyGeneratorSG2ADA
-    G = ToyGeneratorSG2ADA(**ckpt['linked']['G_init_kwargs'])
-    G.load_state_dict(ckpt['linked']['G_ema_state'])
-    ws = G.mapping(torch.randn(2, G.z_dim), torch.zeros(2, 0))
-    assert torch.equal(G.synthesis(ws, noise_mode='const'), ckpt['linked']['G_ema'].synthesis(ws, noise_mode='const'))
+    # The checkpoint keeps the training networks, and the evaluation tools load the G_ema it holds.
+    from linkgan_plugin.analysis.network_loading import load_network
+    G, D, G_ema = networks_from_checkpoint(ckpt['linked'])
+    loaded = load_network(out / 'linked.pt')
+    assert loaded.info['role'] == 'linked' and D.init_kwargs['mbstd_per_location']
+    ws = G_ema.mapping(torch.randn(2, G_ema.z_dim), torch.zeros(2, 0))
+    assert torch.equal(G_ema.synthesis(ws, noise_mode='const'), loaded.G.synthesis(ws, noise_mode='const'))
     # Both fine-tunes started from the baseline, ran equally long, and differ from it and from each other.
     assert ckpt['linked']['kimg'] == ckpt['control']['kimg'] > ckpt['baseline']['kimg']
     const = {r: c['G_ema_state']['synthesis.const'] for r, c in ckpt.items()}
@@ -176,7 +179,7 @@ def test_demo_from_scratch_trains_both_runs_from_fresh_networks(tmp_path):
     report = json.loads((out / 'report.json').read_text())
     assert report['settings']['scratch_kimg'] == 0.064
     assert 'training from scratch at batch 16' in (out / 'report.md').read_text()
-    ckpt = {role: torch.load(out / f'{role}.pt', map_location='cpu', weights_only=False)
+    ckpt = {role: torch.load(out / f'{role}.pt', map_location='cpu', weights_only=True)
             for role in ('baseline', 'control', 'linked')}
     # Both ran 64 images from zero (the baseline saw 32, so they did not continue it) and differ.
     assert ckpt['control']['kimg'] == ckpt['linked']['kimg'] == 0.064 and ckpt['baseline']['kimg'] == 0.032
@@ -194,7 +197,7 @@ def test_control_and_linked_see_the_same_data_and_latents(monkeypatch):
     torch.manual_seed(0)
     G, D = make_networks(settings)
     trainer = ToyTrainer('sg2ada', G, D, build_loss('sg2ada', G, D, r1_gamma=1.0), batch=8)
-    baseline = {'G_init_kwargs': G.init_kwargs, 'D_init_kwargs': D.init_kwargs, 'G_state': G.state_dict(),
+    baseline = {'flavour': 'sg2ada', 'G_init_kwargs': G.init_kwargs, 'D_init_kwargs': D.init_kwargs, 'G_state': G.state_dict(),
                 'D_state': D.state_dict(), 'G_ema_state': trainer.G_ema.state_dict(), 'kimg': 0.0}
     spec = demo_spec({'links': [{'name': 'a', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}}], 'interval': 2},
                      w_dim=64)

@@ -8,9 +8,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from linkgan_plugin.analysis.evaluate import compare_reports, eval_command, evaluate_network
+from linkgan_plugin.analysis.evaluate import compare_reports, eval_command, eval_report, evaluate_network
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.metrics import link_metrics_batch
+from linkgan_plugin.analysis.network_loading import load_network, make_adapter, resolve_spec
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
@@ -139,6 +140,14 @@ def test_eval_compare_against_baseline(tmp_path):
     assert ratios['locality'] == pytest.approx(this['locality'] / b['locality'])
     assert f"{ratios['mse_i']:.2f}x" in res.stdout
     assert set(report['results']['image']) == {'eyes'}                 # --link restricted the measurement.
+    # The Python API returns the same report (the --compare part included); only the timings differ.
+    net = load_network(str(tmp_path / 'linked.pt'))
+    spec, origin = resolve_spec(net)
+    api = eval_report(net, make_adapter(net), spec.select(['eyes']), origin, samples=4,
+                      baseline=json.loads((tmp_path / 'b.json').read_text()), baseline_path=str(tmp_path / 'b.json'))
+    timings = ('seconds', 'samples_per_second', 'samples_per_second_by_output')
+    assert json.loads(json.dumps({k: v for k, v in api.items() if k not in timings})) == \
+        {k: v for k, v in report.items() if k not in timings}
 
 
 def test_compare_reports_zero_and_mismatch():

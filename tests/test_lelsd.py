@@ -1,5 +1,6 @@
-"""LELSD (`linkgan_plugin.editing.lelsd`, `linkgan lelsd`): recovery of a known local direction, the localization score by
-hand, the correlation penalty, W / W+ / row subsets, batch independence, synthesis-layer discovery, file I/O, CLI."""
+"""LELSD (`linkgan_plugin.editing.lelsd`; `linkgan lelsd` is `editing.lelsd_command`): recovery of a known local
+direction, the localization score by hand, the correlation penalty, W / W+ / row subsets, batch independence,
+synthesis-layer discovery, file I/O, CLI."""
 
 import json
 
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from linkgan_plugin.editing import lelsd
+from linkgan_plugin.editing.lelsd_command import lelsd_command
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.upstream.synthesis_layers import SynthesisLayersNotFound, synthesis_layers
 from toy_checkpoints import save_demo_checkpoint, toy_G
@@ -306,7 +308,7 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
     net = str(tmp_path / 'linked.pt')
     save_demo_checkpoint(net, toy_G('sg2ada'), 'sg2ada', SPEC)
     out = str(tmp_path / 'dirs.npz')
-    run = lambda *args: CliRunner().invoke(lelsd.lelsd_command, ['--network', net, '--device', 'cpu', *args])
+    run = lambda *args: CliRunner().invoke(lelsd_command, ['--network', net, '--device', 'cpu', *args])
     r = run('--num-directions', '2', '--within-link', 'tl', '--layers', '1-3', '--steps', '3', '--eval-samples', '4',
             '--out', out)
     assert r.exit_code == 0, r.output
@@ -323,7 +325,7 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
     assert r.exit_code == 2 and '.npz' in r.output
     base = str(tmp_path / 'base.pt')
     save_demo_checkpoint(base, toy_G('sg2ada', seed=1), 'sg2ada', None)
-    r = CliRunner().invoke(lelsd.lelsd_command, ['--network', base, '--region', '{"preset": "eyes"}', '--steps', '2',
+    r = CliRunner().invoke(lelsd_command, ['--network', base, '--region', '{"preset": "eyes"}', '--steps', '2',
                                                  '--eval-samples', '0', '--out', out])
     assert r.exit_code == 0, r.output
     assert lelsd.load_directions(out).region == {'preset': 'eyes'}

@@ -14,6 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.editing import lelsd
+from linkgan_plugin.editing.lelsd_command import lelsd_command
 from linkgan_plugin import patching, smoke
 from linkgan_plugin.analysis.network_loading import load_network, make_adapter
 from linkgan_plugin.upstream.synthesis_layers import synthesis_layers
@@ -53,7 +54,7 @@ def test_directions_on_a_real_sg2ada_snapshot(snapshot, tmp_path):
     assert all(0 < s < 1 for s in res.scores) and res.network_hash == lelsd.network_hash(net.G)
 
     out = str(tmp_path / 'dirs.npz')
-    r = CliRunner().invoke(lelsd.lelsd_command, ['--network', pkl, '--upstream', code_dir, '--steps', '3',
+    r = CliRunner().invoke(lelsd_command, ['--network', pkl, '--upstream', code_dir, '--steps', '3',
                                                  '--eval-samples', '2', '--device', 'cpu', '--out', out])
     assert r.exit_code == 0, r.output
     back = lelsd.load_directions(out, gen)

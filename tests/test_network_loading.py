@@ -1,4 +1,5 @@
-"""Loading networks for eval/edit: demo checkpoints, upstream-style pickles, the upstream path, spec resolution."""
+"""Loading networks for eval/edit: toy checkpoints (the one layout and the older ones), upstream-style pickles, the
+upstream path, spec resolution."""
 
 import json
 import os
@@ -13,8 +14,10 @@ from linkgan_plugin.analysis import network_loading as nl
 from linkgan_plugin.analysis.network_loading import (NetworkLoadError, SpecResolutionError, load_network, resolve_spec,
                                             resolve_upstream)
 from linkgan_plugin.checks import SpecError
+from linkgan_plugin.toy.checkpoint import CHECKPOINT_FORMAT, networks_from_checkpoint, save_checkpoint
+from linkgan_plugin.toy.networks import make_toy_networks
 import toy_checkpoints
-from toy_checkpoints import SMALL, save_demo_checkpoint
+from toy_checkpoints import SMALL, save_demo_checkpoint, save_format1_checkpoint
 
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}}]}
 OTHER_SPEC = {'links': [{'name': 'mouth', 'axes': '8:16', 'region': {'preset': 'mouth'}}]}
@@ -42,15 +45,48 @@ def render(G, seed=1):
 #----------------------------------------------------------------------------
 # Demo checkpoints.
 
-def test_demo_checkpoint_loads_module_and_spec(tmp_path):
+@pytest.mark.parametrize('save, rebuilt', [(save_demo_checkpoint, True), (save_format1_checkpoint, False)])
+def test_toy_checkpoint_loads_generator_and_spec(tmp_path, save, rebuilt):
+    # The one layout (toy.checkpoint) is rebuilt from its state; the older format 1 also pickled G_ema, used as is.
     G = toy_G()
-    save_demo_checkpoint(tmp_path / 'linked.pt', G, 'sg2ada', SPEC)
+    save(tmp_path / 'linked.pt', G, 'sg2ada', SPEC)
     net = load_network(tmp_path / 'linked.pt')
-    assert (net.kind, net.flavour, net.rebuilt) == ('demo', 'sg2ada', False)
+    assert (net.kind, net.flavour, net.rebuilt) == ('demo', 'sg2ada', rebuilt)
     assert not net.G.training and not any(p.requires_grad for p in net.G.parameters())
     torch.testing.assert_close(render(net.G), render(G))
     spec, origin = resolve_spec(net)
     assert origin == 'checkpoint' and spec.names == ['eyes']
+
+
+def test_toy_checkpoint_is_read_without_unpickling(tmp_path, monkeypatch, capsys):
+    # Tensors and plain values: read with weights_only, no pickle warning.
+    monkeypatch.setattr(nl, '_pickle_warned', False)
+    save_demo_checkpoint(tmp_path / 'linked.pt', toy_G(), 'sg2ada', SPEC)
+    data = torch.load(tmp_path / 'linked.pt', weights_only=True)
+    assert data['format'] == CHECKPOINT_FORMAT and data['linked'] and 'G_ema' not in data
+    assert load_network(tmp_path / 'linked.pt').info == {'format': CHECKPOINT_FORMAT, 'linked': True}
+    assert 'unpickling runs code' not in capsys.readouterr().err
+
+
+def test_toy_checkpoint_keeps_the_training_networks_and_refuses_unknown_entries(tmp_path):
+    G_ema, D = make_toy_networks('sg3', **SMALL)
+    G = toy_G('sg3', seed=5)
+    save_checkpoint(tmp_path / 'run.pt', G_ema, 'sg3', None, G=G, D=D, role='control', kimg=2.0)
+    data = torch.load(tmp_path / 'run.pt', weights_only=True)
+    assert (data['role'], data['kimg'], data['spec'], data['linked']) == ('control', 2.0, None, False)
+    G2, D2, G_ema2 = networks_from_checkpoint(data)
+    for a, b in ((G2, G), (D2, D), (G_ema2, G_ema)):
+        assert type(a) is type(b) and a.state_dict().keys() == b.state_dict().keys()
+        assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert not G_ema2.training and not any(p.requires_grad for p in G_ema2.parameters())
+    with pytest.raises(ValueError, match="unknown checkpoint entry 'step'"):
+        save_checkpoint(tmp_path / 'x.pt', G_ema, 'sg3', step=1)
+    with pytest.raises(ValueError, match='both training networks'):
+        save_checkpoint(tmp_path / 'x.pt', G_ema, 'sg3', G=G)
+    with pytest.raises(ValueError, match='flavour must be'):
+        save_checkpoint(tmp_path / 'x.pt', G_ema, 'sg4')
+    with pytest.raises(ValueError, match='no G_state or D_init_kwargs or D_state'):
+        networks_from_checkpoint({'flavour': 'sg3', 'G_init_kwargs': {}, 'G_ema_state': {}})
 
 
 def test_demo_checkpoint_rebuilds_from_state_when_class_is_gone(tmp_path, monkeypatch):
@@ -66,7 +102,7 @@ def test_demo_checkpoint_rebuilds_from_state_when_class_is_gone(tmp_path, monkey
     import vanishing_toy
     torch.manual_seed(3)
     G = vanishing_toy.MovedGenerator(**SMALL).eval()
-    save_demo_checkpoint(tmp_path / 'ckpt.pt', G, 'sg2ada', SPEC)
+    save_format1_checkpoint(tmp_path / 'ckpt.pt', G, 'sg2ada', SPEC)
     sys.path.remove(str(mod_dir))
     monkeypatch.delitem(sys.modules, 'vanishing_toy')
     net = load_network(tmp_path / 'ckpt.pt')
@@ -174,7 +210,7 @@ def test_resolve_upstream(tmp_path, monkeypatch):
 
 def test_pickle_warning_once(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(nl, '_pickle_warned', False)
-    save_demo_checkpoint(tmp_path / 'a.pt', toy_G(), 'sg2ada', SPEC)
+    save_format1_checkpoint(tmp_path / 'a.pt', toy_G(), 'sg2ada', SPEC)
     load_network(tmp_path / 'a.pt')
     load_network(tmp_path / 'a.pt')
     err = capsys.readouterr().err
@@ -182,7 +218,7 @@ def test_pickle_warning_once(tmp_path, monkeypatch, capsys):
 
 
 def test_state_dict_checkpoint_loads_without_unpickling(tmp_path, monkeypatch, capsys):
-    # Tensors and plain values only (what `linkgan study` saves): read with weights_only, no pickle warning.
+    # Tensors and plain values only, without a format (what `linkgan study` saved before the one layout).
     monkeypatch.setattr(nl, '_pickle_warned', False)
     G = toy_G()
     torch.save({'flavour': 'sg2ada', 'G_init_kwargs': dict(G.init_kwargs), 'G_ema_state': G.state_dict(),

@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from linkgan_plugin.editing import edit
 from linkgan_plugin.analysis import pictures
 from linkgan_plugin.editing.edit import load_ws_file, seed_latents
 from linkgan_plugin.analysis.generator import GeneratorAdapter
@@ -39,6 +38,22 @@ def checkpoint(tmp_path):
     path = tmp_path / 'net.pt'
     save_demo_checkpoint(path, toy_G('sg2ada'), 'sg2ada', SPEC)
     return path
+
+#----------------------------------------------------------------------------
+# The start code.
+
+@pytest.mark.parametrize('flavour', ['sg2ada', 'sg3', 'eg3d'])
+def test_start_code_is_the_tracked_w_avg_of_each_flavour(flavour):
+    # Where w_avg lives is the flavour's knowledge (EG3D: G.backbone.mapping; G.mapping is a method there).
+    G = toy_G(flavour)
+    gen = GeneratorAdapter(G)
+    mapping = G.backbone.mapping if flavour == 'eg3d' else G.mapping
+    assert gen.flavour.mapping_network_of(G) is mapping
+    mapping.w_avg.copy_(torch.linspace(-1, 1, gen.w_dim))
+    w_avg, _, origin = w_statistics(gen, samples=8)
+    assert origin == 'G.mapping.w_avg' and torch.equal(w_avg, mapping.w_avg)
+    mapping.w_avg.zero_()                           # Nothing tracked yet: estimated from mapped z.
+    assert w_statistics(gen, samples=8)[2] == 'estimated from 8 z'
 
 #----------------------------------------------------------------------------
 # Projection.
@@ -116,7 +131,7 @@ def test_codes_file_round_trips_into_linkgan_edit(tmp_path, checkpoint):
     assert [t['psnr'] for t in report['targets']] == pytest.approx(psnr_saved.tolist(), abs=1e-4)
     assert 'img0.png' in out and 'mean' in out
     pair = np.asarray(Image.open(report['targets'][1]['picture']))
-    tile = edit.default_tile(16)
+    tile = pictures.default_tile(16)
     assert pair.shape == (tile, 2 * tile + 2, 3)
     with torch.no_grad():
         recon = to_uint8(gen.synthesize(ws_saved)['image'][1])

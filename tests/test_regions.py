@@ -1,4 +1,4 @@
-"""Regions -> masks: box geometry at any resolution, presets, mask images, segmenters."""
+"""Regions -> masks: the region kinds, box geometry at any resolution, presets, mask images, segmenters, mask modes."""
 
 import json
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from linkgan_plugin import spec as spec_module
-from linkgan_plugin.regions import (RegionMasks, SegmenterError, box_coverage, fixed_region_mask, load_segmenter,
-                                    mask_image, semantic_mask)
-from linkgan_plugin.spec import (PRESETS_256, REGION_KINDS, BoxesRegion, MaskRegion, PresetRegion, Region,
-                                 SegmenterRegion, load_spec, preset_box)
+from linkgan_plugin import regions as regions_module
+from linkgan_plugin.regions import (MASK_MODES, PRESETS_256, REGION_KINDS, BoxesRegion, MaskRegion, PresetRegion,
+                                    Region, RegionMasks, SegmenterError, SegmenterRegion, box_coverage, combine_masks,
+                                    fixed_region_mask, load_segmenter, mask_image, preset_box, semantic_mask)
+from linkgan_plugin.spec import load_spec
 
 
 def test_box_on_pixel_grid_is_binary_and_exact():
@@ -103,7 +103,7 @@ class DiskRegion(Region):
 
 
 def test_a_new_region_kind_is_one_entry(monkeypatch):
-    monkeypatch.setattr(spec_module, 'REGION_KINDS', spec_module.REGION_KINDS + (DiskRegion,))
+    monkeypatch.setattr(regions_module, 'REGION_KINDS', regions_module.REGION_KINDS + (DiskRegion,))
     spec = load_spec({'links': [{'name': 'd', 'axes': '0:2', 'region': {'disk': [0.5, 0.5, 0.25]}}]})
     assert spec.to_dict()['links'][0]['region'] == {'disk': [0.5, 0.5, 0.25]}
     m = RegionMasks(spec).fixed(16, 16, 'cpu')
@@ -158,3 +158,29 @@ def test_bad_segmenter_output_is_named():
         semantic_mask(lambda x: x[:, 0, 0], torch.zeros(1, 3, 4, 4), [1], 4, 4)
     with pytest.raises(SegmenterError, match='expected a tensor'):
         semantic_mask(lambda x: 'nope', torch.zeros(1, 3, 4, 4), [1], 4, 4)
+
+
+def test_one_combiner_for_every_mask_mode(tmp_path):
+    # The spec's modes and LELSD's --mask-mode are one table, and RegionMasks combines with one function.
+    (tmp_path / 'seg.py').write_text(SEGMENTER_SOURCE)
+    a, b = torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    expect = {'source': a, 'union': torch.tensor([[1.0, 1.0, 1.0, 0.0]]), 'mean': torch.tensor([[1.0, 0.5, 0.5, 0.0]]),
+              'intersection': torch.tensor([[1.0, 0.0, 0.0, 0.0]])}
+    assert set(expect) == set(MASK_MODES)
+    img, other = -torch.ones(1, 3, 8, 8), -torch.ones(1, 3, 8, 8)
+    img[0, 0, :4] = 1               # Class 2 in the top half of the original, in the left half of the compared image.
+    other[0, 0, :, :4] = 1
+    for mode, want in expect.items():
+        assert torch.equal(combine_masks(a, b, mode), want), mode
+        region = {'segmenter': 'seg.py:segment', 'classes': [2], 'mode': mode}
+        spec = load_spec({'links': [{'name': 's', 'axes': '0:2', 'region': region}]}, base_dir=str(tmp_path))
+        assert spec.to_dict()['links'][0]['region']['mode'] == mode
+        masks = RegionMasks(spec)
+        assert masks.uses_variants == (mode != 'source')
+        got = masks.for_batch(img, [other]).at(2, 2)[0, 0]
+        assert torch.equal(got, want.reshape(2, 2)), mode
+        # An override (LELSD's --mask-mode) replaces every link's mode; without the compared image: the source.
+        assert torch.equal(RegionMasks(spec, mode='source').for_batch(img, [other]).at(2, 2)[0, 0], a.reshape(2, 2))
+        assert torch.equal(masks.for_batch(img).at(2, 2)[0, 0], a.reshape(2, 2))
+    with pytest.raises(ValueError, match='^mask mode must be one of source, union, mean, intersection'):
+        RegionMasks(spec, mode='max')

@@ -1,10 +1,11 @@
 """render.render_variants: [batch, w_dim] offsets go to every row of ws, [batch, num_ws, w_dim] offsets row by row;
-the RNG is replayed for every render; offsets of any other shape are refused with a message giving both shapes."""
+the RNG is replayed for every render; offsets of any other shape are refused with a message giving both shapes.
+render.seeded_generator: one reproducible stream per (seed, keys)."""
 
 import pytest
 import torch
 
-from linkgan_plugin.render import render_variants
+from linkgan_plugin.render import render_variants, seeded_generator
 from toy_checkpoints import recording
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -43,3 +44,10 @@ def test_per_row_offsets_replay_the_rng():
 def test_offsets_of_other_shapes_are_refused(shape):
     with pytest.raises(ValueError, match=r'\[batch, w_dim\] = \[2, 4\] or \[batch, num_ws, w_dim\] = \[2, 3, 4\]'):
         render_variants(lambda ws: ws, torch.randn(2, 3, 4), [torch.zeros(shape)])
+
+
+def test_seeded_generator_streams_are_reproducible_and_apart():
+    draw = lambda *keys: torch.randn(4, generator=seeded_generator(*keys))
+    assert torch.equal(draw(0, 1), draw(0, 1)) and torch.equal(draw(7, 2, 99), draw(7, 2, 99))
+    streams = [draw(0, 1), draw(0, 2), draw(1, 1), draw(0, 1, 5), draw(3)]
+    assert all(not torch.equal(a, b) for i, a in enumerate(streams) for b in streams[i + 1:])

@@ -47,6 +47,16 @@ def test_make_dataset_2d(tmp_path):
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8 and img.std() > 0
 
 
+@pytest.mark.parametrize('key', ['sg2ada', 'eg3d'])
+def test_tiny_dataset_has_camera_labels_where_the_flavour_says(tmp_path, key):
+    # The smoke asks the flavour (upstream.flavours) whether labels are cameras; it never branches on the name.
+    said = []
+    args = smoke._train_args(key, [], smoke.LINK_LOSS, None, None, str(tmp_path), said.append)
+    data = smoke.arg_value(args, 'data')
+    assert os.path.isfile(os.path.join(data, 'dataset.json')) == (key == 'eg3d')
+    assert ('camera labels' in said[0]) == (key == 'eg3d')
+
+
 def test_make_dataset_eg3d_has_camera_labels(tmp_path):
     path = smoke.make_dataset(str(tmp_path / 'd'), resolution=16, count=3, camera_labels=True)
     labels = json.load(open(os.path.join(path, 'dataset.json')))['labels']

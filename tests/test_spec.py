@@ -9,7 +9,8 @@ from PIL import Image
 
 from linkgan_plugin.cli import main
 from linkgan_plugin.checks import SpecError
-from linkgan_plugin.spec import DEFAULTS, OPTIONS, load_spec, options_markdown, preset_box, split_loss_kwargs
+from linkgan_plugin.regions import preset_box
+from linkgan_plugin.spec import DEFAULTS, OPTIONS, load_spec, options_markdown, split_loss_kwargs
 
 
 def one_link(**region):
@@ -102,8 +103,8 @@ def test_inline_json_string():
     (one_link(segmenter='no_such_module_xyz:fn', classes=[1]), 'links[0].region.segmenter', 'cannot import'),
     (one_link(segmenter='linkgan_plugin.spec:nope', classes=[1]), 'links[0].region.segmenter', 'no attribute'),
     (one_link(segmenter='model.pt', classes=[1]), 'links[0].region.segmenter', 'not found'),
-    (one_link(segmenter='linkgan_plugin.spec:preset_box', classes=[]), 'links[0].region.classes', 'non-empty'),
-    (one_link(segmenter='linkgan_plugin.spec:preset_box', classes=[1], mode='max'), 'links[0].region.mode', 'one of'),
+    (one_link(segmenter='linkgan_plugin.regions:preset_box', classes=[]), 'links[0].region.classes', 'non-empty'),
+    (one_link(segmenter='linkgan_plugin.regions:preset_box', classes=[1], mode='max'), 'links[0].region.mode', 'one of'),
     ({**one_link(), 'interval': 0}, 'interval', '>= 1'),
     ({**one_link(), 'interval': 2.5}, 'interval', 'integer'),
     ({**one_link(), 'batch_shrink': 0}, 'batch_shrink', '>= 1'),

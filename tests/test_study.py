@@ -43,12 +43,19 @@ def test_scratch_recipe_trains_fresh_networks_from_shared_initial_weights(monkey
     original_step = ToyTrainer.step
 
     def recording_step(self, real_img, real_c):
-        first.setdefault(self.loss.__class__.__name__, self.G.synthesis.const.detach().clone())
+        # Every parameter and buffer of G, D and G_ema as the run's first step finds them.
+        first.setdefault(self.loss.__class__.__name__, {
+            f'{name}.{key}': value.detach().clone() for name in ('G', 'D', 'G_ema')
+            for key, value in getattr(self, name).state_dict().items()})
         return original_step(self, real_img, real_c)
     monkeypatch.setattr(ToyTrainer, 'step', recording_step)
     control = demo_training.finetune(None, spec, settings, linked=False)   # No baseline is read.
     linked = demo_training.finetune(None, spec, settings, linked=True)
-    assert torch.equal(first['ToySG2ADALoss'], first['LinkLoss'])
+    start_control, start_linked = first['ToySG2ADALoss'], first['LinkLoss']
+    assert start_control.keys() == start_linked.keys()
+    assert {k.split('.')[0] for k in start_control} == {'G', 'D', 'G_ema'}
+    unequal = [k for k in start_control if not torch.equal(start_control[k], start_linked[k])]
+    assert not unequal, f'the runs start from different {unequal[:5]}'
     for trainer in (control, linked):
         assert trainer.G.init_kwargs['channels'] == 8 and trainer.cur_nimg == 24
     assert not torch.equal(control.G.synthesis.const, linked.G.synthesis.const)

@@ -1,10 +1,11 @@
-"""Small toy generators, an analytic generator of known linkage, demo-format checkpoints and a `linkgan` runner
-shared by the tests."""
+"""Small toy generators, an analytic generator of known linkage, toy checkpoints (the current layout and the older
+one) and a `linkgan` runner shared by the tests."""
 
 import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
+from linkgan_plugin.toy.checkpoint import save_checkpoint
 from linkgan_plugin.toy.networks import make_toy_networks
 
 SMALL = dict(z_dim=8, w_dim=32, img_resolution=16, channels=8, mapping_layers=2)
@@ -63,9 +64,16 @@ class AnalyticG(torch.nn.Module):
 
 
 def save_demo_checkpoint(path, G, flavour, spec):
-    """The demo's checkpoint format: torch.save of a dict."""
-    torch.save({'G_ema': G, 'G_ema_state': G.state_dict(), 'G_init_kwargs': dict(G.init_kwargs), 'flavour': flavour,
-                'spec': spec}, path)
+    """A toy checkpoint of G trained with `spec` (dict or None), in the one layout every writer uses
+    (toy.checkpoint.save_checkpoint)."""
+    save_checkpoint(path, G, flavour, spec)
+
+
+def save_format1_checkpoint(path, G, flavour, spec):
+    """The demo's older checkpoint layout (format 1), which pickled the G_ema module beside its state: loading
+    checkpoints already written this way must keep working."""
+    torch.save({'format': 1, 'G_ema': G, 'G_ema_state': G.state_dict(), 'G_init_kwargs': dict(G.init_kwargs),
+                'flavour': flavour, 'spec': spec}, path)
 
 
 def toy_G(flavour='sg2ada', seed=0, frozen=True):

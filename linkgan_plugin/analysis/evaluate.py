@@ -13,7 +13,10 @@ values. `--compare BASELINE.json` prints how many times less leakage this networ
 JSON layout (`--out`):
     {"network": {...}, "spec": {...}, "spec_origin": ..., "settings": {...},
      "results": {output: {link: {metric: mean, metric + "_std": std, ...}}},
-     "samples_per_second": float, "seconds": float, "comparison": {...} (with --compare)}
+     "samples_per_second": float, "seconds": float, "quality": {...} (with --data),
+     "comparison": {...} (with --compare)}
+`eval_report(net, gen, spec, ...)` returns that report in Python; the command loads the network, prints the report's
+table and writes it.
 """
 
 import json
@@ -24,31 +27,20 @@ import click
 import torch
 
 from linkgan_plugin.analysis.cli_options import (
-    device_option, load_for_cli, network_options, progress_bar, truncation_option)
+    device_option, load_for_cli, network_options, progress_bar, read_json_option, truncation_option)
 from linkgan_plugin.analysis.datasets import DatasetError, generated_images, load_images
 from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, evaluate_links, LOCALITY_ANCHORS, METRICS
 from linkgan_plugin.analysis.network_loading import CAMERAS
 from linkgan_plugin.analysis.quality import sliced_wasserstein
-from linkgan_plugin.spec import LinkSpec
+from linkgan_plugin.checks import option_errors
 
 SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
 
 # Defaults shared by the API and the CLI.
-DEFAULTS = dict(samples=1000, batch=32, seed=0, truncation=1.0, camera='frontal', device='auto')
+DEFAULTS = dict(samples=1000, batch=32, seed=0, truncation=1.0, camera='frontal', device='auto', quality_images=1024)
 
 #----------------------------------------------------------------------------
 # Measuring.
-
-def select_links(spec, names=None):
-    """The spec restricted to the links named (all when `names` is empty). A link's complement stays 'every other
-    axis', so restricting does not change any link's numbers."""
-    if not names:
-        return spec
-    unknown = [n for n in names if n not in spec.names]
-    if unknown:
-        raise click.BadParameter(f'unknown link {unknown[0]!r} (the spec has: {", ".join(spec.names)})', param_hint='--link')
-    return LinkSpec([link for link in spec.links if link.name in names], dict(spec.options))
-
 
 def evaluate_network(gen, spec, outputs=('image',), samples=DEFAULTS['samples'], batch=DEFAULTS['batch'],
                      seed=DEFAULTS['seed'], alpha=None, truncation=DEFAULTS['truncation'], progress=None):
@@ -76,6 +68,50 @@ def network_summary(net, gen):
     return {'path': net.path, 'kind': net.kind, 'flavour': net.flavour, 'class': f'{type(G).__module__}.{type(G).__qualname__}',
             'z_dim': gen.z_dim, 'w_dim': gen.w_dim, 'num_ws': gen.num_ws, 'c_dim': gen.c_dim,
             'img_resolution': gen.img_resolution, 'rebuilt_from_state': net.rebuilt, 'checkpoint_info': net.info}
+
+
+def eval_report(net, gen, spec, spec_origin=None, outputs=None, samples=DEFAULTS['samples'], batch=DEFAULTS['batch'],
+                seed=DEFAULTS['seed'], truncation=DEFAULTS['truncation'], alpha=None, camera=DEFAULTS['camera'],
+                data=None, quality_images=DEFAULTS['quality_images'], baseline=None, baseline_path=None,
+                progress=None):
+    """The whole `linkgan eval` report of one network: what `--out` writes (infinite ratios stay floats here; the
+    file spells them "inf").
+
+    Args:
+        net, gen:       LoadedNetwork and its GeneratorAdapter (on the device to run on; EG3D: made with `camera`).
+        spec:           LinkSpec of the links to measure (`LinkSpec.select` restricts a spec to some links);
+                        spec_origin: where it came from (text, kept in the report).
+        outputs:        generator outputs to measure (default: every output the generator renders).
+        samples, batch, seed, truncation, alpha: as evaluate_network.
+        data:           real images (a folder or zip) for the quality distance of `quality_images` samples, or None.
+        baseline:       an earlier report (a dict read from an --out file) to compare with; baseline_path: its file.
+        progress:       optional callable(n) called after every batch with its number of samples.
+    Returns:
+        {'network', 'spec', 'spec_origin', 'settings', 'results', 'samples_per_second', 'samples_per_second_by_output',
+         'seconds', 'quality' (with data), 'comparison' (with baseline)}: see the module docstring.
+    """
+    outputs = list(gen.outputs) if outputs is None else list(outputs)
+    alpha = spec.alpha if alpha is None else alpha
+    measured = evaluate_network(gen, spec, outputs=outputs, samples=samples, batch=batch, seed=seed, alpha=alpha,
+                                truncation=truncation, progress=progress)
+    report = {
+        'network': network_summary(net, gen),
+        'spec': spec.to_dict(),
+        'spec_origin': spec_origin,
+        'settings': {'samples': samples, 'batch': batch, 'seed': seed, 'truncation': truncation, 'alpha': alpha,
+                     'alpha_mode': 'absolute', 'outputs': outputs, 'device': str(gen.device),
+                     'camera': camera if gen.is_eg3d else None, 'torch': torch.__version__},
+        'results': measured['results'],
+        'samples_per_second': samples * len(outputs) / max(measured['seconds'], 1e-9),
+        'samples_per_second_by_output': measured['samples_per_second'],
+        'seconds': measured['seconds'],
+    }
+    if data:
+        report['quality'] = measure_quality(gen, data, quality_images, seed, truncation)
+    if baseline is not None:
+        comparison = compare_reports(report, {**baseline, 'results': _json_safe_load(baseline['results'])})
+        report['comparison'] = {'against': os.path.abspath(baseline_path) if baseline_path else None, **comparison}
+    return report
 
 #----------------------------------------------------------------------------
 # Comparing with a baseline evaluation.
@@ -126,6 +162,11 @@ def _fmt(mean, std):
     return f'{mean * SCALE:.3f} ± {std * SCALE:.3f}'
 
 
+def _rows(by_output, cells):
+    """One table line per output and link of {output: {link: values}}: the output, the link, then cells(values)."""
+    return [f'{output:<12}{link:<14}' + cells(v) for output, links in by_output.items() for link, v in links.items()]
+
+
 def format_table(report):
     """The readable table: one row per output and link, values x1e-3, mean ± std."""
     s = report['settings']
@@ -141,16 +182,12 @@ def format_table(report):
         lines.append('')
         lines.append(norm)
         lines.append(f"{'output':<12}{'link':<14}" + ''.join(f'{c:>{width}}' for c in cols))
-        for output, links in report['results'].items():
-            for link, v in links.items():
-                lines.append(f'{output:<12}{link:<14}' + ''.join(
-                    ' ' + f'{_fmt(v[c + suffix], v[c + suffix + "_std"]):>{width - 1}}' for c in cols))
+        lines += _rows(report['results'], lambda v: ''.join(
+            ' ' + f'{_fmt(v[c + suffix], v[c + suffix + "_std"]):>{width - 1}}' for c in cols))
     lines.append('')
     anchors = ', '.join(f'{k} ~{v}' for k, v in LOCALITY_ANCHORS.items())
     lines.append(f'locality (per-pixel out / in under resampling); paper anchors {anchors} ({ANCHOR_NOTE})')
-    for output, links in report['results'].items():
-        for link, v in links.items():
-            lines.append(f'{output:<12}{link:<14}{v["locality"]:>10.4f}')
+    lines += _rows(report['results'], lambda v: f'{v["locality"]:>10.4f}')
     if report.get('quality'):
         q = report['quality']
         lines.append('')
@@ -175,13 +212,9 @@ def format_comparison(comparison, baseline_path):
     cols = [m for m in METRICS]
     for norm, suffix in (('all pixels', ''), ('region pixels', '_region')):
         lines.append(f"{'output':<12}{'link':<14}" + ''.join(f'{c + suffix:>16}' for c in cols) + f'   ({norm})')
-        for output, links in comparison['ratios'].items():
-            for link, r in links.items():
-                lines.append(f'{output:<12}{link:<14}' + ''.join(f'{_fmt_ratio(r.get(c + suffix)):>16}' for c in cols))
+        lines += _rows(comparison['ratios'], lambda r: ''.join(f'{_fmt_ratio(r.get(c + suffix)):>16}' for c in cols))
     lines.append(f"{'output':<12}{'link':<14}{'locality':>16}")
-    for output, links in comparison['ratios'].items():
-        for link, r in links.items():
-            lines.append(f'{output:<12}{link:<14}{_fmt_ratio(r.get("locality")):>16}')
+    lines += _rows(comparison['ratios'], lambda r: f'{_fmt_ratio(r.get("locality")):>16}')
     for item in comparison['missing']:
         lines.append(f'not in the baseline: {item}')
     for key, (a, b) in comparison['mismatched_settings'].items():
@@ -224,52 +257,29 @@ def _json_ratio(value):
 @click.option('--data', type=click.Path(exists=True), default=None,
               help='Real images (a folder or zip, upstream\'s dataset format): also measure the quality distance '
                    '(sliced Wasserstein on Laplacian-pyramid patches) of --quality-images samples against them.')
-@click.option('--quality-images', type=click.IntRange(min=16), default=1024, show_default=True,
+@click.option('--quality-images', type=click.IntRange(min=16), default=DEFAULTS['quality_images'], show_default=True,
               help='Images per set for the quality distance (compare networks at the same count).')
 def eval_command(network, upstream, spec, links, samples, batch, seed, truncation, alpha, outputs, camera, device, out,
                  compare, data, quality_images):
     """Measure linkage: the LinkGAN paper's Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) protocols, keep_o,
     locality, and (with --data) the quality distance, for every link."""
-    baseline = None
-    if compare:
-        try:
-            with open(compare, encoding='utf-8') as f:
-                baseline = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise click.BadParameter(f'cannot read {compare}: {e}', param_hint='--compare') from None
-        if not isinstance(baseline, dict) or 'results' not in baseline:
-            raise click.BadParameter(f'{compare} is not a `linkgan eval --out` file (no "results")', param_hint='--compare')
-    net, gen, spec_obj, origin, dev = load_for_cli(network, upstream, spec, device, camera)
-    spec_obj = select_links(spec_obj, links)
+    baseline = read_json_option(compare, '--compare') if compare else None
+    if baseline is not None and (not isinstance(baseline, dict) or 'results' not in baseline):
+        raise click.BadParameter(f'{compare} is not a `linkgan eval --out` file (no "results")', param_hint='--compare')
+    net, gen, spec_obj, origin, _ = load_for_cli(network, upstream, spec, device, camera)
+    with option_errors('--link'):
+        spec_obj = spec_obj.select(links)
     outputs = parse_outputs(outputs, gen)
     if spec_obj.alpha_mode != 'absolute' and alpha is None:
         click.echo(f'linkgan eval: note: the spec uses alpha_mode={spec_obj.alpha_mode!r}; the metrics perturb with '
                    f'absolute alpha={spec_obj.alpha}', err=True)
-    alpha = spec_obj.alpha if alpha is None else alpha
-
     with progress_bar(samples, f'eval {len(spec_obj.links)} link(s) x {len(outputs)} output(s)') as bar:
-        measured = evaluate_network(gen, spec_obj, outputs=outputs, samples=samples, batch=batch, seed=seed, alpha=alpha,
-                                    truncation=truncation, progress=bar.update)
-    report = {
-        'network': network_summary(net, gen),
-        'spec': spec_obj.to_dict(),
-        'spec_origin': origin,
-        'settings': {'samples': samples, 'batch': batch, 'seed': seed, 'truncation': truncation, 'alpha': alpha,
-                     'alpha_mode': 'absolute', 'outputs': list(outputs), 'device': str(dev),
-                     'camera': camera if gen.is_eg3d else None, 'torch': torch.__version__},
-        'results': measured['results'],
-        'samples_per_second': samples * len(outputs) / max(measured['seconds'], 1e-9),
-        'samples_per_second_by_output': measured['samples_per_second'],
-        'seconds': measured['seconds'],
-    }
-    if data:
-        report['quality'] = measure_quality(gen, data, quality_images, seed, truncation)
+        report = eval_report(net, gen, spec_obj, origin, outputs, samples, batch, seed, truncation, alpha, camera, data,
+                             quality_images, baseline, compare, progress=bar.update)
     click.echo(format_table(report))
-    if baseline is not None:
-        comparison = compare_reports(report, {**baseline, 'results': _json_safe_load(baseline['results'])})
-        report['comparison'] = {'against': os.path.abspath(compare), **comparison}
+    if 'comparison' in report:
         click.echo('')
-        click.echo(format_comparison(comparison, compare))
+        click.echo(format_comparison(report['comparison'], compare))
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         with open(out, 'w', encoding='utf-8') as f:
@@ -279,10 +289,8 @@ def eval_command(network, upstream, spec, links, samples, batch, seed, truncatio
 
 def measure_quality(gen, data, count, seed=0, truncation=1.0):
     """The sliced Wasserstein distance of `count` samples to `count` real images of `data` (see quality.py)."""
-    try:
+    with option_errors('--data', DatasetError):
         real = load_images(data, count, gen.img_resolution, seed=seed)
-    except DatasetError as e:
-        raise click.BadParameter(str(e), param_hint='--data') from None
     fake = generated_images(gen, count, seed=seed, truncation_psi=truncation)
     if fake.shape[1] != real.shape[1]:
         raise click.BadParameter(f'the network makes {fake.shape[1]}-channel images, {data} has RGB', param_hint='--data')

@@ -29,7 +29,7 @@ divided by the region's share and by the rest's): LinkGAN ~0.015, StyleSpace ~0.
 keep_o exists because a generator whose non-linked axes do nothing scores perfect mse_i / mse_o with full edit_i;
 keep_o then collapses.
 
-Random inputs come from streams seeded by (seed, stream) with numpy's SeedSequence, and each link's perturbation
+Random inputs come from streams seeded by (seed, stream) (`render.seeded_generator`), and each link's perturbation
 noise from a stream of its own keyed by the link's name, so sample k's numbers do not depend on the batch size, on
 the number of samples, or on which other links are measured.
 """
@@ -39,12 +39,11 @@ import time
 import zlib
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from linkgan_plugin.ops import masked_diff
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, split_outputs
-from linkgan_plugin.render import render_variants
+from linkgan_plugin.render import render_variants, seeded_generator
 
 #----------------------------------------------------------------------------
 # The table.
@@ -80,11 +79,6 @@ ANCHOR_NOTE = ("derived from the LinkGAN paper's Table 2 (eyes preset, region ~3
 #----------------------------------------------------------------------------
 # Inputs.
 
-def _stream(seed, *keys):
-    # The CPU generator keeps 32 bits of its seed: derive distinct stream seeds with numpy's SeedSequence.
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0]))
-
-
 def link_stream_key(name):
     """Stable integer key of a link's noise stream (its name's CRC32)."""
     return zlib.crc32(name.encode('utf-8'))
@@ -100,11 +94,11 @@ def sample_inputs(gen, names, samples, seed):
     Returns:
         (z [samples, z_dim], z_new [samples, z_dim], noise [samples, links, w_dim], c [samples, c_dim]) on the CPU.
     """
-    z = torch.randn([samples, gen.z_dim], generator=_stream(seed, 0))
-    z_new = torch.randn([samples, gen.z_dim], generator=_stream(seed, 1))
-    noise = torch.stack([torch.randn([samples, gen.w_dim], generator=_stream(seed, 2, link_stream_key(n)))
+    z = torch.randn([samples, gen.z_dim], generator=seeded_generator(seed, 0))
+    z_new = torch.randn([samples, gen.z_dim], generator=seeded_generator(seed, 1))
+    noise = torch.stack([torch.randn([samples, gen.w_dim], generator=seeded_generator(seed, 2, link_stream_key(n)))
                          for n in names], dim=1)
-    c = gen.default_c(samples, generator=_stream(seed, 3)).cpu()
+    c = gen.default_c(samples, generator=seeded_generator(seed, 3)).cpu()
     return z, z_new, noise, c
 
 #----------------------------------------------------------------------------
@@ -182,22 +176,39 @@ def variant_metrics(gen, bound, ws, offsets, c, outputs=('image',), variants=VAR
     result = {}
     for output, (img, imgs) in views.items():
         img = img.float()
-        N, C, H, W = img.shape
-        sums = {}
+        N, _, H, W = img.shape
+        changes = {}
         for k, variant in enumerate(variants):
             mask = masks[variant].at(H, W).expand(N, -1, -1, -1)
-            stacked = torch.stack([v.float() for v in imgs[k::K]], dim=1)
-            inside, outside = masked_diff(img, stacked, stacked, mask)
-            area_in = C * mask.sum(dim=[2, 3]).clamp(min=1e-8)
-            area_out = C * (1 - mask).sum(dim=[2, 3]).clamp(min=1e-8)
-            sums[variant] = {'inside': (inside, area_in), 'outside': (outside, area_out)}
+            changes[variant] = region_change(img, torch.stack([v.float() for v in imgs[k::K]], dim=1), mask)
         out = {}
         for m in table:
-            value, area = sums[m.variant][m.where]
-            out[m.name] = value / (C * H * W)
-            out[m.name + '_region'] = value / area
+            side = 'in' if m.where == 'inside' else 'out'
+            out[m.name] = changes[m.variant][side + '_all']
+            out[m.name + '_region'] = changes[m.variant][side + '_px']
         result[output] = out
     return result
+
+
+def region_change(x, x_edit, mask):
+    """The squared change of edits inside and outside a region, per sample, in both normalisations (the module's
+    docstring): the one computation behind the metrics, `linkgan compare` and `linkgan edit`.
+
+    Args:
+        x:      [N, C, H, W] originals.
+        x_edit: [N, K, C, H, W] edits (K: links or variants), or [N, C, H, W] (K = 1).
+        mask:   [1 or N, 1 or K, H, W] region masks in [0, 1].
+    Returns:
+        {'in_all', 'out_all', 'in_px', 'out_px'}, each [N, K] (fp32; fp64 for fp64 inputs):
+            in_all  = sum(M (x'-x)^2) / (C H W)      out_all = sum((1-M) (x'-x)^2) / (C H W)
+            in_px   = sum(M (x'-x)^2) / (C sum M)    out_px  = sum((1-M) (x'-x)^2) / (C sum(1-M))
+    """
+    C, H, W = x.shape[1:]
+    inside, outside = masked_diff(x, x_edit, x_edit, mask)
+    area_in = C * mask.sum(dim=[2, 3]).clamp(min=1e-8)
+    area_out = C * (1 - mask).sum(dim=[2, 3]).clamp(min=1e-8)
+    return {'in_all': inside / (C * H * W), 'out_all': outside / (C * H * W),
+            'in_px': inside / area_in, 'out_px': outside / area_out}
 
 #----------------------------------------------------------------------------
 # A whole evaluation.

@@ -11,8 +11,10 @@ Two file formats are accepted:
      `training`), so the upstream checkout must be importable: `upstream=DIR` (CLI `--upstream`, environment
      `LINKGAN_UPSTREAM`) puts DIR first on sys.path for the rest of the process (lazily built upstream ops import
      from it later). An eg3d repository root is accepted: its code lives under `eg3d/`.
-  2. linkgan demo checkpoints (`torch.save` zip files) with 'G_ema' (the whole module), 'G_ema_state' +
-     'G_init_kwargs' (to rebuild the toy class when the pickled module cannot be loaded), 'flavour', 'spec'.
+  2. linkgan toy checkpoints (`torch.save` zip files) of `linkgan demo`, `linkgan study` and the tests, written by
+     toy.checkpoint.save_checkpoint: tensors and plain values ('flavour', 'G_init_kwargs' + 'G_ema_state' to rebuild
+     the toy generator, 'spec', ...), read with weights_only and no pickle warning. Older demo checkpoints also hold
+     'G_ema' (the pickled module), used when its class still imports, else rebuilt from the state.
 
 Only the file the user names is unpickled (pickles run code: one warning per process), plus the JSON file
 `training_options.json` beside it, which is read, never executed.
@@ -33,7 +35,8 @@ import torch
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.checks import file_kind, short_repr, short_text
 from linkgan_plugin.spec import load_spec, split_loss_kwargs
-from linkgan_plugin.toy.networks import FLAVOURS, make_toy_networks
+from linkgan_plugin.toy.checkpoint import generator_from_checkpoint
+from linkgan_plugin.toy.networks import FLAVOURS
 from linkgan_plugin.upstream.flavours import flavour_of_generator
 
 UPSTREAM_ENV = 'LINKGAN_UPSTREAM'
@@ -291,7 +294,7 @@ def _load_torch_checkpoint(path, upstream_dir, data=None):
             _get_G_ema(data, path)  # Raises the 'no G_ema' message.
         G, rebuilt = _rebuild_toy(data, path), True
     kwargs = data.get('training_set_kwargs')
-    info = {k: data[k] for k in ('format', 'linked', 'kimg', 'settings') if k in data and _jsonable(data[k])}
+    info = {k: data[k] for k in ('format', 'linked', 'role', 'kimg', 'settings') if k in data and _jsonable(data[k])}
     return LoadedNetwork(G=_prepare(G), path=path, kind='demo', flavour=flavour or guess_flavour(G),
                          checkpoint_spec=data.get('spec'), has_checkpoint_spec='spec' in data,
                          eval_spec=data.get('eval_spec') if isinstance(data.get('eval_spec'), dict) else None,
@@ -303,8 +306,7 @@ def _rebuild_toy(data, path):
     if flavour not in FLAVOURS:
         raise NetworkLoadError(f'{path}: cannot rebuild G_ema: flavour {flavour!r} is not one of {", ".join(FLAVOURS)}')
     try:
-        G, _ = make_toy_networks(flavour, **dict(data['G_init_kwargs']))
-        G.load_state_dict(data['G_ema_state'])
+        G = generator_from_checkpoint(data)
     except Exception as e:
         raise NetworkLoadError(f'{path}: cannot rebuild G_ema from G_init_kwargs + G_ema_state ({type(e).__name__}: {e})') from None
     return G

@@ -2,12 +2,14 @@
 
 The paper fine-tunes a *converged* generator. `linkgan demo` therefore fine-tunes from a baseline that was trained
 far longer than a demo could afford on a laptop, and that ships inside the package (`assets/demo_baseline.pt`,
-state dicts only). This module trains it and reads it back:
+state dicts only, 160 kimg; `assets/landscape_baseline.pt` for the semantic demo, 64 kimg). This module trains it
+and reads it back:
 
-    linkgan baseline --kimg 320 --snapshot-every 16 --out linkgan_plugin/demo/assets/demo_baseline.pt
+    linkgan baseline --kimg 160 --out linkgan_plugin/demo/assets/demo_baseline.pt
 
-reproduces the shipped file (deterministic on one thread: `--threads 1`, the default); `--snapshot-every` writes
-`<out stem>-<kimg>.pt` along the way, which is how convergence was judged (README, "The shipped baseline").
+reproduces the shipped file (deterministic on one thread: `--threads 1`, the default); `--snapshot-every 16` writes
+`<out stem>-<kimg>.pt` along the way, which is how convergence was judged (README, "The shipped baseline": a
+320-kimg run's snapshots).
 
 File format (`torch.save` of a dict, loads with `weights_only=True`):
     'format' 2; 'flavour' 'sg2ada';
@@ -25,6 +27,7 @@ import torch
 
 from linkgan_plugin.demo.data import scene_stream
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, LOSS_KWARGS, make_networks, TRAINER_KWARGS
+from linkgan_plugin.toy.checkpoint import state_copy
 from linkgan_plugin.toy.loop import build_loss, ToyTrainer
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
@@ -36,12 +39,11 @@ FORMAT = 2
 
 def save_baseline(path, trainer, settings):
     """Writes the state dicts of trainer.G, D, G_ema (see module docstring). Tensors are stored contiguous, fp32."""
-    state = lambda m: {k: v.detach().clone().contiguous() for k, v in m.state_dict().items()}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save({
         'format': FORMAT, 'flavour': 'sg2ada',
         'G_init_kwargs': dict(trainer.G.init_kwargs), 'D_init_kwargs': dict(trainer.D.init_kwargs),
-        'G_state': state(trainer.G), 'D_state': state(trainer.D), 'G_ema_state': state(trainer.G_ema),
+        'G_state': state_copy(trainer.G), 'D_state': state_copy(trainer.D), 'G_ema_state': state_copy(trainer.G_ema),
         'kimg': trainer.cur_nimg / 1000, 'settings': dict(settings), 'loss_kwargs': dict(LOSS_KWARGS),
         'trainer_kwargs': {k: list(v) if isinstance(v, tuple) else v for k, v in TRAINER_KWARGS.items()},
     }, path)
@@ -85,7 +87,7 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
 
 
 @click.command('baseline')
-@click.option('--kimg', type=click.FloatRange(min=0, min_open=True), default=320.0, show_default=True,
+@click.option('--kimg', type=click.FloatRange(min=0, min_open=True), default=160.0, show_default=True,
               help='Thousands of training images.')
 @click.option('--snapshot-every', type=click.FloatRange(min=0, min_open=True), default=None,
               help='Also save <out stem>-<kimg>.pt every this many kimg.')
@@ -96,7 +98,8 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
               help='torch threads (1 makes the result bit-reproducible).')
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')
 def baseline_command(kimg, snapshot_every, seed, scene, threads, out):
-    """Train the demo's baseline from scratch (the shipped one: --kimg 320)."""
+    """Train the demo's baseline from scratch (the shipped ones: --kimg 160, the default, for the cells; --scene
+    landscape --kimg 64 for the landscapes)."""
     torch.set_num_threads(threads)
     settings = {**DEMO_DEFAULTS, 'seed': seed, 'scene': scene}
     stem = os.path.splitext(out)[0]

@@ -3,16 +3,16 @@ the base loss alone (the control), then measure both against each other as the p
 
 Steps (CPU, about 5 minutes on 2 cores with the defaults):
     1. Baseline: by default the converged baseline shipped in the package (`assets/demo_baseline.pt`: the toy sg2ada
-       G and its minibatch-stddev D trained on procedural scenes for 320 kimg; `linkgan baseline` reproduces it,
-       demo_baseline.py). `--baseline train` trains one from scratch for --baseline-kimg instead; `--baseline FILE`
-       uses another baseline file.
+       G and its minibatch-stddev D trained on procedural scenes for 160 kimg; `linkgan baseline --kimg 160`
+       reproduces it, demo/baseline.py). `--baseline train` trains one from scratch for --baseline-kimg instead;
+       `--baseline FILE` uses another baseline file.
     2. Two fine-tunes of copies of the baseline's G, D and G_ema, with the same recipe, length, data order and
-       latents (demo_training.py), run in two processes with one thread each:
+       latents (demo/training.py), run in two processes with one thread each:
          control: the base loss only;   linked: LinkLoss (the same base loss plus the link term).
        The paper fine-tunes converged generators; the control keeps extra training from being credited to LinkGAN.
        `--from-scratch KIMG` instead trains both from the same fresh networks for KIMG at --batch, the link term
        acting from the first step (the study's strongest recipe, docs/study.md; 160 kimg takes ~23 minutes on 2 cores).
-    3. Evaluation of the three G_ema (demo_eval.py): every metric of metrics.METRIC_TABLE (mse_i, mse_o, edit_i,
+    3. Evaluation of the three G_ema (demo/evaluation.py): every metric of metrics.METRIC_TABLE (mse_i, mse_o, edit_i,
        edit_o, keep_o and locality) on --samples fixed-seed samples, the same latents and perturbations for all
        three, and the quality distance (sliced Wasserstein on Laplacian-pyramid patches) to held-out real scenes.
     4. Outputs in --outdir:
@@ -28,13 +28,10 @@ Steps (CPU, about 5 minutes on 2 cores with the defaults):
          samples.png   real scenes, control samples and linked samples (same latents): diversity at a glance.
          baseline.pt, control.pt, linked.pt   checkpoints (format below), for `linkgan eval` / `linkgan edit`.
 
-Checkpoint format (`torch.save` of a dict; load with `torch.load(path, map_location='cpu', weights_only=False)`):
-    'G_ema' the smoothed generator module (ToyGeneratorSG2ADA); 'G_ema_state' + 'G_init_kwargs' rebuild it;
-    'G_state', 'D_state', 'D_init_kwargs' the training networks; 'flavour' 'sg2ada';
-    'spec' the link spec the model was trained with (linked.pt), None for baseline.pt and control.pt (a network
-    trained without links needs an explicit --spec: network_loading.resolve_spec); 'eval_spec' the spec all three
-    were evaluated with; 'linked' bool; 'role' 'baseline'|'control'|'linked'; 'kimg'; 'loss_kwargs'; 'settings';
-    'format' 1.
+Checkpoints: the toy checkpoint layout (toy/checkpoint.py; `torch.load(path, weights_only=True)` reads them), with
+the training G and D; 'spec' the link spec the model was trained with (linked.pt), None for baseline.pt and
+control.pt (a network trained without links needs an explicit --spec: network_loading.resolve_spec); 'eval_spec' the
+spec all three were evaluated with; 'role' 'baseline'|'control'|'linked'; 'kimg'; 'loss_kwargs'; 'settings'.
 
 The built-in spec (`BUILTIN_SPEC`) links the top-left and the bottom-right quadrant, each to its own 16 of the 64
 axes of W, with the fine-tune recipe in DEMO_SPEC_DEFAULTS. A user spec (`--spec FILE`) keeps its own values; the
@@ -52,18 +49,19 @@ from linkgan_plugin.analysis.cli_options import NullStream
 from linkgan_plugin.analysis.datasets import generated_images
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, resample_offsets
-from linkgan_plugin.analysis.pictures import heatmap, leakage_grid, outline, stack_horizontal, stack_vertical, to_uint8
+from linkgan_plugin.analysis.pictures import (
+    heatmap, interpolation_frames, leakage_grid, outline, save_gif, stack_horizontal, stack_vertical, to_uint8)
 from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.demo.baseline import BASELINE_FILES, load_baseline_state, save_baseline, train_baseline_snapshots
 from linkgan_plugin.demo.evaluation import evaluate_model, real_scenes
 from linkgan_plugin.demo.landscape import colour_labels
 from linkgan_plugin.demo.segmenter import landscape_spec, make_segmenter_file, segmenter_accuracy
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec, GOALS, HEADLINE, LOSS_KWARGS, TARGETS
-from linkgan_plugin.demo.training import networks_from_baseline, run_finetunes
-from linkgan_plugin.editing.edit import interpolation_frames, save_gif
+from linkgan_plugin.demo.training import run_finetunes
 from linkgan_plugin.regions import load_segmenter
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.render import render_variants
+from linkgan_plugin.toy.checkpoint import networks_from_checkpoint, save_checkpoint
 
 #----------------------------------------------------------------------------
 
@@ -221,15 +219,10 @@ def samples_picture(real, models, columns=12, seed=4321):
 #----------------------------------------------------------------------------
 # Outputs.
 
-def save_checkpoint(path, G, D, G_ema, spec, role, kimg, settings):
-    """A demo checkpoint (see module docstring); `spec` is stored only for the linked model."""
-    torch.save({
-        'format': 1, 'flavour': 'sg2ada', 'role': role, 'linked': role == 'linked',
-        'G_ema': G_ema, 'G_ema_state': G_ema.state_dict(), 'G_init_kwargs': dict(G_ema.init_kwargs),
-        'G_state': G.state_dict(), 'D_state': D.state_dict(), 'D_init_kwargs': dict(D.init_kwargs),
-        'spec': spec.to_dict() if role == 'linked' else None, 'eval_spec': spec.to_dict(),
-        'kimg': kimg, 'loss_kwargs': dict(LOSS_KWARGS), 'settings': dict(settings),
-    }, path)
+def save_demo_checkpoint(path, G, D, G_ema, spec, role, kimg, settings):
+    """One of the demo's checkpoints (see module docstring); `spec` is stored as trained with only for the linked model."""
+    save_checkpoint(path, G_ema, 'sg2ada', spec if role == 'linked' else None, G=G, D=D, eval_spec=spec, role=role,
+                    kimg=kimg, loss_kwargs=dict(LOSS_KWARGS), settings=dict(settings))
 
 
 def prepare_semantic(outdir, settings, show=True):
@@ -272,11 +265,12 @@ def write_outputs(outdir, spec, settings, base, runs, semantic):
         save_link_gif(runs['linked']['G_ema'], spec, os.path.join(outdir, f'{spec.names[0]}.gif'))
     samples_picture(real_scenes(settings, 12), {k: runs[k]['G_ema'] for k in ('control', 'linked')}).save(
         os.path.join(outdir, 'samples.png'))
-    G, D, G_ema = networks_from_baseline(base)
-    save_checkpoint(os.path.join(outdir, 'baseline.pt'), G, D, G_ema, spec, 'baseline', base['kimg'], settings)
+    G, D, G_ema = networks_from_checkpoint(base)
+    save_demo_checkpoint(os.path.join(outdir, 'baseline.pt'), G, D, G_ema, spec, 'baseline', base['kimg'], settings)
     for role in ('control', 'linked'):
         r = runs[role]
-        save_checkpoint(os.path.join(outdir, f'{role}.pt'), r['G'], r['D'], r['G_ema'], spec, role, r['kimg'], settings)
+        save_demo_checkpoint(os.path.join(outdir, f'{role}.pt'), r['G'], r['D'], r['G_ema'], spec, role, r['kimg'],
+                             settings)
 
 
 def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=True, **options):
@@ -298,7 +292,7 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
     runs = run_finetunes(baseline_path, spec, settings, outdir, show=show, parallel=parallel)
     timer.lap('finetunes')
     torch.set_num_threads(max(2, settings['threads'] or 1))
-    evaluations = {'baseline': evaluate_model(networks_from_baseline(base)[2], spec, settings),
+    evaluations = {'baseline': evaluate_model(networks_from_checkpoint(base)[2], spec, settings),
                    'control': runs['control']['evaluation'], 'linked': runs['linked']['evaluation']}
     timer.lap('baseline_evaluation')
     write_outputs(outdir, spec, settings, base, runs, semantic)

@@ -190,7 +190,7 @@ def landscape_spec(segmenter_path, sky_axes='0:16', mode='source'):
     Args:
         segmenter_path: TorchScript file (save_segmenter).
         sky_axes:       axes in the spec's syntax ('0:16').
-        mode:           'source' | 'union' | 'mean' (spec.MASK_MODES).
+        mode:           one of regions.MASK_MODES.
     Returns:
         dict for spec.load_spec.
     """

@@ -38,7 +38,7 @@ DEMO_DEFAULTS = {
     'channels':      32,
     'batch':         32,        # Baseline batch.
     'finetune_batch': 16,       # Fine-tune batch: more, smaller steps adapt faster in a short fine-tune.
-    'baseline_kimg': 24.0,      # --baseline train only; the shipped baseline saw 320 kimg.
+    'baseline_kimg': 24.0,      # --baseline train only; the shipped baseline saw 160 kimg.
     'finetune_kimg': 16.0,
     'samples':       1024,
     'seed':          0,

@@ -26,25 +26,11 @@ from linkgan_plugin.demo.data import scene_stream
 from linkgan_plugin.demo.evaluation import evaluate_model, evaluation_work
 from linkgan_plugin.demo.settings import LOSS_KWARGS, make_networks, TRAINER_KWARGS
 from linkgan_plugin.spec import load_spec
+from linkgan_plugin.toy.checkpoint import networks_from_checkpoint, save_checkpoint
 from linkgan_plugin.toy.loop import build_loss, ToyTrainer
-from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, ToyGeneratorSG2ADA
 
 #----------------------------------------------------------------------------
-# Networks from a baseline file.
-
-def networks_from_baseline(data):
-    """(G, D, G_ema) rebuilt from a baseline dict (demo_baseline format 2)."""
-    d_kwargs = dict(data['D_init_kwargs'])
-    if 'per_location' in d_kwargs:          # Written before the D moved to the toy networks (same parameters).
-        d_kwargs['mbstd_per_location'] = d_kwargs.pop('per_location')
-    G = ToyGeneratorSG2ADA(**data['G_init_kwargs'])
-    G.load_state_dict(data['G_state'])
-    G_ema = ToyGeneratorSG2ADA(**data['G_init_kwargs'])
-    G_ema.load_state_dict(data['G_ema_state'])
-    D = ToyDiscriminatorSG2ADA(**d_kwargs)
-    D.load_state_dict(data['D_state'])
-    return G, D, G_ema.eval().requires_grad_(False)
-
+# Lengths.
 
 def kimg_to_steps(kimg, batch):
     return max(1, int(math.ceil(kimg * 1000 / batch)))
@@ -82,7 +68,7 @@ def finetune(baseline, spec, settings, linked, progress=None):
         G, D = make_networks(settings)
         G_ema, start_kimg = None, 0.0
     else:
-        G, D, G_ema = networks_from_baseline(baseline)
+        G, D, G_ema = networks_from_checkpoint(baseline)
         start_kimg = baseline['kimg']
     loss = build_loss('sg2ada', G, D, spec=spec.to_dict() if linked else None, **LOSS_KWARGS)
     trainer = ToyTrainer('sg2ada', G, D, loss, batch=batch, latent_seed=settings['seed'] + 1, **TRAINER_KWARGS)
@@ -100,7 +86,8 @@ def finetune(baseline, spec, settings, linked, progress=None):
 # Two fine-tunes side by side.
 
 def _worker(kind, baseline_path, spec_dict, settings, out_path, counter):
-    """Process entry: fine-tune (kind 'control' or 'linked'), evaluate, save {'state', 'evaluation'} to out_path."""
+    """Process entry: fine-tune (kind 'control' or 'linked'), evaluate, save the networks, the evaluation and the
+    timings to out_path (a toy checkpoint: toy.checkpoint)."""
     torch.set_num_threads(1)
     spec = load_spec(spec_dict)
     baseline = load_baseline_state(baseline_path)
@@ -112,10 +99,9 @@ def _worker(kind, baseline_path, spec_dict, settings, out_path, counter):
     trainer = finetune(baseline, spec, settings, linked=(kind == 'linked'), progress=tick)
     seconds = time.perf_counter() - start
     evaluation = evaluate_model(trainer.G_ema, spec, settings, progress=tick)
-    torch.save({'G_state': trainer.G.state_dict(), 'D_state': trainer.D.state_dict(),
-                'G_ema_state': trainer.G_ema.state_dict(), 'kimg': trainer.cur_nimg / 1000,
-                'evaluation': evaluation, 'seconds': {'finetune': seconds,
-                                                       'evaluation': time.perf_counter() - start - seconds}}, out_path)
+    save_checkpoint(out_path, trainer.G_ema, 'sg2ada', spec if kind == 'linked' else None, G=trainer.G, D=trainer.D,
+                    role=kind, kimg=trainer.cur_nimg / 1000, evaluation=evaluation,
+                    seconds={'finetune': seconds, 'evaluation': time.perf_counter() - start - seconds})
 
 
 def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=True):
@@ -160,12 +146,11 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
                 c = _Counter()
                 _worker(kind, baseline_path, spec.to_dict(), settings, paths[kind], c)
                 bar.update(c.value)
-    baseline = load_baseline_state(baseline_path)
     results = {}
     for kind, path in paths.items():
-        data = torch.load(path, map_location='cpu', weights_only=False)
+        data = torch.load(path, map_location='cpu', weights_only=True)
         os.remove(path)
-        G, D, G_ema = networks_from_baseline({**baseline, **data})
+        G, D, G_ema = networks_from_checkpoint(data)
         results[kind] = {'G': G, 'D': D, 'G_ema': G_ema, 'kimg': data['kimg'], 'evaluation': data['evaluation'],
                          'seconds': data['seconds']}
     return results

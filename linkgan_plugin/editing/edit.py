@@ -11,15 +11,18 @@ Grid (one PNG), one row per sample (EG3D: a second row shows the depth of the sa
 
     | original | linked 1 .. K | |diff| linked | complement 1 .. K | |diff| complement |
 
-The region's outline is drawn on every tile (red on images, cyan on heatmaps). Tiles and heatmap colours come from
-`linkgan_plugin.analysis.pictures` (the demo's ramp); the grid itself is drawn here because it needs column headers,
-outlines of any region (boxes, mask images, semantic masks) and EG3D depth rows. A heatmap is the mean over the K
-resamplings of the per-pixel |x' - x| averaged over channels; both heatmaps of a row share one scale (its maximum,
-or `--heat-max`), so a well-linked network shows a bright in-region map beside a dark out-region one.
-`--interp K` writes a GIF of K frames lerping from the original to the first linked resampling.
+The region's outline is drawn on every tile (red on images, cyan on heatmaps). The grid is drawn by
+`linkgan_plugin.analysis.pictures.draw_grid` (the demo's heatmap ramp, column headers, outlines of any region: boxes,
+mask images, semantic masks; EG3D depth rows). A heatmap is the mean over the K resamplings of the per-pixel
+|x' - x| averaged over channels; both heatmaps of a row share one scale (its maximum, or `--heat-max`), so a
+well-linked network shows a bright in-region map beside a dark out-region one. The JSON beside the grid holds each
+row's squared change in and out of the region per region pixel (`metrics.region_change`).
+`--interp K` writes a GIF of K frames lerping from the original to the first linked resampling; `--direction FILE`
+draws a `linkgan lelsd` direction (+s and -s per strength) instead of resamplings (`edit_offsets`).
 """
 
 import json
+import math
 import os
 
 import click
@@ -29,15 +32,17 @@ import torch.nn.functional as F
 
 from linkgan_plugin.analysis.cli_options import (
     device_option, load_camera_file, load_for_cli, network_options, progress_bar, seeds_option, truncation_option)
-from linkgan_plugin.analysis.metrics import resample_offsets
+from linkgan_plugin.analysis.metrics import region_change, resample_offsets
 from linkgan_plugin.analysis.network_loading import CAMERAS, file_sha256
 from linkgan_plugin.analysis.pictures import default_tile, draw_grid, interpolation_frames, save_gif
-from linkgan_plugin.editing.lelsd import edit_offsets
+from linkgan_plugin.checks import option_errors
+from linkgan_plugin.editing.lelsd import load_directions, network_hash
 from linkgan_plugin.regions import fixed_region_mask
 from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
 from linkgan_plugin.render import render_variants
 
 MODES = ('resample', 'noise')
+DEFAULT_EDIT_STRENGTHS = '-3,-1.5,1.5,3'        # --direction strengths.
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
 
@@ -122,6 +127,44 @@ def link_offsets(gen, bound, ws, link_index, num, mode='resample', alpha=1.0, tr
     return torch.stack(linked), torch.stack(complement)
 
 
+def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
+    """Offsets of `linkgan edit --direction FILE [--index k] [--strengths ...]` in edit's grid layout.
+
+    Every magnitude m of `strengths` (comma-separated numbers; signs only pick magnitudes) is drawn both ways:
+    +m * u in the grid's first group of edit columns, -m * u in the second, each followed by its |diff| heatmap.
+    The direction is used as stored (the strength a of the search, where a ~ U[-1, 1]).
+    Args:
+        gen: GeneratorAdapter; batch: samples N; mode: edit's --mode (must be the default).
+    Returns:
+        (plus [M, N, w_dim], minus [M, N, w_dim] on gen.device, a label such as 'LELSD dirs.npz #0 a=1.5,3').
+    Raises:
+        click.BadParameter naming the option.
+    """
+    if mode != 'resample':
+        raise click.BadParameter('--mode applies to link resampling, not to --direction', param_hint='--mode')
+    try:
+        values = [float(v) for v in str(strengths or DEFAULT_EDIT_STRENGTHS).split(',') if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f'{strengths!r}: expected numbers like "-3,-1.5,1.5,3"', param_hint='--strengths') from None
+    mags = sorted({abs(v) for v in values if math.isfinite(v) and v != 0})
+    if not mags or len(mags) > 8:
+        raise click.BadParameter(f'{strengths!r}: give 1 to 8 non-zero finite strengths', param_hint='--strengths')
+    with option_errors('--direction'):
+        result = load_directions(path, gen)
+    if result.space != 'w' or result.rows is not None:
+        raise click.BadParameter(f'{path}: `linkgan edit` draws W-space directions applied to every ws row; this one is '
+                                 f'space {result.space!r}, rows {result.rows or "all"}', param_hint='--direction')
+    if not 0 <= index < result.num_directions:
+        raise click.BadParameter(f'{path} has {result.num_directions} direction(s): index {index} is out of range',
+                                 param_hint='--index')
+    if result.network_hash and result.network_hash != network_hash(gen.G):
+        click.echo(f'warning: {path} was found on another network ({result.network_path or result.network_hash})', err=True)
+    u = result.direction(index, gen.device)[None, None].expand(len(mags), batch, -1)
+    m = torch.tensor(mags, device=gen.device)[:, None, None]
+    label = f'LELSD {os.path.basename(path)} #{index} a=' + ','.join(f'{v:g}' for v in mags)
+    return m * u, -m * u, label
+
+
 @torch.no_grad()
 def render_edits(gen, ws, linked, complement, c=None, progress=None):
     """Renders the original and every resampling with `render.render_variants` (random numbers replayed).
@@ -151,20 +194,17 @@ def drawing_masks(bound, link_index, masks, tile):
     return F.interpolate(masks[:, None], size=(tile, tile), mode='nearest')[:, 0]
 
 
-def change_stats(original, variants, mask):
-    """Mean squared change inside / outside the region, normalised by the region's / complement's values.
+def change_per_pixel(original, variants, mask):
+    """Squared change inside / outside the region per region pixel (`metrics.region_change`'s in_px, out_px),
+    averaged over the variants.
 
     Args:
         original: [N, C, H, W]; variants: list of [N, C, H, W]; mask: [N, H, W].
     Returns:
-        (inside [N], outside [N]) averaged over the variants.
+        (inside [N], outside [N]).
     """
-    C = original.shape[1]
-    m = mask[:, None]
-    sq = torch.stack([(v - original).square() for v in variants]).mean(dim=0)       # [N, C, H, W]
-    inside = (sq * m).sum(dim=[1, 2, 3]) / (C * m.sum(dim=[1, 2, 3])).clamp(min=1e-8)
-    outside = (sq * (1 - m)).sum(dim=[1, 2, 3]) / (C * (1 - m).sum(dim=[1, 2, 3])).clamp(min=1e-8)
-    return inside, outside
+    change = region_change(original, torch.stack(variants, dim=1), mask[:, None])      # each [N, variants]
+    return change['in_px'].mean(dim=1), change['out_px'].mean(dim=1)
 
 #----------------------------------------------------------------------------
 # CLI.
@@ -201,7 +241,7 @@ def change_stats(original, variants, mask):
                    '--link picks the region outlined.')
 @click.option('--index', 'direction_index', type=click.IntRange(min=0), default=0, show_default=True,
               help='Which direction of --direction.')
-@click.option('--strengths', type=str, default=None, help='--direction strengths. Default: -3,-1.5,1.5,3.')
+@click.option('--strengths', type=str, default=None, help=f'--direction strengths. Default: {DEFAULT_EDIT_STRENGTHS}.')
 def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, alpha, truncation, resample_seed, interp,
                  camera, c_file, tile, heat_max, device, out, gif_path, direction_file, direction_index, strengths):
     """Resample one link's axes for chosen samples: a grid in the paper's Fig. 3 layout (and an optional GIF)."""
@@ -209,9 +249,8 @@ def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, 
     net, gen, spec_obj, origin, dev = load_for_cli(network, upstream, spec, device, camera)
     if c_file and not gen.is_eg3d:
         raise click.BadParameter(f'only EG3D networks take cameras; {net.path} is {net.flavour}', param_hint='--c-file')
-    if link_name is not None and link_name not in spec_obj.names:
-        raise click.BadParameter(f'unknown link {link_name!r} (the spec has: {", ".join(spec_obj.names)})', param_hint='--link')
-    link_index = spec_obj.names.index(link_name) if link_name else 0
+    with option_errors('--link'):
+        link_index = spec_obj.links.index(spec_obj.select([link_name]).links[0]) if link_name else 0
     bound = BoundSpec(spec_obj, gen.w_dim)
     alpha = spec_obj.alpha if alpha is None else alpha
     generator = torch.Generator().manual_seed(resample_seed)
@@ -300,8 +339,8 @@ def run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, titl
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     grid.save(out)
     x = renders['original']['image']
-    li, lo = change_stats(x, [r['image'] for r in renders['linked']], masks)
-    ci, co = change_stats(x, [r['image'] for r in renders['complement']], masks)
+    li, lo = change_per_pixel(x, [r['image'] for r in renders['linked']], masks)
+    ci, co = change_per_pixel(x, [r['image'] for r in renders['complement']], masks)
     summary = {'link': link.to_dict(), 'rows': row_labels, 'num': num, 'tile': tile, 'grid': os.path.abspath(out),
                'grid_size': list(grid.size), 'heat_max': heat['heat_max'],
                'linked_change_in': li.tolist(), 'linked_change_out': lo.tolist(),

@@ -40,6 +40,8 @@ is whatever the generator is on; .npz files are read with numpy (no pickles) and
     save_directions('dirs.npz', result)
     result = load_directions('dirs.npz', gen)
     ws_edit = edit_ws(ws, result.direction(0), strength, result.row_mask(gen.device))
+
+The command `linkgan lelsd` is `editing.lelsd_command`; `linkgan edit --direction FILE` draws a saved direction.
 """
 
 import dataclasses
@@ -49,22 +51,17 @@ import math
 import os
 import time
 
-import click
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from linkgan_plugin.analysis.cli_options import (device_option, load_for_cli, network_options, progress_bar,
-                                       truncation_option)
-from linkgan_plugin.regions import RegionMasks, load_segmenter, semantic_mask
-from linkgan_plugin.render import RngReplay
-from linkgan_plugin.checks import check_argument, Choice, option_errors, SpecError
-from linkgan_plugin.spec import LinkSpec, load_spec
+from linkgan_plugin.regions import BatchMasks, RegionMasks
+from linkgan_plugin.render import RngReplay, seeded_generator
+from linkgan_plugin.checks import check_argument, Choice, SpecError
+from linkgan_plugin.spec import load_spec
 from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.synthesis_layers import crop_margin, synthesis_layers
 
 SPACES = ('w', 'wplus')
-MASK_MODES = ('mean', 'union', 'intersection', 'source')
 FORMAT = 1
 
 # Defaults shared by the API and the CLI (method.md sec. 4).
@@ -92,15 +89,9 @@ def region_spec(region_json, name='region', w_dim=None):
     return load_spec({'links': [{'name': name, 'axes': '0:1', 'region': region_json}]}, w_dim=w_dim)
 
 
-def single_link(spec, name):
-    """The one-link LinkSpec of link `name` of `spec` (ValueError naming the link if it is not there)."""
-    if name not in spec.names:
-        raise ValueError(f'link {name!r} is not in the spec (links: {", ".join(spec.names)})')
-    return LinkSpec([spec.links[spec.names.index(name)]], dict(spec.options))
-
-
 class RegionMasker:
-    """Masks of one region at any layer resolution, per sample.
+    """Masks of one region at any layer resolution, per sample: a thin view of the one mask assembler
+    (`regions.RegionMasks` of a one-link spec) with LELSD's mask mode (regions.MASK_MODES) for semantic regions.
 
         masker = RegionMasker(one_link_spec, mode='mean')
         sem = masker.segment(x0, x1)         # None for fixed regions, else [N, H, W] (under no_grad)
@@ -110,42 +101,25 @@ class RegionMasker:
     def __init__(self, spec, mode=DEFAULTS['mask_mode']):
         if len(spec.links) != 1:
             raise ValueError(f'RegionMasker takes a one-link spec, got {len(spec.links)} links')
-        check_argument('mask mode', mode, Choice(MASK_MODES))
-        self.spec = spec
+        self.masks = RegionMasks(spec, mode=mode)
         self.region = spec.links[0].region
         self.mode = mode
-        self.masks = RegionMasks(spec)
 
     @property
     def is_fixed(self):
         return self.region.is_fixed
 
-    @torch.no_grad()
     def segment(self, x0, x1=None):
         """Semantic masks [N, H, W] of the originals x0 combined with those of the edits x1 (per sample), or None."""
         if self.is_fixed:
             return None
-        seg = load_segmenter(self.region.segmenter)
-        H, W = x0.shape[2:]
-        m0 = semantic_mask(seg, x0, self.region.classes, H, W)
-        if self.mode == 'source' or x1 is None:
-            return m0
-        m1 = semantic_mask(seg, x1, self.region.classes, H, W)
-        if self.mode == 'mean':
-            return 0.5 * (m0 + m1)
-        if self.mode == 'union':
-            return torch.maximum(m0, m1)
-        return torch.minimum(m0, m1)
+        return self.masks.for_batch(x0, None if x1 is None else [x1]).semantic[:, 0]
 
     def at(self, height, width, device, semantic=None):
         """[1, h, w] for fixed regions (exact rasterisation), [N, h, w] area-resized semantic masks."""
-        if semantic is None:
-            if not self.is_fixed:
-                raise ValueError('a semantic region needs the masks of segment() at every resolution')
-            return self.masks.fixed(height, width, device)[:, 0]
-        if semantic.shape[1:] != (height, width):
-            semantic = F.interpolate(semantic[:, None], size=(height, width), mode='area')[:, 0]
-        return semantic
+        if semantic is None and not self.is_fixed:
+            raise ValueError('a semantic region needs the masks of segment() at every resolution')
+        return BatchMasks(self.masks, None if semantic is None else semantic[:, None], device).at(height, width)[:, 0]
 
 #----------------------------------------------------------------------------
 # Feature maps through forward hooks.
@@ -280,15 +254,10 @@ def batch_scores(gen, layers, masker, ws, direction, strength, rows=None, c=None
 #----------------------------------------------------------------------------
 # Random streams.
 
-def _stream(seed, k):
-    """A CPU generator for stream k of `seed` (numpy's SeedSequence keeps streams apart)."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
-
-
 def sample_latents(gen, count, seed, stream=0, truncation=DEFAULTS['truncation']):
     """(ws [count, num_ws, w_dim], c) on gen.device from seeded streams (sample i is the same for any count >= i+1)."""
-    z = torch.randn([count, gen.z_dim], generator=_stream(seed, stream))
-    c = gen.default_c(count, generator=_stream(seed, stream + 1000)).to(gen.device)
+    z = torch.randn([count, gen.z_dim], generator=seeded_generator(seed, stream))
+    c = gen.default_c(count, generator=seeded_generator(seed, stream + 1000)).to(gen.device)
     with torch.no_grad():
         ws = gen.map(z.to(gen.device), c, truncation)
     return ws, c
@@ -436,7 +405,7 @@ def find_directions(gen, region, num_directions=DEFAULTS['num_directions'], spac
 
     Args:
         gen:          GeneratorAdapter (on the device to run on).
-        region:       a one-link LinkSpec (region_spec / single_link): the region of the edits.
+        region:       a one-link LinkSpec (region_spec, or spec.select([name])): the region of the edits.
         space:        'w' or 'wplus'; rows: ws rows to edit (None: all); axes: W axes to use (None: all).
         steps:        steps per direction (each a batch of `batch` fresh latents at `truncation`).
         lr, lr_halve_every: Adam's rate, halved every that many of a direction's steps.
@@ -453,7 +422,7 @@ def find_directions(gen, region, num_directions=DEFAULTS['num_directions'], spac
     """
     rows, axes = _check_settings(gen, space, rows, axes, num_directions)
     layers = layers if layers is not None else synthesis_layers(gen.G)
-    rmask, used_layers = _layers_for_rows(gen, layers, rows)
+    rmask, used_layers = layers_for_rows(gen, layers, rows)
     masker = RegionMasker(region, mask_mode)
     support = _support(gen, space, rows, axes, gen.device)
     settings = dict(num_directions=num_directions, steps=steps, batch=batch, lr=lr, lr_halve_every=lr_halve_every,
@@ -475,7 +444,7 @@ def find_directions(gen, region, num_directions=DEFAULTS['num_directions'], spac
     return result
 
 
-def _layers_for_rows(gen, layers, rows):
+def layers_for_rows(gen, layers, rows):
     """(row mask [num_ws], the layers an edit of those rows reaches); ValueError when it reaches none."""
     rmask = row_mask(gen.num_ws, rows, gen.device)
     used_layers = layers_reached(layers, rmask)
@@ -487,7 +456,7 @@ def _layers_for_rows(gen, layers, rows):
 
 def _initial_directions(support, space, num_directions, init_norm, seed):
     """`num_directions` random directions on `support`, scaled to init_norm (see _normalise), requiring grad."""
-    g_init = _stream(seed, 10)
+    g_init = seeded_generator(seed, 10)
     params = []
     for _ in range(num_directions):
         p = torch.randn(support.shape, generator=g_init).to(support.device) * support
@@ -506,7 +475,7 @@ def _optimise_directions(gen, params, support, space, score, settings, progress=
         history: per direction, the training score of each of its steps.
     """
     s = settings
-    g_order, g_alpha = _stream(s['seed'], 11), _stream(s['seed'], 12)
+    g_order, g_alpha = seeded_generator(s['seed'], 11), seeded_generator(s['seed'], 12)
     optims = [torch.optim.Adam([p], lr=s['lr']) for p in params]
     history = [[] for _ in params]
     batch_index = 0
@@ -573,151 +542,5 @@ def evaluate_directions(gen, region, result, samples=64, batch=16, seed=1, trunc
             per_sample.append(s.double().cpu())
         out.append(float(torch.cat(per_sample).mean()))
     return np.array(out)
-
-#----------------------------------------------------------------------------
-# CLI.
-
-DEFAULT_EDIT_STRENGTHS = '-3,-1.5,1.5,3'
-
-
-def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
-    """Offsets of `linkgan edit --direction FILE [--index k] [--strengths ...]` in edit's grid layout.
-
-    Every magnitude m of `strengths` (comma-separated numbers; signs only pick magnitudes) is drawn both ways:
-    +m * u in the grid's first group of edit columns, -m * u in the second, each followed by its |diff| heatmap.
-    The direction is used as stored (the strength a of the search, where a ~ U[-1, 1]).
-    Args:
-        gen: GeneratorAdapter; batch: samples N; mode: edit's --mode (must be the default).
-    Returns:
-        (plus [M, N, w_dim], minus [M, N, w_dim] on gen.device, a label such as 'LELSD dirs.npz #0 a=1.5,3').
-    Raises:
-        click.BadParameter naming the option.
-    """
-    if mode != 'resample':
-        raise click.BadParameter('--mode applies to link resampling, not to --direction', param_hint='--mode')
-    try:
-        values = [float(v) for v in str(strengths or DEFAULT_EDIT_STRENGTHS).split(',') if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f'{strengths!r}: expected numbers like "-3,-1.5,1.5,3"', param_hint='--strengths') from None
-    mags = sorted({abs(v) for v in values if math.isfinite(v) and v != 0})
-    if not mags or len(mags) > 8:
-        raise click.BadParameter(f'{strengths!r}: give 1 to 8 non-zero finite strengths', param_hint='--strengths')
-    with option_errors('--direction'):
-        result = load_directions(path, gen)
-    if result.space != 'w' or result.rows is not None:
-        raise click.BadParameter(f'{path}: `linkgan edit` draws W-space directions applied to every ws row; this one is '
-                                 f'space {result.space!r}, rows {result.rows or "all"}', param_hint='--direction')
-    if not 0 <= index < result.num_directions:
-        raise click.BadParameter(f'{path} has {result.num_directions} direction(s): index {index} is out of range',
-                                 param_hint='--index')
-    if result.network_hash and result.network_hash != network_hash(gen.G):
-        click.echo(f'warning: {path} was found on another network ({result.network_path or result.network_hash})', err=True)
-    u = result.direction(index, gen.device)[None, None].expand(len(mags), batch, -1)
-    m = torch.tensor(mags, device=gen.device)[:, None, None]
-    label = f'LELSD {os.path.basename(path)} #{index} a=' + ','.join(f'{v:g}' for v in mags)
-    return m * u, -m * u, label
-
-
-def parse_index_list(text, upper, param_hint):
-    """'0-5', '0,2,4-6' or 'all' -> sorted list of ints in [0, upper) (None for 'all'); click errors otherwise."""
-    if text is None or text.strip().lower() == 'all':
-        return None
-    out = set()
-    try:
-        for part in text.split(','):
-            part = part.strip()
-            if not part:
-                continue
-            if '-' in part:
-                a, b = (int(p) for p in part.split('-'))
-                if b < a:
-                    raise ValueError
-                out.update(range(a, b + 1))
-            else:
-                out.add(int(part))
-    except ValueError:
-        raise click.BadParameter(f'{text!r}: expected indices like "0-5" or "0,2,4-6"', param_hint=param_hint) from None
-    if not out or min(out) < 0 or max(out) >= upper:
-        raise click.BadParameter(f'{text!r}: indices must lie in 0..{upper - 1}', param_hint=param_hint)
-    return sorted(out)
-
-
-@click.command('lelsd', context_settings={'help_option_names': ['-h', '--help']})
-@network_options()
-@click.option('--link', 'link_name', type=str, default=None, help='The link whose region is edited. Default: the first.')
-@click.option('--region', type=str, default=None,
-              help='A region instead of (or overriding) the link\'s, as JSON: \'{"box": [0, 0, 0.5, 0.5]}\', preset, mask, segmenter.')
-@click.option('--num-directions', type=click.IntRange(min=1), default=DEFAULTS['num_directions'], show_default=True)
-@click.option('--space', type=click.Choice(SPACES), default=DEFAULTS['space'], show_default=True,
-              help='w: one direction for every row; wplus: one per ws row.')
-@click.option('--layers', type=str, default=None, help='ws rows the edit touches, e.g. "0-5" or "0,2,4-6". Default: all.')
-@click.option('--within-link', type=str, default=None,
-              help='Restrict directions to this link\'s W axes (on a LinkGAN network: directions inside the linked subspace).')
-@click.option('--steps', type=click.IntRange(min=1), default=DEFAULTS['steps'], show_default=True, help='Steps per direction.')
-@click.option('--batch', type=click.IntRange(min=1), default=DEFAULTS['batch'], show_default=True)
-@click.option('--lr', type=click.FloatRange(min=0.0, min_open=True), default=DEFAULTS['lr'], show_default=True)
-@click.option('--gamma', type=click.FloatRange(min=0.0), default=DEFAULTS['gamma'], show_default=True,
-              help='Weight of the correlation penalty (K > 1).')
-@truncation_option(default=DEFAULTS['truncation'])
-@click.option('--mask-mode', type=click.Choice(MASK_MODES), default=DEFAULTS['mask_mode'], show_default=True,
-              help='Semantic regions: combine the masks of the original and the edited image.')
-@click.option('--unit-norm', is_flag=True, help='Renormalise directions after every step (W+: each row).')
-@click.option('--eval-samples', type=click.IntRange(min=0), default=DEFAULTS['eval_samples'], show_default=True,
-              help='Held-out latents for the final localization scores (0: skip).')
-@click.option('--seed', type=click.IntRange(min=0), default=DEFAULTS['seed'], show_default=True)
-@device_option()
-@click.option('--out', required=True, type=click.Path(dir_okay=False), help='Output .npz.')
-def lelsd_command(network, upstream, spec, link_name, region, num_directions, space, layers, within_link, steps,
-                  batch, lr, gamma, truncation, mask_mode, unit_norm, eval_samples, seed, device, out):
-    """Find LELSD directions: latent edits that stay inside a region (Pajouheshgar et al., ICASSP 2022)."""
-    if not out.lower().endswith('.npz'):
-        raise click.BadParameter(f'{out!r}: directions are written as .npz', param_hint='--out')
-    if region is not None and spec is None and within_link is None:
-        with option_errors('--region', SpecError):     # A region alone needs no spec (a baseline network has none).
-            spec = region_spec(region, name=link_name or 'region')
-    net, gen, full, origin, dev = load_for_cli(network, upstream, spec, device, 'frontal')
-    name = link_name or full.names[0]
-    if region is not None:
-        with option_errors('--region', SpecError):
-            one = region_spec(region, name=name, w_dim=gen.w_dim)
-    else:
-        with option_errors('--link'):
-            one = single_link(full, name)
-    axes = None
-    if within_link is not None:
-        if within_link not in full.names:
-            raise click.BadParameter(f'unknown link {within_link!r} (the spec from {origin} has: {", ".join(full.names)})',
-                                     param_hint='--within-link')
-        axes = list(full.links[full.names.index(within_link)].axes)
-    rows = parse_index_list(layers, gen.num_ws, '--layers')
-    try:
-        layer_infos = synthesis_layers(gen.G)
-    except TypeError as e:
-        raise click.ClickException(str(e)) from None
-    if not layers_reached(layer_infos, row_mask(gen.num_ws, rows)):
-        raise click.BadParameter(f'rows {rows} reach no synthesis layer (the layers use rows '
-                                 f'{sorted(set(l.ws_index for l in layer_infos))})', param_hint='--layers')
-    total = steps * num_directions
-    with progress_bar(total, f'lelsd {one.links[0].name}: {num_directions} direction(s) x {steps} steps') as bar:
-        result = find_directions(gen, one, num_directions=num_directions, space=space, rows=rows, axes=axes,
-                                 steps=steps, batch=batch, lr=lr, gamma=gamma, truncation=truncation,
-                                 unit_norm=unit_norm, mask_mode=mask_mode, seed=seed, eval_samples=0,
-                                 layers=layer_infos, progress=bar.update)
-    seconds = result.seconds
-    if eval_samples:
-        result.scores = evaluate_directions(gen, one, result, samples=eval_samples, seed=seed + 1,
-                                            truncation=truncation, mask_mode=mask_mode, layers=layer_infos).tolist()
-    result.network_path = net.path
-    result.settings['within_link'] = within_link
-    save_directions(out, result)
-    click.echo(f'lelsd: {result.num_directions} direction(s) of region {json.dumps(result.region)} on {net.path} '
-               f'({net.flavour}, hash {result.network_hash}); space {space}, rows {rows or "all"}, '
-               f'axes {"link " + within_link if axes else "all"}; {len(result.layer_names)} synthesis layers scored')
-    for k in range(result.num_directions):
-        d = result.directions[k]
-        score = f'{result.scores[k]:.3f}' if result.scores else 'n/a'
-        click.echo(f'  direction {k}: norm {float(np.linalg.norm(d)):.3f}, training LS {result.history[k][0]:.3f} -> '
-                   f'{np.mean(result.history[k][-10:]):.3f}, held-out LS {score}')
-    click.echo(f'wrote {out} ({seconds:.1f} s search, {seconds / max(total, 1) * 1e3:.0f} ms per step)')
 
 #----------------------------------------------------------------------------

@@ -70,15 +70,6 @@ DEFAULTS = dict(space='w', steps=500, lr=0.2, multiscale=1.0, feature_weight=1.0
 #----------------------------------------------------------------------------
 # W statistics and noise buffers.
 
-def mapping_module(G):
-    """G.mapping, or (EG3D) G.backbone.mapping, or None."""
-    mapping = getattr(G, 'mapping', None)
-    if isinstance(mapping, torch.nn.Module):
-        return mapping
-    backbone = getattr(G, 'backbone', None)
-    return getattr(backbone, 'mapping', None) if backbone is not None else None
-
-
 @torch.no_grad()
 def best_start(gen, target, c, w_avg, starts, generator=None, chunk=16):
     """Per target, the code among w_avg and `starts` mapped z whose render is closest to it (pixel MSE).
@@ -126,7 +117,7 @@ def w_statistics(gen, c=None, samples=DEFAULTS['w_avg_samples'], seed=DEFAULTS['
     ws = torch.cat(ws)                                                    # [samples, w_dim]
     mean = ws.mean(dim=0)
     rms = float((ws - mean).square().mean().sqrt())
-    tracked = getattr(mapping_module(gen.G), 'w_avg', None)
+    tracked = getattr(gen.flavour.mapping_network_of(gen.G), 'w_avg', None)
     if isinstance(tracked, torch.Tensor) and tracked.shape == mean.shape and bool(tracked.abs().max() > 0):
         return tracked.detach().float().to(dev).clone(), rms, 'G.mapping.w_avg'
     return mean, rms, f'estimated from {samples} z'

@@ -16,19 +16,16 @@ samples (ws at `truncation`, const noise, the generator's RNG replayed for every
 D is the network's typical distance between two codes, mean ||w_new - w||, so direction strengths s are fractions
 of "a whole new sample"; each sample i is edited with sign (-1)^i (both directions of an edit, one render each).
 
-Per method and strength, means over samples (images in [-1, 1], x = original, x' = edit, squared change per value):
+Per method and strength, means over samples (images in [-1, 1], x = original, x' = edit, squared change per value;
+`metrics.region_change`):
     in_all  = sum(M (x'-x)^2) / (C H W)        out_all  = sum((1-M)(x'-x)^2) / (C H W)   (the paper's normalisation)
     in_px   = sum(M (x'-x)^2) / (C sum M)      out_px   = sum((1-M)(x'-x)^2) / (C sum(1-M))  (per region pixel)
     locality = out_px / in_px (per-pixel leakage; the paper's Table 2 gives LinkGAN ~0.015, StyleSpace ~0.17,
-               ReSeFa ~0.36, StyleCLIP ~0.67 for the eyes, a ~3.5% region: ANCHORS)
+               ReSeFa ~0.36, StyleCLIP ~0.67 for the eyes, a ~3.5% region: metrics.LOCALITY_ANCHORS)
     swd      = sliced Wasserstein distance of the edited images to real images (quality.sliced_wasserstein; x1e3)
-Matched strength: every curve (in, out) is walked from the origin (no edit, no change) in strength order and out is
-linearly interpolated where in first reaches a target in-region change (default: LinkGAN resample at t = 1 on the
-first linked network), in each normalisation; None when the curve never gets there.
-
-Outputs in --out DIR: compare.json, compare.md (Table 2 layout, then every sweep point), compare.png (out_px against
-in_px, log-log, one curve per method, the anchors as lines out = r * in), and lelsd-<network>.npz for directions
-found on the fly (reuse them with --directions).
+Every curve is then matched at one in-region change, and the report written as compare.json, compare.md and
+compare.png (`research.compare_report`); directions found on the fly are saved in --out as lelsd-<network>.npz
+(reuse them with --directions).
 """
 
 import dataclasses
@@ -41,19 +38,19 @@ import click
 import torch
 
 from linkgan_plugin.analysis.cli_options import (
-    device_for_cli, device_option, network_for_cli, network_option, option_errors, progress_bar, spec_option,
-    truncation_option, upstream_option)
+    device_for_cli, device_option, network_for_cli, network_option, progress_bar, spec_option, truncation_option,
+    upstream_option)
 from linkgan_plugin.analysis.datasets import DatasetError, load_images
-from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS
+from linkgan_plugin.analysis.metrics import LOCALITY_ANCHORS, region_change
 from linkgan_plugin.analysis.network_loading import read_training_options, resolve_spec
 from linkgan_plugin.analysis.quality import sliced_wasserstein
-from linkgan_plugin.checks import SpecError
+from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.demo.data import scene_images
 from linkgan_plugin.editing import lelsd
-from linkgan_plugin.render import RngReplay
+from linkgan_plugin.render import RngReplay, seeded_generator
+from linkgan_plugin.research.compare_report import format_markdown, match_target, matched, write_outputs
 from linkgan_plugin.spec import load_spec
 
-ANCHORS = LOCALITY_ANCHORS      # Per-pixel out / in of the paper's Table 2 (metrics.ANCHOR_NOTE).
 STRENGTHS = {
     'resample':  (0.25, 0.5, 0.75, 1.0),          # Fraction t of the way to the resampled axes.
     'noise':     (0.25, 0.5, 1.0, 2.0),           # alpha.
@@ -61,7 +58,6 @@ STRENGTHS = {
 }
 DEFAULTS = dict(samples=256, batch=32, seed=0, truncation=1.0, lelsd_steps=lelsd.DEFAULTS['steps'],
                 num_directions=1, quality_images=256, device='auto')
-SCALE = 1e3
 STATS = ('in_all', 'out_all', 'in_px', 'out_px')
 REAL_SEED = 1_000_003           # Seed offset of the real scenes drawn for demo networks.
 
@@ -114,56 +110,16 @@ def edit_batch(method, strength, ws, ws_new, noise, axes, distance, signs):
     raise ValueError(f'unknown method kind {method.kind!r}')
 
 #----------------------------------------------------------------------------
-# Statistics.
-
-def change_stats(x, x_edit, mask):
-    """Per-sample squared change inside / outside the region in both normalisations.
-
-    Args:
-        x, x_edit: [N, C, H, W]; mask: [1 or N, H, W] in [0, 1].
-    Returns:
-        {'in_all', 'out_all', 'in_px', 'out_px'}: each [N] (float64, CPU).
-    """
-    N, C, H, W = x.shape
-    sq = (x_edit.float() - x.float()).square().sum(dim=1)                  # [N, H, W]
-    m = mask.float().expand(N, -1, -1)
-    inside, outside = (m * sq).sum(dim=[1, 2]), ((1 - m) * sq).sum(dim=[1, 2])
-    area_in, area_out = m.sum(dim=[1, 2]).clamp(min=1e-8), (1 - m).sum(dim=[1, 2]).clamp(min=1e-8)
-    out = {'in_all': inside / (C * H * W), 'out_all': outside / (C * H * W),
-           'in_px': inside / (C * area_in), 'out_px': outside / (C * area_out)}
-    return {k: v.double().cpu() for k, v in out.items()}
-
-
-def interpolate_at(ins, outs, target):
-    """out where the curve (0, 0), (ins[0], outs[0]), ... (in strength order) first reaches in == target.
-
-    Returns:
-        float, or None when the curve never reaches `target` (or target is None / negative).
-    """
-    if target is None or not math.isfinite(target) or target < 0:
-        return None
-    px, py = 0.0, 0.0
-    if target == 0:
-        return 0.0
-    for x, y in zip(ins, outs):
-        if x is None or y is None:
-            return None
-        if (px - target) * (x - target) <= 0 and x != px:
-            t = (target - px) / (x - px)
-            return py + t * (y - py)
-        px, py = x, y
-    return None
-
-#----------------------------------------------------------------------------
 # Networks and roles.
 
 def network_role(net, link):
-    """'linked' when the network was trained with this link (demo checkpoint flag, its stored spec, or LinkLoss with
-    the link in training_options.json), else 'control'."""
-    if net.info.get('linked') is True:
-        return 'linked'
+    """'linked' when the network was trained with this link (its stored spec, LinkLoss with the link in
+    training_options.json, or a checkpoint flagged linked that stores no spec to check), else 'control'. A checkpoint
+    flagged linked was trained with its own spec, which need not hold this link."""
     if net.info.get('linked') is False:
         return 'control'
+    if net.info.get('linked') is True and not isinstance(net.checkpoint_spec, dict):
+        return 'linked'
     candidates = [net.checkpoint_spec]
     try:
         options = read_training_options(net)
@@ -218,10 +174,10 @@ def demo_real_images(net, count, seed):
 def sample_inputs(gen, samples, seed, truncation):
     """ws, ws_new, noise [samples, w_dim], c, signs [samples] from seeded streams (sample i is batch independent)."""
     ws, c = lelsd.sample_latents(gen, samples, seed, stream=0, truncation=truncation)
-    z_new = torch.randn([samples, gen.z_dim], generator=lelsd._stream(seed, 1))
+    z_new = torch.randn([samples, gen.z_dim], generator=seeded_generator(seed, 1))
     with torch.no_grad():
         ws_new = gen.map(z_new.to(gen.device), c, truncation)
-    noise = torch.randn([samples, gen.w_dim], generator=lelsd._stream(seed, 2)).to(gen.device)
+    noise = torch.randn([samples, gen.w_dim], generator=seeded_generator(seed, 2)).to(gen.device)
     signs = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(samples)])
     return ws, ws_new, noise, c, signs
 
@@ -266,8 +222,8 @@ def measure_network(gen, methods, link_spec, samples=DEFAULTS['samples'], batch=
                 x1 = render(edit_batch(m, s, ws, ws_new, noise, axes, distance, signs), c)
                 sem = masker.segment(x, x1)
                 mask = masker.at(x.shape[2], x.shape[3], x.device, sem)
-                for k, v in change_stats(x, x1, mask).items():
-                    acc[m.key][j][k].append(v)
+                for k, v in region_change(x, x1, mask[:, None]).items():
+                    acc[m.key][j][k].append(v[:, 0].double().cpu())
                 if keep:
                     images[m.key][j].append(x1[:keep].cpu())
                 if progress is not None:
@@ -289,229 +245,6 @@ def measure_network(gen, methods, link_spec, samples=DEFAULTS['samples'], batch=
 def renders_per_network(methods, samples, batch):
     """Progress units measure_network reports."""
     return math.ceil(samples / batch) * (1 + sum(len(m.strengths) for m in methods))
-
-#----------------------------------------------------------------------------
-# Matching, quality, report.
-
-def match_target(results, methods, target=None):
-    """The in-region change every curve is matched at: `target` (per pixel, as in_px) if given, else LinkGAN
-    resample at t = 1 on the first linked network, else the first 'same axes resampled' at t = 1.
-    Returns: {'in_px': value, 'in_all': value, 'from': text} (in_all None when only in_px is known)."""
-    if target is not None:
-        return {'in_px': float(target), 'in_all': None, 'from': 'given (--match)'}
-    for family in ('linkgan-resample', 'control-resample'):
-        for m in methods:
-            if m.family == family:
-                p = results[m.key][-1]
-                return {'in_px': p['in_px'], 'in_all': p['in_all'], 'from': f'{m.label} at t = {p["strength"]:g}'}
-    return {'in_px': None, 'in_all': None, 'from': 'none'}
-
-
-def matched(points, target):
-    """Interpolated values of one curve at the target: out_px at in_px, out_all at in_all, swd at in_px."""
-    ins_px, ins_all = [p['in_px'] for p in points], [p['in_all'] for p in points]
-    out = {'out_px': interpolate_at(ins_px, [p['out_px'] for p in points], target['in_px']),
-           'out_all': interpolate_at(ins_all, [p['out_all'] for p in points], target['in_all'])}
-    out['locality'] = out['out_px'] / target['in_px'] if out['out_px'] is not None and target['in_px'] else None
-    swd = [p.get('swd') for p in points]
-    out['swd'] = None
-    if all(v is not None for v in swd) and target['in_px'] is not None:
-        # Walk from the first point (not the origin: an unedited image has the network's own distance).
-        for (a, sa), (b, sb) in zip(zip(ins_px, swd), zip(ins_px[1:], swd[1:])):
-            if (a - target['in_px']) * (b - target['in_px']) <= 0 and a != b:
-                out['swd'] = sa + (target['in_px'] - a) / (b - a) * (sb - sa)
-                break
-    return out
-
-
-def closest_point(points, target_in_px):
-    """The sweep point whose in_px is closest to the target (the last when there is no target)."""
-    if target_in_px is None:
-        return points[-1]
-    return min(points, key=lambda p: abs(math.log(max(p['in_px'], 1e-30)) - math.log(max(target_in_px, 1e-30))))
-
-
-def _f(v, scale=SCALE, digits=3):
-    return 'n/a' if v is None else f'{v * scale:.{digits}f}'
-
-
-def _r(v):
-    return 'n/a' if v is None else f'{v:.3f}'
-
-
-def format_markdown(report):
-    """The comparison as markdown: the Table 2 layout (one row per method), then every sweep point."""
-    t = report['match']
-    link = report['link']
-    lines = [f"# linkgan compare: link `{link['name']}`, region `{json.dumps(link['region'])}`", '',
-             f"{report['settings']['samples']} fixed-seed samples per setting, truncation {report['settings']['truncation']}; "
-             'values x1e-3 (images in [-1, 1]). MSE_i: change inside the region (the edit), MSE_o: change outside '
-             '(leakage, lower is better); "all px" divides by every pixel (the paper\'s Table 2), "/px" by the '
-             'region\'s own pixels; out/in = per-pixel leakage (paper anchors: ' +
-             ', '.join(f'{k} ~{v}' for k, v in ANCHORS.items()) + f'; {ANCHOR_NOTE}). SWD: quality distance to '
-             'real images (x1e3, lower is better).',
-             '', f"Matched in-region change: MSE_i/px = {_f(t['in_px'])} ({t['from']}).", '',
-             '| Method | network | strength | MSE_i | MSE_o | MSE_i /px | MSE_o /px | out/in /px | MSE_o at matched MSE_i | MSE_o /px at matched | out/in at matched | SWD at matched |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|']
-    for m in report['methods']:
-        p = closest_point(m['points'], t['in_px'])
-        mt = m['matched']
-        lines.append(f"| {m['label']} | {m['network']} | {p['strength']:g} | {_f(p['in_all'])} | {_f(p['out_all'])} | "
-                     f"{_f(p['in_px'])} | {_f(p['out_px'])} | {_r(p['locality'])} | {_f(mt['out_all'])} | "
-                     f"{_f(mt['out_px'])} | {_r(mt['locality'])} | {_f(mt['swd'], 1, 2)} |")
-    lines += ['', 'Rows show the sweep point closest to the matched in-region change; "at matched" columns are '
-              'interpolated along each sweep (n/a: the sweep never reaches it).', '', '## Every sweep point', '',
-              '| Method | network | strength | MSE_i | MSE_o | MSE_i /px | MSE_o /px | out/in /px | SWD |', '|---|---|---|---|---|---|---|---|---|']
-    for m in report['methods']:
-        for p in m['points']:
-            lines.append(f"| {m['label']} | {m['network']} | {p['strength']:g} | {_f(p['in_all'])} | {_f(p['out_all'])} | "
-                         f"{_f(p['in_px'])} | {_f(p['out_px'])} | {_r(p['locality'])} | {_f(p.get('swd'), 1, 2)} |")
-    if report.get('originals_swd'):
-        lines += ['', 'SWD of unedited samples: ' + ', '.join(f'{k} {v:.2f}' for k, v in report['originals_swd'].items())]
-    return '\n'.join(lines) + '\n'
-
-#----------------------------------------------------------------------------
-# The plot (pillow).
-
-PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (23, 190, 207), (188, 189, 34), (127, 127, 127)]
-MARKERS = ('circle', 'square', 'triangle', 'diamond')
-
-
-def _marker(draw, shape, x, y, color, r=3.5):
-    if shape == 'circle':
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
-    elif shape == 'square':
-        draw.rectangle([x - r, y - r, x + r, y + r], fill=color)
-    elif shape == 'triangle':
-        draw.polygon([(x, y - r - 1), (x - r - 1, y + r), (x + r + 1, y + r)], fill=color)
-    else:
-        draw.polygon([(x, y - r - 1), (x + r + 1, y), (x, y + r + 1), (x - r - 1, y)], fill=color)
-
-
-def _log_range(values):
-    vals = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
-    if not vals:
-        return -4.0, 0.0
-    lo, hi = math.log10(min(vals)), math.log10(max(vals))
-    pad = max(0.15 * (hi - lo), 0.2)
-    return lo - pad, hi + pad
-
-
-def _dashed(draw, p0, p1, fill, dash=6, gap=4, width=1):
-    (x0, y0), (x1, y1) = p0, p1
-    length = math.hypot(x1 - x0, y1 - y0)
-    if length == 0:
-        return
-    dx, dy = (x1 - x0) / length, (y1 - y0) / length
-    pos = 0.0
-    while pos < length:
-        end = min(pos + dash, length)
-        draw.line([(x0 + dx * pos, y0 + dy * pos), (x0 + dx * end, y0 + dy * end)], fill=fill, width=width)
-        pos = end + gap
-
-
-def _tick_label(e):
-    v = 10 ** e
-    return f'1e{int(round(e))}' if abs(e - round(e)) < 1e-9 else f'{v:.2g}'
-
-
-def plot_curves(report, size=(820, 540)):
-    """out_px against in_px on log-log axes: one curve per method (its sweep, in strength order), the paper's
-    per-pixel anchors as dashed lines out = r * in, the matched in-region change as a dotted vertical line.
-    Returns a PIL image."""
-    from PIL import Image, ImageDraw
-    pts = [p for m in report['methods'] for p in m['points']]
-    frame = _LogFrame(size, _log_range([p['in_px'] for p in pts]), _log_range([p['out_px'] for p in pts]))
-    img = Image.new('RGB', size, (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    _draw_frame(d, frame, f"linkgan compare: link {report['link']['name']} - out-of-region vs in-region change per "
-                          'pixel (log-log)')
-    for name, r in ANCHORS.items():
-        _draw_ratio_line(d, frame, r, f'{name} {r}')
-    t = report['match'].get('in_px')
-    if t and frame.xlo <= math.log10(t) <= frame.xhi:
-        _dashed(d, (frame.X(t), frame.top), (frame.X(t), frame.top + frame.ph), (90, 90, 90), dash=2, gap=3)
-    legend_x = frame.left + frame.pw + 12
-    legend_y = _draw_curves(d, frame, report['methods'], legend_x)
-    d.text((legend_x, legend_y + 8), 'dashed: paper anchors out = r * in', fill=(110, 110, 110))
-    d.text((legend_x, legend_y + 24), 'dotted: matched MSE_i', fill=(110, 110, 110))
-    return img
-
-
-class _LogFrame:
-    """The plot area of a log-log plot of `size` (pixels) and its data -> pixel mapping.
-
-    x_range, y_range: (lo, hi) in log10 units; margins: left, right, top, bottom (pixels).
-    """
-
-    def __init__(self, size, x_range, y_range, margins=(70, 250, 34, 52)):
-        W, H = self.size = size
-        self.left, right, self.top, bottom = margins
-        self.pw, self.ph = W - self.left - right, H - self.top - bottom
-        (self.xlo, self.xhi), (self.ylo, self.yhi) = x_range, y_range
-
-    def X(self, v):
-        return self.left + (math.log10(v) - self.xlo) / (self.xhi - self.xlo) * self.pw
-
-    def Y(self, v):
-        return self.top + self.ph - (math.log10(v) - self.ylo) / (self.yhi - self.ylo) * self.ph
-
-
-def _draw_frame(d, f, title):
-    """Title, grid lines and ticks at decades (and 2, 5 when the range is short), the box and the axis labels."""
-    d.text((f.left, 8), title, fill=(0, 0, 0))
-    for lo, hi, axis in ((f.xlo, f.xhi, 'x'), (f.ylo, f.yhi, 'y')):
-        steps = [math.log10(m) for m in (1, 2, 5)] if hi - lo < 2.5 else [0.0]
-        for e in range(math.floor(lo), math.ceil(hi) + 1):
-            for s in steps:
-                v = e + s
-                if lo <= v <= hi:
-                    if axis == 'x':
-                        x = f.X(10 ** v)
-                        d.line([(x, f.top), (x, f.top + f.ph)], fill=(232, 232, 232))
-                        d.text((x - 12, f.top + f.ph + 4), _tick_label(v), fill=(60, 60, 60))
-                    else:
-                        y = f.Y(10 ** v)
-                        d.line([(f.left, y), (f.left + f.pw, y)], fill=(232, 232, 232))
-                        d.text((8, y - 6), _tick_label(v), fill=(60, 60, 60))
-    d.rectangle([f.left, f.top, f.left + f.pw, f.top + f.ph], outline=(0, 0, 0))
-    d.text((f.left + f.pw // 2 - 110, f.size[1] - 20), 'change inside the region, per region pixel (MSE_i /px)',
-           fill=(0, 0, 0))
-    d.text((4, f.top - 16), 'MSE_o /px', fill=(0, 0, 0))
-
-
-def _draw_ratio_line(d, f, r, text):
-    """The dashed line out = r * in (slope 1 in log space), clipped to the plot box, labelled at its upper end."""
-    a, b = max(f.xlo, f.ylo - math.log10(r)), min(f.xhi, f.yhi - math.log10(r))
-    if a >= b:
-        return
-    p0, p1 = (f.X(10 ** a), f.Y(r * 10 ** a)), (f.X(10 ** b), f.Y(r * 10 ** b))
-    _dashed(d, p0, p1, (150, 150, 150))
-    pos = (p1[0] - 6 * len(text) - 4, p1[1] + 3)
-    d.rectangle(d.textbbox(pos, text), fill=(255, 255, 255))
-    d.text(pos, text, fill=(120, 120, 120))
-
-
-def _draw_curves(d, f, methods, legend_x):
-    """One curve per method (colour: the method's label; marker: its network) and its legend entry, listed from the
-    top of the plot down at legend_x; returns the y below the legend."""
-    labels = list(dict.fromkeys(m['label'] for m in methods))
-    nets = list(dict.fromkeys(m['network'] for m in methods))
-    legend_y = f.top
-    for m in methods:
-        color = PALETTE[labels.index(m['label']) % len(PALETTE)]
-        shape = MARKERS[nets.index(m['network']) % len(MARKERS)]
-        xy = [(f.X(p['in_px']), f.Y(p['out_px'])) for p in m['points'] if p['in_px'] > 0 and p['out_px'] > 0]
-        if len(xy) > 1:
-            d.line(xy, fill=color, width=2)
-        for x, y in xy:
-            _marker(d, shape, x, y, color)
-        d.line([(legend_x, legend_y + 6), (legend_x + 18, legend_y + 6)], fill=color, width=2)
-        _marker(d, shape, legend_x + 9, legend_y + 6, color)
-        d.text((legend_x + 24, legend_y), f"{m['label']} [{m['network']}]"[:36], fill=(0, 0, 0))
-        legend_y += 16
-    return legend_y
 
 #----------------------------------------------------------------------------
 # The whole comparison.
@@ -592,7 +325,7 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
         'settings': {'samples': samples, 'batch': batch, 'seed': seed, 'truncation': truncation,
                      'lelsd_steps': lelsd_steps, 'num_directions': num_directions, 'within_link': within_link,
                      'strengths': {k: list(v) for k, v in STRENGTHS.items()}, 'quality_images': quality_images},
-        'anchors': dict(ANCHORS),
+        'anchors': dict(LOCALITY_ANCHORS),
         'networks': net_info,
         'match': target,
         'methods': [{'key': m.key, 'label': m.label, 'network': m.network, 'family': m.family, 'kind': m.kind,
@@ -658,17 +391,6 @@ def _bar(factory, length, label):
     return factory(length, label) if factory is not None else _NullBar()
 
 
-def write_outputs(report, outdir):
-    """compare.json, compare.md and compare.png in outdir; returns their paths."""
-    os.makedirs(outdir, exist_ok=True)
-    paths = {k: os.path.join(outdir, f'compare.{k}') for k in ('json', 'md', 'png')}
-    with open(paths['json'], 'w', encoding='utf-8') as f:
-        json.dump(report, f, indent=2)
-    with open(paths['md'], 'w', encoding='utf-8') as f:
-        f.write(format_markdown(report))
-    plot_curves(report).save(paths['png'])
-    return paths
-
 #----------------------------------------------------------------------------
 # CLI.
 
@@ -700,7 +422,7 @@ def _resolve_link_spec(networks, spec, link_name, region):
             raise click.UsageError('no link spec: none of the networks stores one; pass --spec FILE')
     name = link_name or full.names[0]
     with option_errors('--link'):
-        one = lelsd.single_link(full, name)
+        one = full.select([name])
     if region is not None:
         with option_errors('--region', SpecError):
             reg = lelsd.region_spec(region, name=name, w_dim=w_dim).links[0].region

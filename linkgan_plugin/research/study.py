@@ -1,16 +1,19 @@
 """`linkgan study`: measure LinkGAN recipes against the control on the demo, and the paper's Table 3 trend.
 
-Every recipe is a fine-tune of the same shipped baseline with LinkLoss; every comparison is against the control:
-the same baseline fine-tuned with the same length, batch, data order and latents, without the link term. All
-models are evaluated on the same fixed-seed samples (demo_eval.evaluate_model).
+A recipe trains with LinkLoss either as a fine-tune of the shipped baseline (the default) or from scratch
+(`settings.scratch_kimg`: fresh networks, the link term acting from the first step). Every comparison is against
+the recipe's control: the same training (the same baseline or the same initial weights, length, batch, data order
+and latents) without the link term. All models are evaluated on the same fixed-seed samples
+(demo/evaluation.evaluate_model).
 
     linkgan study --recipes examples/study/recipes.json --out runs/study     # a recipe table and its frontier
     linkgan study --axes-sweep 2,4,8,16,32 --out runs/table3                 # one link, the number of axes swept
 
 Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {finetune_kimg,
-finetune_batch; or scratch_kimg to train from scratch, with batch and channels}, "note": "..."}, ...}. Jobs run in `--workers` processes with one thread each;
-finished jobs are kept in OUT/runs/*.json, so an interrupted study resumes where it stopped; each job's G_ema is saved
-beside its JSON (OUT/runs/*.pt, a checkpoint `linkgan eval` / `edit` and examples/study/layer_leakage.py load).
+finetune_batch; or scratch_kimg to train from scratch, with batch and channels}, "note": "..."}, ...}. Jobs run in
+`--workers` processes with one thread each; finished jobs are kept in OUT/runs/*.json, so an interrupted study
+resumes where it stopped; each job's G_ema is saved beside its JSON (OUT/runs/*.pt, a toy checkpoint that
+`linkgan eval` / `edit` and examples/study/layer_leakage.py load).
 
 Outputs: OUT/study.json (every row), OUT/study.md (the table: per link, linked / control ratios of mse_i, mse_o,
 edit_i, keep_o, the locality and the quality ratio, and which floor targets hold), OUT/frontier.png (locality
@@ -36,6 +39,7 @@ from linkgan_plugin.demo.baseline import BASELINE_FILE, load_baseline_state
 from linkgan_plugin.demo.evaluation import evaluate_model
 from linkgan_plugin.demo.settings import BUILTIN_SPEC, DEMO_DEFAULTS, demo_spec, TARGETS
 from linkgan_plugin.demo.training import finetune
+from linkgan_plugin.toy.checkpoint import save_checkpoint
 
 #----------------------------------------------------------------------------
 # Jobs.
@@ -55,7 +59,7 @@ def control_key(settings):
 
 
 def make_jobs(recipes, base_settings, eval_specs_of):
-    """(jobs, rows): one fine-tune job per recipe plus one control per distinct fine-tune settings.
+    """(jobs, rows): one training job per recipe plus one control per distinct training settings (control_key).
 
     Args:
         recipes:       {name: {'spec': dict, 'settings': dict}}.
@@ -112,8 +116,8 @@ def _evaluate_saved(job_id, job, outdir, keys):
 
 
 def run_job(job_id, job, baseline_path, outdir):
-    """Process entry: fine-tune (control when linked_spec is None), evaluate with every eval spec, save JSON and the
-    G_ema checkpoint. A finished job only gets the evaluations it lacks, from its saved G_ema."""
+    """Process entry: train (a fine-tune, or from scratch; control when linked_spec is None), evaluate with every eval
+    spec, save JSON and the G_ema checkpoint (toy.checkpoint). A finished job only gets the evaluations it lacks, from its saved G_ema."""
     torch.set_num_threads(1)
     pending = pending_evaluations(outdir, job_id, job)
     if pending is not None:
@@ -130,9 +134,8 @@ def run_job(job_id, job, baseline_path, outdir):
     evaluations = {k: evaluate_model(trainer.G_ema, demo_spec(s, w_dim=settings['w_dim']), settings)
                    for k, s in job['eval_specs'].items()}
     eval_spec = next(iter(job['eval_specs'].values()))
-    torch.save({'flavour': 'sg2ada', 'linked': spec is not None, 'G_init_kwargs': dict(trainer.G_ema.init_kwargs),
-                'G_ema_state': trainer.G_ema.state_dict(), 'spec': job['linked_spec'], 'eval_spec': eval_spec,
-                'kimg': trainer.cur_nimg / 1000, 'settings': settings}, network)
+    save_checkpoint(network, trainer.G_ema, 'sg2ada', job['linked_spec'], eval_spec=eval_spec,
+                    kimg=trainer.cur_nimg / 1000, settings=settings)
     with open(path + '.tmp', 'w', encoding='utf-8') as f:
         json.dump({'job': job_id, 'evaluations': evaluations, 'finetune_seconds': seconds,
                    'settings': settings}, f)
@@ -263,7 +266,8 @@ def check_recipe_settings(name, settings):
 @click.option('--samples', type=click.IntRange(min=16), default=1024, show_default=True)
 @click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
 def study_command(recipes_file, axes_sweep, outdir, baseline, workers, samples, seed):
-    """Fine-tune LinkGAN recipes and their control from the shipped baseline; tabulate and plot the frontier."""
+    """Train LinkGAN recipes (fine-tunes of the shipped baseline, or from scratch) and their controls; tabulate and
+    plot the frontier."""
     if bool(recipes_file) == bool(axes_sweep):
         raise click.UsageError('give exactly one of --recipes FILE and --axes-sweep LIST')
     if recipes_file:

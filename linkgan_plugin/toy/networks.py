@@ -364,6 +364,8 @@ class ToyDiscriminatorEG3D(torch.nn.Module):
     def __init__(self, c_dim=25, img_resolution=32, img_channels=3, channels=32, mbstd_group_size=4):
         super().__init__()
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
+        self.init_kwargs = dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, channels=channels,
+                                mbstd_group_size=mbstd_group_size)
         self.trunk = _DiscriminatorTrunk(2 * img_channels, img_resolution, c_dim, channels, mbstd_group_size)
 
     def forward(self, img, c, update_emas=False, **_unused):
@@ -372,22 +374,26 @@ class ToyDiscriminatorEG3D(torch.nn.Module):
 
 #----------------------------------------------------------------------------
 
+# The toy classes of each flavour: (generator, discriminator).
+TOY_NETWORKS = {
+    'sg2ada': (ToyGeneratorSG2ADA, ToyDiscriminatorSG2ADA),
+    'sg3':    (ToyGeneratorSG3, ToyDiscriminatorSG3),
+    'eg3d':   (ToyGeneratorEG3D, ToyDiscriminatorEG3D),
+}
+FLAVOURS = tuple(TOY_NETWORKS)
+
+
+def toy_classes(flavour):
+    """(generator class, discriminator class) of a flavour; ValueError naming the flavours for anything else."""
+    if flavour not in TOY_NETWORKS:
+        raise ValueError(f"flavour must be 'sg2ada', 'sg3' or 'eg3d', got {flavour!r}")
+    return TOY_NETWORKS[flavour]
+
+
 def make_toy_networks(flavour, **kwargs):
     """(G, D) of a flavour ('sg2ada' | 'sg3' | 'eg3d'); kwargs go to G (z_dim, w_dim, img_resolution, ...)."""
-    if flavour == 'sg2ada':
-        G = ToyGeneratorSG2ADA(**kwargs)
-        D = ToyDiscriminatorSG2ADA(c_dim=G.c_dim, img_resolution=G.img_resolution, img_channels=G.img_channels)
-    elif flavour == 'sg3':
-        G = ToyGeneratorSG3(**kwargs)
-        D = ToyDiscriminatorSG3(c_dim=G.c_dim, img_resolution=G.img_resolution, img_channels=G.img_channels)
-    elif flavour == 'eg3d':
-        G = ToyGeneratorEG3D(**kwargs)
-        D = ToyDiscriminatorEG3D(c_dim=G.c_dim, img_resolution=G.img_resolution, img_channels=G.img_channels)
-    else:
-        raise ValueError(f"flavour must be 'sg2ada', 'sg3' or 'eg3d', got {flavour!r}")
-    return G, D
-
-
-FLAVOURS = ('sg2ada', 'sg3', 'eg3d')
+    G_class, D_class = toy_classes(flavour)
+    G = G_class(**kwargs)
+    return G, D_class(c_dim=G.c_dim, img_resolution=G.img_resolution, img_channels=G.img_channels)
 
 #----------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 A flavour class knows, for its upstream (class attributes and classmethods, usable on a bare G_ema):
     matches_generator(G)            -> whether this upstream built G (detection order: FLAVOUR_CLASSES)
     outputs, primary_output, discriminator_inputs, camera_labels
-    num_ws_of(G), labels(batch, c_dim, ...), render(G, ws, c)  -> what evaluation and editing need
+    num_ws_of(G), mapping_network_of(G), labels(batch, c_dim, ...), render(G, ws, c)
+                                    -> what evaluation and editing need
     loss_networks(G)                -> the networks its loss constructor takes (sg2ada: mapping and synthesis)
     call_loss(loss, ...)            -> its accumulate_gradients call convention
 An instance wraps the networks and the base loss upstream built, and offers the link pass what it needs in one
@@ -39,6 +40,12 @@ class Flavour:
     @classmethod
     def num_ws_of(cls, G):
         return int(unwrap(G).num_ws)
+
+    @classmethod
+    def mapping_network_of(cls, G):
+        """The mapping network module of G (where upstream tracks w_avg), or None when G has none."""
+        mapping = getattr(unwrap(G), 'mapping', None)
+        return mapping if isinstance(mapping, torch.nn.Module) else None
 
     @classmethod
     def labels(cls, batch, c_dim, device, camera='frontal', generator=None):
@@ -188,6 +195,11 @@ class EG3D(Flavour):
     @classmethod
     def num_ws_of(cls, G):
         return int(unwrap(G).backbone.num_ws)
+
+    @classmethod
+    def mapping_network_of(cls, G):
+        mapping = getattr(getattr(unwrap(G), 'backbone', None), 'mapping', None)    # G.mapping is a method.
+        return mapping if isinstance(mapping, torch.nn.Module) else None
 
     @classmethod
     def labels(cls, batch, c_dim, device, camera='frontal', generator=None):
