@@ -14,6 +14,7 @@ import click
 COMMANDS = {
     'demo':   'linkgan_plugin.demo.command:demo_command',
     'baseline': 'linkgan_plugin.demo.baseline:baseline_command',
+    'factor-regressor': 'linkgan_plugin.demo.factors:factor_regressor_command',
     'study':  'linkgan_plugin.research.study:study_command',
     'spec':   'linkgan_plugin.spec_cli:spec_group',
     'bench':  'linkgan_plugin.cli:bench_group',

@@ -1,24 +1,43 @@
 """Image quality and diversity without downloaded weights: the sliced Wasserstein distance (SWD) on
-Laplacian-pyramid patches, as Progressive GAN (Karras et al., ICLR 2018, sec. 5) measures it.
+Laplacian-pyramid patches, after Progressive GAN (Karras et al., ICLR 2018, sec. 5 and appendix D), and its
+real-vs-real floor.
 
 For two image sets A and B ([N, C, H, W] in [-1, 1]):
     1. Build a Laplacian pyramid of every image, from its resolution down to `min_resolution` (the last level is
        the low-pass residual).
     2. From each level take `patches_per_image` random 7x7 neighbourhoods per image: descriptors of C*7*7 values.
-    3. Normalise the descriptors per colour channel with the mean and std of the *reference* set B. (Progressive
-       GAN normalises each set by its own statistics, which makes the distance blind to a global loss of contrast:
-       a generator whose images all fade to half contrast would score like the data. With B's statistics it does
-       not.)
+    3. Normalise the descriptors per colour channel with the mean and std of the *reference* set B.
     4. SWD of the two descriptor sets: project both on `directions` random unit vectors, sort each projection,
        and average |sorted A - sorted B|.
-The distance is reported per level and as the mean over levels, x1e3 (Progressive GAN's units). Lower is better;
-a generator that collapses its diversity moves its patch distribution away from the data's and scores higher, so
-this catches the "dull images" failure that leakage metrics reward.
+The distance is reported per level and as the mean over levels, x1e3 (Progressive GAN's units). Lower is better.
+
+Where this departs from Progressive GAN's SWD (so numbers are not comparable with its tables):
+    - patches per image and level: 64 here (`patches_per_image`), 128 there;
+    - images per set: what the caller passes (the demo: settings['samples'], 1024; `linkgan eval --data`:
+      --quality-images, 1024), 16384 there; with fewer images the distance has a higher floor (below);
+    - normalisation: both sets with the reference (real) set's per-channel mean and std; Progressive GAN
+      normalises each set with its own, which is blind to a global loss of contrast (a generator whose images all
+      fade to half contrast would score like the data);
+    - levels: from the image's resolution down to 16 px: at the demo's 32 px only two levels (32: the band-pass
+      detail, 16: the low-pass), where Progressive GAN's 1024 px images give seven.
+Kept from Progressive GAN: 7 x 7 neighbourhoods, the [1, 4, 6, 4, 1] binomial pyramid, 512 random directions,
+the x1e3 units.
+
+What SWD cannot see: it compares *patch* distributions, pooled over all images and positions. A set of a few
+real images repeated has real patches and scores well (16 real scenes repeated 64 times beat every trained demo
+model); so does a set whose one quadrant never changes. Report a coverage measure beside it (analysis/coverage.py:
+precision and recall), and the floor:
+
+Floor: two disjoint sets of real images of the same size are not at distance 0. `swd_floor` measures it with the
+same seed protocol as a model's distance, against the same reference set (the demo's cell scenes at 32 px, seed 0,
+demo/evaluation.py's real_scenes against floor_scenes: 41.7 at 256 images, 19.0 at 1024; other seeds give a few
+units more or less). A model's distance is only meaningful above its floor at that size.
 
 Results depend on the seed (patch positions, directions) by a few percent; compare sets measured with the same
 `seed`, the same number of images and the same resolution. Both sets must have the same number of images.
 
     swd = sliced_wasserstein(fake, real)          # {'levels': {32: ..., 16: ...}, 'mean': ...}
+    floor = swd_floor(real_pool, count=1024)      # real_pool[:1024] the reference, real_pool[1024:2048] the other
 """
 
 import torch
@@ -116,5 +135,28 @@ def sliced_wasserstein(images_a, images_b, patch_size=DEFAULTS['patch_size'],
         da, db = ((da - mean) / std).flatten(1), ((db - mean) / std).flatten(1)
         levels[int(res)] = 1e3 * sliced_distance(da, db, directions, g)
     return {'levels': levels, 'mean': sum(levels.values()) / len(levels)}
+
+#----------------------------------------------------------------------------
+
+
+def swd_floor(real, count=None, **kwargs):
+    """The real-vs-real floor of sliced_wasserstein at `count` images: the distance between two disjoint sets of
+    real images of that size, measured exactly as a model's (same seed and settings, the same reference set).
+
+    Args:
+        real:   [M, C, H, W] in [-1, 1], M >= 2 * count: real[:count] is the reference set (pass the same images
+                a model is measured against, first), real[count:2 * count] the other set.
+        count:  images per set (default M // 2).
+        kwargs: sliced_wasserstein's settings (patch_size, patches_per_image, directions, min_resolution, seed).
+    Returns:
+        sliced_wasserstein(real[count:2 * count], real[:count], **kwargs), plus 'images': count.
+    """
+    count = real.shape[0] // 2 if count is None else int(count)
+    if count < 1 or real.shape[0] < 2 * count:
+        raise ValueError(f'swd_floor: need at least 2 x count = {2 * count} real images (count >= 1), '
+                         f'got {real.shape[0]}')
+    out = sliced_wasserstein(real[count:2 * count], real[:count], **kwargs)
+    out['images'] = count
+    return out
 
 #----------------------------------------------------------------------------

@@ -102,12 +102,21 @@ def train_segmenter(steps=SEGMENTER_DEFAULTS['steps'], resolution=SEGMENTER_DEFA
     """
     torch.manual_seed(seed)
     model = LandscapeSegmenter(width)
+    gen = torch.Generator().manual_seed(seed)
+
+    def step_loss():
+        images, labels = landscapes(batch, resolution, gen)
+        return F.cross_entropy(model(augment(images, gen)), labels)
+    return fit_small_network(model, step_loss, steps, lr, progress)
+
+
+def fit_small_network(model, step_loss, steps, lr, progress=None):
+    """Adam at `lr` with a cosine decay to 0 over `steps` steps, each minimising `step_loss()` (a callable that
+    draws its own batch and returns a scalar loss). Returns `model` in eval mode with requires_grad False."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / max(steps, 1))))
-    gen = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        images, labels = landscapes(batch, resolution, gen)
-        loss = F.cross_entropy(model(augment(images, gen)), labels)
+        loss = step_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,0 +1,377 @@
+"""The demo's feature space for coverage (precision / recall): a small regressor that reads a scene's factors.
+
+The demo's scenes are procedural, so every real image's factors can be read from its pixels (and, for landscapes,
+its label map). A small CNN learns to read them back from any image, a generator's render included; its predicted
+factors, beside each region's detail energy (analysis.coverage.detail_energy), are the features analysis.coverage
+compares. In this space an image is its content: which colours, which shapes where, how sharp. So 16 images
+repeated 64 times cover 16 points of it, a set whose top-left cell never changes covers none of that cell's
+content, a blurred set reads as soft, and two independent sets of real scenes cover each other. Nothing is
+downloaded.
+
+Factors (the regression targets), read from sharp real scenes, in natural units:
+    'cells' scenes (data.scenes), per cell, row-major (cell0 = top left, cell1 = top right, ...):
+        'background' [3]  the cell's background colour, its top-left pixel (no pattern reaches a cell's corner);
+        'foreground' [3]  the mean colour of the pixels that differ from the background (the background colour for
+                          a blank cell: what is visible);
+        'shape'      [16] the share of foreground pixels in each block of a 4 x 4 grid over the cell, in [0, 1].
+    'landscape' scenes (landscape.landscapes):
+        'layout'     [48] the share of each class (sky, ground, object) in each block of a 4 x 4 grid, in [0, 1];
+        'sky', 'ground', 'object' [3 each]  the class's mean colour (the centre of its colour law when absent).
+Features (`FactorFeatures`, images [N, 3, R, R] in [-1, 1] -> float32 [N, F + G]): the predicted factors, then the
+detail energy of each of G regions (a cell; for landscapes a quadrant), measured, not predicted. `groups` names the
+columns, `parts` gathers them into the parts analysis.coverage scores one by one (its headline is the worst part):
+one part per cell ('cell0': its background, foreground, shape and detail), for landscapes 'layout' (layout and
+detail), 'sky', 'ground' and 'object'. The cells of a scene, and a landscape's colours and layout, are drawn
+independently, so a part's coverage is a coverage of one independent factor set (about 7 dimensions: k-NN manifolds
+are reliable there with 256-4096 samples), and a collapse of any one part shows, however good the others are.
+
+Training (`train_factor_regressor`): Adam with a cosine learning-rate decay on fresh real scenes, MSE on the
+factors standardised with the mean and std of 2048 real scenes (kept as buffers). The images are augmented like a
+generator's renders (per sample: blur sigma 0-1 px, colour gain 1 +- 0.1, shift +-0.1, noise std 0-0.1), the
+targets stay the sharp scene's, so a render reads as the scene it draws. Deterministic on one thread: the weights
+and the scenes come from its own torch.Generator (modules are built on the 'meta' device) and the global RNG is
+never drawn from, so the demo's other numbers stay bit-identical. The feature space does not depend on the demo's
+seed: every model of every run is measured in the same space. 500 steps of 32 scenes: about 20 s of CPU time on
+one thread (27-32 s wall measured on a shared, busy 2-core machine).
+
+The demo's two scenes at 32 px (cells 2 x 2, landscape) ship their trained regressors (SHIPPED:
+assets/factor_regressor_cells.pt and assets/factor_regressor_landscape.pt, 0.36 MB each, float16 weights),
+reproduced bit for bit on one thread by
+
+    linkgan factor-regressor --scene cells --out linkgan_plugin/demo/assets/factor_regressor_cells.pt
+    linkgan factor-regressor --scene landscape --out linkgan_plugin/demo/assets/factor_regressor_landscape.pt
+
+Other scenes and sizes train on first use (`factor_features` caches one per process and scene; the demo's
+evaluation does not train one, it falls back to analysis.coverage.RandomConvFeatures).
+
+    features = factor_features(settings)          # FactorFeatures of the settings' scene
+    feats = features(images)                      # [N, F + G]; features.groups, features.parts
+    factor_accuracy(features.regressor, settings) # held-out R^2 per factor group
+"""
+
+import functools
+import math
+import os
+import time
+
+import click
+import torch
+import torch.nn.functional as F
+
+from linkgan_plugin.analysis.coverage import detail_energy
+from linkgan_plugin.demo.data import scenes
+from linkgan_plugin.demo.landscape import CLASS_COLOURS, CLASS_NAMES, landscapes
+from linkgan_plugin.demo.segmenter import fit_small_network, gaussian_blur
+
+# Defaults shared by the API, the demo's evaluation and the shipped file (which records them).
+FACTOR_DEFAULTS = dict(steps=500, batch=32, lr=3e-3, width=16, hidden=128, seed=0, stat_samples=2048,
+                       blur=1.0, gain=0.1, shift=0.1, noise=0.1)
+FORMAT = 1
+GRID = 4                        # Blocks per side of the 'shape' / 'layout' grids.
+HELD_OUT_SEED = 2_000_003       # Seed offset of the held-out scenes factor_accuracy reports on.
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
+SHIPPED = {('cells', 32, 2): os.path.join(ASSETS, 'factor_regressor_cells.pt'),
+           ('landscape', 32, 0): os.path.join(ASSETS, 'factor_regressor_landscape.pt')}
+
+#----------------------------------------------------------------------------
+# Factors of real scenes.
+
+def _block_shares(mask, grid):
+    """[..., s, s] bool -> [..., grid * grid] share of True per block (s a multiple of grid)."""
+    b = mask.shape[-1] // grid
+    m = mask.float().reshape(*mask.shape[:-2], grid, b, grid, b)
+    return m.mean(dim=(-1, -3)).flatten(-2)
+
+
+def cell_factors(images, cells=2, grid=GRID):
+    """The factors of sharp 'cells' scenes (module docstring), read from their pixels.
+
+    Args:
+        images: [N, 3, R, R] scenes of data.scenes (R / cells a multiple of grid).
+        cells:  cells per side.
+    Returns:
+        (float32 [N, cells * cells * (6 + grid * grid)], groups [(name, start, stop)]).
+    """
+    N, C, R, _ = images.shape
+    K, s = cells, R // cells
+    if R % K or s % grid:
+        raise ValueError(f'cell_factors: the cell size ({R} / {K}) must be a multiple of {grid}')
+    x = images.float().reshape(N, C, K, s, K, s).permute(0, 2, 4, 1, 3, 5).reshape(N, K * K, C, s, s)
+    bg = x[..., 0, 0]                                                       # [N, K*K, 3]
+    on = (x - bg[..., None, None]).abs().amax(dim=2) > 1e-6                 # [N, K*K, s, s]
+    count = on.sum(dim=(-1, -2))[..., None]                                 # [N, K*K, 1]
+    fg = torch.where(count > 0, (x * on[:, :, None]).sum(dim=(-1, -2)) / count.clamp(min=1), bg)
+    factors = torch.cat([bg, fg, _block_shares(on, grid)], dim=2)           # [N, K*K, 6 + grid^2]
+    per_cell, groups = factors.shape[2], []
+    for cell in range(K * K):
+        o = cell * per_cell
+        groups += [(f'cell{cell}/background', o, o + 3), (f'cell{cell}/foreground', o + 3, o + 6),
+                   (f'cell{cell}/shape', o + 6, o + per_cell)]
+    return factors.reshape(N, -1), groups
+
+
+def landscape_factors(images, labels, grid=GRID):
+    """The factors of sharp landscapes (module docstring), read from their pixels and label maps.
+
+    Args:
+        images: [N, 3, R, R]; labels: int64 [N, R, R] (landscape.landscapes; R a multiple of grid).
+    Returns:
+        (float32 [N, 3 * grid * grid + 9], groups [(name, start, stop)]).
+    """
+    R = images.shape[2]
+    if R % grid:
+        raise ValueError(f'landscape_factors: the resolution ({R}) must be a multiple of {grid}')
+    layout = torch.cat([_block_shares(labels == k, grid) for k in range(len(CLASS_NAMES))], dim=1)
+    colours = []
+    for k in range(len(CLASS_NAMES)):
+        m = (labels == k)[:, None].float()                                  # [N, 1, R, R]
+        count = m.sum(dim=(2, 3))
+        centre = torch.tensor([(lo + hi) / 2 for lo, hi in CLASS_COLOURS[k]])[None]
+        colours.append(torch.where(count > 0, (images.float() * m).sum(dim=(2, 3)) / count.clamp(min=1), centre))
+    n = layout.shape[1]
+    groups = [('layout', 0, n)] + [(name, n + 3 * k, n + 3 * k + 3) for k, name in enumerate(CLASS_NAMES)]
+    return torch.cat([layout] + colours, dim=1), groups
+
+
+def scene_key(settings):
+    """(scene, resolution, cells) of the settings: what a regressor is trained for (cells 0 for landscapes)."""
+    scene = settings.get('scene', 'cells')
+    return scene, int(settings['resolution']), int(settings['cells']) if scene == 'cells' else 0
+
+
+def real_factor_batch(key, count, generator):
+    """`count` fresh real scenes of a scene_key and their factors: (images [count, 3, R, R], factors [count, F],
+    groups)."""
+    scene, resolution, cells = key
+    if scene == 'landscape':
+        images, labels = landscapes(count, resolution, generator=generator)
+        return (images, *landscape_factors(images, labels))
+    images = scenes(count, resolution, cells, generator=generator)
+    return (images, *cell_factors(images, cells))
+
+#----------------------------------------------------------------------------
+# The regressor.
+
+def augment(images, generator, blur, gain, shift, noise):
+    """Per sample: a Gaussian blur of sigma U[0, blur] px, a colour gain U[1 - gain, 1 + gain] and a shift
+    U[-shift, shift] per channel, pixel noise of std U[0, noise]; clamped to [-1, 1]. [N, 3, H, W] -> same."""
+    N = images.shape[0]
+    rand = lambda *shape: torch.rand(shape, generator=generator)
+    x = gaussian_blur(images, blur * rand(N)) if blur > 0 else images
+    x = x * (1 + gain * (2 * rand(N, 1, 1, 1) - 1)) + shift * (2 * rand(N, 3, 1, 1) - 1)
+    x = x + torch.randn(x.shape, generator=generator) * (noise * rand(N, 1, 1, 1))
+    return x.clamp(-1, 1)
+
+
+class FactorRegressor(torch.nn.Module):
+    """images [N, 3, R, R] in [-1, 1] -> factors [N, F] in natural units (R a multiple of 8).
+
+    Four 3x3 convolutions (width, 2 width, 2 width, 4 width channels; strides 2, 1, 2, 2) with ReLUs, a hidden
+    layer of `hidden` units and a linear output of standardised factors, mapped back with the buffers
+    `factor_mean`, `factor_std` [F]. Built on the 'meta' device: call init_weights(generator) or load a state dict
+    after `to_empty(device='cpu')`.
+    """
+
+    def __init__(self, resolution, outputs, width=16, hidden=128):
+        super().__init__()
+        if resolution % 8:
+            raise ValueError(f'FactorRegressor: resolution must be a multiple of 8, got {resolution}')
+        w, meta = width, dict(device='meta')
+        self.trunk = torch.nn.Sequential(
+            torch.nn.Conv2d(3, w, 3, stride=2, padding=1, **meta), torch.nn.ReLU(),
+            torch.nn.Conv2d(w, 2 * w, 3, padding=1, **meta), torch.nn.ReLU(),
+            torch.nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1, **meta), torch.nn.ReLU(),
+            torch.nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1, **meta), torch.nn.ReLU(),
+            torch.nn.Flatten())
+        self.hidden = torch.nn.Linear(4 * w * (resolution // 8) ** 2, hidden, **meta)
+        self.out = torch.nn.Linear(hidden, outputs, **meta)
+        self.register_buffer('factor_mean', torch.zeros([outputs], **meta))
+        self.register_buffer('factor_std', torch.ones([outputs], **meta))
+
+    def init_weights(self, generator, mean, std):
+        """He-uniform weights (the output layer: uniform +- 1 / sqrt(fan_in)) and zero biases drawn from
+        `generator`; the factors' mean and std [F]. Returns self, on the CPU."""
+        self.to_empty(device='cpu')
+        with torch.no_grad():
+            for m in self.modules():
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                    fan_in = m.weight[0].numel()
+                    bound = math.sqrt((1 if m is self.out else 6) / fan_in)
+                    m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1) * bound)
+                    m.bias.zero_()
+            self.factor_mean.copy_(mean)
+            self.factor_std.copy_(std)
+        return self
+
+    def standardised(self, images):
+        """images [N, 3, R, R] -> standardised factors [N, F] (what training fits)."""
+        return self.out(F.relu(self.hidden(self.trunk(images))))
+
+    def forward(self, images):
+        return self.standardised(images) * self.factor_std + self.factor_mean
+
+
+def train_factor_regressor(settings, steps=FACTOR_DEFAULTS['steps'], batch=FACTOR_DEFAULTS['batch'],
+                           lr=FACTOR_DEFAULTS['lr'], width=FACTOR_DEFAULTS['width'],
+                           hidden=FACTOR_DEFAULTS['hidden'], seed=FACTOR_DEFAULTS['seed'],
+                           stat_samples=FACTOR_DEFAULTS['stat_samples'], blur=FACTOR_DEFAULTS['blur'],
+                           gain=FACTOR_DEFAULTS['gain'], shift=FACTOR_DEFAULTS['shift'],
+                           noise=FACTOR_DEFAULTS['noise'], progress=None):
+    """Trains a FactorRegressor on fresh real scenes of the settings' scene (module docstring).
+
+    Args:
+        settings:     the demo's settings ('scene', 'resolution', 'cells' are read).
+        steps, batch: optimiser steps, each on `batch` new scenes.
+        seed:         seeds the weights, the scenes and the augmentation (its own torch.Generator).
+        stat_samples: real scenes the factors' mean and std are measured on.
+        blur, gain, shift, noise: the augmentation's ranges (augment).
+        progress:     optional callable(n) after every step.
+    Returns:
+        FactorRegressor in eval mode, on the CPU, requires_grad False.
+    """
+    key = scene_key(settings)
+    gen = torch.Generator().manual_seed(seed)
+    _, factors, _ = real_factor_batch(key, stat_samples, gen)
+    mean, std = factors.mean(dim=0), factors.std(dim=0).clamp(min=1e-3)
+    model = FactorRegressor(key[1], factors.shape[1], width, hidden).init_weights(gen, mean, std)
+
+    def step_loss():
+        images, target, _ = real_factor_batch(key, batch, gen)
+        return F.mse_loss(model.standardised(augment(images, gen, blur, gain, shift, noise)), (target - mean) / std)
+    return fit_small_network(model, step_loss, steps, lr, progress)
+
+#----------------------------------------------------------------------------
+# Files.
+
+def save_factor_regressor(path, regressor, key, train_kwargs):
+    """Writes {'format', 'key': [scene, resolution, cells], 'train_kwargs', 'init_kwargs', 'state'} (loads with
+    weights_only=True). The weights are stored as float16 (half the size; the file, not the training run, defines
+    the shipped feature space), the factors' mean and std as float32. Returns the path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    init = dict(resolution=key[1], outputs=int(regressor.out.out_features), width=int(regressor.trunk[0].out_channels),
+                hidden=int(regressor.hidden.out_features))
+    state = {k: v.detach().to(torch.float32 if k.startswith('factor_') else torch.float16).contiguous()
+             for k, v in regressor.state_dict().items()}
+    torch.save({'format': FORMAT, 'key': list(key), 'train_kwargs': dict(train_kwargs), 'init_kwargs': init,
+                'state': state}, path)
+    return path
+
+
+def load_factor_regressor(path):
+    """(FactorRegressor (float32), key tuple, train_kwargs) of a file written by save_factor_regressor."""
+    data = torch.load(path, map_location='cpu', weights_only=True)
+    if not isinstance(data, dict) or data.get('format') != FORMAT:
+        raise ValueError(f'{path}: not a linkgan factor regressor (format {FORMAT})')
+    model = FactorRegressor(**data['init_kwargs']).to_empty(device='cpu')
+    model.load_state_dict({k: v.float() for k, v in data['state'].items()})
+    return model.eval().requires_grad_(False), tuple(data['key']), data['train_kwargs']
+
+
+def shipped_regressor(key):
+    """The shipped FactorRegressor of a scene_key, None if none ships for it (or the file was trained with other
+    settings than FACTOR_DEFAULTS)."""
+    path = SHIPPED.get(tuple(key))
+    if path is None or not os.path.isfile(path):
+        return None
+    model, file_key, kwargs = load_factor_regressor(path)
+    return model if file_key == tuple(key) and kwargs == FACTOR_DEFAULTS else None
+
+
+@functools.lru_cache(maxsize=4)
+def _regressor(key, train):
+    model = shipped_regressor(key)
+    if model is None and train:
+        model = train_factor_regressor({'scene': key[0], 'resolution': key[1], 'cells': key[2]})
+    return model
+
+#----------------------------------------------------------------------------
+# Features.
+
+class FactorFeatures:
+    """The feature map of the module docstring: images [N, 3, R, R] in [-1, 1] -> float32 [N, F + G].
+
+    Attributes: `regressor`; `groups` [(name, start, stop)] over the columns; `parts` {name: [group names]};
+    `name` ('factors:cells' / 'factors:landscape') for reports.
+    """
+
+    def __init__(self, regressor, key):
+        self.regressor, self.key = regressor, tuple(key)
+        scene, resolution, cells = self.key
+        _, _, groups = real_factor_batch(self.key, 1, torch.Generator().manual_seed(0))
+        n = groups[-1][2]
+        self.detail_grid = cells if scene == 'cells' else 2
+        regions = self.detail_grid ** 2
+        if scene == 'cells':
+            detail = [(f'cell{i}/detail', n + i, n + i + 1) for i in range(regions)]
+            self.parts = {f'cell{i}': [f'cell{i}/{g}' for g in ('background', 'foreground', 'shape', 'detail')]
+                          for i in range(regions)}
+        else:
+            detail = [('detail', n, n + regions)]
+            self.parts = {'layout': ['layout', 'detail'], **{name: [name] for name in CLASS_NAMES}}
+        self.groups = groups + detail
+        self.name = f'factors:{scene}'
+
+    @torch.no_grad()
+    def __call__(self, images, batch=256):
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != self.key[1] or images.shape[3] != self.key[1]:
+            raise ValueError(f'FactorFeatures({self.name}): need images [N, 3, {self.key[1]}, {self.key[1]}], got '
+                             f'{list(images.shape)}')
+        out = []
+        for i in range(0, images.shape[0], batch):
+            x = images[i:i + batch].float().cpu()
+            out.append(torch.cat([self.regressor(x), detail_energy(x, self.detail_grid)], dim=1))
+        return torch.cat(out) if out else torch.zeros([0, self.groups[-1][2]])
+
+
+def factor_features(settings, train=True):
+    """The FactorFeatures of the settings' scene: the shipped regressor where one ships for its scene, resolution
+    and cells (SHIPPED), else one trained now (~10-30 s; train=False: None instead). Cached per process and scene,
+    not per seed: every run is measured in the same space."""
+    key = scene_key(settings)
+    model = _regressor(key, bool(train))
+    return None if model is None else FactorFeatures(model, key)
+
+
+@torch.no_grad()
+def factor_accuracy(regressor, settings, samples=1024):
+    """How well a regressor reads held-out real scenes (seed HELD_OUT_SEED), sharp: R^2 of its predictions per
+    factor group.
+
+    Returns:
+        {group name: R^2 (1 = perfect, 0 = no better than the mean)}, plus 'all': the R^2 over every factor.
+    """
+    gen = torch.Generator().manual_seed(FACTOR_DEFAULTS['seed'] + HELD_OUT_SEED)
+    images, factors, groups = real_factor_batch(scene_key(settings), samples, gen)
+    err, var = (regressor(images) - factors).square().mean(dim=0), factors.var(dim=0).clamp(min=1e-8)
+    out = {name: float(1 - err[a:b].sum() / var[a:b].sum()) for name, a, b in groups}
+    out['all'] = float(1 - err.sum() / var.sum())
+    return out
+
+#----------------------------------------------------------------------------
+# Reproducing the shipped file.
+
+def make_factor_file(path, scene='cells', resolution=32, cells=2, threads=1):
+    """Trains the regressor of one scene with FACTOR_DEFAULTS on `threads` torch threads (1: bit-reproducible) and
+    saves it. Returns {'path', 'seconds', 'accuracy': factor_accuracy(...)}."""
+    settings = {'scene': scene, 'resolution': resolution, 'cells': cells}
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter()
+        model = train_factor_regressor(settings)
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(previous)
+    save_factor_regressor(path, model, scene_key(settings), FACTOR_DEFAULTS)
+    return {'path': path, 'seconds': seconds, 'accuracy': factor_accuracy(model, settings)}
+
+
+@click.command('factor-regressor', context_settings={'help_option_names': ['-h', '--help']})
+@click.option('--scene', type=click.Choice(['cells', 'landscape']), default='cells', show_default=True)
+@click.option('--resolution', type=click.IntRange(min=8), default=32, show_default=True)
+@click.option('--cells', type=click.IntRange(min=1), default=2, show_default=True)
+@click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the regressor file goes.')
+def factor_regressor_command(scene, resolution, cells, out):
+    """Train and save the demo's factor regressor (the feature space of its coverage measure)."""
+    result = make_factor_file(out, scene, resolution, cells)
+    click.echo(f"wrote {result['path']} in {result['seconds']:.1f} s; held-out R^2 {result['accuracy']['all']:.3f}")
