@@ -16,6 +16,7 @@ COMMANDS = {
     'baseline': 'linkgan_plugin.demo.baseline:baseline_command',
     'factor-regressor': 'linkgan_plugin.demo.factors:factor_regressor_command',
     'study':  'linkgan_plugin.research.study:study_command',
+    'study-seeds': 'linkgan_plugin.research.seeds:study_seeds_command',
     'spec':   'linkgan_plugin.spec_cli:spec_group',
     'bench':  'linkgan_plugin.cli:bench_group',
     'doctor': 'linkgan_plugin.ops.doctor:doctor_command',
