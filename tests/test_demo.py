@@ -118,7 +118,10 @@ def test_demo_tiny_run(tmp_path):
                                        '--baseline', 'train', '--baseline-kimg', '0.096', '--finetune-kimg', '0.048',
                                        '--samples', '16', '--batch', '16', '--resolution', '16'])
     assert result.exit_code == 0, result.output
-    assert 'keep_o' in result.output and 'Targets missed' in result.output
+    # The summary says what the link term did and what to run for more, not a list of missed research targets.
+    assert 'keep_o' in result.output and '## What the link term did' in result.output
+    assert 'linkgan demo --from-scratch 160' in result.output
+    assert 'Targets missed' not in result.output and 'MISSED' not in result.output
 
     report = json.loads((out / 'report.json').read_text())
     assert set(report) >= {'models', 'quality', 'ratios', 'targets', 'targets_met', 'details', 'seconds'}
@@ -137,12 +140,26 @@ def test_demo_tiny_run(tmp_path):
     assert rows['mse_i']['value'] == pytest.approx(report['ratios']['left']['mse_i'])
     assert rows['locality']['value'] == pytest.approx(m['linked']['left']['locality'])
     assert report['targets_met'] == all(r['met'] for rs in report['targets'].values() for r in rs)
+    # Quality beside its floors: SWD and coverage (16 px scenes: no shipped factor regressor, the generic features).
+    assert report['quality_floor'] == report['details']['linked']['quality_floor']['mean'] > 0
+    assert report['coverage_space']['features'].startswith('random-conv') and report['coverage_space']['k'] == 3
+    assert set(report['coverage']) == {'baseline', 'control', 'linked'}
+    assert set(report['coverage_floor']) == {'recall', 'precision'}
+    cov = report['coverage']
+    for model in cov:
+        assert cov[model]['recall'] == report['details'][model]['coverage']['recall']
+    assert report['recall_ratio'] == (pytest.approx(cov['linked']['recall'] / cov['control']['recall'])
+                                      if cov['control']['recall'] else None)
     assert report['baseline']['source'] == 'train'
     # The user's spec keeps its axes and regions; the demo's recipe fills the fields it left out.
     assert report['spec']['links'][1]['axes'] == [40, 41, 42]
     assert report['spec']['interval'] == 8 and report['spec']['lambda_in'] == 5.0
     md = (out / 'report.md').read_text()
-    assert '| left | mse_i |' in md and 'linked / control' in md and '## Targets' in md
+    assert '| left | mse_i |' in md and 'linked / control' in md and '## Targets' not in md
+    assert '| SWD (x1e3, lower is better) |' in md and '| recall (joint, higher is better) |' in md
+    assert 'real vs real' in md and 'LinkGAN: eyes 0.016, nose 0.036, mouth 0.024' in md
+    assert 'linkgan demo --from-scratch 160' in md and 'Targets missed' not in md and not md.rstrip().endswith('MISSED')
+    assert md in result.output                                      # The terminal summary is the report.
 
     from PIL import Image
     for name in ('leakage.png', 'samples.png'):
@@ -178,7 +195,8 @@ def test_demo_from_scratch_trains_both_runs_from_fresh_networks(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((out / 'report.json').read_text())
     assert report['settings']['scratch_kimg'] == 0.064
-    assert 'training from scratch at batch 16' in (out / 'report.md').read_text()
+    md = (out / 'report.md').read_text()
+    assert 'training from scratch at batch 16' in md and '"perturbation": "resample"' in md
     ckpt = {role: torch.load(out / f'{role}.pt', map_location='cpu', weights_only=True)
             for role in ('baseline', 'control', 'linked')}
     # Both ran 64 images from zero (the baseline saw 32, so they did not continue it) and differ.

@@ -215,3 +215,67 @@ def test_eval_eg3d_dataset_cameras(tmp_path):
     gen = make_adapter(load_network(tmp_path / 'eg3d.pt'), camera='dataset')
     c = sample_inputs(gen, ['a'], 5, seed=0)[3]
     assert all(any(torch.equal(row, cam) for cam in cams) for row in c)
+
+#----------------------------------------------------------------------------
+# Quality (--data): SWD and coverage, each with its real-vs-real floor.
+
+def _image_folder(path, count, resolution=16, seed=0):
+    from PIL import Image
+    path.mkdir()
+    g = torch.Generator().manual_seed(seed)
+    for i in range(count):
+        pixels = (torch.rand(resolution, resolution, 3, generator=g) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(path / f'{i:03d}.png')
+    return path
+
+
+def test_eval_data_reports_swd_and_coverage_with_floors(tmp_path):
+    from linkgan_plugin.analysis.coverage import coverage
+    from linkgan_plugin.analysis.datasets import generated_images, load_images
+    from linkgan_plugin.analysis.quality import sliced_wasserstein, swd_floor
+    data = _image_folder(tmp_path / 'data', 40)
+    save_demo_checkpoint(tmp_path / 'base.pt', toy_G(seed=0), 'sg2ada', SPEC)
+    save_demo_checkpoint(tmp_path / 'other.pt', toy_G(seed=1), 'sg2ada', SPEC)
+    res = run(['--network', tmp_path / 'base.pt', '--samples', 2, '--data', data, '--quality-images', 16,
+               '--out', tmp_path / 'b.json'])
+    assert res.exit_code == 0, res.output
+    q = json.loads((tmp_path / 'b.json').read_text())['quality']
+    assert q['images'] == 16 and q['floor_note'] is None
+    cov = q['coverage']
+    assert cov['features'].startswith('random-conv') and cov['k'] == 3 and cov['measure'] == 'joint'
+    assert 0 <= cov['recall'] <= 1 and 0 <= cov['precision'] <= 1 and set(cov['floor']) == {'precision', 'recall'}
+    assert q['swd_floor']['images'] == 16 and q['swd_floor']['mean'] > 0
+    for text in ('SWD (x1e3, lower is better)', 'recall / precision', 'floor', cov['features']):
+        assert text in res.stdout, text
+    # The reference set is the first 16 images of the same seeded order as before floors existed (SWD unchanged),
+    # the floor the next 16.
+    gen = make_adapter(load_network(str(tmp_path / 'base.pt')))
+    real, fake = load_images(str(data), 16, 16), generated_images(gen, 16)
+    assert q['swd']['mean'] == pytest.approx(sliced_wasserstein(fake, real)['mean'], rel=1e-6)
+    pool = load_images(str(data), 32, 16)
+    assert torch.equal(pool[:16], real)
+    assert q['swd_floor']['mean'] == pytest.approx(swd_floor(pool, 16)['mean'], rel=1e-6)
+    assert cov['recall'] == coverage(fake, real)['recall']
+    # --compare: quality ratios, recall included.
+    res = run(['--network', tmp_path / 'other.pt', '--samples', 2, '--data', data, '--quality-images', 16,
+               '--compare', tmp_path / 'b.json', '--out', tmp_path / 'o.json'])
+    assert res.exit_code == 0, res.output
+    other = json.loads((tmp_path / 'o.json').read_text())
+    ratios = other['comparison']['quality']
+    assert ratios['swd'] == pytest.approx(other['quality']['swd']['mean'] / q['swd']['mean'])
+    a, b = other['quality']['coverage']['recall'], cov['recall']
+    assert ratios['recall'] == (pytest.approx(a / b) if b else ('inf' if a else None))
+    assert 'quality: SWD' in res.stdout and 'recall' in res.stdout.split('quality: SWD')[1]
+
+
+def test_eval_data_without_enough_images_for_the_floor(tmp_path):
+    data = _image_folder(tmp_path / 'data', 20)
+    save_demo_checkpoint(tmp_path / 'base.pt', toy_G(), 'sg2ada', SPEC)
+    res = run(['--network', tmp_path / 'base.pt', '--samples', 2, '--data', data, '--quality-images', 16,
+               '--out', tmp_path / 'b.json'])
+    assert res.exit_code == 0, res.output
+    q = json.loads((tmp_path / 'b.json').read_text())['quality']
+    assert q['swd_floor'] is None and q['coverage']['floor'] is None and 'need 2 x 16 images' in q['floor_note']
+    assert q['coverage']['recall'] >= 0 and 'no real-vs-real floors' in res.stdout
+    res = run(['--network', tmp_path / 'base.pt', '--samples', 2, '--data', data, '--quality-images', 24])
+    assert res.exit_code == 2 and '--data' in res.output and 'has 20 images, 24 are needed' in res.output

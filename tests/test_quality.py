@@ -131,6 +131,21 @@ def test_swd_floor_is_two_disjoint_real_sets():
         swd_floor(pool, 40)
 
 
+def test_swd_normalised_by_the_reference_sees_a_loss_of_contrast():
+    # Half-contrast real scenes (images * 0.5): every per-channel gain cancels in a self-normalised SWD (Progressive
+    # GAN's), which scores them exactly like the real set; normalised by the reference set they are far off.
+    pool = scenes(512, 32, 2, generator=torch.Generator().manual_seed(10))
+    real, other = pool[:256], pool[256:]
+    floor = swd_floor(pool, 256)['mean']
+    faded = {n: sliced_wasserstein(other * 0.5, real, normalisation=n)['mean'] for n in ('reference', 'own')}
+    assert faded['own'] == pytest.approx(sliced_wasserstein(other, real, normalisation='own')['mean'], rel=1e-4)
+    assert faded['own'] < 1.2 * floor
+    assert faded['reference'] > 3 * floor, (faded, floor)
+    assert sliced_wasserstein(other, real)['mean'] == floor          # 'reference' is the default.
+    with pytest.raises(ValueError, match='normalisation'):
+        sliced_wasserstein(real, real, normalisation='none')
+
+
 def test_random_features_are_fixed_and_leave_the_global_rng_alone():
     x = scenes(8, 32, 2, generator=torch.Generator().manual_seed(9))
     state = torch.random.get_rng_state()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
-from linkgan_plugin.research.study import _eval_spec, control_key, make_jobs
+from linkgan_plugin.research.study import _eval_spec, control_key, make_jobs, study_markdown, summarise_rows
 
 
 def _jobs(recipes, **settings):
@@ -61,6 +61,32 @@ def test_scratch_recipe_trains_fresh_networks_from_shared_initial_weights(monkey
     assert not torch.equal(control.G.synthesis.const, linked.G.synthesis.const)
 
 
+def _evaluation(locality, swd, recall=None):
+    links = {'a': {'mse_i': 0.1, 'mse_o': 0.2, 'edit_i': 0.3, 'keep_o': 0.4, 'locality': locality}}
+    out = {'links': links, 'quality': {'mean': swd}}
+    if recall is not None:                      # Evaluations made before coverage existed have neither key.
+        out['quality_floor'] = {'mean': 20.0, 'levels': {}, 'images': 64}
+        out['coverage'] = {'recall': recall, 'precision': 0.8, 'features': 'factors:cells',
+                           'floor': {'recall': 0.9, 'precision': 0.92}}
+    return out
+
+
+def test_study_rows_carry_recall_and_floors():
+    rows = [{'name': 'new', 'job': 'l1', 'control_job': 'c1', 'eval_key': 'k', 'note': ''},
+            {'name': 'old', 'job': 'l2', 'control_job': 'c2', 'eval_key': 'k', 'note': ''}]
+    results = {'l1': {'evaluations': {'k': _evaluation(0.2, 120.0, 0.3)}},
+               'c1': {'evaluations': {'k': _evaluation(0.9, 80.0, 0.5)}},
+               'l2': {'evaluations': {'k': _evaluation(0.2, 120.0)}}, 'c2': {'evaluations': {'k': _evaluation(0.9, 80.0)}}}
+    new, old = summarise_rows(rows, results)
+    assert new['recall_ratio'] == pytest.approx(0.6) and (new['linked_recall'], new['control_recall']) == (0.3, 0.5)
+    assert (new['recall_floor'], new['precision_floor'], new['quality_floor']) == (0.9, 0.92, 20.0)
+    assert (new['linked_quality'], new['control_quality']) == (120.0, 80.0) and new['quality_ratio'] == 1.5
+    assert old['recall_ratio'] is None and old['linked_recall'] is None and old['quality_floor'] is None
+    md = study_markdown([new, old], 't')
+    assert '| 0.600 (0.30 / 0.50) |' in md and '| n/a (n/a / n/a) |' in md
+    assert 'SWD 20.0, recall 0.900, precision 0.920 (features factors:cells)' in md
+
+
 @pytest.mark.slow
 def test_study_command_writes_table_and_resumes(tmp_path):
     baseline = tmp_path / 'baseline.pt'
@@ -81,7 +107,13 @@ def test_study_command_writes_table_and_resumes(tmp_path):
         for k in ('mse_i', 'mse_o', 'edit_i', 'keep_o'):
             assert e[k] == pytest.approx(e['linked_values'][k] / e['control_values'][k])
         assert e['quality_ratio'] > 0 and isinstance(e['floor_met'], bool)
-    assert '| every-step | top_left |' in (out / 'study.md').read_text()
+        # Coverage beside SWD: both recalls, their ratio, and the real-vs-real floors.
+        assert 0 <= e['linked_recall'] <= 1 and 0 <= e['control_recall'] <= 1 and 0 < e['recall_floor'] <= 1
+        assert e['recall_ratio'] == (pytest.approx(e['linked_recall'] / e['control_recall'])
+                                     if e['control_recall'] else None)
+        assert e['quality_floor'] > 0 and e['quality_ratio'] == pytest.approx(e['linked_quality'] / e['control_quality'])
+    md = (out / 'study.md').read_text()
+    assert '| every-step | top_left |' in md and '| recall |' in md and 'Real vs real' in md
     assert (out / 'frontier.png').stat().st_size > 0
     # Each job's G_ema is saved as a checkpoint the evaluation tools load, with the spec it was trained with.
     from linkgan_plugin.analysis.network_loading import load_network

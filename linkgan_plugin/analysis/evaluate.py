@@ -10,11 +10,26 @@ and std over the samples,
 each normalised by all values (C*H*W, the paper's convention) and, as `<metric>_region`, by the region's own
 values. `--compare BASELINE.json` prints how many times less leakage this network has than the baseline.
 
+Quality (`--data`, `measure_quality`): `--quality-images` (N) samples against N real images of the data, each
+measure beside its real-vs-real floor (what a perfect generator would score at N images):
+    swd        sliced Wasserstein distance on Laplacian-pyramid patches (analysis/quality.py; x1e3, lower is better);
+    coverage   precision and recall (analysis/coverage.py, k = 3; higher is better) in the fallback feature space
+               for any images (RandomConvFeatures: a fixed-seed untrained conv net plus detail energy; its name is
+               in 'features'). SWD alone cannot see collapse (a few real images repeated score a good SWD); recall
+               can.
+The real images are the first N of a seeded order of the data (load_images), exactly the set measured before floors
+existed; the floors compare the next N of the same order against them, so they need 2 N images (with fewer, the
+floors are None and 'floor_note' says why).
+
 JSON layout (`--out`):
     {"network": {...}, "spec": {...}, "spec_origin": ..., "settings": {...},
      "results": {output: {link: {metric: mean, metric + "_std": std, ...}}},
-     "samples_per_second": float, "seconds": float, "quality": {...} (with --data),
-     "comparison": {...} (with --compare)}
+     "samples_per_second": float, "seconds": float,
+     "quality": {"data", "images", "swd": {"levels", "mean"}, "swd_floor": {"levels", "mean", "images"} | null,
+                 "coverage": {"precision", "recall", "measure", "joint", "k", "real", "fake", "features",
+                              "floor": {"precision", "recall"} | null}, "floor_note"} (with --data),
+     "comparison": {"ratios", "missing", "mismatched_settings",
+                    "quality": {"swd", "recall", "precision"} (both reports with --data)} (with --compare)}
 `eval_report(net, gen, spec, ...)` returns that report in Python; the command loads the network, prints the report's
 table and writes it.
 """
@@ -28,10 +43,11 @@ import torch
 
 from linkgan_plugin.analysis.cli_options import (
     device_option, load_for_cli, network_options, progress_bar, read_json_option, truncation_option)
+from linkgan_plugin.analysis.coverage import coverage, RandomConvFeatures
 from linkgan_plugin.analysis.datasets import DatasetError, generated_images, load_images
 from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, evaluate_links, LOCALITY_ANCHORS, METRICS
 from linkgan_plugin.analysis.network_loading import CAMERAS
-from linkgan_plugin.analysis.quality import sliced_wasserstein
+from linkgan_plugin.analysis.quality import sliced_wasserstein, swd_floor
 from linkgan_plugin.checks import option_errors
 
 SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
@@ -83,7 +99,8 @@ def eval_report(net, gen, spec, spec_origin=None, outputs=None, samples=DEFAULTS
                         spec_origin: where it came from (text, kept in the report).
         outputs:        generator outputs to measure (default: every output the generator renders).
         samples, batch, seed, truncation, alpha: as evaluate_network.
-        data:           real images (a folder or zip) for the quality distance of `quality_images` samples, or None.
+        data:           real images (a folder or zip) to measure quality against (`measure_quality`: SWD and coverage
+                        of `quality_images` samples, with their floors), or None.
         baseline:       an earlier report (a dict read from an --out file) to compare with; baseline_path: its file.
         progress:       optional callable(n) called after every batch with its number of samples.
     Returns:
@@ -128,7 +145,8 @@ def compare_reports(report, baseline):
     locality. None when both are 0.
 
     Returns:
-        {'ratios': {output: {link: {metric: ratio}}}, 'missing': [...], 'mismatched_settings': {key: [this, baseline]}}
+        {'ratios': {output: {link: {metric: ratio}}}, 'missing': [...], 'mismatched_settings': {key: [this, baseline]},
+         'quality': quality_ratios(...) (only when both reports measured quality)}
         A measured link set that differs from the baseline's is reported under mismatched_settings['links'].
     """
     ratios, missing = {}, []
@@ -153,7 +171,27 @@ def compare_reports(report, baseline):
     for name, l in theirs.items():
         if name in own and (own[name]['axes'] != l['axes'] or own[name]['region'] != l['region']):
             mismatched[f'spec.{name}'] = [own[name], l]
-    return {'ratios': ratios, 'missing': missing, 'mismatched_settings': mismatched}
+    out = {'ratios': ratios, 'missing': missing, 'mismatched_settings': mismatched}
+    if report.get('quality') and baseline.get('quality'):
+        out['quality'] = quality_ratios(report['quality'], baseline['quality'], mismatched)
+    return out
+
+
+def quality_ratios(this, reference, mismatched=None):
+    """this / reference of two --data quality entries: {'swd' (lower is better), 'recall', 'precision' (higher is
+    better)}; a ratio is None where either entry lacks it (an entry written before coverage existed). Differences
+    that make the ratios incomparable (data, images, feature space) go into `mismatched` as 'quality.<key>'."""
+    cov_a, cov_b = this.get('coverage') or {}, reference.get('coverage') or {}
+    out = {'swd': _ratio(this['swd']['mean'], reference['swd']['mean'])}
+    for key in ('recall', 'precision'):
+        out[key] = _ratio(cov_a[key], cov_b[key]) if key in cov_a and key in cov_b else None
+    if mismatched is not None:
+        for key, a, b in (('data', this.get('data'), reference.get('data')),
+                          ('images', this.get('images'), reference.get('images')),
+                          ('features', cov_a.get('features'), cov_b.get('features'))):
+            if a != b and a is not None and b is not None:
+                mismatched[f'quality.{key}'] = [a, b]
+    return out
 
 #----------------------------------------------------------------------------
 # Text output.
@@ -189,13 +227,30 @@ def format_table(report):
     lines.append(f'locality (per-pixel out / in under resampling); paper anchors {anchors} ({ANCHOR_NOTE})')
     lines += _rows(report['results'], lambda v: f'{v["locality"]:>10.4f}')
     if report.get('quality'):
-        q = report['quality']
-        lines.append('')
-        lines.append(f"quality: sliced Wasserstein distance to {q['data']} ({q['images']} images, x1e3, lower is better): "
-                     f"{q['swd']['mean']:.2f} (" + ', '.join(f'{r}px {v:.2f}' for r, v in q['swd']['levels'].items()) + ')')
+        lines += [''] + format_quality(report['quality'])
     lines.append('')
     lines.append(f"{report['samples_per_second']:.1f} samples/s ({report['seconds']:.1f} s)")
     return '\n'.join(lines)
+
+
+def format_quality(q):
+    """Lines of the table's quality block: SWD and coverage, each beside its real-vs-real floor."""
+    swd, floor, cov = q['swd'], q.get('swd_floor'), q.get('coverage')
+    lines = [f"quality against {q['data']} ({q['images']} generated and {q['images']} real images; the floor is two "
+             'disjoint real sets of that size, what a perfect generator would score):',
+             f"  SWD (x1e3, lower is better)        {swd['mean']:8.2f}   floor "
+             + (f"{floor['mean']:.2f}" if floor else 'n/a') + '   ('
+             + ', '.join(f'{r}px {v:.2f}' for r, v in swd['levels'].items()) + ')']
+    if cov:
+        f = cov.get('floor')
+        lines.append(f"  recall / precision (higher)        {cov['recall']:.3f} / {cov['precision']:.3f}   floor "
+                     + (f"{f['recall']:.3f} / {f['precision']:.3f}" if f else 'n/a')
+                     + f"   (k={cov['k']}, {cov['measure']}, features {cov['features']})")
+        lines.append('  recall: the share of real images the generator can produce (SWD cannot see a collapsed '
+                     'generator; recall can); compare within one feature space and image count')
+    if q.get('floor_note'):
+        lines.append(f"  {q['floor_note']}")
+    return lines
 
 
 def _fmt_ratio(r):
@@ -215,6 +270,10 @@ def format_comparison(comparison, baseline_path):
         lines += _rows(comparison['ratios'], lambda r: ''.join(f'{_fmt_ratio(r.get(c + suffix)):>16}' for c in cols))
     lines.append(f"{'output':<12}{'link':<14}{'locality':>16}")
     lines += _rows(comparison['ratios'], lambda r: f'{_fmt_ratio(r.get("locality")):>16}')
+    if comparison.get('quality'):
+        r = comparison['quality']
+        lines.append(f"quality: SWD {_fmt_ratio(r['swd'])} (lower is better), recall {_fmt_ratio(r['recall'])}, "
+                     f"precision {_fmt_ratio(r['precision'])} (higher is better)")
     for item in comparison['missing']:
         lines.append(f'not in the baseline: {item}')
     for key, (a, b) in comparison['mismatched_settings'].items():
@@ -255,14 +314,15 @@ def _json_ratio(value):
 @click.option('--compare', type=click.Path(exists=True, dir_okay=False), default=None,
               help='An earlier eval JSON (say, the control): print ratios this / it.')
 @click.option('--data', type=click.Path(exists=True), default=None,
-              help='Real images (a folder or zip, upstream\'s dataset format): also measure the quality distance '
-                   '(sliced Wasserstein on Laplacian-pyramid patches) of --quality-images samples against them.')
+              help='Real images (a folder or zip, upstream\'s dataset format): also measure quality against them: '
+                   'the sliced Wasserstein distance and recall / precision of --quality-images samples, each with '
+                   'its real-vs-real floor (which needs 2 x --quality-images real images).')
 @click.option('--quality-images', type=click.IntRange(min=16), default=DEFAULTS['quality_images'], show_default=True,
-              help='Images per set for the quality distance (compare networks at the same count).')
+              help='Images per set for quality (compare networks, and each with its floor, at the same count).')
 def eval_command(network, upstream, spec, links, samples, batch, seed, truncation, alpha, outputs, camera, device, out,
                  compare, data, quality_images):
     """Measure linkage: the LinkGAN paper's Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) protocols, keep_o,
-    locality, and (with --data) the quality distance, for every link."""
+    locality, and (with --data) quality: SWD and recall / precision with their floors, for every link."""
     baseline = read_json_option(compare, '--compare') if compare else None
     if baseline is not None and (not isinstance(baseline, dict) or 'results' not in baseline):
         raise click.BadParameter(f'{compare} is not a `linkgan eval --out` file (no "results")', param_hint='--compare')
@@ -287,14 +347,40 @@ def eval_command(network, upstream, spec, links, samples, batch, seed, truncatio
         click.echo(f'wrote {out}')
 
 
-def measure_quality(gen, data, count, seed=0, truncation=1.0):
-    """The sliced Wasserstein distance of `count` samples to `count` real images of `data` (see quality.py)."""
+def real_pool(data, count, resolution, seed=0):
+    """(real images, note): the first 2 * count images of `data` in load_images' seeded order, or only the first
+    `count` with a note saying why the floors cannot be measured. images[:count] is the same set either way (the
+    reference set of every quality number)."""
     with option_errors('--data', DatasetError):
-        real = load_images(data, count, gen.img_resolution, seed=seed)
+        try:
+            return load_images(data, 2 * count, resolution, seed=seed), None
+        except DatasetError as e:
+            images = load_images(data, count, resolution, seed=seed)
+            return images, f'no real-vs-real floors: they need 2 x {count} images ({e})'
+
+
+def measure_quality(gen, data, count, seed=0, truncation=1.0):
+    """Quality of `count` samples against `count` real images of `data`: SWD and coverage, each with its
+    real-vs-real floor (module docstring).
+
+    Returns:
+        {'data': abs path, 'images': count, 'swd': sliced_wasserstein(...), 'swd_floor': swd_floor(...) or None,
+         'coverage': coverage(...) in RandomConvFeatures, plus 'floor': {'precision', 'recall'} or None,
+         'floor_note': None, or why the floors are missing}.
+    """
+    pool, note = real_pool(data, count, gen.img_resolution, seed)
+    real = pool[:count]
     fake = generated_images(gen, count, seed=seed, truncation_psi=truncation)
     if fake.shape[1] != real.shape[1]:
         raise click.BadParameter(f'the network makes {fake.shape[1]}-channel images, {data} has RGB', param_hint='--data')
-    return {'data': os.path.abspath(data), 'images': count, 'swd': sliced_wasserstein(fake, real, seed=seed)}
+    out = {'data': os.path.abspath(data), 'images': count, 'swd': sliced_wasserstein(fake, real, seed=seed),
+           'swd_floor': None, 'coverage': coverage(fake, real, RandomConvFeatures()), 'floor_note': note}
+    out['coverage']['floor'] = None
+    if note is None:
+        out['swd_floor'] = swd_floor(pool, count, seed=seed)
+        floor = coverage(pool[count:], real, RandomConvFeatures())
+        out['coverage']['floor'] = {'precision': floor['precision'], 'recall': floor['recall']}
+    return out
 
 
 def _json_safe_load(results):

@@ -15,9 +15,10 @@ Where this departs from Progressive GAN's SWD (so numbers are not comparable wit
     - patches per image and level: 64 here (`patches_per_image`), 128 there;
     - images per set: what the caller passes (the demo: settings['samples'], 1024; `linkgan eval --data`:
       --quality-images, 1024), 16384 there; with fewer images the distance has a higher floor (below);
-    - normalisation: both sets with the reference (real) set's per-channel mean and std; Progressive GAN
-      normalises each set with its own, which is blind to a global loss of contrast (a generator whose images all
-      fade to half contrast would score like the data);
+    - normalisation (`normalisation='reference'`, the default): both sets with the reference (real) set's
+      per-channel mean and std; Progressive GAN normalises each set with its own (`normalisation='own'`), which is
+      blind to a global loss of contrast: any per-channel gain and offset cancels, so a generator whose images all
+      fade to half contrast scores exactly like the data (tests/test_quality.py checks both);
     - levels: from the image's resolution down to 16 px: at the demo's 32 px only two levels (32: the band-pass
       detail, 16: the low-pass), where Progressive GAN's 1024 px images give seven.
 Kept from Progressive GAN: 7 x 7 neighbourhoods, the [1, 4, 6, 4, 1] binomial pyramid, 512 random directions,
@@ -43,7 +44,9 @@ Results depend on the seed (patch positions, directions) by a few percent; compa
 import torch
 import torch.nn.functional as F
 
-DEFAULTS = dict(patch_size=7, patches_per_image=64, directions=512, min_resolution=16, seed=0)
+DEFAULTS = dict(patch_size=7, patches_per_image=64, directions=512, min_resolution=16, seed=0,
+                normalisation='reference')
+NORMALISATIONS = ('reference', 'own')
 
 #----------------------------------------------------------------------------
 
@@ -109,8 +112,9 @@ def sliced_distance(a, b, directions, generator):
 @torch.no_grad()
 def sliced_wasserstein(images_a, images_b, patch_size=DEFAULTS['patch_size'],
                        patches_per_image=DEFAULTS['patches_per_image'], directions=DEFAULTS['directions'],
-                       min_resolution=DEFAULTS['min_resolution'], seed=DEFAULTS['seed']):
-    """Progressive GAN's SWD between two image sets (B is the reference: its statistics normalise both).
+                       min_resolution=DEFAULTS['min_resolution'], seed=DEFAULTS['seed'],
+                       normalisation=DEFAULTS['normalisation']):
+    """Progressive GAN's SWD between two image sets (B is the reference: by default its statistics normalise both).
 
     Args:
         images_a, images_b: [N, C, H, W] in [-1, 1], the same N, C, H, W; B is the reference (real images).
@@ -119,9 +123,13 @@ def sliced_wasserstein(images_a, images_b, patch_size=DEFAULTS['patch_size'],
         directions:         random projection directions (Progressive GAN: 4 x 128).
         min_resolution:     coarsest pyramid level (16 in Progressive GAN).
         seed:               patch positions and directions.
+        normalisation:      'reference': both descriptor sets with B's per-channel mean and std (sees a loss of
+                            contrast); 'own': each set with its own, as Progressive GAN (blind to it).
     Returns:
         {'levels': {resolution: swd x1e3}, 'mean': mean over levels x1e3}.
     """
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f'sliced_wasserstein: normalisation must be one of {NORMALISATIONS}, got {normalisation!r}')
     if images_a.ndim != 4 or images_a.shape != images_b.shape:
         raise ValueError(f'sliced_wasserstein: need two image sets of one shape [N, C, H, W], got '
                          f'{list(images_a.shape)} and {list(images_b.shape)}')
@@ -132,7 +140,8 @@ def sliced_wasserstein(images_a, images_b, patch_size=DEFAULTS['patch_size'],
         da = patch_descriptors(pa[res], patches_per_image, patch_size, g)
         db = patch_descriptors(pb[res], patches_per_image, patch_size, g)
         mean, std = _channel_stats(db)
-        da, db = ((da - mean) / std).flatten(1), ((db - mean) / std).flatten(1)
+        mean_a, std_a = (mean, std) if normalisation == 'reference' else _channel_stats(da)
+        da, db = ((da - mean_a) / std_a).flatten(1), ((db - mean) / std).flatten(1)
         levels[int(res)] = 1e3 * sliced_distance(da, db, directions, g)
     return {'levels': levels, 'mean': sum(levels.values()) / len(levels)}
 
@@ -147,7 +156,8 @@ def swd_floor(real, count=None, **kwargs):
         real:   [M, C, H, W] in [-1, 1], M >= 2 * count: real[:count] is the reference set (pass the same images
                 a model is measured against, first), real[count:2 * count] the other set.
         count:  images per set (default M // 2).
-        kwargs: sliced_wasserstein's settings (patch_size, patches_per_image, directions, min_resolution, seed).
+        kwargs: sliced_wasserstein's settings (patch_size, patches_per_image, directions, min_resolution, seed,
+                normalisation).
     Returns:
         sliced_wasserstein(real[count:2 * count], real[:count], **kwargs), plus 'images': count.
     """

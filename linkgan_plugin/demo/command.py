@@ -11,17 +11,26 @@ Steps (CPU, about 5 minutes on 2 cores with the defaults):
          control: the base loss only;   linked: LinkLoss (the same base loss plus the link term).
        The paper fine-tunes converged generators; the control keeps extra training from being credited to LinkGAN.
        `--from-scratch KIMG` instead trains both from the same fresh networks for KIMG at --batch, the link term
-       acting from the first step (the study's strongest recipe, docs/study.md; 160 kimg takes ~23 minutes on 2 cores).
+       acting from the first step (the study's strongest recipe, docs/study.md; 160 kimg: about 25 minutes on 2
+       cores).
     3. Evaluation of the three G_ema (demo/evaluation.py): every metric of metrics.METRIC_TABLE (mse_i, mse_o, edit_i,
        edit_o, keep_o and locality) on --samples fixed-seed samples, the same latents and perturbations for all
        three, and the quality distance (sliced Wasserstein on Laplacian-pyramid patches) to held-out real scenes.
     4. Outputs in --outdir:
          report.json   {"models": {"baseline"|"control"|"linked": {LINK: {metric: value}}},
                         "quality": {model: swd}, "ratios": {LINK: {metric: linked / control}},
-                        "quality_ratio": linked / control, "targets": {LINK: [{metric, op, bound, of, value, met}]},
-                        "targets_met": bool, "goals": {...}, "details": {model: evaluation with stds},
+                        "quality_ratio": linked / control, "quality_floor": real-vs-real swd | null,
+                        "coverage": {model: {"recall", "precision"}}, "coverage_floor": {"recall", "precision"} | null,
+                        "coverage_space": {"features", "measure", "k"} | null, "recall_ratio", "precision_ratio":
+                        linked / control (null when the control's is 0 or coverage was not measured),
+                        "targets": {LINK: [{metric, op, bound, of, value, met}]}, "targets_met": bool,
+                        "goals": {...}, "details": {model: evaluation with stds},
                         "baseline": {"source", "kimg"}, "spec", "settings", "timings", "seconds"}
-         report.md     the same as tables, saying plainly which targets are met and which are missed.
+         report.md     (also printed) what the link term did, per link: linked / control ratios of mse_i, mse_o,
+                       edit_i and keep_o, the locality beside the control's and the paper's LinkGAN figures; quality
+                       as SWD and recall / precision beside their real-vs-real floors; what to run for stronger
+                       linkage; then every metric of the three models. The research targets (settings.TARGETS,
+                       GOALS) and whether each holds are in report.json only.
          leakage.png   the paper's Fig. 3 layout for the control and the linked model side by side, per link:
                        originals, linked axes resampled and its change heatmap, other axes resampled and its
                        change heatmap; each heatmap row on one scale across both models.
@@ -48,7 +57,7 @@ import torch
 from linkgan_plugin.analysis.cli_options import NullStream
 from linkgan_plugin.analysis.datasets import generated_images
 from linkgan_plugin.analysis.generator import GeneratorAdapter
-from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS, resample_offsets
+from linkgan_plugin.analysis.metrics import PAPER_LOCALITY, resample_offsets
 from linkgan_plugin.analysis.pictures import (
     heatmap, interpolation_frames, leakage_grid, outline, save_gif, stack_horizontal, stack_vertical, to_uint8)
 from linkgan_plugin.checks import option_errors, SpecError
@@ -93,7 +102,8 @@ def _target_rows(targets, values, control_values):
 
 
 def summarise(evaluations, spec):
-    """Headline values per model and link, linked / control ratios and the targets (see module docstring)."""
+    """Headline values per model and link, linked / control ratios, quality with its floors, and the targets (see
+    module docstring)."""
     models = {m: {name: {k: e['links'][name][k] for k in HEADLINE} for name in spec.names}
               for m, e in evaluations.items()}
     quality = {m: e['quality']['mean'] for m, e in evaluations.items()}
@@ -107,15 +117,118 @@ def summarise(evaluations, spec):
         goals[name] = _target_rows(GOALS, values, control)
     return {'models': models, 'quality': quality, 'quality_ratio': quality['linked'] / max(quality['control'], 1e-12),
             'ratios': ratios, 'targets': targets, 'targets_met': all(r['met'] for rows in targets.values() for r in rows),
-            'goals': goals, 'goals_met': all(r['met'] for rows in goals.values() for r in rows)}
+            'goals': goals, 'goals_met': all(r['met'] for rows in goals.values() for r in rows),
+            **summarise_coverage(evaluations)}
 
 
-def _bound_text(row):
-    return f'{row["op"]} {row["bound"]}' + (' x control' if row['of'] == 'control' else '')
+def _share_ratio(a, b):
+    return None if a is None or b is None or b <= 0 else a / b
+
+
+def summarise_coverage(evaluations):
+    """The report's quality floor and coverage keys (module docstring) from evaluate_model's results; None where an
+    evaluation has no coverage (3 samples or fewer)."""
+    linked = evaluations['linked']
+    floor = linked.get('quality_floor')
+    cov = {m: e.get('coverage') for m, e in evaluations.items()}
+    headline = {m: {'recall': c['recall'], 'precision': c['precision']} for m, c in cov.items() if c}
+    space = cov['linked'] and {k: cov['linked'][k] for k in ('features', 'measure', 'k')}
+    cov_floor = cov['linked'] and {k: cov['linked']['floor'][k] for k in ('recall', 'precision')}
+    get = lambda m, k: headline.get(m, {}).get(k)
+    return {'quality_floor': floor and floor['mean'], 'coverage': headline, 'coverage_floor': cov_floor,
+            'coverage_space': space, 'recall_ratio': _share_ratio(get('linked', 'recall'), get('control', 'recall')),
+            'precision_ratio': _share_ratio(get('linked', 'precision'), get('control', 'precision'))}
+
+
+# Locality (per-pixel out / in under resampling) derived from the paper's Table 2 per region, with the face presets'
+# areas (eyes 3.5%, nose 2.8%, mouth 3.2%), assuming its MSEs are divided by all pixels (README "Metrics").
+PAPER_NOTE = 'derived from its Table 2 assuming its MSEs are divided by all pixels'
+STRONGER_MINUTES = 25           # `linkgan demo --from-scratch 160` on the cells scene, 2 cores (docs/demo.md).
+
+
+def _x(ratio, digits=2):
+    return 'n/a' if ratio is None else f'{ratio:.{digits}f}x'
+
+
+def _num(value, fmt):
+    return 'n/a' if value is None else format(value, fmt)
+
+
+def _anchor(v):
+    return f'{v:.2f}' if v >= 0.1 else f'{v:.3f}'
+
+
+def link_effect_lines(report):
+    """Markdown bullets: per link, what the link term did against the control, in words; then what locality means
+    and where the paper's figures come from."""
+    lines, m = [], report['models']
+    anchors = ', '.join(f'{k} {_anchor(v)}' for k, v in PAPER_LOCALITY['LinkGAN'].items())
+    for name in report['spec_names']:
+        r = report['ratios'][name]
+        lines.append(
+            f'- **{name}**: mse_i {_x(r["mse_i"])} and mse_o {_x(r["mse_o"])} the control\'s (leakage into the region '
+            f'when the other axes move, and out of it when its own axes move); edit_i {_x(r["edit_i"])} (its axes '
+            f'still edit it) and keep_o {_x(r["keep_o"])} (the other axes still change the rest). Locality '
+            f'{m["linked"][name]["locality"]:.3f} against the control\'s {m["control"][name]["locality"]:.3f} (the '
+            f'paper\'s LinkGAN: {anchors}).')
+    return lines
+
+
+LOCALITY_NOTE = ('Locality is the change outside the region per unit of change inside, per pixel, when the linked '
+                 f'axes are resampled (lower is more local); the paper\'s figures are {PAPER_NOTE} (more below).')
+
+
+def quality_sentence(report):
+    """One line: the linked model's quality against the control's, each measure beside its floor."""
+    q, cov, cf = report['quality'], report.get('coverage') or {}, report.get('coverage_floor')
+    text = (f'- **quality**: SWD {q["linked"]:.1f} against the control\'s {q["control"]:.1f} '
+            f'({_x(report["quality_ratio"])}; lower is better, real vs real {_num(report.get("quality_floor"), ".1f")})')
+    if 'linked' in cov and 'control' in cov:
+        text += (f'; recall {cov["linked"]["recall"]:.3f} against {cov["control"]["recall"]:.3f} '
+                 f'({_x(report.get("recall_ratio"))}; higher is better, real vs real '
+                 f'{_num(cf and cf["recall"], ".3f")}), precision {cov["linked"]["precision"]:.3f} against '
+                 f'{cov["control"]["precision"]:.3f} (real vs real {_num(cf and cf["precision"], ".3f")})')
+    return text + '.'
+
+
+def stronger_linkage_line(settings):
+    """What to run for stronger linkage than this run reached."""
+    scene = '' if settings.get('scene', 'cells') == 'cells' else f' --scene {settings["scene"]}'
+    if settings.get('scratch_kimg'):
+        return ('**For stronger linkage**: train longer under the link term (a larger `--from-scratch`), or set '
+                '`"perturbation": "resample"` in a `--spec` to train with the evaluation\'s own perturbation (not a '
+                'like-for-like comparison with the paper); docs/study.md has every recipe measured.')
+    return (f'**For stronger linkage**: `linkgan demo --from-scratch 160{scene}` trains both networks from scratch with '
+            f'the link term from the first step (the cells scene: about {STRONGER_MINUTES} minutes on 2 cores); a '
+            f'{settings["finetune_kimg"]:g}-kimg fine-tune only moves the locality part way (docs/study.md has every '
+            'recipe measured).')
+
+
+def quality_table(report):
+    """Markdown table: SWD, recall and precision of the three models, linked / control, and the real-vs-real floor."""
+    q, cov, cf, space = (report['quality'], report.get('coverage') or {}, report.get('coverage_floor'),
+                         report.get('coverage_space'))
+    lines = ['| measure | baseline | control | linked | linked / control | real vs real (floor) |',
+             '|---|---|---|---|---|---|',
+             f'| SWD (x1e3, lower is better) | {q["baseline"]:.2f} | {q["control"]:.2f} | {q["linked"]:.2f} | '
+             f'{report["quality_ratio"]:.3f} | {_num(report.get("quality_floor"), ".2f")} |']
+    if space and len(cov) == 3:
+        for key in ('recall', 'precision'):
+            ratio = report.get(f'{key}_ratio')
+            lines.append(f'| {key} ({space["measure"]}, higher is better) | ' + ' | '.join(
+                f'{cov[m][key]:.3f}' for m in ('baseline', 'control', 'linked')) +
+                f' | {_num(ratio, ".3f")} | {_num(cf and cf[key], ".3f")} |')
+        lines += ['', f'Recall is the share of real scenes the generator can produce, precision the share of its '
+                  f'samples that look real (Kynkaanniemi et al. 2019, k = {space["k"]}, features {space["features"]}). '
+                  'SWD alone cannot see collapse (on the cells scene, 16 real scenes repeated score a better SWD than '
+                  'the shipped baseline, and a recall of 0). The floor is two disjoint sets of real scenes of this '
+                  'size: what a perfect generator would score.']
+    return lines
 
 
 def report_markdown(report):
-    """report.md: what was compared, the three models side by side, and which targets are met."""
+    """report.md (also the terminal summary): what the link term did, quality with its floors, what to run for
+    stronger linkage, then every metric of the three models."""
     s = report['settings']
     if s.get('scratch_kimg'):
         runs = (f'the same {s["scratch_kimg"]:g}-kimg training from scratch at batch {s["batch"]} from the same initial '
@@ -129,32 +242,24 @@ def report_markdown(report):
              f'{report["baseline"]["source"]} ({report["baseline"]["kimg"]:.0f} kimg). Control and linked: {runs}. '
              f'G_ema of each, {s["samples"]} fixed-seed samples, alpha {report["spec"]["alpha"]}, '
              'images in [-1, 1]. Ratio = linked / control.', '',
+             '## What the link term did', '', 'Linked against the control (the same training without the link term):', '']
+    lines += link_effect_lines(report) + [quality_sentence(report), '', LOCALITY_NOTE, '', stronger_linkage_line(s), '',
+                                           '## Every metric', '',
              'mse_i / mse_o: change inside / outside the region when the other / linked axes are perturbed (lower is '
              'better); edit_i / edit_o: change inside / outside when the linked axes are resampled; keep_o: change '
              'outside when the other axes are resampled (must stay); values are masked sums / all pixels. locality = '
-             'edit_o / edit_i per region pixel (lower is better). Quality: sliced Wasserstein distance to held-out '
-             'real scenes (x1e3, lower is better).', '',
+             'edit_o / edit_i per region pixel (lower is better).', '',
              '| link | metric | baseline | control | linked | linked / control |', '|---|---|---|---|---|---|']
     m = report['models']
     for name in report['spec_names']:
         for k in HEADLINE:
             lines.append(f'| {name} | {k} | {m["baseline"][name][k]:.3e} | {m["control"][name][k]:.3e} | '
                          f'{m["linked"][name][k]:.3e} | {report["ratios"][name][k]:.3f} |')
-    q = report['quality']
-    lines.append(f'| all | quality (SWD) | {q["baseline"]:.2f} | {q["control"]:.2f} | {q["linked"]:.2f} | '
-                 f'{report["quality_ratio"]:.3f} |')
-    anchors = ', '.join(f'{k} ~{v}' for k, v in LOCALITY_ANCHORS.items())
-    lines += ['', f'Locality anchors: {anchors} ({ANCHOR_NOTE}).', '',
-              '## Targets', '', '| link | target | measured | met |', '|---|---|---|---|']
-    for name, rows in report['targets'].items():
-        for r in rows:
-            lines.append(f'| {name} | {r["metric"]} {_bound_text(r)} | {r["value"]:.3f} | {"met" if r["met"] else "MISSED"} |')
-    for name, rows in report['goals'].items():
-        for r in rows:
-            lines.append(f'| {name} | goal: {r["metric"]} {_bound_text(r)} | {r["value"]:.3f} | '
-                         f'{"met" if r["met"] else "not reached"} |')
-    missed = [f'{name} {r["metric"]}' for name, rows in report['targets'].items() for r in rows if not r['met']]
-    lines += ['', 'All targets met.' if not missed else f'Targets missed: {", ".join(missed)}.', '']
+    anchors = ', '.join(f'{k} ' + ' / '.join(_anchor(v) for v in by_part.values()) for k, by_part in PAPER_LOCALITY.items())
+    lines += ['', f'Locality in the paper (eyes / nose / mouth; {PAPER_NOTE}): {anchors}.', '', '## Quality', '']
+    lines += quality_table(report)
+    lines += ['', 'The research targets this project tracks (demo/settings.py TARGETS and GOALS) and whether each '
+              'holds are in report.json (`targets`, `goals`).', '']
     t = report['timings']
     lines += [f'Total {report["seconds"]:.0f} s (baseline {t["baseline"]:.0f} s, fine-tunes and their evaluation '
               f'{t["finetunes"]:.0f} s, baseline evaluation {t["baseline_evaluation"]:.0f} s, outputs {t["outputs"]:.0f} s).', '']
@@ -362,7 +467,7 @@ class BaselineChoice(click.ParamType):
 @click.option('--from-scratch', 'scratch_kimg', type=click.FloatRange(min=0, min_open=True), default=None,
               help='Train control and linked from scratch for this many kimg (batch --batch, the same initial '
                    'weights) instead of fine-tuning the baseline: the study\'s strongest recipe (docs/study.md; '
-                   '160 kimg: about 23 minutes on 2 cores).')
+                   '160 kimg: about 25 minutes on 2 cores).')
 @click.option('--samples', type=click.IntRange(min=16), default=DEMO_DEFAULTS['samples'], show_default=True,
               help='Evaluation samples per model, and images per set for the quality distance.')
 @click.option('--batch', type=click.IntRange(min=2), default=DEMO_DEFAULTS['batch'], show_default=True,

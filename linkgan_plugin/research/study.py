@@ -16,9 +16,16 @@ resumes where it stopped; each job's G_ema is saved beside its JSON (OUT/runs/*.
 `linkgan eval` / `edit` and examples/study/layer_leakage.py load).
 
 Outputs: OUT/study.json (every row), OUT/study.md (the table: per link, linked / control ratios of mse_i, mse_o,
-edit_i, keep_o, the locality and the quality ratio, and which floor targets hold), OUT/frontier.png (locality
-against the edit_i ratio, one point per recipe and link, the paper's anchors as reference lines); for the axes
-sweep OUT/table3.png and OUT/table3.md (mse_i and mse_o, linked / control, against the number of axes).
+edit_i, keep_o, the locality, the quality (SWD) ratio, the recall ratio with both recalls, and which floor targets
+hold; the real-vs-real floors below it), OUT/frontier.png (locality against the edit_i ratio, one point per recipe
+and link, the paper's anchors as reference lines); for the axes sweep OUT/table3.png and OUT/table3.md (mse_i and
+mse_o, linked / control, against the number of axes).
+
+Rows of study.json: recipe, link, note; the ratios mse_i, mse_o, edit_i, keep_o; locality, control_locality;
+quality_ratio (SWD, linked / control), linked_quality, control_quality, quality_floor (SWD x1e3); recall_ratio,
+linked_recall, control_recall, linked_precision, control_precision, recall_floor, precision_floor (coverage,
+analysis/coverage.py: the worst part's in the demo's factor space; None for runs evaluated before coverage existed),
+coverage_features; linked_values, control_values; floor_met.
 """
 
 import copy
@@ -170,8 +177,26 @@ def _run_job_star(args):
 RATIO_KEYS = ('mse_i', 'mse_o', 'edit_i', 'keep_o')
 
 
+def _coverage_values(linked, control):
+    """The row's quality keys beside the SWD ratio: absolute SWD and recall / precision of the linked model and its
+    control, linked / control recall, and the real-vs-real floors (None where an evaluation predates coverage)."""
+    cov_l, cov_c = linked.get('coverage'), control.get('coverage')
+    floor = linked.get('quality_floor')
+    get = lambda cov, k: cov[k] if cov else None
+    recall_l, recall_c = get(cov_l, 'recall'), get(cov_c, 'recall')
+    return {'linked_quality': linked['quality']['mean'], 'control_quality': control['quality']['mean'],
+            'quality_floor': floor['mean'] if floor else None,
+            'recall_ratio': recall_l / recall_c if recall_l is not None and recall_c else None,
+            'linked_recall': recall_l, 'control_recall': recall_c,
+            'linked_precision': get(cov_l, 'precision'), 'control_precision': get(cov_c, 'precision'),
+            'recall_floor': cov_l['floor']['recall'] if cov_l else None,
+            'precision_floor': cov_l['floor']['precision'] if cov_l else None,
+            'coverage_features': get(cov_l, 'features')}
+
+
 def summarise_rows(rows, results):
-    """Per recipe and link: linked / control ratios, locality, quality ratio and the floor targets."""
+    """Per recipe and link: linked / control ratios, locality, quality (SWD ratio, recall of both and its ratio, the
+    floors) and the floor targets."""
     out = []
     for row in rows:
         linked = results[row['job']]['evaluations'][row['eval_key']]
@@ -183,7 +208,8 @@ def summarise_rows(rows, results):
                      **{k: values[k] / max(c[k], 1e-12) for k in RATIO_KEYS},
                      'locality': values['locality'], 'control_locality': c['locality'], 'quality_ratio': q,
                      'linked_values': {k: values[k] for k in RATIO_KEYS + ('locality',)},
-                     'control_values': {k: c[k] for k in RATIO_KEYS + ('locality',)}}
+                     'control_values': {k: c[k] for k in RATIO_KEYS + ('locality',)},
+                     **_coverage_values(linked, control)}
             entry['floor_met'] = all(
                 (entry['quality_ratio'] if m == 'quality' else entry[m]) <= b if op == '<=' else
                 (entry['quality_ratio'] if m == 'quality' else entry[m]) >= b for m, op, b, _ in TARGETS)
@@ -191,17 +217,34 @@ def summarise_rows(rows, results):
     return out
 
 
+def _cell(value, fmt):
+    return 'n/a' if value is None else format(value, fmt)
+
+
 def study_markdown(entries, title):
     lines = [f'# {title}', '', 'Ratios are linked / control (same baseline, length, data order and latents, no link '
              'term); locality = edit_o / edit_i per region pixel (lower is better; the control\'s in brackets); '
-             'quality = SWD ratio to real scenes. Floor: locality <= 0.15, mse_i and mse_o <= 0.25, edit_i and '
+             'quality = SWD ratio to real scenes (lower is better); recall = the share of real scenes the model can '
+             'produce (worst part; higher is better; SWD alone cannot see a collapsed generator), linked / control '
+             'with the absolute values in brackets. Floor: locality <= 0.15, mse_i and mse_o <= 0.25, edit_i and '
              'keep_o >= 0.5, quality <= 1.5.', '',
-             '| recipe | link | mse_i | mse_o | edit_i | keep_o | locality | quality | floor |',
-             '|---|---|---|---|---|---|---|---|---|']
+             '| recipe | link | mse_i | mse_o | edit_i | keep_o | locality | quality | recall | floor |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for e in entries:
+        recall = (f'{_cell(e.get("recall_ratio"), ".3f")} ({_cell(e.get("linked_recall"), ".2f")} / '
+                  f'{_cell(e.get("control_recall"), ".2f")})')
         lines.append(f'| {e["recipe"]} | {e["link"]} | {e["mse_i"]:.3f} | {e["mse_o"]:.3f} | {e["edit_i"]:.3f} | '
                      f'{e["keep_o"]:.3f} | {e["locality"]:.3f} ({e["control_locality"]:.2f}) | {e["quality_ratio"]:.3f} | '
-                     f'{"met" if e["floor_met"] else "missed"} |')
+                     f'{recall} | {"met" if e["floor_met"] else "missed"} |')
+    floors = dict.fromkeys((e.get('quality_floor'), e.get('recall_floor'), e.get('precision_floor'),
+                            e.get('coverage_features')) for e in entries)
+    for swd, recall, precision, features in floors:
+        if swd is not None or recall is not None:
+            lines += ['', f'Real vs real (two disjoint sets of real scenes at this sample size; what a perfect '
+                      f'generator would score): SWD {_cell(swd, ".1f")}, recall {_cell(recall, ".3f")}, precision '
+                      f'{_cell(precision, ".3f")} (features {features}).']
+    if any(e.get('linked_recall') is None for e in entries):
+        lines += ['', 'n/a: a run evaluated before coverage was measured.']
     notes = {e['recipe']: e['note'] for e in entries if e['note']}
     if notes:
         lines += [''] + [f'- **{k}**: {v}' for k, v in notes.items()]
