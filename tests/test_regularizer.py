@@ -59,6 +59,22 @@ def test_mean_reduction_divides_by_all_values():
     assert torch.allclose(m.loss * 4, s.loss)
 
 
+@pytest.mark.parametrize('channels', [1, 3])
+def test_mean_reduction_divides_each_output_by_its_channels_and_pixels(channels):
+    # EG3D-like dict outputs of different channel counts and sizes: 'mean' divides each output's masked sums by
+    # its own C*H*W, so an RGB output and a one-channel depth map weigh alike per value.
+    def synth(ws):
+        img = AnalyticGenerator(leak=1.0)(ws)
+        colours = torch.linspace(0.5, 1.5, channels).view(1, channels, 1, 1)
+        return {'image': (img * colours).repeat_interleave(2, -1).repeat_interleave(2, -2), 'image_depth': img}
+    ws, p = torch.randn(3, 2, W_DIM), torch.randn(3, 1, W_DIM)
+    s = link_penalty(synth, ws, bound_of({**LEFT_RIGHT, 'reduction': 'sum'}), noise=p)
+    m = link_penalty(synth, ws, bound_of({**LEFT_RIGHT, 'reduction': 'mean'}), noise=p)
+    for key, values in (('image', channels * 4 * 4), ('image_depth', 1 * 2 * 2)):
+        assert torch.allclose(m.l_in[key] * values, s.l_in[key]), key
+        assert torch.allclose(m.l_out[key] * values, s.l_out[key]), key
+
+
 def test_linked_generator_has_zero_penalty_and_unlinked_does_not():
     ws = torch.randn(8, 3, W_DIM)
     bound = bound_of(LEFT_RIGHT)
