@@ -9,7 +9,7 @@ from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.regularizer import link_penalty
 from linkgan_plugin.checks import SpecError
 from linkgan_plugin.toy.losses import TOY_LOSSES
-from linkgan_plugin.upstream.cameras import random_cameras
+from linkgan_plugin.upstream.cameras import frontal_camera, random_cameras
 from linkgan_plugin.toy.networks import make_toy_networks
 from linkgan_plugin.upstream import stats
 
@@ -224,3 +224,22 @@ def test_eg3d_flavour_reads_the_layout_from_G_not_from_its_mapping_method():
     assert (loss.flavour.z_dim, loss.flavour.w_dim) == (16, 32)
     call(loss, 'eg3d', 'Gmain', batch_for(G, 'eg3d'), 0)
     assert loss._alpha_scale.shape == (32,)
+
+
+@pytest.mark.parametrize('mode', ['frontal', 'sampled'])
+def test_eg3d_link_pass_renders_from_the_spec_camera(mode):
+    # eg3d_camera 'frontal': the link pass renders every sample from the fixed frontal camera (boxes stay on the
+    # face); 'sampled': from the batch's own cameras. The base loss always renders the batch's cameras.
+    G, D, loss = make('eg3d', spec=dict(SPEC, interval=1, eg3d_camera=mode, fake_to_D=False), base=NullBase)
+    cameras = []
+    synthesis = G.synthesis
+    def spy(ws, c, *args, **kwargs):
+        cameras.append(c.detach().clone())
+        return synthesis(ws, c, *args, **kwargs)
+    G.synthesis = spy
+    batch = batch_for(G, 'eg3d')
+    call(loss, 'eg3d', 'Gmain', batch, 0)
+    frontal = frontal_camera(1)[0]
+    assert cameras, 'the link pass rendered nothing'
+    is_frontal = [bool(torch.allclose(c, frontal.expand_as(c))) for c in cameras]
+    assert all(is_frontal) if mode == 'frontal' else not any(is_frontal)
