@@ -1,5 +1,7 @@
-"""`linkgan compare`: matched-strength interpolation, the change statistics by hand, a perfectly linked generator
-against a random direction, the JSON / markdown / PNG outputs of the command, and the plot kit they are drawn with."""
+"""`linkgan compare`: matched-strength interpolation, the change statistics by hand, every edit kind by hand, a
+perfectly linked generator against a random direction, LELSD over direction seeds (median, range, held-out pick on
+latents of their own, search at compare's truncation and strengths), the JSON / markdown / PNG outputs of the
+command, and the plot kit they are drawn with."""
 
 import json
 import math
@@ -14,7 +16,7 @@ from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.metrics import region_change
 from linkgan_plugin.analysis.network_loading import LoadedNetwork, load_network
 from linkgan_plugin.analysis.pictures import PALETTE, REFERENCE, xy_plot
-from linkgan_plugin.editing import lelsd
+from linkgan_plugin.editing import lelsd, lelsd_scale
 from linkgan_plugin.research import compare, compare_report
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
@@ -52,6 +54,28 @@ def test_change_stats_hand_computed():
     assert float(s['in_all']) == pytest.approx(2 / 8) and float(s['out_all']) == pytest.approx(4 / 8)
     assert float(s['in_px']) == pytest.approx(2 / 2) and float(s['out_px']) == pytest.approx(4 / 6)
 
+
+@pytest.mark.parametrize('kind', sorted(compare.STRENGTHS))
+def test_every_edit_kind_by_hand(kind):
+    ws = torch.randn(2, 3, 4)
+    ws_new, noise = torch.randn(2, 3, 4), torch.randn(2, 4)
+    axes, signs = torch.tensor([1.0, 1.0, 0.0, 0.0]), torch.tensor([1.0, -1.0])
+    u = torch.tensor([0.0, 3.0, 4.0, 0.0])
+    rows = torch.tensor([0.0, 1.0, 1.0])
+    method = compare.Method('k', 'k', 'n', kind, compare.STRENGTHS[kind], kind, lelsd_scale.unit_direction(u), rows)
+    s = compare.STRENGTHS[kind][1]
+    got = compare.edit_batch(method, s, ws, ws_new, noise, axes, 2.0, signs)
+    if kind == 'resample':
+        expect = ws + (s * (ws_new[:, 0] - ws[:, 0]) * axes)[:, None]
+    elif kind == 'noise':
+        expect = ws + (s * noise * axes)[:, None]
+    else:                                   # s * D * u/|u| with sign (-1)^i, on the chosen rows only.
+        expect = ws.clone()
+        expect[:, 1:] += (s * 2.0 * signs)[:, None, None] * (u / 5)[None, None]
+    torch.testing.assert_close(got, expect)
+    with pytest.raises(ValueError, match='unknown method kind'):
+        compare.edit_batch(compare.Method('k', 'k', 'n', 'other', (1,), 'x'), 1, ws, ws_new, noise, axes, 2.0, signs)
+
 #----------------------------------------------------------------------------
 # A perfectly linked generator: LinkGAN's edits never leave the region, a random direction does.
 
@@ -64,10 +88,14 @@ def test_perfect_linkage_leaks_nothing_and_a_random_direction_does():
     net = LoadedNetwork(G=G, path='perfect', kind='demo', flavour='sg2ada', info={'linked': True})
     one = load_spec(LEFT).select(['left'])
     given = lelsd.LelsdResult(directions=np.array([[1.0, 1.0, 0.0, 0.0]], np.float32), space='w', rows=None, axes=None,
-                              region=one.links[0].region.to_dict(), link='left', num_ws=2, w_dim=4)
+                              region=one.links[0].region.to_dict(), link='left', num_ws=2, w_dim=4,
+                              settings={'truncation': 1.0})
     report = compare.run_compare([('perfect', net, gen)], one, {'perfect': [given]}, samples=16, batch=5)
     by = {m['family']: m for m in report['methods']}
     assert set(by) == {'linkgan-resample', 'linkgan-noise', 'lelsd', 'random'}
+    [summary] = report['lelsd']             # One given direction: its own median and range; LELSD cannot score
+    assert summary['count'] == 1 and summary['pick'] is None        # this generator (no synthesis layers): no pick.
+    assert summary['matched']['out_px']['values'] == [by['lelsd']['matched']['out_px']]
     for family in ('linkgan-resample', 'linkgan-noise', 'lelsd'):
         assert all(p['out_all'] == 0 and p['in_all'] > 0 for p in by[family]['points']), family
         assert by[family]['matched']['out_px'] in (0.0, None)
@@ -82,6 +110,64 @@ def test_perfect_linkage_leaks_nothing_and_a_random_direction_does():
     for a, b in zip(report['methods'], again['methods']):
         for p, q in zip(a['points'], b['points']):
             assert p['in_px'] == pytest.approx(q['in_px'], rel=1e-5) and p['out_px'] == pytest.approx(q['out_px'], abs=1e-9)
+
+#----------------------------------------------------------------------------
+# LELSD over direction seeds.
+
+def test_lelsd_seeds_median_range_and_held_out_pick(monkeypatch):
+    G = toy_G('sg2ada')
+    gen = GeneratorAdapter(G)
+    psis, mapping = [], gen.map
+    gen.map = lambda z, c=None, truncation_psi=1.0: psis.append(truncation_psi) or mapping(z, c, truncation_psi)
+    net = LoadedNetwork(G=G, path='g', kind='demo', flavour='sg2ada', info={'linked': False})
+    one = load_spec(SPEC).select(['tl'])
+    held, real_held_out = [], lelsd.held_out_latents
+
+    def recording_held_out(*args, **kwargs):            # The latents every held-out score is computed on.
+        ws, c = real_held_out(*args, **kwargs)
+        held.append(ws)
+        return ws, c
+    monkeypatch.setattr(lelsd, 'held_out_latents', recording_held_out)
+    report = compare.run_compare([('g', net, gen)], one, samples=8, batch=4, seed=3, truncation=0.8, lelsd_seeds=3,
+                                 lelsd_max_steps=4, held_out_samples=6)
+    # Search, scale, held-out scores and measurement all at compare's truncation.
+    assert set(psis) == {0.8} and report['settings']['truncation'] == 0.8
+    [s] = report['lelsd']
+    assert (s['network'], s['family'], s['count']) == ('g', 'lelsd', 3)
+    assert [d['seed'] for d in s['directions']] == [3, 4, 5]
+    lo, hi = min(compare.STRENGTHS['direction']), max(compare.STRENGTHS['direction'])
+    for d in s['directions']:
+        assert d['search']['truncation'] == 0.8 and d['search']['strengths'] == [lo, hi]
+        assert d['search']['stop']['steps'] == 4
+    for figure in compare_report.FIGURES:
+        f = s['matched'][figure]
+        assert len(f['values']) == 3
+        if f['n']:
+            assert f['min'] <= f['median'] <= f['max']
+    assert s['matched']['locality']['n'] == 3
+    assert s['matched']['locality']['values'] == [d['matched']['locality'] for d in s['directions']]
+    scores = [d['held_out_score'] for d in s['directions']]
+    assert s['pick']['held_out_score'] == max(scores) and s['pick']['key'] in [d['key'] for d in s['directions']]
+    # The pick's latents: compare's seed and truncation, not one of the measured samples.
+    assert held and all(h.shape[0] == 6 for h in held)
+    measured = compare.sample_inputs(gen, 8, 3, 0.8)
+    for h in held:
+        assert torch.equal(h, held[0])
+        for w in (measured[0], measured[1]):
+            assert not torch.isclose(h[:, None, 0], w[None, :, 0]).all(dim=2).any()
+    assert report['settings']['held_out'] == {'samples': 6, 'seed': 3, 'stream': 'lelsd_scale.held_out_latents'}
+    # The median curve: per strength, the median over the directions.
+    lelsd_ms = [m for m in report['methods'] if m['family'] == 'lelsd']
+    for j, p in enumerate(s['median_points']):
+        assert p['out_px'] == pytest.approx(float(np.median([m['points'][j]['out_px'] for m in lelsd_ms])))
+    md = compare_report.format_markdown(report)
+    assert 'LELSD, median [range] of 3' in md and 'held-out pick (seed' in md and '## LELSD directions' in md
+
+
+def test_spread_ignores_sweeps_that_never_reach_the_match():
+    s = compare_report.spread([0.3, None, 0.1, 0.2])
+    assert s == {'values': [0.3, None, 0.1, 0.2], 'n': 3, 'median': 0.2, 'min': 0.1, 'max': 0.3}
+    assert compare_report.spread([None])['median'] is None
 
 #----------------------------------------------------------------------------
 # The command.
@@ -117,7 +203,8 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
         Image.fromarray(rng.randint(0, 255, (16, 16, 3), dtype=np.uint8)).save(data / f'{i}.png')
     out = tmp_path / 'cmp'
     args = ['--network', linked, '--network', base, '--link', 'tl', '--out', str(out), '--samples', '8',
-            '--batch', '4', '--lelsd-steps', '2', '--within-link', '--data', str(data), '--device', 'cpu']
+            '--batch', '4', '--lelsd-max-steps', '2', '--lelsd-seeds', '2', '--held-out-samples', '4',
+            '--within-link', '--data', str(data), '--device', 'cpu']
     r = CliRunner().invoke(compare.compare_command, args)
     assert r.exit_code == 0, r.output
     report = json.loads((out / 'compare.json').read_text())
@@ -135,16 +222,26 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     assert '| Method | network | strength | MSE_i | MSE_o |' in md and 'LELSD within link' in md
     png = Image.open(out / 'compare.png')
     assert png.size == (820, 540) and len(np.unique(np.asarray(png.convert('RGB')).reshape(-1, 3), axis=0)) > 10
-    assert (out / 'lelsd-linked.npz').exists() and (out / 'lelsd-linked-within.npz').exists()
+    assert {(s['network'], s['family'], s['count']) for s in report['lelsd']} == {
+        ('linked', 'lelsd', 2), ('linked', 'lelsd-within', 2), ('control', 'lelsd', 2)}
+    assert all(s['pick'] is not None for s in report['lelsd']) and 'held-out pick' in md
+    assert report['settings']['lelsd_seeds'] == 2 and report['settings']['lelsd_strengths'] == [0.125, 2.0]
+    files = [out / f'lelsd-linked-seed{s}.npz' for s in (0, 1)]
+    assert all(f.exists() for f in files) and (out / 'lelsd-linked-within-seed1.npz').exists()
+    saved = lelsd.load_directions(str(files[1]))
+    assert saved.settings['seed'] == 1 and saved.settings['truncation'] == 1.0 and len(saved.scores) == 1
     # Reusing the saved directions skips the search; a file of another network is refused.
-    r = CliRunner().invoke(compare.compare_command, args[:-7] + ['--directions', str(out / 'lelsd-linked.npz'),
-                                                                 '--quality-images', '0', '--device', 'cpu'])
+    reuse = [a for f in files for a in ('--directions', str(f))]
+    r = CliRunner().invoke(compare.compare_command, args[:-5] + reuse + ['--quality-images', '0', '--device', 'cpu'])
     assert r.exit_code == 0, r.output
-    assert 'linked: lelsd found' not in r.output and 'control: lelsd found' in r.output
+    assert 'linked: lelsd seed' not in r.output and 'control: lelsd seed 1' in r.output
+    again = json.loads((out / 'compare.json').read_text())
+    [linked_lelsd] = [s for s in again['lelsd'] if (s['network'], s['family']) == ('linked', 'lelsd')]
+    assert [d['seed'] for d in linked_lelsd['directions']] == [0, 1]
     other = str(tmp_path / 'other.pt')
     save_demo_checkpoint(other, toy_G('sg2ada', seed=2), 'sg2ada', SPEC)
     r = CliRunner().invoke(compare.compare_command, ['--network', other, '--out', str(out), '--directions',
-                                                     str(out / 'lelsd-linked.npz'), '--device', 'cpu'])
+                                                     str(files[0]), '--device', 'cpu'])
     assert r.exit_code == 2 and '--directions' in r.output and 'not among --network' in r.output
 
 
@@ -160,6 +257,16 @@ def test_plot_draws_anchor_lines_and_every_curve():
     # A report whose curves leave nothing to draw on log axes (no leakage at all) still makes a picture.
     flat = {**report, 'methods': [{'label': 'a', 'network': 'n', 'points': pts(0.0)}]}
     assert compare_report.plot_curves(flat).size == (820, 540)
+    # LELSD over seeds: its median curve in its colour, every direction's points faintly.
+    seeds = [{'key': f'n/lelsd-{k}', 'label': f'LELSD #{k}', 'network': 'n', 'family': 'lelsd', 'info': {'seed': k},
+              'points': pts(r), 'matched': {'out_px': r, 'out_all': r, 'locality': r, 'swd': None}}
+             for k, r in enumerate((0.1, 0.2, 0.4))]
+    lelsd_report = {**report, 'methods': report['methods'][:1] + seeds}
+    lelsd_report['lelsd'] = compare_report.lelsd_summaries(lelsd_report)
+    median = lelsd_report['lelsd'][0]['median_points']
+    assert [(p['in_px'], p['out_px']) for p in median] == [(s, 0.2 * s) for s in (0.1, 1.0, 10.0)]
+    img = np.asarray(compare_report.plot_curves(lelsd_report))
+    assert count(red) > 500 and count(np.array(compare_report.faint(PALETTE[1]))) > 40
 
 
 def test_xy_plot_linear_axes_and_reference_lines():

@@ -1,6 +1,7 @@
-"""LELSD (`linkgan_plugin.editing.lelsd`; `linkgan lelsd` is `editing.lelsd_command`): recovery of a known local
-direction, the localization score by hand, the correlation penalty, W / W+ / row subsets, batch independence,
-synthesis-layer discovery, file I/O, CLI."""
+"""LELSD (`linkgan_plugin.editing.lelsd`, its search's scales in `lelsd_scale`; `linkgan lelsd` is
+`editing.lelsd_command`): recovery of a known local direction, the localization score by hand, the correlation
+penalty, the plateau stop, the lr in units of W's spread, edits at the strengths compare sweeps, W / W+ / row subsets,
+batch independence, synthesis-layer discovery, file I/O, CLI (with the training curve)."""
 
 import json
 
@@ -10,7 +11,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin.editing import lelsd
+from linkgan_plugin.editing import lelsd, lelsd_scale
 from linkgan_plugin.editing.lelsd_command import lelsd_command
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.upstream.synthesis_layers import SynthesisLayersNotFound, synthesis_layers
@@ -45,22 +46,23 @@ class LinearSynthesis(torch.nn.Module):
 
 
 class AnalyticG(torch.nn.Module):
-    """w = z (times psi) on every row; layer i reads row i."""
+    """w = w_scale * z (times psi) on every row; layer i reads row i. The bases are divided by w_scale, so the images
+    and features do not depend on it: only W's spread does."""
 
-    def __init__(self, bases, resolution):
+    def __init__(self, bases, resolution, w_scale=1.0):
         super().__init__()
         self.z_dim = self.w_dim = bases[0].shape[0]
         self.c_dim, self.img_resolution, self.img_channels = 0, resolution, 3
-        self.num_ws = len(bases)
-        self.synthesis = LinearSynthesis(bases)
+        self.num_ws, self.w_scale = len(bases), w_scale
+        self.synthesis = LinearSynthesis([b / w_scale for b in bases])
 
     def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
-        return (z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
+        return (self.w_scale * z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
 
 
-def known_direction_G(w_dim=6, channels=2, seed=0):
+def known_direction_G(w_dim=6, channels=2, seed=0, w_scale=1.0):
     """Direction v (a random unit vector) changes the top-left quadrant only; every direction orthogonal to it
-    changes the whole image. Two layers (4x4 and 8x8). Returns (G, v)."""
+    changes the whole image. Two layers (4x4 and 8x8); W scaled by w_scale. Returns (G, v)."""
     g = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(w_dim, w_dim, generator=g))
     v, others = q[:, 0], q[:, 1:].T                                     # [w_dim], [w_dim - 1, w_dim]
@@ -72,7 +74,7 @@ def known_direction_G(w_dim=6, channels=2, seed=0):
         spread = torch.randn(len(others), channels, res, res, generator=g)            # Everywhere.
         basis = v[:, None, None, None] * local[None] + torch.einsum('jd,jchw->dchw', others, spread)
         bases.append(basis)
-    return AnalyticG(bases, 8).eval(), v
+    return AnalyticG(bases, 8, w_scale).eval(), v
 
 #----------------------------------------------------------------------------
 # The score.
@@ -105,11 +107,16 @@ def test_known_direction_scores_one_and_is_recovered():
     masker = lelsd.RegionMasker(region)
     score_v = lelsd.batch_scores(gen, synthesis_layers(G), masker, ws, v, 1.0)
     torch.testing.assert_close(score_v, torch.ones(4, 2))
-    res = lelsd.find_directions(gen, region, steps=100, lr=0.05, truncation=1.0, eval_samples=8, seed=3)
+    res = lelsd.find_directions(gen, region, max_steps=100, plateau_window=0, eval_samples=8, seed=3)
     u = torch.from_numpy(res.directions[0])
     cos = float(torch.dot(u, v) / u.norm())
     assert abs(cos) > 0.9, cos
     assert res.scores[0] > 0.95 and res.history[0][0] < 0.6
+    assert res.stop == {'reason': 'max_steps', 'steps': 100, 'halved_at': [], 'lr': lelsd.DEFAULTS['lr']}
+    # The saved direction has norm D (strengths in units of D): W = z here, so D ~ E|z1 - z2| ~ sqrt(2 * 6).
+    assert float(u.norm()) == pytest.approx(res.scale['distance'], rel=1e-5)
+    assert res.scale['distance'] == pytest.approx(np.sqrt(12), rel=0.08)
+    assert res.scale['w_rms'] == pytest.approx(1, rel=0.05)
 
 
 def test_correlation_penalty_decorrelates_two_directions():
@@ -121,11 +128,92 @@ def test_correlation_penalty_decorrelates_two_directions():
     gen = GeneratorAdapter(G)
     region = lelsd.region_spec(TOP_LEFT)
     cosine = lambda r: float(torch.nn.functional.cosine_similarity(*torch.from_numpy(r.directions), dim=0))
-    common = dict(num_directions=2, steps=100, lr=0.05, truncation=1.0, eval_samples=0, seed=3)
+    common = dict(num_directions=2, max_steps=100, plateau_window=0, eval_samples=0, seed=3)
     free = lelsd.find_directions(gen, region, gamma=0.0, **common)
     tied = lelsd.find_directions(gen, region, gamma=5.0, **common)
     assert abs(cosine(free)) > 0.9          # Without the penalty both directions find v.
     assert abs(cosine(tied)) < 0.2          # With it they are pushed apart.
+
+#----------------------------------------------------------------------------
+# The search's settings: plateau stop, lr in units of W's spread, strengths, truncation.
+
+def test_plateau_rule_halves_then_stops():
+    rule = lelsd_scale.Plateau(window=2, tol=0.01, halvings=1)
+    actions = [rule.update(s) for s in [0.1, 0.2, 0.5, 0.6, 0.6, 0.6, 0.604, 0.6, 0.9, 0.9]]
+    # Windows: 0.15, 0.55 (up), 0.6 (up 9%), 0.602 (< 1%: halve), 0.75 (up)... but the rule stops at its next plateau.
+    assert actions == [None, None, None, None, None, None, None, 'halve', None, None]
+    assert rule.update(0.75) is None and rule.update(0.75) == 'stop'       # Window mean 0.75: no gain over 0.9.
+    with pytest.raises(ValueError, match='window >= 1'):
+        lelsd_scale.Plateau(window=0, tol=0.01, halvings=1)
+
+
+def test_plateau_stops_a_converging_search_before_max_steps():
+    G, v = known_direction_G()
+    gen = GeneratorAdapter(G)
+    res = lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), max_steps=1000, plateau_window=20, eval_samples=0,
+                                seed=3)
+    assert res.stop['reason'] == 'plateau' and res.stop['steps'] < 300, res.stop
+    assert len(res.stop['halved_at']) == lelsd.DEFAULTS['plateau_halvings']
+    assert res.stop['lr'] == lelsd.DEFAULTS['lr'] * 0.5 ** lelsd.DEFAULTS['plateau_halvings']
+    assert len(res.history[0]) == res.stop['steps'] and np.mean(res.history[0][-20:]) > 0.99
+    u = torch.from_numpy(res.directions[0])
+    assert abs(float(torch.dot(u, v) / u.norm())) > 0.99
+
+
+def test_lr_is_in_units_of_w_spread():
+    """A generator whose W is 10x larger (same images) takes 10x larger steps: the same search, scaled."""
+    region = lelsd.region_spec(TOP_LEFT)
+    runs = {}
+    for scale in (1.0, 10.0):
+        gen = GeneratorAdapter(known_direction_G(w_scale=scale)[0])
+        runs[scale] = [lelsd.find_directions(gen, region, max_steps=n, plateau_window=0, eval_samples=0, seed=1)
+                       for n in (1, 2)]
+    small, large = runs[1.0], runs[10.0]
+    assert large[0].scale['w_rms'] == pytest.approx(10 * small[0].scale['w_rms'], rel=1e-6)
+    assert large[0].scale['distance'] == pytest.approx(10 * small[0].scale['distance'], rel=1e-6)
+    step = lambda r: np.linalg.norm(r[1].directions[0] - r[0].directions[0])
+    assert step(small) > 0 and step(large) == pytest.approx(10 * step(small), rel=1e-3)
+    np.testing.assert_allclose(large[1].directions, 10 * small[1].directions, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(large[1].history, small[1].history, rtol=1e-4)
+
+
+def test_search_edits_cover_the_strength_range_at_its_truncation():
+    """Every edit of the search is a * D * u/|u| with |a| in [lo, hi] (both signs, the whole range drawn), on latents
+    mapped at the search's truncation."""
+    G, _ = known_direction_G()
+    seen_psi = []
+    mapping = G.mapping
+    G.mapping = lambda z, c, truncation_psi=1, **kw: seen_psi.append(truncation_psi) or mapping(z, c, truncation_psi,
+                                                                                                **kw)
+    gen = GeneratorAdapter(G)
+    renders = []
+    synthesize = gen.synthesize
+    gen.synthesize = lambda ws, c=None: renders.append(ws.detach().clone()) or synthesize(ws, c)
+    res = lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), max_steps=100, plateau_window=0, batch=4,
+                                strengths=(0.25, 1.5), truncation=0.6, eval_samples=0, seed=0)
+    assert set(seen_psi) == {0.6} and res.settings['truncation'] == 0.6 and res.scale['truncation'] == 0.6
+    D = res.scale['distance']
+    a = torch.cat([(edit[:, 0] - orig[:, 0]).norm(dim=1) / D for orig, edit in zip(renders[0::2], renders[1::2])])
+    assert len(a) == 400 and float(a.min()) >= 0.25 * (1 - 1e-4) and float(a.max()) <= 1.5 * (1 + 1e-4)
+    assert float(a.min()) < 0.27 and float(a.max()) > 1.4
+    assert float(a.median()) == pytest.approx(np.sqrt(0.25 * 1.5), rel=0.15)      # Log-uniform: the geometric mean.
+    draws = lelsd_scale.draw_strengths(10000, 0.125, 2.0, torch.Generator().manual_seed(0))
+    assert 0.45 < float((draws > 0).float().mean()) < 0.55
+    assert lelsd_scale.strength_grid(0.125, 2.0) == [0.125, 0.25, 0.5, 1.0, 2.0]
+    assert lelsd_scale.strength_grid(0.3, 1.0) == [0.3, 0.6, 1.0]
+    with pytest.raises(ValueError, match='0 < lo <= hi'):
+        lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), strengths=(2.0, 1.0))
+
+
+def test_held_out_latents_are_their_own_stream():
+    gen = GeneratorAdapter(known_direction_G()[0])
+    held, _ = lelsd_scale.held_out_latents(gen, 32, 0, 1.0)
+    others = [lelsd_scale.sample_latents(gen, 32, 0, s, 1.0)[0] for s in (0, 1, 2)]        # compare's streams
+    others += [lelsd_scale.search_latents(gen, 32, 0, i, 1.0)[0] for i in range(3)]
+    for o in others:
+        assert not torch.isclose(held[:, None, 0], o[None, :, 0]).all(dim=2).any()
+    assert torch.equal(held, lelsd_scale.held_out_latents(gen, 32, 0, 1.0)[0])
+    assert not torch.equal(held, lelsd_scale.held_out_latents(gen, 32, 1, 1.0)[0])
 
 #----------------------------------------------------------------------------
 # Spaces and rows.
@@ -133,13 +221,14 @@ def test_correlation_penalty_decorrelates_two_directions():
 def test_wplus_has_one_row_per_ws_and_row_subsets_stay_zero():
     gen = GeneratorAdapter(toy_G('sg2ada'))
     region = lelsd.region_spec(TOP_LEFT)
-    res = lelsd.find_directions(gen, region, num_directions=2, space='wplus', steps=3, eval_samples=0)
+    res = lelsd.find_directions(gen, region, num_directions=2, space='wplus', max_steps=3, eval_samples=0)
     assert res.directions.shape == (2, gen.num_ws, gen.w_dim)
-    sub = lelsd.find_directions(gen, region, space='wplus', rows=[1, 2], steps=3, eval_samples=0, unit_norm=True)
+    sub = lelsd.find_directions(gen, region, space='wplus', rows=[1, 2], max_steps=3, eval_samples=0)
     d = sub.directions[0]
     assert np.all(d[[0, 3, 4, 5]] == 0) and np.all(np.abs(d[[1, 2]]).sum(axis=1) > 0)
-    np.testing.assert_allclose(np.linalg.norm(d[[1, 2]], axis=1), 1.0, rtol=1e-5)     # W+ norm: per row, over w_dim.
-    axes = lelsd.find_directions(gen, region, axes=[0, 1, 2], steps=3, eval_samples=0)
+    rms = np.sqrt(np.mean(np.linalg.norm(d[[1, 2]], axis=1) ** 2))         # W+ norm: RMS over the used rows.
+    assert rms == pytest.approx(sub.scale['distance'], rel=1e-5)
+    axes = lelsd.find_directions(gen, region, axes=[0, 1, 2], max_steps=3, eval_samples=0)
     assert np.all(axes.directions[0][3:] == 0) and np.any(axes.directions[0][:3] != 0)
 
 
@@ -164,7 +253,7 @@ def test_edit_on_a_row_subset_leaves_other_rows_and_earlier_layers_untouched():
 def test_scores_do_not_depend_on_the_evaluation_batch_size():
     gen = GeneratorAdapter(toy_G('sg3'))
     region = lelsd.region_spec(TOP_LEFT)
-    res = lelsd.find_directions(gen, region, num_directions=2, steps=2, eval_samples=0)
+    res = lelsd.find_directions(gen, region, num_directions=2, max_steps=2, eval_samples=0)
     a = lelsd.evaluate_directions(gen, region, res, samples=7, batch=3)
     b = lelsd.evaluate_directions(gen, region, res, samples=7, batch=7)
     np.testing.assert_allclose(a, b, rtol=1e-5)
@@ -283,14 +372,16 @@ def test_synthesis_layers_of_real_structures_and_a_clear_error():
 def test_save_and_load_round_trip_and_checks(tmp_path):
     G = toy_G('sg2ada')
     gen = GeneratorAdapter(G)
-    res = lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), space='wplus', rows=[0, 1], steps=2, eval_samples=4)
+    res = lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), space='wplus', rows=[0, 1], max_steps=2,
+                                eval_samples=4)
     path = str(tmp_path / 'd.npz')
     lelsd.save_directions(path, res)
     back = lelsd.load_directions(path, gen)
     np.testing.assert_array_equal(back.directions, res.directions)
     assert (back.space, back.rows, back.region, back.network_hash) == ('wplus', [0, 1], {'boxes': [[0.0, 0.0, 0.5, 0.5]]},
                                                                        lelsd.network_hash(G))
-    assert back.settings['steps'] == 2 and len(back.scores) == 1
+    assert back.settings['max_steps'] == 2 and len(back.scores) == 1 and back.stop == res.stop
+    assert back.scale == res.scale and back.history == res.history
     assert lelsd.network_hash(toy_G('sg2ada', seed=1)) != back.network_hash
     other = GeneratorAdapter(toy_G('sg3'))
     other.num_ws = 7
@@ -299,6 +390,11 @@ def test_save_and_load_round_trip_and_checks(tmp_path):
     np.savez(str(tmp_path / 'bad.npz'), ws=np.zeros(3))
     with pytest.raises(ValueError, match='not a `linkgan lelsd` file'):
         lelsd.load_directions(str(tmp_path / 'bad.npz'))
+    old = json.loads(str(np.load(path)['meta']))
+    old['format'] = 1
+    np.savez(str(tmp_path / 'old.npz'), directions=res.directions, meta=np.array(json.dumps(old)))
+    with pytest.raises(ValueError, match='format 1.*truncation 0.7.*search again'):
+        lelsd.load_directions(str(tmp_path / 'old.npz'))
 
 
 SPEC = {'links': [{'name': 'tl', 'axes': '0:8', 'region': TOP_LEFT}]}
@@ -309,12 +405,24 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
     save_demo_checkpoint(net, toy_G('sg2ada'), 'sg2ada', SPEC)
     out = str(tmp_path / 'dirs.npz')
     run = lambda *args: CliRunner().invoke(lelsd_command, ['--network', net, '--device', 'cpu', *args])
-    r = run('--num-directions', '2', '--within-link', 'tl', '--layers', '1-3', '--steps', '3', '--eval-samples', '4',
+    curve = tmp_path / 'curve.png'
+    r = run('--num-directions', '2', '--within-link', 'tl', '--layers', '1-3', '--max-steps', '6', '--plateau-window',
+            '2', '--eval-samples', '4', '--strengths', '0.25,1', '--truncation', '0.8', '--curve', str(curve),
             '--out', out)
     assert r.exit_code == 0, r.output
     res = lelsd.load_directions(out)
     assert res.directions.shape == (2, 32) and res.axes == list(range(8)) and res.rows == [1, 2, 3]
     assert np.all(res.directions[:, 8:] == 0) and 'held-out LS' in r.output
+    assert res.settings['strengths'] == [0.25, 1.0] and res.settings['truncation'] == 0.8
+    assert res.scale['truncation'] == 0.8 and res.settings['plateau_window'] == 2
+    summary = json.loads((tmp_path / 'curve.json').read_text())
+    assert summary['history'] == res.history and summary['stop'] == res.stop and summary['block'] == 2
+    assert len(summary['block_means'][0]) == len(summary['block_ends']) == -(-res.stop['steps'] // 2)
+    assert Image.open(curve).size == (760, 440)
+    r = run('--strengths', '2,1', '--out', out)
+    assert r.exit_code == 2 and '--strengths' in r.output
+    r = run('--curve', str(tmp_path / 'curve.jpg'), '--out', out)
+    assert r.exit_code == 2 and '--curve' in r.output
     r = run('--region', '{"box": [0, 0, 2, 1]}', '--out', out)
     assert r.exit_code == 2 and '--region' in r.output and 'links[0].region.box' in r.output
     r = run('--layers', '7', '--out', out)
@@ -325,7 +433,7 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
     assert r.exit_code == 2 and '.npz' in r.output
     base = str(tmp_path / 'base.pt')
     save_demo_checkpoint(base, toy_G('sg2ada', seed=1), 'sg2ada', None)
-    r = CliRunner().invoke(lelsd_command, ['--network', base, '--region', '{"preset": "eyes"}', '--steps', '2',
+    r = CliRunner().invoke(lelsd_command, ['--network', base, '--region', '{"preset": "eyes"}', '--max-steps', '2',
                                                  '--eval-samples', '0', '--out', out])
     assert r.exit_code == 0, r.output
     assert lelsd.load_directions(out).region == {'preset': 'eyes'}

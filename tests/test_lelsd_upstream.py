@@ -48,13 +48,14 @@ def test_directions_on_a_real_sg2ada_snapshot(snapshot, tmp_path):
                                                        if r <= gen.img_resolution for _ in (0, 1)]
 
     region = lelsd.region_spec({'box': [0, 0, 0.5, 0.5]})
-    res = lelsd.find_directions(gen, region, num_directions=2, space='wplus', rows=[1, 2, 3], steps=5, eval_samples=4)
+    res = lelsd.find_directions(gen, region, num_directions=2, space='wplus', rows=[1, 2, 3], max_steps=5,
+                                eval_samples=4)
     assert res.directions.shape == (2, gen.num_ws, gen.w_dim)
     assert np.all(res.directions[:, [0] + list(range(4, gen.num_ws))] == 0)
     assert all(0 < s < 1 for s in res.scores) and res.network_hash == lelsd.network_hash(net.G)
 
     out = str(tmp_path / 'dirs.npz')
-    r = CliRunner().invoke(lelsd_command, ['--network', pkl, '--upstream', code_dir, '--steps', '3',
+    r = CliRunner().invoke(lelsd_command, ['--network', pkl, '--upstream', code_dir, '--max-steps', '3',
                                                  '--eval-samples', '2', '--device', 'cpu', '--out', out])
     assert r.exit_code == 0, r.output
     back = lelsd.load_directions(out, gen)

@@ -42,7 +42,7 @@ from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_l
 from linkgan_plugin.render import render_variants
 
 MODES = ('resample', 'noise')
-DEFAULT_EDIT_STRENGTHS = '-3,-1.5,1.5,3'        # --direction strengths.
+DEFAULT_EDIT_STRENGTHS = '-1,-0.5,0.5,1'        # --direction strengths, in units of D (lelsd_scale).
 
 DEFAULT_SEEDS = (0, 1, 2, 3)
 
@@ -132,7 +132,8 @@ def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
 
     Every magnitude m of `strengths` (comma-separated numbers; signs only pick magnitudes) is drawn both ways:
     +m * u in the grid's first group of edit columns, -m * u in the second, each followed by its |diff| heatmap.
-    The direction is used as stored (the strength a of the search, where a ~ U[-1, 1]).
+    The direction is used as stored: its norm is D, the typical distance between two codes (editing/lelsd_scale.py),
+    so strength 1 moves a code as far as resampling it would, the scale `linkgan compare` measures at.
     Args:
         gen: GeneratorAdapter; batch: samples N; mode: edit's --mode (must be the default).
     Returns:
@@ -145,7 +146,7 @@ def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
     try:
         values = [float(v) for v in str(strengths or DEFAULT_EDIT_STRENGTHS).split(',') if v.strip()]
     except ValueError:
-        raise click.BadParameter(f'{strengths!r}: expected numbers like "-3,-1.5,1.5,3"', param_hint='--strengths') from None
+        raise click.BadParameter(f'{strengths!r}: expected numbers like "-1,-0.5,0.5,1"', param_hint='--strengths') from None
     mags = sorted({abs(v) for v in values if math.isfinite(v) and v != 0})
     if not mags or len(mags) > 8:
         raise click.BadParameter(f'{strengths!r}: give 1 to 8 non-zero finite strengths', param_hint='--strengths')

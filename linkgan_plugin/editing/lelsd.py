@@ -1,11 +1,14 @@
 """LELSD (Pajouheshgar, Zhang, Süsstrunk, ICASSP 2022): latent directions whose edits stay inside one region,
 found post hoc on any generator this project loads. Written from the paper and method.md sec. 4.
 
-An edit moves a latent code along a direction u with strength a: ws' = ws + a * u (on the chosen ws rows). LELSD
-scores where the edit changes the generator's synthesis feature maps r_l (every synthesis layer except the constant
-input: `upstream.synthesis_layers`), read through forward hooks:
+An edit moves a latent code along a direction u with strength a: ws' = ws + a * D * u / |u| (on the chosen ws rows),
+D the network's typical distance between two codes (mean ||w1 - w2|| of independent mapped z at the search's
+truncation), so a is a fraction of "a whole new sample": the unit `linkgan compare` sweeps. Saved directions are
+D * u / |u|, so `edit_ws(ws, direction, a)` is that edit. LELSD scores where the edit changes the generator's
+synthesis feature maps r_l (every synthesis layer except the constant input: `upstream.synthesis_layers`), read
+through forward hooks:
 
-    d_l(u)  = mean over channels of (r_l(ws + a u) - r_l(ws))^2                       [N, h_l, w_l]
+    d_l(u)  = mean over channels of (r_l(ws + a D u/|u|) - r_l(ws))^2                [N, h_l, w_l]
     LS_l(u) = sum_hw(m_l * d_l) / (sum_hw d_l + eps)                                 [N], in [0, 1]
     LS(u)   = mean over layers l and samples of LS_l(u)
     J       = LS(u_k) - gamma * mean|Corr(u_1..u_K) - I|                          (the penalty only when K > 1)
@@ -16,10 +19,27 @@ image and on the edited image, combined per sample ('mean' of the two by default
 'intersection', or 'source': the original's only) and area-resized. Corr is the matrix of cosines between the
 (flattened) directions, so the penalty pushes them towards orthogonality, as the paper says it should.
 
-Optimisation (the paper and its notebooks): Adam, lr 1e-3 halved every 50 of a direction's steps, 200 steps per
-direction with a batch of 4 fresh latents (800 latents), a ~ U[-1, 1] per sample, gamma 5, truncation 0.7, no unit
-norm. With K directions the steps go round by round; every round trains each direction once, in a random order,
-each with its own Adam (an untrained direction never moves through momentum).
+The search (Adam, a batch of `batch` fresh latents per step, gamma 5 as in the paper) departs from the paper's
+notebook settings (lr 1e-3 halved every 50 steps, 200 steps, a ~ U[-1, 1] on a direction of norm ~1, truncation
+0.7). On the shipped demo baseline (64-d W, link top_left) those barely turn the random start: the training LS still
+climbs at step 200 and direction seeds 0-4 land at compare localities 0.16-0.42 (64 samples); and they train only
+edits smaller than the smallest strength compare measures (|a u| <= 1 against 0.125 D ~ 1.1, D ~ 8.7 there). With
+the settings below the same seeds stop on a plateau after 300-450 steps (~20 s on one CPU thread), agree to |cos|
+0.88-0.97 (up to sign) and land at localities 0.110-0.122:
+  - Scale: the direction is a parameter p in units of W's spread w_rms (the root-mean-square per-axis deviation of
+    mapped z at the search's truncation, as `linkgan project` steps), u = w_rms * p: the lr is a fraction of w_rms
+    per axis and a generator whose W is 10x larger takes 10x larger steps. p is renormalised after every step (u
+    keeps norm D; W+: RMS over the used rows), so the lr alone sets how far a step turns the direction.
+  - Strengths: |a| ~ log-uniform on [lo, hi] (default compare's direction sweep, 0.125..2), sign +-1 with equal
+    odds: the search trains at every strength it is compared at.
+  - Truncation 1.0 by default, as compare measures (compare passes its own truncation to the search).
+  - Plateau stop (`lelsd_scale.Plateau`): every `plateau_window` steps the mean training LS of the last window is
+    compared with the best earlier window's; a relative gain of at most `plateau_tol` is a plateau. The first
+    `plateau_halvings` plateaus halve the lr, the next one stops the search; at most `max_steps` steps. The result
+    keeps the per-step training LS (`history`) and how the search ended (`stop`).
+Held-out scores (`evaluate_directions`) are the mean LS on latents of their own stream (`held_out_latents`: never a
+search batch, nor compare's evaluation samples), each sample i edited at every strength of `strength_grid` (octaves
+of [lo, hi]) with sign (-1)^i; `linkgan compare` picks a direction among seeds by this score.
 
 Spaces:
     'w':     one direction [w_dim] added to every chosen row of ws;
@@ -30,11 +50,11 @@ Style space S is not offered: it needs per-flavour hooks on every affine layer.
 
 What this implementation does differently from the public code (method.md's list of its defects): there is one
 score (the squared feature change), so no loss-name option whose default could fail its own check; edits always add
-the direction (there is no Z space whose layer edits would scale the code instead); W+ directions are normalised per
-row, over w_dim, when unit_norm is asked for; masks are per sample (no threshold of one sample applied to a batch);
-no F1 score is computed (the public one lacks its factor 2): `linkgan compare` measures locality instead; the device
-is whatever the generator is on; .npz files are read with numpy (no pickles) and networks by network_loading
-(`torch.load(map_location='cpu')`).
+the direction (there is no Z space whose layer edits would scale the code instead); W+ directions are normalised over
+their used rows (RMS of the row norms, as compare measures them); masks are per sample (no threshold of one sample
+applied to a batch); no F1 score is computed (the public one lacks its factor 2): `linkgan compare` measures locality
+instead; the device is whatever the generator is on; .npz files are read with numpy (no pickles) and networks by
+network_loading (`torch.load(map_location='cpu')`).
 
     result = find_directions(gen, region, num_directions=2, space='w', progress=bar.update)
     save_directions('dirs.npz', result)
@@ -55,6 +75,8 @@ import numpy as np
 import torch
 
 from linkgan_plugin.regions import BatchMasks, RegionMasks
+from linkgan_plugin.editing.lelsd_scale import (draw_strengths, held_out_latents, LELSD_STREAM, Plateau,
+                                                search_latents, strength_grid, STREAMS, unit_direction, w_scale)
 from linkgan_plugin.render import RngReplay, seeded_generator
 from linkgan_plugin.checks import check_argument, Choice, SpecError
 from linkgan_plugin.spec import load_spec
@@ -62,12 +84,12 @@ from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.synthesis_layers import crop_margin, synthesis_layers
 
 SPACES = ('w', 'wplus')
-FORMAT = 1
+FORMAT = 2                      # Format 1: directions of the paper's settings (truncation 0.7, |a u| <= 1).
 
-# Defaults shared by the API and the CLI (method.md sec. 4).
-DEFAULTS = dict(num_directions=1, space='w', steps=200, batch=4, lr=1e-3, lr_halve_every=50, alpha_max=1.0,
-                gamma=5.0, truncation=0.7, unit_norm=False, mask_mode='mean', eps=1e-8, seed=0, init_norm=1.0,
-                eval_samples=64)
+# Defaults shared by the API and the CLI (the module docstring says why they depart from method.md sec. 4's).
+DEFAULTS = dict(num_directions=1, space='w', max_steps=1000, batch=4, lr=0.05, strengths=(0.125, 2.0), gamma=5.0,
+                truncation=1.0, mask_mode='mean', eps=1e-8, seed=0, plateau_window=50, plateau_tol=0.01,
+                plateau_halvings=2, eval_samples=64, scale_samples=2048)
 
 #----------------------------------------------------------------------------
 # Regions.
@@ -252,17 +274,6 @@ def batch_scores(gen, layers, masker, ws, direction, strength, rows=None, c=None
     return localization_scores(d_maps, masks, eps)
 
 #----------------------------------------------------------------------------
-# Random streams.
-
-def sample_latents(gen, count, seed, stream=0, truncation=DEFAULTS['truncation']):
-    """(ws [count, num_ws, w_dim], c) on gen.device from seeded streams (sample i is the same for any count >= i+1)."""
-    z = torch.randn([count, gen.z_dim], generator=seeded_generator(seed, stream))
-    c = gen.default_c(count, generator=seeded_generator(seed, stream + 1000)).to(gen.device)
-    with torch.no_grad():
-        ws = gen.map(z.to(gen.device), c, truncation)
-    return ws, c
-
-#----------------------------------------------------------------------------
 # Result and I/O.
 
 @dataclasses.dataclass
@@ -273,8 +284,10 @@ class LelsdResult:
     rows:       ws rows the directions are applied to (None: all).
     axes:       W axes the directions live on (None: all), e.g. a link's (--within-link).
     region:     the region's spec dict ({'box': ...}, {'segmenter': ...}, ...); link: its name.
-    scores:     held-out localization score of each direction (mean over eval samples, strengths +-alpha_max).
-    history:    per direction, the training LS of each of its steps.
+    scores:     held-out localization score of each direction (evaluate_directions on held_out_latents).
+    history:    per direction, the training LS of each of its steps (the training-score curve).
+    stop:       how the search ended: {'reason': 'plateau' | 'max_steps', 'steps', 'halved_at': [steps], 'lr'}.
+    scale:      w_scale at the search's truncation: {'w_rms', 'distance', 'samples'}; directions have norm D.
     """
     directions: np.ndarray
     space: str
@@ -289,6 +302,8 @@ class LelsdResult:
     settings: dict = dataclasses.field(default_factory=dict)
     scores: list = dataclasses.field(default_factory=list)
     history: list = dataclasses.field(default_factory=list)
+    stop: dict = dataclasses.field(default_factory=dict)
+    scale: dict = dataclasses.field(default_factory=dict)
     layer_names: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
@@ -342,8 +357,11 @@ def load_directions(path, gen=None):
         meta = json.loads(str(arrays['meta']))
     except json.JSONDecodeError as e:
         raise ValueError(f'{path}: meta is not JSON ({e})') from None
-    if meta.pop('format', None) != FORMAT:
-        raise ValueError(f'{path}: unknown format (this version reads format {FORMAT})')
+    version = meta.pop('format', None)
+    if version != FORMAT:
+        raise ValueError(f'{path}: format {version}; this version reads format {FORMAT}' +
+                         (' (format 1 directions were searched with the paper\'s settings, at truncation 0.7 and edits '
+                          'below compare\'s strengths: search again)' if version == 1 else ''))
     fields = {f.name for f in dataclasses.fields(LelsdResult)}
     result = LelsdResult(directions=arrays['directions'], **{k: v for k, v in meta.items() if k in fields})
     expect = (result.w_dim,) if result.space == 'w' else (result.num_ws, result.w_dim)
@@ -369,10 +387,13 @@ def _index_subset(name, values, size):
     return values
 
 
-def _check_settings(gen, space, rows, axes, num_directions):
+def _check_settings(gen, space, rows, axes, num_directions, strengths, max_steps):
     check_argument('space', space, Choice(SPACES))
     if num_directions < 1:
         raise ValueError(f'num_directions must be >= 1, got {num_directions}')
+    if max_steps < 1:
+        raise ValueError(f'max_steps must be >= 1, got {max_steps}')
+    strength_grid(*strengths)
     return _index_subset('rows', rows, gen.num_ws), _index_subset('axes', axes, gen.w_dim)
 
 
@@ -387,60 +408,68 @@ def _support(gen, space, rows, axes, device):
     return row_mask(gen.num_ws, rows, device)[:, None] * a[None]
 
 
-def _normalise(p, space, support, norm):
-    """Scales p to `norm`: the whole vector (W), or every used row over w_dim (W+)."""
-    if space == 'w':
-        return p * (norm / p.norm().clamp(min=1e-12))
-    used = support.amax(dim=1, keepdim=True)
-    return p * used * (norm / p.norm(dim=1, keepdim=True).clamp(min=1e-12))
+def _normalise(p, support, norm):
+    """p on `support`, scaled to `norm`: the vector (W), the RMS norm of the used rows (W+; see unit_direction)."""
+    p = p * support
+    return unit_direction(p, support.amax(dim=1) if p.ndim == 2 else None) * norm
 
 
 def find_directions(gen, region, num_directions=DEFAULTS['num_directions'], space=DEFAULTS['space'], rows=None,
-                    axes=None, steps=DEFAULTS['steps'], batch=DEFAULTS['batch'], lr=DEFAULTS['lr'],
-                    lr_halve_every=DEFAULTS['lr_halve_every'], alpha_max=DEFAULTS['alpha_max'], gamma=DEFAULTS['gamma'],
-                    truncation=DEFAULTS['truncation'], unit_norm=DEFAULTS['unit_norm'], mask_mode=DEFAULTS['mask_mode'],
-                    eps=DEFAULTS['eps'], seed=DEFAULTS['seed'], init_norm=DEFAULTS['init_norm'],
-                    eval_samples=DEFAULTS['eval_samples'], layers=None, progress=None):
-    """Finds `num_directions` LELSD directions of one region.
+                    axes=None, max_steps=DEFAULTS['max_steps'], batch=DEFAULTS['batch'], lr=DEFAULTS['lr'],
+                    strengths=DEFAULTS['strengths'], gamma=DEFAULTS['gamma'], truncation=DEFAULTS['truncation'],
+                    mask_mode=DEFAULTS['mask_mode'], eps=DEFAULTS['eps'], seed=DEFAULTS['seed'],
+                    plateau_window=DEFAULTS['plateau_window'], plateau_tol=DEFAULTS['plateau_tol'],
+                    plateau_halvings=DEFAULTS['plateau_halvings'], eval_samples=DEFAULTS['eval_samples'],
+                    eval_seed=None, scale=None, layers=None, progress=None):
+    """Finds `num_directions` LELSD directions of one region (the search of the module docstring).
 
     Args:
         gen:          GeneratorAdapter (on the device to run on).
         region:       a one-link LinkSpec (region_spec, or spec.select([name])): the region of the edits.
         space:        'w' or 'wplus'; rows: ws rows to edit (None: all); axes: W axes to use (None: all).
-        steps:        steps per direction (each a batch of `batch` fresh latents at `truncation`).
-        lr, lr_halve_every: Adam's rate, halved every that many of a direction's steps.
-        alpha_max:    edit strengths a ~ U[-alpha_max, alpha_max] per sample.
+        max_steps:    most steps per direction, each a batch of `batch` fresh latents at `truncation`.
+        lr:           Adam's rate, in units of W's spread w_rms; halved at each of the first plateau_halvings plateaus.
+        strengths:    (lo, hi): edit strengths |a| ~ log-uniform on [lo, hi], in units of D, sign +-1.
         gamma:        weight of the correlation penalty (K > 1).
-        unit_norm:    renormalise after every step (W: the vector; W+: each row over w_dim).
         mask_mode:    semantic regions: 'mean' | 'union' | 'intersection' | 'source'.
-        init_norm:    norm of the random initial directions (W+: of each used row).
-        eval_samples: held-out latents the final scores are measured on (0: skip).
+        plateau_window, plateau_tol, plateau_halvings: the plateau rule (Plateau); plateau_window 0: max_steps steps.
+        eval_samples: held-out latents (held_out_latents of eval_seed, default `seed`) for result.scores (0: skip).
+        scale:        w_scale's dict (default: measured at `truncation` with `seed`).
         layers:       SynthesisLayerInfo list (default: synthesis_layers(gen.G)).
-        progress:     callable(n) after every step.
+        progress:     callable(n) after every step (and with the steps left when a plateau stops the search).
     Returns:
-        LelsdResult.
+        LelsdResult; directions of norm D (W+: RMS over the used rows).
     """
-    rows, axes = _check_settings(gen, space, rows, axes, num_directions)
+    rows, axes = _check_settings(gen, space, rows, axes, num_directions, strengths, max_steps)
     layers = layers if layers is not None else synthesis_layers(gen.G)
     rmask, used_layers = layers_for_rows(gen, layers, rows)
     masker = RegionMasker(region, mask_mode)
     support = _support(gen, space, rows, axes, gen.device)
-    settings = dict(num_directions=num_directions, steps=steps, batch=batch, lr=lr, lr_halve_every=lr_halve_every,
-                    alpha_max=alpha_max, gamma=gamma, truncation=truncation, unit_norm=unit_norm,
-                    mask_mode=mask_mode, eps=eps, seed=seed, init_norm=init_norm, eval_samples=eval_samples)
-    params = _initial_directions(support, space, num_directions, init_norm, seed)
     start = time.perf_counter()
-    score = lambda ws, u, a, c: batch_scores(gen, used_layers, masker, ws, u, a, rmask, c, eps, grad=True).mean()
-    history = _optimise_directions(gen, params, support, space, score, settings, progress)
-    directions = torch.stack([(p * support).detach() for p in params]).cpu().numpy().astype(np.float32)
+    scale = dict(scale) if scale is not None else w_scale(gen, truncation, DEFAULTS['scale_samples'], seed)
+    eval_seed = seed if eval_seed is None else eval_seed
+    settings = dict(num_directions=num_directions, max_steps=max_steps, batch=batch, lr=lr,
+                    strengths=[float(strengths[0]), float(strengths[1])], gamma=gamma, truncation=truncation,
+                    mask_mode=mask_mode, eps=eps, seed=seed, plateau_window=plateau_window, plateau_tol=plateau_tol,
+                    plateau_halvings=plateau_halvings, eval_samples=eval_samples, eval_seed=eval_seed)
+    norm = scale['distance'] / scale['w_rms']                  # |p| in units of w_rms: u = w_rms * p has norm D.
+    params = _initial_directions(support, num_directions, norm, seed)
+    renorm = lambda p: _normalise(p, support, norm)
+
+    def score(ws, p, a, c):
+        u = scale['distance'] * unit_direction(p, rmask if p.ndim == 2 else None)
+        return batch_scores(gen, used_layers, masker, ws, u, a, rmask, c, eps, grad=True).mean()
+
+    history, stop = _optimise_directions(gen, params, support, score, renorm, settings, progress)
+    directions = torch.stack([scale['w_rms'] * renorm(p.detach()) for p in params]).cpu().numpy().astype(np.float32)
     result = LelsdResult(
         directions=directions, space=space, rows=rows, axes=axes, region=region.links[0].region.to_dict(),
         link=region.links[0].name, num_ws=gen.num_ws, w_dim=gen.w_dim, network_hash=network_hash(gen.G),
-        settings=settings, history=history, layer_names=[l.name for l in used_layers],
+        settings=settings, history=history, stop=stop, scale=scale, layer_names=[l.name for l in used_layers],
         seconds=time.perf_counter() - start)
     if eval_samples:
-        result.scores = evaluate_directions(gen, region, result, samples=eval_samples, seed=seed + 1,
-                                            truncation=truncation, mask_mode=mask_mode, layers=layers).tolist()
+        result.scores = evaluate_directions(gen, region, result, samples=eval_samples, seed=eval_seed,
+                                            layers=layers).tolist()
     return result
 
 
@@ -454,92 +483,101 @@ def layers_for_rows(gen, layers, rows):
     return rmask, used_layers
 
 
-def _initial_directions(support, space, num_directions, init_norm, seed):
-    """`num_directions` random directions on `support`, scaled to init_norm (see _normalise), requiring grad."""
-    g_init = seeded_generator(seed, 10)
-    params = []
-    for _ in range(num_directions):
-        p = torch.randn(support.shape, generator=g_init).to(support.device) * support
-        params.append(_normalise(p, space, support, init_norm).requires_grad_(True))
-    return params
+def _initial_directions(support, num_directions, norm, seed):
+    """`num_directions` random directions on `support`, scaled to `norm` (see _normalise), requiring grad."""
+    g_init = seeded_generator(seed, LELSD_STREAM, STREAMS['init'])
+    return [_normalise(torch.randn(support.shape, generator=g_init).to(support.device), support, norm)
+            .requires_grad_(True) for _ in range(num_directions)]
 
 
-def _optimise_directions(gen, params, support, space, score, settings, progress=None):
-    """settings['steps'] rounds of one Adam step per direction (in a random order each round), each on a fresh batch
-    of latents edited at strengths a ~ U[-alpha_max, alpha_max]; the rate halves every lr_halve_every rounds.
+def _optimise_directions(gen, params, support, score, renorm, settings, progress=None):
+    """Rounds of one Adam step per direction (in a random order each round), each on a fresh batch of latents edited
+    at draw_strengths, until the plateau rule stops them or settings['max_steps'] rounds.
 
     Args:
-        params:   directions (changed in place); score: callable(ws, u, a, c) -> mean localization score (with grad).
-        settings: find_directions' settings dict; progress: callable(n) after every step.
+        params:   directions in units of w_rms (changed in place); score: callable(ws, p, a, c) -> mean LS (with grad);
+        renorm:   callable(p) -> p on the support at its norm; settings: find_directions' settings dict.
     Returns:
-        history: per direction, the training score of each of its steps.
+        (history: per direction the training LS of each of its steps, stop: LelsdResult.stop).
     """
     s = settings
-    g_order, g_alpha = seeded_generator(s['seed'], 11), seeded_generator(s['seed'], 12)
+    g_order = seeded_generator(s['seed'], LELSD_STREAM, STREAMS['order'])
+    g_strength = seeded_generator(s['seed'], LELSD_STREAM, STREAMS['strengths'])
     optims = [torch.optim.Adam([p], lr=s['lr']) for p in params]
-    history = [[] for _ in params]
-    batch_index = 0
-    for step in range(s['steps']):
+    rule = Plateau(s['plateau_window'], s['plateau_tol'], s['plateau_halvings']) if s['plateau_window'] else None
+    history, lr, halved_at, reason, batch_index = [[] for _ in params], s['lr'], [], 'max_steps', 0
+    for step in range(s['max_steps']):
+        round_scores = []
         for k in torch.randperm(len(params), generator=g_order).tolist():
-            ws, c = sample_latents(gen, s['batch'], s['seed'], stream=100 + batch_index, truncation=s['truncation'])
+            ws, c = search_latents(gen, s['batch'], s['seed'], batch_index, s['truncation'])
             batch_index += 1
-            a = ((torch.rand([s['batch']], generator=g_alpha) * 2 - 1) * s['alpha_max']).to(gen.device)
+            a = draw_strengths(s['batch'], *s['strengths'], g_strength).to(gen.device)
             for group in optims[k].param_groups:
-                group['lr'] = s['lr'] * 0.5 ** (step // s['lr_halve_every'])
-            history[k].append(_direction_step(params, k, optims[k], support, space, lambda u: score(ws, u, a, c),
-                                              s['gamma'], s['unit_norm']))
+                group['lr'] = lr
+            round_scores.append(_direction_step(params, k, optims[k], support, lambda p: score(ws, p, a, c),
+                                                s['gamma'], renorm))
+            history[k].append(round_scores[-1])
             if progress is not None:
                 progress(1)
-    return history
+        action = rule.update(np.mean(round_scores)) if rule is not None else None
+        if action == 'halve':
+            lr, halved_at = lr * 0.5, halved_at + [step + 1]
+        elif action == 'stop':
+            reason = 'plateau'
+            break
+    steps = len(history[0])
+    if progress is not None and steps < s['max_steps']:
+        progress((s['max_steps'] - steps) * len(params))
+    return history, {'reason': reason, 'steps': steps, 'halved_at': halved_at, 'lr': lr}
 
 
-def _direction_step(params, k, optim, support, space, score, gamma, unit_norm):
-    """One step of direction k: maximise score(u) minus gamma * the correlation penalty against the other directions
-    (held fixed); keeps it on `support` (and at unit norm with unit_norm). Returns the score (float)."""
-    u = params[k] * support
-    ls = score(u)
+def _direction_step(params, k, optim, support, score, gamma, renorm):
+    """One step of direction k: maximise score(p) minus gamma * the correlation penalty against the other directions
+    (held fixed), then renorm (support and norm). Returns the score (float)."""
+    p = params[k] * support
+    ls = score(p)
     loss = -ls
     if len(params) > 1 and gamma:
-        stack = torch.stack([u if j == k else (params[j] * support).detach() for j in range(len(params))])
+        stack = torch.stack([p if j == k else (params[j] * support).detach() for j in range(len(params))])
         loss = loss + gamma * correlation_penalty(stack)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
     with torch.no_grad():
-        params[k].mul_(support)
-        if unit_norm:
-            params[k].copy_(_normalise(params[k], space, support, 1.0))
+        params[k].copy_(renorm(params[k]))
     return float(ls.detach())
 
 #----------------------------------------------------------------------------
 # Held-out scores.
 
 @torch.no_grad()
-def evaluate_directions(gen, region, result, samples=64, batch=16, seed=1, truncation=DEFAULTS['truncation'],
-                        strengths=None, mask_mode=DEFAULTS['mask_mode'], layers=None):
-    """Mean localization score of every direction of `result` on `samples` fixed-seed latents.
-
-    Every sample is scored at each strength of `strengths` (default +-alpha_max of the search) and the scores are
-    averaged; per-sample scores make the result independent of `batch`.
+def evaluate_directions(gen, region, result, samples=DEFAULTS['eval_samples'], batch=16, seed=DEFAULTS['seed'],
+                        truncation=None, strengths=None, mask_mode=None, layers=None):
+    """Mean localization score of every direction of `result` on `samples` held-out latents (held_out_latents of
+    `seed`): sample i is edited by a * (-1)^i * direction (the saved direction: a in units of D) at every strength a
+    of `strengths` (default strength_grid of the search's range) and its scores averaged; per-sample scores make the
+    result independent of `batch`. truncation and mask_mode default to the search's.
     Returns:
         float64 numpy [K].
     """
+    s = result.settings
     layers = layers if layers is not None else synthesis_layers(gen.G)
     rmask = result.row_mask(gen.device)
     used = layers_reached(layers, rmask)
-    masker = RegionMasker(region, mask_mode)
-    a = float(result.settings.get('alpha_max', 1.0))
-    strengths = list(strengths) if strengths is not None else [-a, a]
-    ws_all, c_all = sample_latents(gen, samples, seed, stream=0, truncation=truncation)
+    masker = RegionMasker(region, mask_mode or s.get('mask_mode', DEFAULTS['mask_mode']))
+    strengths = list(strengths) if strengths is not None else strength_grid(*s.get('strengths', DEFAULTS['strengths']))
+    truncation = s.get('truncation', DEFAULTS['truncation']) if truncation is None else truncation
+    ws_all, c_all = held_out_latents(gen, samples, seed, truncation)
+    signs = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(samples)], device=gen.device)
     out = []
     for k in range(result.num_directions):
         u = result.direction(k, gen.device)
         per_sample = []
         for i in range(0, samples, batch):
-            ws, c = ws_all[i:i + batch], c_all[i:i + batch]
-            s = torch.stack([batch_scores(gen, used, masker, ws, u, st, rmask, c, result.settings.get('eps', 1e-8))
-                             .mean(dim=1) for st in strengths]).mean(dim=0)
-            per_sample.append(s.double().cpu())
+            ws, c, sg = ws_all[i:i + batch], c_all[i:i + batch], signs[i:i + batch]
+            sc = torch.stack([batch_scores(gen, used, masker, ws, u, st * sg, rmask, c, s.get('eps', DEFAULTS['eps']))
+                              .mean(dim=1) for st in strengths]).mean(dim=0)
+            per_sample.append(sc.double().cpu())
         out.append(float(torch.cat(per_sample).mean()))
     return np.array(out)
 

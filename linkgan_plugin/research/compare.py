@@ -16,6 +16,14 @@ samples (ws at `truncation`, const noise, the generator's RNG replayed for every
 D is the network's typical distance between two codes, mean ||w_new - w||, so direction strengths s are fractions
 of "a whole new sample"; each sample i is edited with sign (-1)^i (both directions of an edit, one render each).
 
+LELSD directions found on the fly are searched as they are measured: at compare's truncation, over its strength range
+(lelsd's strengths = the min and max of STRENGTHS['direction']), once per direction seed (`lelsd_seeds`, default 5:
+seeds seed, seed + 1, ...; method.md sec. 3b asks for >= 5). Every direction (found or given) is scored by LELSD's own
+localization score on held-out latents (`lelsd_scale.held_out_latents` of compare's seed: a stream that is neither a
+search batch nor one of the samples measured here), and the best of each network and family is the held-out pick.
+Every matched figure is reported per direction, as median and range (min-max) over the directions, and for the pick
+(`compare_report.lelsd_summaries`).
+
 Per method and strength, means over samples (images in [-1, 1], x = original, x' = edit, squared change per value;
 `metrics.region_change`):
     in_all  = sum(M (x'-x)^2) / (C H W)        out_all  = sum((1-M)(x'-x)^2) / (C H W)   (the paper's normalisation)
@@ -24,8 +32,8 @@ Per method and strength, means over samples (images in [-1, 1], x = original, x'
                ReSeFa ~0.36, StyleCLIP ~0.67 for the eyes, a ~3.5% region: metrics.LOCALITY_ANCHORS)
     swd      = sliced Wasserstein distance of the edited images to real images (quality.sliced_wasserstein; x1e3)
 Every curve is then matched at one in-region change, and the report written as compare.json, compare.md and
-compare.png (`research.compare_report`); directions found on the fly are saved in --out as lelsd-<network>.npz
-(reuse them with --directions).
+compare.png (`research.compare_report`); directions found on the fly are saved in --out as
+lelsd-<network>[-within]-seed<s>.npz (reuse them with --directions, one file per seed).
 """
 
 import dataclasses
@@ -47,17 +55,21 @@ from linkgan_plugin.analysis.quality import sliced_wasserstein
 from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.demo.data import scene_images
 from linkgan_plugin.editing import lelsd
+from linkgan_plugin.editing.lelsd_scale import sample_latents, strength_grid, unit_direction
 from linkgan_plugin.render import RngReplay, seeded_generator
-from linkgan_plugin.research.compare_report import format_markdown, match_target, matched, write_outputs
+from linkgan_plugin.research.compare_report import (format_markdown, lelsd_summaries, match_target, matched,
+                                                    write_outputs)
 from linkgan_plugin.spec import load_spec
+from linkgan_plugin.upstream.synthesis_layers import SynthesisLayersNotFound
 
 STRENGTHS = {
     'resample':  (0.25, 0.5, 0.75, 1.0),          # Fraction t of the way to the resampled axes.
     'noise':     (0.25, 0.5, 1.0, 2.0),           # alpha.
     'direction': (0.125, 0.25, 0.5, 1.0, 2.0),    # Fraction s of the typical distance D between two codes.
 }
-DEFAULTS = dict(samples=256, batch=32, seed=0, truncation=1.0, lelsd_steps=lelsd.DEFAULTS['steps'],
-                num_directions=1, quality_images=256, device='auto')
+DEFAULTS = dict(samples=256, batch=32, seed=0, truncation=1.0, lelsd_max_steps=lelsd.DEFAULTS['max_steps'],
+                lelsd_seeds=5, held_out_samples=lelsd.DEFAULTS['eval_samples'], num_directions=1,
+                quality_images=256, device='auto')
 STATS = ('in_all', 'out_all', 'in_px', 'out_px')
 REAL_SEED = 1_000_003           # Seed offset of the real scenes drawn for demo networks.
 
@@ -70,7 +82,10 @@ class Method:
 
     kind:      'resample' | 'noise' | 'direction'.
     strengths: the sweep (units of the kind: see STRENGTHS).
-    direction: for 'direction', [w_dim] or [num_ws, w_dim] normalised (see unit_direction); rows: ws row mask or None.
+    direction: for 'direction', [w_dim] or [num_ws, w_dim] normalised (lelsd_scale.unit_direction); rows: ws row mask
+               or None.
+    info:      LELSD directions: {'space', 'score' (held-out LS), 'seed', 'index' (in its file), 'search': the search's
+               truncation, strengths, steps and stop}.
     """
     key: str
     label: str
@@ -81,15 +96,6 @@ class Method:
     direction: torch.Tensor = None
     rows: torch.Tensor = None
     info: dict = dataclasses.field(default_factory=dict)
-
-
-def unit_direction(u, rows=None):
-    """u scaled to a unit edit per row: W [w_dim] to norm 1; W+ [num_ws, w_dim] to RMS row norm 1 over used rows."""
-    if u.ndim == 1:
-        return u / u.norm().clamp(min=1e-12)
-    used = (u.norm(dim=1) > 0) if rows is None else rows.bool()
-    rms = u[used].norm(dim=1).square().mean().sqrt() if used.any() else u.new_tensor(1.0)
-    return u / rms.clamp(min=1e-12)
 
 
 def edit_batch(method, strength, ws, ws_new, noise, axes, distance, signs):
@@ -173,7 +179,7 @@ def demo_real_images(net, count, seed):
 
 def sample_inputs(gen, samples, seed, truncation):
     """ws, ws_new, noise [samples, w_dim], c, signs [samples] from seeded streams (sample i is batch independent)."""
-    ws, c = lelsd.sample_latents(gen, samples, seed, stream=0, truncation=truncation)
+    ws, c = sample_latents(gen, samples, seed, stream=0, truncation=truncation)
     z_new = torch.randn([samples, gen.z_dim], generator=seeded_generator(seed, 1))
     with torch.no_grad():
         ws_new = gen.map(z_new.to(gen.device), c, truncation)
@@ -265,9 +271,12 @@ def build_methods(label, role, gen, link, directions=(), within=()):
                 u = res.direction(k, gen.device)
                 rows = res.row_mask(gen.device) if res.rows is not None else None
                 suffix = f' #{n}' if sum(r.num_directions for r in results) > 1 else ''
+                s = res.settings
+                search = {'truncation': s.get('truncation'), 'strengths': s.get('strengths'), 'stop': res.stop}
                 methods.append(Method(f'{label}/{family}-{n}', f'{title}{suffix}', label, 'direction',
                                       STRENGTHS['direction'], family, unit_direction(u, rows), rows,
-                                      {'space': res.space, 'score': res.scores[k] if k < len(res.scores) else None}))
+                                      {'space': res.space, 'score': res.scores[k] if k < len(res.scores) else None,
+                                       'seed': s.get('seed'), 'index': k, 'search': search}))
     g = torch.Generator().manual_seed(12345)
     r = torch.randn([gen.w_dim], generator=g).to(gen.device)
     methods.append(Method(f'{label}/random', 'random direction', label, 'direction', STRENGTHS['direction'], 'random',
@@ -276,20 +285,24 @@ def build_methods(label, role, gen, link, directions=(), within=()):
 
 
 def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'], batch=DEFAULTS['batch'],
-                seed=DEFAULTS['seed'], truncation=DEFAULTS['truncation'], lelsd_steps=DEFAULTS['lelsd_steps'],
+                seed=DEFAULTS['seed'], truncation=DEFAULTS['truncation'], lelsd_max_steps=DEFAULTS['lelsd_max_steps'],
                 num_directions=DEFAULTS['num_directions'], within_link=False, real=None,
-                quality_images=DEFAULTS['quality_images'], match=None, outdir=None, echo=print, bar_factory=None):
+                quality_images=DEFAULTS['quality_images'], match=None, outdir=None, echo=print, bar_factory=None,
+                lelsd_seeds=DEFAULTS['lelsd_seeds'], held_out_samples=DEFAULTS['held_out_samples']):
     """Runs the comparison.
 
     Args:
         networks:   list of (label, LoadedNetwork, GeneratorAdapter).
         link_spec:  one-link LinkSpec (axes and region of the compared link).
         directions: {label: [LelsdResult]} given directions (found on the fly for networks without any).
+        lelsd_max_steps, lelsd_seeds, num_directions: the search of directions found on the fly: at most this many
+                    steps, direction seeds seed .. seed + lelsd_seeds - 1, num_directions per seed.
         within_link: also find (or take from `directions`, those with axes) directions inside the link's axes on
                     linked networks.
+        held_out_samples: held-out latents every LELSD direction is scored on (the held-out pick).
         real:       {label: real images [n, 3, R, R]} for the quality distance (networks without: no quality).
         match:      in-region change (per pixel) to match at; default see match_target.
-        outdir:     where found directions are saved (lelsd-<label>.npz), or None.
+        outdir:     where found directions are saved (lelsd-<label>[-within]-seed<s>.npz), or None.
         bar_factory: callable(length, label) -> context manager with .update(n) (a progress bar), or None.
     Returns:
         the report dict (JSON-able).
@@ -298,7 +311,9 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
     real = real or {}
     link = link_spec.links[0]
     start = time.perf_counter()
-    search = dict(steps=lelsd_steps, num_directions=num_directions, seed=seed, within_link=within_link, outdir=outdir)
+    search = dict(max_steps=lelsd_max_steps, num_directions=num_directions, seed=seed, seeds=lelsd_seeds,
+                  within_link=within_link, outdir=outdir, truncation=truncation, held_out_samples=held_out_samples,
+                  strengths=(min(STRENGTHS['direction']), max(STRENGTHS['direction'])))
     all_methods, results, net_info, originals_swd = [], {}, {}, {}
     for label, net, gen in networks:
         role = network_role(net, link)
@@ -323,7 +338,9 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
     report = {
         'link': {'name': link.name, 'axes': link.to_dict()['axes'], 'region': link.region.to_dict()},
         'settings': {'samples': samples, 'batch': batch, 'seed': seed, 'truncation': truncation,
-                     'lelsd_steps': lelsd_steps, 'num_directions': num_directions, 'within_link': within_link,
+                     'lelsd_max_steps': lelsd_max_steps, 'lelsd_seeds': lelsd_seeds, 'num_directions': num_directions,
+                     'lelsd_strengths': list(search['strengths']), 'within_link': within_link,
+                     'held_out': {'samples': held_out_samples, 'seed': seed, 'stream': 'lelsd_scale.held_out_latents'},
                      'strengths': {k: list(v) for k, v in STRENGTHS.items()}, 'quality_images': quality_images},
         'anchors': dict(LOCALITY_ANCHORS),
         'networks': net_info,
@@ -333,37 +350,68 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
                     for m in all_methods],
         'originals_swd': originals_swd,
     }
+    report['lelsd'] = lelsd_summaries(report)
     report['seconds'] = time.perf_counter() - start
     return report
 
 
 def _directions_of(label, net, gen, role, link_spec, given, search, echo, bar_factory):
     """The LELSD directions of one network: (plain, within), the `given` ones without and with axes, plus those found
-    here where a kind is missing (within-link only for linked networks with search['within_link']), saved as
-    lelsd-<label>[-within].npz in search['outdir'] when set.
+    here where a kind is missing (within-link only for linked networks with search['within_link']), one search per
+    direction seed, saved as lelsd-<label>[-within]-seed<s>.npz in search['outdir'] when set. Every result's scores
+    are (re)computed on the held-out latents of compare's seed, so directions of any origin are picked alike.
 
-    search: {'steps', 'num_directions', 'seed', 'within_link', 'outdir'} (run_compare's settings).
+    search: run_compare's settings {'max_steps', 'num_directions', 'seed', 'seeds', 'within_link', 'outdir',
+            'truncation', 'strengths', 'held_out_samples'}.
     """
     plain = [d for d in given if d.axes is None]
     within = [d for d in given if d.axes is not None]
+    for res in given:
+        t = res.settings.get('truncation')
+        if t != search['truncation']:
+            echo(f'{label}: warning: {res.network_path or "a --directions file"} was searched at truncation {t}, '
+                 f'compare measures at {search["truncation"]}')
     jobs = []
     if not plain:
         jobs.append(('lelsd', None))
     if search['within_link'] and role == 'linked' and not within:
         jobs.append(('lelsd-within', list(link_spec.links[0].axes)))
-    steps, count = search['steps'], search['num_directions']
+    steps, count = search['max_steps'], search['num_directions']
+    seeds = range(search['seed'], search['seed'] + search['seeds'])
     for family, axes in jobs:
-        with _bar(bar_factory, steps * count, f'{label}: {family} ({count} x {steps} steps)') as bar:
-            res = lelsd.find_directions(gen, link_spec, num_directions=count, steps=steps, axes=axes,
-                                        seed=search['seed'], progress=bar.update)
-        res.network_path = net.path
-        (plain if axes is None else within).append(res)
-        if search['outdir']:
-            name = f'lelsd-{label}' + ('-within' if axes is not None else '') + '.npz'
-            lelsd.save_directions(os.path.join(search['outdir'], name), res)
-        echo(f'{label}: {family} found in {res.seconds:.1f} s, held-out localization score(s) '
-             + ', '.join(f'{s:.3f}' for s in res.scores))
+        for s in seeds:
+            with _bar(bar_factory, steps * count, f'{label}: {family} seed {s} ({count} x <= {steps} steps)') as bar:
+                res = lelsd.find_directions(gen, link_spec, num_directions=count, max_steps=steps, axes=axes, seed=s,
+                                            truncation=search['truncation'], strengths=search['strengths'],
+                                            eval_samples=0, progress=bar.update)
+            res.network_path = net.path
+            (plain if axes is None else within).append(res)
+            _score_held_out(gen, link_spec, res, search, echo)
+            if search['outdir']:
+                name = f'lelsd-{label}' + ('-within' if axes is not None else '') + f'-seed{s}.npz'
+                lelsd.save_directions(os.path.join(search['outdir'], name), res)
+            echo(f'{label}: {family} seed {s}: {res.stop["steps"]} steps ({res.stop["reason"]}) in '
+                 f'{res.seconds:.1f} s, held-out localization score(s) ' + ', '.join(f'{v:.3f}' for v in res.scores))
+    for res in given:
+        _score_held_out(gen, link_spec, res, search, echo)
     return plain, within
+
+
+def _score_held_out(gen, link_spec, res, search, echo):
+    """Sets res.scores: evaluate_directions on the held-out latents of compare's seed at compare's truncation, over
+    the strengths compare sweeps; [] (no held-out pick) with a warning where LELSD cannot read the network's
+    synthesis layers (then no direction can have been found on it either: only given ones are measured)."""
+    grid = strength_grid(*search['strengths'])
+    try:
+        res.scores = lelsd.evaluate_directions(gen, link_spec, res, samples=search['held_out_samples'],
+                                               seed=search['seed'], truncation=search['truncation'],
+                                               strengths=grid).tolist()
+    except SynthesisLayersNotFound as e:
+        echo(f'warning: no held-out LELSD score, so no held-out pick: {e}')
+        res.scores = []
+        return
+    res.settings['held_out'] = {'samples': search['held_out_samples'], 'seed': search['seed'],
+                                'truncation': search['truncation'], 'strengths': grid}
 
 
 def _add_quality(measured, methods, ref, seed):
@@ -465,10 +513,16 @@ def _match_directions(files, networks, link_spec):
 @click.option('--samples', type=click.IntRange(min=2), default=DEFAULTS['samples'], show_default=True)
 @click.option('--batch', type=click.IntRange(min=1), default=DEFAULTS['batch'], show_default=True)
 @click.option('--seed', type=click.IntRange(min=0), default=DEFAULTS['seed'], show_default=True)
-@truncation_option(default=DEFAULTS['truncation'])
-@click.option('--lelsd-steps', type=click.IntRange(min=1), default=DEFAULTS['lelsd_steps'], show_default=True,
-              help='Steps per LELSD direction found on the fly.')
-@click.option('--num-directions', type=click.IntRange(min=1), default=DEFAULTS['num_directions'], show_default=True)
+@truncation_option(default=DEFAULTS['truncation'], help='Truncation psi of the samples and of the LELSD search.')
+@click.option('--lelsd-seeds', type=click.IntRange(min=1), default=DEFAULTS['lelsd_seeds'], show_default=True,
+              help='LELSD searches per network (direction seeds --seed, --seed + 1, ...): median, range, '
+              'held-out pick.')
+@click.option('--lelsd-max-steps', type=click.IntRange(min=1), default=DEFAULTS['lelsd_max_steps'], show_default=True,
+              help='Most steps per LELSD direction found on the fly (its plateau rule usually stops sooner).')
+@click.option('--num-directions', type=click.IntRange(min=1), default=DEFAULTS['num_directions'], show_default=True,
+              help='LELSD directions per seed (decorrelated, method.md sec. 4).')
+@click.option('--held-out-samples', type=click.IntRange(min=1), default=DEFAULTS['held_out_samples'],
+              show_default=True, help='Held-out latents (never the measured samples) that pick one LELSD direction.')
 @click.option('--data', type=click.Path(exists=True), default=None,
               help='Real images (folder or zip) for the quality distance. Demo networks use real scenes by default.')
 @click.option('--quality-images', type=click.IntRange(min=0), default=DEFAULTS['quality_images'], show_default=True,
@@ -477,7 +531,8 @@ def _match_directions(files, networks, link_spec):
               help='In-region change per pixel to match at. Default: LinkGAN resample at t = 1.')
 @device_option()
 def compare_command(networks, upstream, spec, link_name, region, outdir, direction_files, within_link, samples, batch,
-                    seed, truncation, lelsd_steps, num_directions, data, quality_images, match, device):
+                    seed, truncation, lelsd_seeds, lelsd_max_steps, num_directions, held_out_samples, data,
+                    quality_images, match, device):
     """LinkGAN against LELSD (and a random direction) on one region: in-region and out-of-region change, Table 2 layout."""
     loaded, dev = _load_networks(networks, upstream, device)
     link_spec = _resolve_link_spec(loaded, spec, link_name, region)
@@ -497,9 +552,9 @@ def compare_command(networks, upstream, spec, link_name, region, outdir, directi
         click.echo(f'{label}: {net.path} ({net.flavour}, {network_role(net, link_spec.links[0])})'
                    + ('' if label in real else '; no real images: no quality distance'), err=True)
     os.makedirs(outdir, exist_ok=True)
-    report = run_compare(loaded, link_spec, given, samples, batch, seed, truncation, lelsd_steps, num_directions,
+    report = run_compare(loaded, link_spec, given, samples, batch, seed, truncation, lelsd_max_steps, num_directions,
                          within_link, real, quality_images, match, outdir, echo=lambda s: click.echo(s, err=True),
-                         bar_factory=progress_bar)
+                         bar_factory=progress_bar, lelsd_seeds=lelsd_seeds, held_out_samples=held_out_samples)
     paths = write_outputs(report, outdir)
     click.echo(format_markdown(report))
     click.echo(f'wrote {paths["json"]}, {paths["md"]}, {paths["png"]} ({report["seconds"]:.1f} s)')

@@ -5,13 +5,21 @@ Matched strength: every curve (in, out) is walked from the origin (no edit, no c
 linearly interpolated where in first reaches a target in-region change (default: LinkGAN resample at t = 1 on the
 first linked network), in each normalisation; None when the curve never gets there.
 
-Outputs in --out DIR: compare.json (the report), compare.md (Table 2 layout, then every sweep point), compare.png
-(out_px against in_px, log-log, one curve per method, the paper's locality anchors as lines out = r * in).
+LELSD directions (`lelsd_summaries`): per network and family ('lelsd', 'lelsd-within'), every matched figure
+(out_px, out_all, locality, swd) per direction (one per direction seed by default), their median and range (min-max),
+the median curve (at each strength, the median of each statistic over the directions), and the held-out pick: the
+direction with the best LELSD score on held-out latents (never the measured samples), reported on its own.
+
+Outputs in --out DIR: compare.json (the report; 'lelsd' holds the summaries), compare.md (Table 2 layout with LELSD
+as its median [range] and its held-out pick, then every LELSD direction, then every sweep point), compare.png
+(out_px against in_px, log-log, one curve per method, LELSD as its median curve with every direction's points
+faintly, the paper's locality anchors as lines out = r * in).
 """
 
 import json
 import math
 import os
+import statistics
 
 from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, LOCALITY_ANCHORS
 from linkgan_plugin.analysis.pictures import MARKERS, PALETTE, xy_plot
@@ -73,6 +81,52 @@ def matched(points, target):
     return out
 
 
+LELSD_FAMILIES = {'lelsd': 'LELSD', 'lelsd-within': 'LELSD within link'}
+FIGURES = ('out_px', 'out_all', 'locality', 'swd')
+
+
+def spread(values):
+    """{'values', 'n' (not None), 'median', 'min', 'max'} of a list that may hold None (sweeps that never reach the
+    matched change); median / min / max None when no value is known."""
+    known = [v for v in values if v is not None]
+    return {'values': list(values), 'n': len(known), 'median': statistics.median(known) if known else None,
+            'min': min(known) if known else None, 'max': max(known) if known else None}
+
+
+def lelsd_summaries(report):
+    """Per (network, LELSD family) of report['methods']: the directions' matched figures, their spread, the median
+    curve and the held-out pick (the highest held-out LELSD score, info['score']; None when no direction has one).
+
+    Returns:
+        [{'network', 'family', 'label', 'count', 'directions': [{'key', 'seed', 'index', 'held_out_score', 'search',
+          'matched'}], 'matched': {figure: spread(...)}, 'median_points': [{'strength', stat: median}],
+          'pick': {'key', 'seed', 'index', 'held_out_score', 'matched'} or None}].
+    """
+    out = []
+    groups = {}
+    for m in report['methods']:
+        if m.get('family') in LELSD_FAMILIES:
+            groups.setdefault((m['network'], m['family']), []).append(m)
+    for (network, family), ms in groups.items():
+        dirs = [{'key': m['key'], 'seed': m['info'].get('seed'), 'index': m['info'].get('index'),
+                 'held_out_score': m['info'].get('score'), 'search': m['info'].get('search'), 'matched': m['matched']}
+                for m in ms]
+        scored = [d for d in dirs if d['held_out_score'] is not None]
+        pick = max(scored, key=lambda d: d['held_out_score']) if scored else None
+        median_points = []
+        for j, p in enumerate(ms[0]['points']):
+            entry = {'strength': p['strength']}
+            for k in ('in_all', 'out_all', 'in_px', 'out_px', 'swd'):
+                entry[k] = spread([m['points'][j].get(k) for m in ms])['median']
+            entry['locality'] = entry['out_px'] / entry['in_px'] if entry['in_px'] else None
+            median_points.append(entry)
+        keep = ('key', 'seed', 'index', 'held_out_score', 'matched')
+        out.append({'network': network, 'family': family, 'label': LELSD_FAMILIES[family], 'count': len(ms),
+                    'directions': dirs, 'matched': {f: spread([d['matched'].get(f) for d in dirs]) for f in FIGURES},
+                    'median_points': median_points, 'pick': {k: pick[k] for k in keep} if pick else None})
+    return out
+
+
 def closest_point(points, target_in_px):
     """The sweep point whose in_px is closest to the target (the last when there is no target)."""
     if target_in_px is None:
@@ -90,6 +144,39 @@ def _r(v):
     return 'n/a' if v is None else f'{v:.3f}'
 
 
+def _range(s, fmt):
+    """'median [min-max]' of a spread() in format `fmt` (a function of one value)."""
+    return 'n/a' if s['median'] is None else f"{fmt(s['median'])} [{fmt(s['min'])}-{fmt(s['max'])}]"
+
+
+def _table_row(label, network, p, mt):
+    """A Table 2 row: the sweep point p (closest to the matched change), then the matched figures mt (text)."""
+    return (f"| {label} | {network} | {p['strength']:g} | {_f(p['in_all'])} | {_f(p['out_all'])} | {_f(p['in_px'])} | "
+            f"{_f(p['out_px'])} | {_r(p['locality'])} | {mt['out_all']} | {mt['out_px']} | {mt['locality']} | "
+            f"{mt['swd']} |")
+
+
+def _matched_text(mt):
+    return {'out_all': _f(mt['out_all']), 'out_px': _f(mt['out_px']), 'locality': _r(mt['locality']),
+            'swd': _f(mt['swd'], 1, 2)}
+
+
+def _lelsd_rows(summary, points_by_key, target_in_px):
+    """Two Table 2 rows of one LELSD summary: median [range] over the directions (sweep columns: the median curve),
+    and the held-out pick."""
+    s, n = summary, summary['count']
+    mt = {'out_all': _range(s['matched']['out_all'], _f), 'out_px': _range(s['matched']['out_px'], _f),
+          'locality': _range(s['matched']['locality'], _r), 'swd': _range(s['matched']['swd'], lambda v: _f(v, 1, 2))}
+    rows = [_table_row(f"{s['label']}, median [range] of {n}", s['network'],
+                       closest_point(s['median_points'], target_in_px), mt)]
+    if s['pick'] is not None:
+        pick = s['pick']
+        rows.append(_table_row(f"{s['label']}, held-out pick (seed {pick['seed']} #{pick['index']})", s['network'],
+                               closest_point(points_by_key[pick['key']], target_in_px),
+                               _matched_text(pick['matched'])))
+    return rows
+
+
 def format_markdown(report):
     """The comparison as markdown: the Table 2 layout (one row per method), then every sweep point."""
     t = report['match']
@@ -104,14 +191,24 @@ def format_markdown(report):
              '', f"Matched in-region change: MSE_i/px = {_f(t['in_px'])} ({t['from']}).", '',
              '| Method | network | strength | MSE_i | MSE_o | MSE_i /px | MSE_o /px | out/in /px | MSE_o at matched MSE_i | MSE_o /px at matched | out/in at matched | SWD at matched |',
              '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    summaries = {(s['network'], s['family']): s for s in report.get('lelsd') or []}
+    points_by_key = {m['key']: m['points'] for m in report['methods']}
+    done = set()
     for m in report['methods']:
-        p = closest_point(m['points'], t['in_px'])
-        mt = m['matched']
-        lines.append(f"| {m['label']} | {m['network']} | {p['strength']:g} | {_f(p['in_all'])} | {_f(p['out_all'])} | "
-                     f"{_f(p['in_px'])} | {_f(p['out_px'])} | {_r(p['locality'])} | {_f(mt['out_all'])} | "
-                     f"{_f(mt['out_px'])} | {_r(mt['locality'])} | {_f(mt['swd'], 1, 2)} |")
+        group = (m['network'], m['family'])
+        if group in summaries:
+            if group not in done:
+                lines += _lelsd_rows(summaries[group], points_by_key, t['in_px'])
+                done.add(group)
+            continue
+        lines.append(_table_row(m['label'], m['network'], closest_point(m['points'], t['in_px']),
+                                _matched_text(m['matched'])))
     lines += ['', 'Rows show the sweep point closest to the matched in-region change; "at matched" columns are '
-              'interpolated along each sweep (n/a: the sweep never reaches it).', '', '## Every sweep point', '',
+              'interpolated along each sweep (n/a: the sweep never reaches it). LELSD rows: the median [min-max] over '
+              'its directions (sweep columns: the median curve), then the direction with the best LELSD score on '
+              'held-out latents.']
+    lines += _lelsd_section(report)
+    lines += ['', '## Every sweep point', '',
               '| Method | network | strength | MSE_i | MSE_o | MSE_i /px | MSE_o /px | out/in /px | SWD |', '|---|---|---|---|---|---|---|---|---|']
     for m in report['methods']:
         for p in m['points']:
@@ -121,25 +218,74 @@ def format_markdown(report):
         lines += ['', 'SWD of unedited samples: ' + ', '.join(f'{k} {v:.2f}' for k, v in report['originals_swd'].items())]
     return '\n'.join(lines) + '\n'
 
+def _lelsd_section(report):
+    """Markdown lines: every LELSD direction's held-out score, search and matched figures."""
+    if not report.get('lelsd'):
+        return []
+    held = report['settings'].get('held_out') or {}
+    lines = ['', '## LELSD directions', '',
+             f"Held-out score: LELSD's localization score on {held.get('samples', '?')} held-out latents (seed "
+             f"{held.get('seed', '?')}, their own stream), the pick's criterion. Search: steps (how it stopped) at "
+             'truncation t.', '',
+             '| Method | network | seed | # | held-out score | search | MSE_o at matched | MSE_o /px at matched | '
+             'out/in at matched | SWD at matched |', '|---|---|---|---|---|---|---|---|---|---|']
+    for s in report['lelsd']:
+        for d in s['directions']:
+            search = d.get('search') or {}
+            stop = search.get('stop') or {}
+            mark = ' (pick)' if s['pick'] and d['key'] == s['pick']['key'] else ''
+            mt = _matched_text(d['matched'])
+            lines.append(f"| {s['label']}{mark} | {s['network']} | {d['seed']} | {d['index']} | "
+                         f"{_r(d['held_out_score'])} | {stop.get('steps', '?')} ({stop.get('reason', '?')}), "
+                         f"t {search.get('truncation')} | {mt['out_all']} | {mt['out_px']} | {mt['locality']} | "
+                         f"{mt['swd']} |")
+    return lines
+
 #----------------------------------------------------------------------------
 # The picture and the files.
 
 def plot_curves(report, size=(820, 540)):
     """out_px against in_px on log-log axes (`pictures.xy_plot`): one curve per method (its sweep, in strength order;
-    colour: the method, marker: the network), the paper's per-pixel anchors as dashed lines out = r * in, the matched
-    in-region change as a dotted vertical line. Returns a PIL image."""
-    labels = list(dict.fromkeys(m['label'] for m in report['methods']))
+    colour: the method, marker: the network); LELSD (report['lelsd']) as its median curve with every direction's
+    points faintly; the paper's per-pixel anchors as dashed lines out = r * in, the matched in-region change as a
+    dotted vertical line. Returns a PIL image."""
+    summaries = {(s['network'], s['family']): s for s in report.get('lelsd') or []}
+    groups = list(dict.fromkeys(LELSD_FAMILIES.get(m.get('family'), m['label']) for m in report['methods']))
     nets = list(dict.fromkeys(m['network'] for m in report['methods']))
-    series = [{'label': f"{m['label']} [{m['network']}]", 'points': [(p['in_px'], p['out_px']) for p in m['points']],
-               'line': True, 'color': PALETTE[labels.index(m['label']) % len(PALETTE)],
-               'marker': MARKERS[nets.index(m['network']) % len(MARKERS)]} for m in report['methods']]
+    series, drawn = [], set()
+    points_by_key = {m.get('key'): m['points'] for m in report['methods']}
+    for m in report['methods']:
+        color = PALETTE[groups.index(LELSD_FAMILIES.get(m.get('family'), m['label'])) % len(PALETTE)]
+        marker = MARKERS[nets.index(m['network']) % len(MARKERS)]
+        group = (m['network'], m.get('family'))
+        if group not in summaries:
+            series.append({'label': f"{m['label']} [{m['network']}]", 'points': _xy(m['points']), 'line': True,
+                           'color': color, 'marker': marker})
+        elif group not in drawn:
+            drawn.add(group)
+            s = summaries[group]
+            every = [xy for d in s['directions'] for xy in _xy(points_by_key[d['key']])]
+            series.append({'label': f"{s['label']}, {s['count']} dirs [{m['network']}]", 'points': every,
+                           'color': faint(color), 'marker': marker})
+            series.append({'label': f"{s['label']} median [{m['network']}]", 'points': _xy(s['median_points']),
+                           'line': True, 'color': color, 'marker': marker})
     target = report['match'].get('in_px')
     return xy_plot(series, 'change inside the region, per region pixel (MSE_i /px)', 'MSE_o /px',
                    title=f"linkgan compare: link {report['link']['name']} - out-of-region vs in-region change per "
                          'pixel (log-log)',
                    vlines=[(target, '')] if target else [],
                    ratio_lines=[(r, f'{k} {r}') for k, r in LOCALITY_ANCHORS.items()], log_x=True, log_y=True,
-                   notes=('dashed: paper anchors out = r * in', 'dotted: matched MSE_i'), size=size, legend_width=250)
+                   notes=('dashed: paper anchors out = r * in', 'dotted: matched MSE_i',
+                          'pale points: every LELSD direction'), size=size, legend_width=250)
+
+
+def _xy(points):
+    return [(p['in_px'], p['out_px']) for p in points]
+
+
+def faint(color, strength=0.35):
+    """`color` blended with white: (1 - strength) of the way to white."""
+    return tuple(int(round(255 - strength * (255 - v))) for v in color)
 
 
 def write_outputs(report, outdir):
