@@ -216,10 +216,14 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     for m in report['methods']:
         assert [p['strength'] for p in m['points']] == list(compare.STRENGTHS[m['kind']])
         assert all(p['swd'] is not None and math.isfinite(p['swd']) for p in m['points'])
+        assert all(0 <= p['recall'] <= 1 and 0 <= p['precision'] <= 1 for p in m['points'])
         assert set(m['matched']) == {'out_px', 'out_all', 'locality', 'swd'}
+    assert set(report['originals_quality']) == {'linked', 'control'}
+    assert report['originals_swd']['linked'] == report['originals_quality']['linked']['swd']
     assert report['match']['from'].startswith('LinkGAN resample')
     md = (out / 'compare.md').read_text()
     assert '| Method | network | strength | MSE_i | MSE_o |' in md and 'LELSD within link' in md
+    assert 'recall' in md and 'precision' in md
     png = Image.open(out / 'compare.png')
     assert png.size == (820, 540) and len(np.unique(np.asarray(png.convert('RGB')).reshape(-1, 3), axis=0)) > 10
     assert {(s['network'], s['family'], s['count']) for s in report['lelsd']} == {

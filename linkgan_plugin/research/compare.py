@@ -48,6 +48,7 @@ import torch
 from linkgan_plugin.analysis.cli_options import (
     device_for_cli, device_option, network_for_cli, network_option, progress_bar, spec_option, truncation_option,
     upstream_option)
+from linkgan_plugin.analysis.coverage import feature_coverage, RandomConvFeatures
 from linkgan_plugin.analysis.datasets import DatasetError, load_images
 from linkgan_plugin.analysis.metrics import LOCALITY_ANCHORS, region_change
 from linkgan_plugin.analysis.network_loading import read_training_options, resolve_spec
@@ -314,7 +315,7 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
     search = dict(max_steps=lelsd_max_steps, num_directions=num_directions, seed=seed, seeds=lelsd_seeds,
                   within_link=within_link, outdir=outdir, truncation=truncation, held_out_samples=held_out_samples,
                   strengths=(min(STRENGTHS['direction']), max(STRENGTHS['direction'])))
-    all_methods, results, net_info, originals_swd = [], {}, {}, {}
+    all_methods, results, net_info, originals_quality = [], {}, {}, {}
     for label, net, gen in networks:
         role = network_role(net, link)
         plain, within = _directions_of(label, net, gen, role, link_spec, directions.get(label, []), search, echo,
@@ -324,7 +325,7 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
         with _bar(bar_factory, renders_per_network(methods, samples, batch), f'{label}: {len(methods)} methods') as bar:
             measured = measure_network(gen, methods, link_spec, samples, batch, seed, truncation, q, bar.update)
         if q:
-            originals_swd[label] = _add_quality(measured, methods, real[label][:q].to(torch.float32), seed)
+            originals_quality[label] = _add_quality(measured, methods, real[label][:q].to(torch.float32), seed)
         for pts in measured['points'].values():
             for p in pts:
                 p.pop('images', None)
@@ -348,7 +349,8 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
         'methods': [{'key': m.key, 'label': m.label, 'network': m.network, 'family': m.family, 'kind': m.kind,
                      'info': m.info, 'points': results[m.key], 'matched': matched(results[m.key], target)}
                     for m in all_methods],
-        'originals_swd': originals_swd,
+        'originals_swd': {k: v['swd'] for k, v in originals_quality.items()},
+        'originals_quality': originals_quality,
     }
     report['lelsd'] = lelsd_summaries(report)
     report['seconds'] = time.perf_counter() - start
@@ -415,13 +417,20 @@ def _score_held_out(gen, link_spec, res, search, echo):
 
 
 def _add_quality(measured, methods, ref, seed):
-    """Sets 'swd' (sliced Wasserstein distance to the real images `ref`) on every point of measure_network's result
-    from its kept images; returns that of the unedited originals."""
-    originals = sliced_wasserstein(measured['originals'], ref, seed=seed)['mean']
+    """Sets 'swd' (sliced Wasserstein distance to the real images `ref`) and 'recall' / 'precision' (coverage in
+    analysis.coverage.RandomConvFeatures: SWD alone cannot see lost diversity) on every point of measure_network's
+    result from its kept images; returns those of the unedited originals as {'swd', 'recall', 'precision'}."""
+    features = RandomConvFeatures()
+    real_features = features(ref)
+
+    def quality_of(images):
+        covered = feature_coverage(real_features, features(images), features.groups)
+        return {'swd': sliced_wasserstein(images, ref, seed=seed)['mean'], 'recall': covered['recall'],
+                'precision': covered['precision']}
     for m in methods:
         for p in measured['points'][m.key]:
-            p['swd'] = sliced_wasserstein(p['images'], ref, seed=seed)['mean']
-    return originals
+            p.update(quality_of(p['images']))
+    return quality_of(measured['originals'])
 
 
 class _NullBar:

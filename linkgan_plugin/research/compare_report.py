@@ -214,8 +214,11 @@ def format_markdown(report):
         for p in m['points']:
             lines.append(f"| {m['label']} | {m['network']} | {p['strength']:g} | {_f(p['in_all'])} | {_f(p['out_all'])} | "
                          f"{_f(p['in_px'])} | {_f(p['out_px'])} | {_r(p['locality'])} | {_f(p.get('swd'), 1, 2)} |")
-    if report.get('originals_swd'):
-        lines += ['', 'SWD of unedited samples: ' + ', '.join(f'{k} {v:.2f}' for k, v in report['originals_swd'].items())]
+    if report.get('originals_quality'):
+        lines += ['', 'Unedited samples against real images (SWD x1e3, lower is better; recall / precision in a fixed '
+                  'random-network feature space, higher is better): ' + ', '.join(
+                      f'{k} SWD {v["swd"]:.2f}, recall {v["recall"]:.3f}, precision {v["precision"]:.3f}'
+                      for k, v in report['originals_quality'].items())]
     return '\n'.join(lines) + '\n'
 
 def _lelsd_section(report):
