@@ -262,3 +262,33 @@ def test_landscape_demo_semantic_link(tmp_path):
     from PIL import Image
     with Image.open(out / 'sky.gif') as gif:
         assert gif.n_frames == 16
+
+
+def test_shared_light_crosses_every_cell_and_leaves_unlit_scenes_unchanged():
+    # light 0 draws exactly the scenes it drew before; light 1 adds one factor every cell shares, so the quadrants'
+    # mean brightness becomes correlated across images (independent cells: near 0).
+    from linkgan_plugin.demo.data import scenes
+    plain = scenes(512, 32, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(plain, scenes(512, 32, 2, generator=torch.Generator().manual_seed(3), light=0.0))
+    lit = scenes(512, 32, 2, generator=torch.Generator().manual_seed(3), light=1.0)
+    assert lit.min() >= -1 and lit.max() <= 1
+
+    def quadrant_correlation(images):
+        """Mean correlation, over colour channels and pairs of quadrants, of the quadrants' mean colours."""
+        means = [images[:, :, r:r + 16, c:c + 16].mean(dim=(2, 3)) for r in (0, 16) for c in (0, 16)]     # 4 x [N, 3]
+        pairs = [torch.corrcoef(torch.stack([m[:, ch] for m in means]))[torch.triu_indices(4, 4, 1).unbind()]
+                 for ch in range(3)]
+        return float(torch.cat(pairs).mean())
+    assert abs(quadrant_correlation(plain)) < 0.05
+    assert quadrant_correlation(lit) > 0.25
+
+
+def test_lit_scenes_have_their_own_control_and_refuse_a_bad_strength(tmp_path):
+    import click
+    from linkgan_plugin.research.study import check_recipe_settings, control_key
+    base = {'finetune_kimg': 16.0, 'finetune_batch': 16, 'seed': 0, 'scratch_kimg': 160.0, 'channels': 32, 'batch': 32}
+    assert control_key(base) != control_key({**base, 'light': 1.0})
+    assert control_key(base) == control_key({**base, 'light': 0.0})
+    check_recipe_settings('lit', {'scratch_kimg': 160, 'light': 0.5})
+    with pytest.raises(click.BadParameter, match='settings.light'):
+        check_recipe_settings('lit', {'scratch_kimg': 160, 'light': 2})

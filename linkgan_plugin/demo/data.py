@@ -21,6 +21,8 @@ image-wide stripes, and the fine-tune mostly dulls the whole image (edit_i fell 
     loader = SceneStream(batch=32, seed=0)                 # an endless, reproducible stream of (images, labels)
 """
 
+import math
+
 import torch
 
 from linkgan_plugin.demo.landscape import landscapes, LandscapeStream
@@ -29,7 +31,7 @@ PATTERNS = ('blank', 'disc', 'square', 'hsplit', 'vsplit')
 
 #----------------------------------------------------------------------------
 
-def scenes(batch, resolution=32, cells=2, generator=None):
+def scenes(batch, resolution=32, cells=2, generator=None, light=0.0):
     """Draws `batch` independent scenes.
 
     Args:
@@ -37,6 +39,8 @@ def scenes(batch, resolution=32, cells=2, generator=None):
         resolution: image size R (R must be a multiple of `cells`).
         cells:      cells per side.
         generator:  torch.Generator for reproducibility (default: the global RNG).
+        light:      strength in [0, 1] of a lighting every cell shares (apply_shared_light); 0: none, and the
+                    random numbers drawn are exactly those of the scenes without it.
     Returns:
         float32 [batch, 3, R, R] in [-1, 1].
     """
@@ -67,21 +71,49 @@ def scenes(batch, resolution=32, cells=2, generator=None):
         if shape is not None:
             on |= (kind_p == k) & shape
     img = torch.where(on[:, None], up(fg), up(bg))
+    if light:
+        img = apply_shared_light(img, light, generator)
     return img.contiguous()
+
+
+def apply_shared_light(images, light, generator=None):
+    """Lights whole scenes, as a face is lit: one factor that crosses every cell, so a box made of cells no longer
+    holds content that varies on its own (its colour moves with the rest of the image).
+
+    Per image, drawn after the cells: a light colour L uniform in [0, 1]^3, a strength s = light * U(0.3, 0.7) and a
+    ramp across the image along a random direction, from 0.5 on the far side to 1 on the lit side. Every pixel's
+    intensity y = (x + 1) / 2 moves toward the light: y' = (1 - s * ramp) * y + s * ramp * L, a convex mix, so the
+    result stays in [-1, 1]. At light 1 the quadrants' mean colours correlate across images (about 0.3, against 0 for
+    the plain scenes: tests/test_demo.py).
+
+    Args:
+        images: [N, 3, R, R] in [-1, 1].
+        light:  strength in (0, 1].
+    Returns:
+        [N, 3, R, R] in [-1, 1].
+    """
+    N, _, R, _ = images.shape
+    colour = torch.rand([N, 3, 1, 1], generator=generator)
+    strength = light * (0.3 + 0.4 * torch.rand([N, 1, 1, 1], generator=generator))
+    angle = 2 * math.pi * torch.rand([N, 1, 1], generator=generator)
+    t = ((torch.arange(R, dtype=torch.float32) + 0.5) / R - 0.5) / math.sqrt(0.5)   # [-0.71, 0.71] / 0.71
+    along = torch.cos(angle) * t[None, None, :] + torch.sin(angle) * t[None, :, None]       # [N, R, R] in [-1, 1]
+    mix = strength * (0.75 + 0.25 * along)[:, None]
+    return ((1 - mix) * (images + 1) / 2 + mix * colour) * 2 - 1
 
 
 class SceneStream:
     """An endless, reproducible stream of scene batches: iterate for (images [batch, 3, R, R], labels [batch, 0])."""
 
-    def __init__(self, batch=32, resolution=32, cells=2, seed=0):
-        self.batch, self.resolution, self.cells = batch, resolution, cells
+    def __init__(self, batch=32, resolution=32, cells=2, seed=0, light=0.0):
+        self.batch, self.resolution, self.cells, self.light = batch, resolution, cells, light
         self.generator = torch.Generator().manual_seed(seed)
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        img = scenes(self.batch, self.resolution, self.cells, self.generator)
+        img = scenes(self.batch, self.resolution, self.cells, self.generator, self.light)
         return img, torch.zeros([self.batch, 0])
 
 #----------------------------------------------------------------------------
@@ -96,11 +128,11 @@ def scene_stream(settings, batch, seed):
     """An endless stream of (images, labels [batch, 0]) of the settings' scene."""
     if settings.get('scene', 'cells') == 'landscape':
         return LandscapeStream(batch, settings['resolution'], seed=seed)
-    return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed)
+    return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed, light=settings.get('light', 0.0))
 
 
 def scene_images(settings, count, generator):
     """`count` scenes [count, 3, R, R] of the settings' scene."""
     if settings.get('scene', 'cells') == 'landscape':
         return landscapes(count, settings['resolution'], generator=generator)[0]
-    return scenes(count, settings['resolution'], settings['cells'], generator=generator)
+    return scenes(count, settings['resolution'], settings['cells'], generator=generator, light=settings.get('light', 0.0))

@@ -134,8 +134,11 @@ def landscape_factors(images, labels, grid=GRID):
 
 
 def scene_key(settings):
-    """(scene, resolution, cells) of the settings: what a regressor is trained for (cells 0 for landscapes)."""
+    """(scene, resolution, cells) of the settings: what a regressor is trained for (cells 0 for landscapes). Lit
+    cell scenes (settings['light'] > 0) have no factor space of their own: None (use the generic features)."""
     scene = settings.get('scene', 'cells')
+    if settings.get('light'):
+        return None
     return scene, int(settings['resolution']), int(settings['cells']) if scene == 'cells' else 0
 
 
@@ -230,6 +233,9 @@ def train_factor_regressor(settings, steps=FACTOR_DEFAULTS['steps'], batch=FACTO
         FactorRegressor in eval mode, on the CPU, requires_grad False.
     """
     key = scene_key(settings)
+    if key is None:
+        raise ValueError('lit cell scenes (settings light > 0) have no factor regressor: coverage uses the generic '
+                         'features (analysis.coverage.RandomConvFeatures)')
     gen = torch.Generator().manual_seed(seed)
     _, factors, _ = real_factor_batch(key, stat_samples, gen)
     mean, std = factors.mean(dim=0), factors.std(dim=0).clamp(min=1e-3)
@@ -328,6 +334,8 @@ def factor_features(settings, train=True):
     and cells (SHIPPED), else one trained now (~10-30 s; train=False: None instead). Cached per process and scene,
     not per seed: every run is measured in the same space."""
     key = scene_key(settings)
+    if key is None:
+        return None
     model = _regressor(key, bool(train))
     return None if model is None else FactorFeatures(model, key)
 

@@ -10,7 +10,8 @@ and latents) without the link term. All models are evaluated on the same fixed-s
     linkgan study --axes-sweep 2,4,8,16,32 --out runs/table3                 # one link, the number of axes swept
 
 Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {finetune_kimg,
-finetune_batch; or scratch_kimg to train from scratch, with batch and channels}, "note": "..."}, ...}. Jobs run in
+finetune_batch; or scratch_kimg to train from scratch, with batch and channels; light in (0, 1]: cell scenes under a
+lighting every cell shares, demo/data.apply_shared_light, with a control of their own}, "note": "..."}, ...}. Jobs run in
 `--workers` processes with one thread each; finished jobs are kept in OUT/runs/*.json, so an interrupted study
 resumes where it stopped; each job's G_ema is saved beside its JSON (OUT/runs/*.pt, a toy checkpoint that
 `linkgan eval` / `edit` and examples/study/layer_leakage.py load).
@@ -62,6 +63,8 @@ def control_key(settings):
     keys = ('finetune_kimg', 'finetune_batch', 'seed')
     if settings.get('scratch_kimg'):
         keys += ('scratch_kimg', 'channels', 'batch')
+    if settings.get('light'):
+        keys += ('light',)                  # Lit scenes are other data: their own control.
     return _key({k: settings[k] for k in keys})
 
 
@@ -277,7 +280,7 @@ def _eval_spec(recipe):
     return spec
 
 
-RECIPE_SETTINGS = ('finetune_kimg', 'finetune_batch', 'scratch_kimg', 'channels', 'batch')
+RECIPE_SETTINGS = ('finetune_kimg', 'finetune_batch', 'scratch_kimg', 'channels', 'batch', 'light')
 
 
 def check_recipe_settings(name, settings):
@@ -291,6 +294,9 @@ def check_recipe_settings(name, settings):
                                      param_hint='--recipes')
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise click.BadParameter(f'{name}: settings.{key}: expected a positive number, got {value!r}',
+                                     param_hint='--recipes')
+        if key == 'light' and value > 1:
+            raise click.BadParameter(f'{name}: settings.light: expected a strength in (0, 1], got {value!r}',
                                      param_hint='--recipes')
         if key in ('finetune_batch', 'channels', 'batch') and value != int(value):
             raise click.BadParameter(f'{name}: settings.{key}: expected an integer, got {value!r}', param_hint='--recipes')
