@@ -245,17 +245,20 @@ def test_demo_rejects_bad_spec(tmp_path):
 #----------------------------------------------------------------------------
 
 
-def test_landscape_demo_semantic_link(tmp_path):
+@pytest.mark.parametrize('scene', ['landscape', 'skies'])
+def test_landscape_demo_semantic_link(tmp_path, scene):
     # The semantic demo end to end at a tiny size: a segmenter trained at demo time, saved as TorchScript and named
     # in the spec by file; the sky region recomputed per sample; the GIF and the segmenter's accuracy reported.
+    # Under varied skies too: the scene, its baseline and its segmenter's data are the skies'.
     out = tmp_path / 'land'
-    result = CliRunner().invoke(main, ['demo', '--scene', 'landscape', '--outdir', str(out), '--baseline', 'train',
+    result = CliRunner().invoke(main, ['demo', '--scene', scene, '--outdir', str(out), '--baseline', 'train',
                                        '--baseline-kimg', '0.032', '--finetune-kimg', '0.032', '--samples', '16',
                                        '--batch', '16', '--resolution', '16', '--serial'])
     assert result.exit_code == 0, result.output
     report = json.loads((out / 'report.json').read_text())
     region = report['spec']['links'][0]['region']
     assert region['segmenter'] == str(out / 'segmenter.pt') and region['classes'] == [0] and region['mode'] == 'source'
+    assert report['settings']['scene'] == scene and report['baseline']['scene'] == scene
     assert report['segmenter']['accuracy']['real']['pixel_accuracy'] > 0.9
     assert set(report['segmenter']['generated_accuracy']) == {'control', 'linked'}
     assert set(report['models']['linked']['sky']) >= {'mse_i', 'keep_o', 'locality'}

@@ -56,6 +56,30 @@ def test_scenes_have_the_documented_shapes_and_every_pixel_follows_its_class_col
         assert (mean[m.sum(dim=[1, 2, 3]) > 0].std(dim=0) > 0.08).all(), (cls, mean.std(dim=0))
 
 
+def test_varied_skies_keep_the_layout_and_laws_and_give_the_sky_its_own_variation():
+    # skies=True redraws only the sky: the same label maps and the same ground and object pixels as the plain
+    # scenes; the colour laws still hold (colour_labels reads the classes back); and the sky varies far more than
+    # the plain gradient, in mean colour (time of day, brightness) and within each image (gradient and clouds).
+    plain, labels = draw(256, seed=5)
+    skies, sky_labels = landscapes(256, 32, torch.Generator().manual_seed(5), skies=True)
+    assert torch.equal(labels, sky_labels)
+    rest = (labels != SKY)[:, None].expand_as(plain)
+    assert torch.equal(plain[rest], skies[rest]) and not torch.equal(plain, skies)
+    assert follows_colour_law(skies, labels).all() and torch.equal(colour_labels(skies), labels)
+    assert torch.equal(LandscapeStream(batch=8, seed=2, skies=True).__next__()[0],
+                       landscapes(8, 32, torch.Generator().manual_seed(2), skies=True)[0])
+
+    def sky_stats(images):
+        m = (labels == SKY).float()[:, None]
+        count = m.sum(dim=[2, 3]).clamp(min=1)
+        mean = (images * m).sum(dim=[2, 3]) / count                                   # [N, 3]
+        spread = (((images - mean[:, :, None, None]) ** 2) * m).sum(dim=[2, 3]) / count
+        return mean.std(dim=0), spread.sqrt().mean()
+    (plain_mean_std, plain_spread), (sky_mean_std, sky_spread) = sky_stats(plain), sky_stats(skies)
+    assert (sky_mean_std[:2] > 1.5 * plain_mean_std[:2]).all(), (plain_mean_std, sky_mean_std)      # Red and green.
+    assert sky_spread > 1.2 * plain_spread, (plain_spread, sky_spread)
+
+
 def test_colour_laws_are_disjoint_boxes_that_colour_labels_separates():
     for cls, ranges in CLASS_COLOURS.items():
         corners = torch.cartesian_prod(*[torch.tensor(r) for r in ranges])          # [8, 3] corners of the box

@@ -182,6 +182,22 @@ def test_shipped_regressor_matches_the_code_and_reads_scenes():
     assert accuracy['all'] > 0.75, accuracy
     assert factor_features({**settings, 'resolution': 16}, train=False) is None      # Nothing ships for 16 px.
 
+@pytest.mark.parametrize('scene', ['landscape', 'skies'])
+def test_shipped_landscape_regressors_read_their_own_scenes(scene):
+    # Each landscape scene ships its own regressor; the varied skies' adds the sky's spread to the sky part, and
+    # reads it back from held-out scenes (a regressor of the plain scenes has no such output).
+    settings = {**DEMO_DEFAULTS, 'scene': scene}
+    model, key, kwargs = load_factor_regressor(SHIPPED[(scene, 32, 0)])
+    assert key == (scene, 32, 0) and kwargs == FACTOR_DEFAULTS
+    features = factor_features(settings, train=False)
+    assert features.name == f'factors:{scene}'
+    accuracy = factor_accuracy(features.regressor, settings, samples=256)
+    assert accuracy['all'] > 0.8 and accuracy['sky'] > 0.8, accuracy
+    if scene == 'skies':
+        assert features.parts['sky'] == ['sky', 'sky_spread'] and accuracy['sky_spread'] > 0.4, accuracy
+    else:
+        assert features.parts['sky'] == ['sky'] and 'sky_spread' not in accuracy
+
 #----------------------------------------------------------------------------
 # Collapse: coverage sees it, SWD does not.
 

@@ -25,14 +25,17 @@ import os
 import click
 import torch
 
-from linkgan_plugin.demo.data import scene_stream
+from linkgan_plugin.demo.data import scene_stream, SCENES
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, LOSS_KWARGS, make_networks, TRAINER_KWARGS
 from linkgan_plugin.toy.checkpoint import state_copy
 from linkgan_plugin.toy.loop import build_loss, ToyTrainer
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
 BASELINE_FILE = os.path.join(ASSETS, 'demo_baseline.pt')
-BASELINE_FILES = {'cells': BASELINE_FILE, 'landscape': os.path.join(ASSETS, 'landscape_baseline.pt')}
+# The shipped baseline of each scene. The varied skies ('skies') have none of their own: they share the plain
+# landscapes' networks, so `--from-scratch` runs take its sizes and a fine-tune from it first sees varied skies.
+BASELINE_FILES = {'cells': BASELINE_FILE, 'landscape': os.path.join(ASSETS, 'landscape_baseline.pt'),
+                  'skies': os.path.join(ASSETS, 'landscape_baseline.pt')}
 FORMAT = 2
 
 #----------------------------------------------------------------------------
@@ -92,8 +95,9 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
 @click.option('--snapshot-every', type=click.FloatRange(min=0, min_open=True), default=None,
               help='Also save <out stem>-<kimg>.pt every this many kimg.')
 @click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
-@click.option('--scene', type=click.Choice(['cells', 'landscape']), default='cells', show_default=True,
-              help='The demo\'s scenes: cells (the box demo) or landscape (the semantic demo).')
+@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True,
+              help='The demo\'s scenes: cells (the box demo), landscape (the semantic demo) or skies (landscapes '
+                   'under varied skies).')
 @click.option('--threads', type=click.IntRange(min=1), default=1, show_default=True,
               help='torch threads (1 makes the result bit-reproducible).')
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')

@@ -63,7 +63,8 @@ from linkgan_plugin.analysis.pictures import (
 from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.demo.baseline import BASELINE_FILES, load_baseline_state, save_baseline, train_baseline_snapshots
 from linkgan_plugin.demo.evaluation import evaluate_model, real_scenes
-from linkgan_plugin.demo.landscape import colour_labels
+from linkgan_plugin.demo.data import is_landscape, SCENES
+from linkgan_plugin.demo.landscape import colour_labels, LANDSCAPE_SCENES
 from linkgan_plugin.demo.segmenter import landscape_spec, make_segmenter_file, segmenter_accuracy
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec, GOALS, HEADLINE, LOSS_KWARGS, TARGETS
 from linkgan_plugin.demo.training import run_finetunes
@@ -337,7 +338,7 @@ def prepare_semantic(outdir, settings, show=True):
     steps = 400
     with click.progressbar(length=steps, label='segmenter', file=None if show else NullStream()) as bar:
         made = make_segmenter_file(path, steps=steps, resolution=settings['resolution'], seed=settings['seed'],
-                                   progress=bar.update)
+                                   progress=bar.update, skies=LANDSCAPE_SCENES[settings['scene']])
     return {**made, 'spec': landscape_spec(path, mode=settings.get('mask_mode', 'source'))}
 
 
@@ -387,8 +388,10 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
     baseline_path, base = resolve_baseline(baseline, settings, outdir, show)
     for key in ('resolution', 'cells', 'w_dim', 'z_dim', 'channels'):
         settings[key] = base['settings'][key]           # The networks and scenes are the baseline's.
-    settings['scene'] = base['settings'].get('scene', 'cells')
-    semantic = prepare_semantic(outdir, settings, show) if settings['scene'] == 'landscape' else None
+    base_scene = base['settings'].get('scene', 'cells')
+    if not (is_landscape(settings) and base_scene in LANDSCAPE_SCENES):
+        settings['scene'] = base_scene                  # A landscape baseline serves both landscape scenes.
+    semantic = prepare_semantic(outdir, settings, show) if is_landscape(settings) else None
     spec = demo_spec(spec_source if spec_source is not None or semantic is None else semantic['spec'],
                      w_dim=settings['w_dim'], resolution=settings['resolution'], semantic=semantic is not None)
     timer.lap('baseline')
@@ -406,7 +409,7 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
     timer.lap('outputs')
     report = {**summarise(evaluations, spec), 'spec_names': spec.names,
               'baseline': {'source': baseline if baseline in ('shipped', 'train') else os.path.abspath(baseline),
-                           'kimg': base['kimg']},
+                           'kimg': base['kimg'], 'scene': base_scene},
               'details': evaluations, 'spec': spec.to_dict(), 'settings': settings, 'loss_kwargs': LOSS_KWARGS,
               'segmenter': semantic and {k: v for k, v in semantic.items() if k != 'spec'},
               'timings': {**timer.laps, 'runs': {k: runs[k]['seconds'] for k in ('control', 'linked')}},
@@ -450,9 +453,10 @@ class BaselineChoice(click.ParamType):
               help='Where report.json, report.md, leakage.png, samples.png and the checkpoints go.')
 @click.option('--spec', 'spec_path', type=click.Path(exists=True, dir_okay=False), default=None,
               help='Link spec JSON (box or mask regions, w_dim 64). Default: the built-in two-link spec.')
-@click.option('--scene', type=click.Choice(['cells', 'landscape']), default='cells', show_default=True,
+@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True,
               help='cells: boxes on a 2x2 grid of independent cells; landscape: a semantic link (sky), its region '
-                   'segmented per sample by a segmenter trained at demo time and named in the spec as a TorchScript file.')
+                   'segmented per sample by a segmenter trained at demo time and named in the spec as a TorchScript '
+                   'file; skies: the same under varied skies (time of day, brightness, clouds).')
 @click.option('--mask-mode', type=click.Choice(['source', 'union', 'mean']), default='source', show_default=True,
               help='landscape: which images the sky mask comes from (the spec\'s region mode).')
 @click.option('--baseline', type=BaselineChoice(), default='shipped', show_default=True,
@@ -503,7 +507,7 @@ def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_k
     if spec_path is not None:
         with option_errors('--spec', SpecError):
             demo_spec(spec_path, w_dim=DEMO_DEFAULTS['w_dim'], resolution=int(resolution or DEMO_DEFAULTS['resolution']),
-                      semantic=scene == 'landscape')
+                      semantic=scene in LANDSCAPE_SCENES)
     click.echo(f'linkgan demo: baseline {baseline}; outputs in {outdir}')
     options = dict(scene=scene, mask_mode=mask_mode, seed=seed, baseline_kimg=baseline_kimg, finetune_kimg=finetune_kimg,
                    scratch_kimg=scratch_kimg, samples=samples, batch=batch,

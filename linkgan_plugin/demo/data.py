@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from linkgan_plugin.demo.landscape import landscapes, LandscapeStream
+from linkgan_plugin.demo.landscape import LANDSCAPE_SCENES, landscapes, LandscapeStream
 
 PATTERNS = ('blank', 'disc', 'square', 'hsplit', 'vsplit')
 
@@ -119,20 +119,27 @@ class SceneStream:
 #----------------------------------------------------------------------------
 
 #----------------------------------------------------------------------------
-# The demo's scenes by name (settings['scene']): 'cells' (this module) and 'landscape' (landscape.py).
+# The demo's scenes by name (settings['scene']): 'cells' (this module), 'landscape' and 'skies' (landscape.py: the
+# same landscapes, plain or under varied skies). The landscape scenes are the semantic ones (a segmented sky link).
 
-SCENES = ('cells', 'landscape')
+SCENES = ('cells', *LANDSCAPE_SCENES)
+
+
+def is_landscape(settings):
+    """True for the semantic scenes ('landscape', 'skies'), False for the cells."""
+    return settings.get('scene', 'cells') in LANDSCAPE_SCENES
 
 
 def scene_stream(settings, batch, seed):
     """An endless stream of (images, labels [batch, 0]) of the settings' scene."""
-    if settings.get('scene', 'cells') == 'landscape':
-        return LandscapeStream(batch, settings['resolution'], seed=seed)
+    if is_landscape(settings):
+        return LandscapeStream(batch, settings['resolution'], seed=seed, skies=LANDSCAPE_SCENES[settings['scene']])
     return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed, light=settings.get('light', 0.0))
 
 
 def scene_images(settings, count, generator):
     """`count` scenes [count, 3, R, R] of the settings' scene."""
-    if settings.get('scene', 'cells') == 'landscape':
-        return landscapes(count, settings['resolution'], generator=generator)[0]
+    if is_landscape(settings):
+        return landscapes(count, settings['resolution'], generator=generator,
+                          skies=LANDSCAPE_SCENES[settings['scene']])[0]
     return scenes(count, settings['resolution'], settings['cells'], generator=generator, light=settings.get('light', 0.0))

@@ -17,11 +17,13 @@ Factors (the regression targets), read from sharp real scenes, in natural units:
     'landscape' scenes (landscape.landscapes):
         'layout'     [48] the share of each class (sky, ground, object) in each block of a 4 x 4 grid, in [0, 1];
         'sky', 'ground', 'object' [3 each]  the class's mean colour (the centre of its colour law when absent).
+    'skies' scenes (landscapes under varied skies): the landscape factors, and
+        'sky_spread' [3]  the standard deviation of the sky's pixels per channel (its gradient and clouds).
 Features (`FactorFeatures`, images [N, 3, R, R] in [-1, 1] -> float32 [N, F + G]): the predicted factors, then the
 detail energy of each of G regions (a cell; for landscapes a quadrant), measured, not predicted. `groups` names the
 columns, `parts` gathers them into the parts analysis.coverage scores one by one (its headline is the worst part):
 one part per cell ('cell0': its background, foreground, shape and detail), for landscapes 'layout' (layout and
-detail), 'sky', 'ground' and 'object'. The cells of a scene, and a landscape's colours and layout, are drawn
+detail), 'sky' (with 'sky_spread' for the varied skies), 'ground' and 'object'. The cells of a scene, and a landscape's colours and layout, are drawn
 independently, so a part's coverage is a coverage of one independent factor set (about 7 dimensions: k-NN manifolds
 are reliable there with 256-4096 samples), and a collapse of any one part shows, however good the others are.
 
@@ -34,12 +36,13 @@ never drawn from, so the demo's other numbers stay bit-identical. The feature sp
 seed: every model of every run is measured in the same space. 500 steps of 32 scenes: about 20 s of CPU time on
 one thread (27-32 s wall measured on a shared, busy 2-core machine).
 
-The demo's two scenes at 32 px (cells 2 x 2, landscape) ship their trained regressors (SHIPPED:
-assets/factor_regressor_cells.pt and assets/factor_regressor_landscape.pt, 0.36 MB each, float16 weights),
-reproduced bit for bit on one thread by
+The demo's three scenes at 32 px (cells 2 x 2, landscape, skies) ship their trained regressors (SHIPPED:
+assets/factor_regressor_{cells,landscape,skies}.pt, 0.36 MB each, float16 weights), reproduced bit for bit on one
+thread by
 
     linkgan factor-regressor --scene cells --out linkgan_plugin/demo/assets/factor_regressor_cells.pt
     linkgan factor-regressor --scene landscape --out linkgan_plugin/demo/assets/factor_regressor_landscape.pt
+    linkgan factor-regressor --scene skies --out linkgan_plugin/demo/assets/factor_regressor_skies.pt
 
 Other scenes and sizes train on first use (`factor_features` caches one per process and scene; the demo's
 evaluation does not train one, it falls back to analysis.coverage.RandomConvFeatures).
@@ -59,8 +62,8 @@ import torch
 import torch.nn.functional as F
 
 from linkgan_plugin.analysis.coverage import detail_energy
-from linkgan_plugin.demo.data import scenes
-from linkgan_plugin.demo.landscape import CLASS_COLOURS, CLASS_NAMES, landscapes
+from linkgan_plugin.demo.data import scenes, SCENES
+from linkgan_plugin.demo.landscape import CLASS_COLOURS, CLASS_NAMES, LANDSCAPE_SCENES, landscapes, SKY
 from linkgan_plugin.demo.segmenter import fit_small_network, gaussian_blur
 
 # Defaults shared by the API, the demo's evaluation and the shipped file (which records them).
@@ -71,7 +74,8 @@ GRID = 4                        # Blocks per side of the 'shape' / 'layout' grid
 HELD_OUT_SEED = 2_000_003       # Seed offset of the held-out scenes factor_accuracy reports on.
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
 SHIPPED = {('cells', 32, 2): os.path.join(ASSETS, 'factor_regressor_cells.pt'),
-           ('landscape', 32, 0): os.path.join(ASSETS, 'factor_regressor_landscape.pt')}
+           ('landscape', 32, 0): os.path.join(ASSETS, 'factor_regressor_landscape.pt'),
+           ('skies', 32, 0): os.path.join(ASSETS, 'factor_regressor_skies.pt')}
 
 #----------------------------------------------------------------------------
 # Factors of real scenes.
@@ -110,13 +114,14 @@ def cell_factors(images, cells=2, grid=GRID):
     return factors.reshape(N, -1), groups
 
 
-def landscape_factors(images, labels, grid=GRID):
+def landscape_factors(images, labels, grid=GRID, skies=False):
     """The factors of sharp landscapes (module docstring), read from their pixels and label maps.
 
     Args:
         images: [N, 3, R, R]; labels: int64 [N, R, R] (landscape.landscapes; R a multiple of grid).
+        skies:  also the sky's spread (the 'skies' scene).
     Returns:
-        (float32 [N, 3 * grid * grid + 9], groups [(name, start, stop)]).
+        (float32 [N, 3 * grid * grid + 9 (+ 3 with skies)], groups [(name, start, stop)]).
     """
     R = images.shape[2]
     if R % grid:
@@ -130,6 +135,13 @@ def landscape_factors(images, labels, grid=GRID):
         colours.append(torch.where(count > 0, (images.float() * m).sum(dim=(2, 3)) / count.clamp(min=1), centre))
     n = layout.shape[1]
     groups = [('layout', 0, n)] + [(name, n + 3 * k, n + 3 * k + 3) for k, name in enumerate(CLASS_NAMES)]
+    if skies:
+        m = (labels == SKY)[:, None].float()
+        count = m.sum(dim=(2, 3)).clamp(min=1)
+        mean = (images.float() * m).sum(dim=(2, 3)) / count
+        var = ((images.float() - mean[:, :, None, None]).square() * m).sum(dim=(2, 3)) / count
+        colours.append(var.sqrt())
+        groups.append(('sky_spread', groups[-1][2], groups[-1][2] + 3))
     return torch.cat([layout] + colours, dim=1), groups
 
 
@@ -146,9 +158,10 @@ def real_factor_batch(key, count, generator):
     """`count` fresh real scenes of a scene_key and their factors: (images [count, 3, R, R], factors [count, F],
     groups)."""
     scene, resolution, cells = key
-    if scene == 'landscape':
-        images, labels = landscapes(count, resolution, generator=generator)
-        return (images, *landscape_factors(images, labels))
+    if scene in LANDSCAPE_SCENES:
+        skies = LANDSCAPE_SCENES[scene]
+        images, labels = landscapes(count, resolution, generator=generator, skies=skies)
+        return (images, *landscape_factors(images, labels, skies=skies))
     images = scenes(count, resolution, cells, generator=generator)
     return (images, *cell_factors(images, cells))
 
@@ -314,6 +327,8 @@ class FactorFeatures:
         else:
             detail = [('detail', n, n + regions)]
             self.parts = {'layout': ['layout', 'detail'], **{name: [name] for name in CLASS_NAMES}}
+            if LANDSCAPE_SCENES[scene]:
+                self.parts['sky'].append('sky_spread')
         self.groups = groups + detail
         self.name = f'factors:{scene}'
 
@@ -375,7 +390,7 @@ def make_factor_file(path, scene='cells', resolution=32, cells=2, threads=1):
 
 
 @click.command('factor-regressor', context_settings={'help_option_names': ['-h', '--help']})
-@click.option('--scene', type=click.Choice(['cells', 'landscape']), default='cells', show_default=True)
+@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True)
 @click.option('--resolution', type=click.IntRange(min=8), default=32, show_default=True)
 @click.option('--cells', type=click.IntRange(min=1), default=2, show_default=True)
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the regressor file goes.')

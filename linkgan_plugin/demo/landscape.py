@@ -13,6 +13,17 @@ Every scene of resolution R is drawn at run time (nothing downloaded) from its o
 So the sky's area, outline and place change from scene to scene (the horizon moves, an object may cut into it),
 which is what a semantic link (sky <-> some axes) must follow per sample.
 
+Varied skies (`skies=True`, the 'skies' scene): the plain sky above is one blue gradient, so what a sky link's axes
+can move is mostly the horizon, which the ground shares. With varied skies each scene's sky also has the variation
+real skies have, drawn after everything else (so the layout, ground and object draws are the plain scene's):
+    - a time of day, one of SKY_TIMES ('day' blue, 'dusk' violet to pink, 'overcast' grey-white, 'night' navy),
+      each a gradient between its own top and horizon colour ranges;
+    - a brightness gain in [0.8, 1.1] (on (colour + 1) / 2);
+    - 0 to 3 clouds: soft ellipses (half-widths 0.10-0.25, half-heights 0.04-0.09 of the image) of a lighter tone of
+      the horizon colour, opacity 0.4-0.9, anywhere above the horizon; the ground and objects cover them.
+The sky's colour law stays 'blue >= 0.4' (its red and green span the whole range), so `colour_labels` still reads
+the classes from colour alone.
+
 Colour laws (CLASS_COLOURS, channel ranges in [-1, 1]): every pixel of a class lies in its class's RGB box, and
 the boxes are far apart (the sky's blue is >= 0.4, everything else's <= -0.5; among the rest, the object's red is
 >= 0.55, the ground's <= 0.1), so `colour_labels` recovers the label map from the colours alone, with margins wide
@@ -20,6 +31,7 @@ enough to survive a blur. Shapes are large and the only texture is low-frequency
 generator can learn the scenes at 32 x 32 on a CPU.
 
     images, labels = landscapes(batch, resolution=32, generator=g)   # [N, 3, R, R] float32 in [-1, 1], [N, R, R] int64
+    images, labels = landscapes(batch, generator=g, skies=True)      # the same scenes' layout under varied skies
     stream = LandscapeStream(batch=32, seed=0)                       # endless (images, labels [batch, 0]) batches;
     images, _ = next(stream); stream.label_maps                      # label maps of the last batch [batch, R, R]
 """
@@ -32,12 +44,25 @@ SKY, GROUND, OBJECT = 0, 1, 2
 CLASS_NAMES = ('sky', 'ground', 'object')
 OBJECT_KINDS = ('sun', 'tree', 'house')
 
-# Colour law of each class: per channel (R, G, B) the [low, high] range, images in [-1, 1].
+# The landscape scenes by name (settings['scene']) and whether their skies vary.
+LANDSCAPE_SCENES = {'landscape': False, 'skies': True}
+
+# Colour law of each class: per channel (R, G, B) the [low, high] range, images in [-1, 1]. The plain sky stays
+# inside R [-1, 0], G [-0.8, 0.6]; varied skies use the whole law.
 CLASS_COLOURS = {
-    SKY:    ((-1.0, 0.0), (-0.8, 0.6), (0.4, 1.0)),
+    SKY:    ((-1.0, 1.0), (-0.8, 1.0), (0.4, 1.0)),
     GROUND: ((-1.0, 0.1), (-0.7, 0.6), (-1.0, -0.5)),
     OBJECT: ((0.55, 1.0), (-0.6, 0.9), (-1.0, -0.5)),
 }
+
+# Varied skies: per time of day, the (low, high) of the top colour and of the horizon colour, per channel (R, G, B).
+SKY_TIMES = {
+    'day':      (((-1.0, -0.5), (-0.8, 0.0), (0.45, 1.0)), ((-0.6, 0.0), (-0.3, 0.5), (0.45, 1.0))),
+    'dusk':     (((-0.6, 0.0), (-0.8, -0.5), (0.4, 0.7)), ((0.4, 1.0), (-0.2, 0.4), (0.4, 0.6))),
+    'overcast': (((0.0, 0.5), (0.05, 0.55), (0.4, 0.7)), ((0.4, 0.8), (0.45, 0.85), (0.5, 0.9))),
+    'night':    (((-1.0, -0.9), (-0.8, -0.7), (0.4, 0.5)), ((-0.85, -0.6), (-0.7, -0.4), (0.45, 0.6))),
+}
+MAX_CLOUDS = 3
 
 # Thresholds of `colour_labels`: half-way between the laws' boxes.
 SKY_BLUE_MIN = -0.05        # between GROUND/OBJECT blue <= -0.5 and SKY blue >= 0.4.
@@ -46,13 +71,14 @@ OBJECT_RED_MIN = 0.325      # between GROUND red <= 0.1 and OBJECT red >= 0.55.
 #----------------------------------------------------------------------------
 # Scenes.
 
-def landscapes(batch, resolution=32, generator=None):
+def landscapes(batch, resolution=32, generator=None, skies=False):
     """Draws `batch` independent landscapes and their label maps.
 
     Args:
         batch:      number of images N.
         resolution: image size R (pixels per side, >= 4).
         generator:  torch.Generator for reproducibility (default: the global RNG).
+        skies:      varied skies (module docstring); False draws exactly the plain scenes.
     Returns:
         (images float32 [N, 3, R, R] in [-1, 1], labels int64 [N, R, R] with SKY=0, GROUND=1, OBJECT=2).
     """
@@ -98,6 +124,8 @@ def landscapes(batch, resolution=32, generator=None):
     sky = _sky_colours(N, y, horizon_px, uniform)
     ground = _ground_colours(N, y, horizon_px, uniform)
     thing = _object_colours(N, y, kind, uniform)
+    if skies:
+        sky = _varied_sky_colours(N, x, y, horizon_px, uniform, rand)
     img = torch.where((labels == SKY)[:, None], sky, torch.where((labels == GROUND)[:, None], ground, thing))
     return img.contiguous(), labels
 
@@ -114,6 +142,32 @@ def _sky_colours(N, y, horizon_px, uniform):
     haze = torch.stack([uniform(0.2, 0.5, N), uniform(0.2, 0.6, N), uniform(-0.1, 0.1, N)], dim=1)
     s = (y[None] / horizon_px.clamp(min=0.05)).clamp(0, 1)         # 0 at the top, 1 at the horizon. [N, R, R]
     img = top[:, :, None, None] + haze[:, :, None, None] * s[:, None]
+    return _clamp_to_law(img, SKY)
+
+
+def _varied_sky_colours(N, x, y, horizon_px, uniform, rand):
+    """Varied skies (module docstring): a time of day's gradient, a brightness gain and 0-3 clouds. [N, 3, R, R]."""
+    times = list(SKY_TIMES.values())
+    time = (rand(N) * len(times)).long().clamp(max=len(times) - 1)              # [N]
+    ends = []
+    for end in (0, 1):                                                          # The top colour, then the horizon's.
+        options = torch.stack([torch.stack([uniform(lo, hi, N) for lo, hi in t[end]], dim=1) for t in times], dim=1)
+        ends.append(options[torch.arange(N), time])                             # [N, 3]
+    top, low = ends
+    s = (y[None] / horizon_px.clamp(min=0.05)).clamp(0, 1)[:, None]            # [N, 1, R, R]: 0 top, 1 horizon.
+    img = top[:, :, None, None] + (low - top)[:, :, None, None] * s
+    gain = uniform(0.8, 1.1, N)[:, None, None, None]
+    img = ((img + 1) / 2 * gain) * 2 - 1
+    clouds = (rand(N) * (MAX_CLOUDS + 1)).long().clamp(max=MAX_CLOUDS)        # [N] in 0..MAX_CLOUDS
+    cloud_tone = low + 0.5 * (1 - low)                                          # A lighter tone of the horizon's.
+    for c in range(MAX_CLOUDS):
+        cx, cy_frac = uniform(0.0, 1.0, N), uniform(0.1, 0.9, N)
+        rx, ry, opacity = uniform(0.10, 0.25, N), uniform(0.04, 0.09, N), uniform(0.4, 0.9, N)
+        cy = cy_frac * horizon_px[:, 0].gather(1, (cx * x.shape[1]).long().clamp(max=x.shape[1] - 1)[:, None])[:, 0]
+        d2 = ((x[None] - cx[:, None, None]) / rx[:, None, None]).square() + \
+             ((y[None] - cy[:, None, None]) / ry[:, None, None]).square()
+        alpha = (opacity * (c < clouds).float())[:, None, None] * torch.exp(-2.0 * d2)    # [N, R, R]
+        img = img + alpha[:, None] * (cloud_tone[:, :, None, None] - img)
     return _clamp_to_law(img, SKY)
 
 
@@ -176,11 +230,12 @@ def class_fractions(labels, num_classes=len(CLASS_NAMES)):
 #----------------------------------------------------------------------------
 
 class LandscapeStream:
-    """An endless, reproducible stream of landscape batches, drop-in for demo_data.SceneStream: iterate for
+    """An endless, reproducible stream of landscape batches (varied skies with skies=True), drop-in for
+    demo_data.SceneStream: iterate for
     (images [batch, 3, R, R], labels [batch, 0]); the label maps of the last batch are `label_maps` [batch, R, R]."""
 
-    def __init__(self, batch=32, resolution=32, seed=0):
-        self.batch, self.resolution = batch, resolution
+    def __init__(self, batch=32, resolution=32, seed=0, skies=False):
+        self.batch, self.resolution, self.skies = batch, resolution, skies
         self.generator = torch.Generator().manual_seed(seed)
         self.label_maps = None
 
@@ -188,7 +243,7 @@ class LandscapeStream:
         return self
 
     def __next__(self):
-        img, self.label_maps = landscapes(self.batch, self.resolution, self.generator)
+        img, self.label_maps = landscapes(self.batch, self.resolution, self.generator, self.skies)
         return img, torch.zeros([self.batch, 0])
 
 #----------------------------------------------------------------------------

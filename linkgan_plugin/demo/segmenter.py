@@ -89,7 +89,7 @@ def augment(images, generator=None):
 
 def train_segmenter(steps=SEGMENTER_DEFAULTS['steps'], resolution=SEGMENTER_DEFAULTS['resolution'],
                     seed=SEGMENTER_DEFAULTS['seed'], progress=None, batch=SEGMENTER_DEFAULTS['batch'],
-                    lr=SEGMENTER_DEFAULTS['lr'], width=SEGMENTER_DEFAULTS['width']):
+                    lr=SEGMENTER_DEFAULTS['lr'], width=SEGMENTER_DEFAULTS['width'], skies=False):
     """Trains a LandscapeSegmenter on fresh augmented landscapes (cross-entropy, Adam, cosine learning-rate decay).
 
     Args:
@@ -97,6 +97,7 @@ def train_segmenter(steps=SEGMENTER_DEFAULTS['steps'], resolution=SEGMENTER_DEFA
         resolution: scene size R.
         seed:       seeds the weights, the scenes and the augmentation (deterministic on one thread).
         progress:   optional callable(n) after every step.
+        skies:      train on landscapes under varied skies (landscape.landscapes).
     Returns:
         LandscapeSegmenter in eval mode, on the CPU, requires_grad False.
     """
@@ -105,7 +106,7 @@ def train_segmenter(steps=SEGMENTER_DEFAULTS['steps'], resolution=SEGMENTER_DEFA
     gen = torch.Generator().manual_seed(seed)
 
     def step_loss():
-        images, labels = landscapes(batch, resolution, gen)
+        images, labels = landscapes(batch, resolution, gen, skies)
         return F.cross_entropy(model(augment(images, gen)), labels)
     return fit_small_network(model, step_loss, steps, lr, progress)
 
@@ -159,14 +160,14 @@ def segmenter_accuracy(segmenter, images, labels, batch=256):
             'mean_iou': sum(defined) / len(defined) if defined else None, 'pixels': labels.numel()}
 
 
-def held_out_accuracy(segmenter, samples=512, resolution=32, seed=0, blur_sigma=1.0):
+def held_out_accuracy(segmenter, samples=512, resolution=32, seed=0, blur_sigma=1.0, skies=False):
     """Accuracy on `samples` scenes the training never saw (seed + HELD_OUT_SEED), sharp and blurred by
-    `blur_sigma` pixels (a stand-in for a generator's softer renders).
+    `blur_sigma` pixels (a stand-in for a generator's softer renders); varied skies with `skies`.
 
     Returns:
         {'real': segmenter_accuracy(...), 'blurred': segmenter_accuracy(...), 'samples', 'blur_sigma'}.
     """
-    images, labels = landscapes(samples, resolution, torch.Generator().manual_seed(seed + HELD_OUT_SEED))
+    images, labels = landscapes(samples, resolution, torch.Generator().manual_seed(seed + HELD_OUT_SEED), skies)
     blurred = gaussian_blur(images, torch.full([samples], float(blur_sigma)))
     return {'real': segmenter_accuracy(segmenter, images, labels),
             'blurred': segmenter_accuracy(segmenter, blurred, labels),
@@ -174,19 +175,19 @@ def held_out_accuracy(segmenter, samples=512, resolution=32, seed=0, blur_sigma=
 
 
 def make_segmenter_file(path, steps=SEGMENTER_DEFAULTS['steps'], resolution=SEGMENTER_DEFAULTS['resolution'],
-                        seed=SEGMENTER_DEFAULTS['seed'], progress=None):
-    """Trains, saves (TorchScript) and measures the demo segmenter in one call.
+                        seed=SEGMENTER_DEFAULTS['seed'], progress=None, skies=False):
+    """Trains, saves (TorchScript) and measures the demo segmenter in one call (on varied skies with `skies`).
 
     Returns:
         {'path', 'train_seconds', 'steps', 'accuracy': held_out_accuracy(...) of the saved-and-reloaded file}.
     """
     t0 = time.perf_counter()
-    module = train_segmenter(steps, resolution, seed, progress)
+    module = train_segmenter(steps, resolution, seed, progress, skies=skies)
     seconds = time.perf_counter() - t0
     save_segmenter(module, path)
     reloaded = torch.jit.load(path, map_location='cpu').eval()
     return {'path': path, 'train_seconds': seconds, 'steps': steps,
-            'accuracy': held_out_accuracy(reloaded, resolution=resolution, seed=seed)}
+            'accuracy': held_out_accuracy(reloaded, resolution=resolution, seed=seed, skies=skies)}
 
 #----------------------------------------------------------------------------
 # The semantic demo's spec.

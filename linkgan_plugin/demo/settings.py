@@ -31,7 +31,7 @@ BUILTIN_SPEC = {
 # Networks, training and evaluation sizes (the CLI's defaults).
 DEMO_DEFAULTS = {
     'resolution':    32,
-    'scene':         'cells',   # demo_data.SCENES: 'cells' (boxes) or 'landscape' (the semantic demo).
+    'scene':         'cells',   # demo_data.SCENES: 'cells' (boxes), 'landscape' or 'skies' (the semantic demo).
     'cells':         2,         # Scene grid (demo_data.scenes): 2 x 2 independent quadrants.
     'w_dim':         64,
     'z_dim':         32,
