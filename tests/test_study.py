@@ -140,6 +140,18 @@ def test_study_command_writes_table_and_resumes(tmp_path):
     control = json.loads(control_pt.with_suffix('.json').read_text())
     assert len(control['evaluations']) == 2
     assert [e['link'] for e in json.loads((out / 'study.json').read_text())['rows']] == ['top_left', 'bottom_right', 'band']
+    # A job evaluated before the coverage measure existed is evaluated again from its saved network, not retrained:
+    # the same link numbers, coverage added.
+    old = {k: {m: v for m, v in e.items() if m not in ('coverage', 'quality_floor')}
+           for k, e in control['evaluations'].items()}
+    control_pt.with_suffix('.json').write_text(json.dumps({**control, 'evaluations': old}))
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and '1 runs to do (2 done before)' in r.output, r.output
+    assert control_pt.stat().st_mtime_ns == before[control_pt.name]
+    again = json.loads(control_pt.with_suffix('.json').read_text())['evaluations']
+    assert all('coverage' in e for e in again.values())
+    assert {k: e['links'] for k, e in again.items()} == {k: e['links'] for k, e in control['evaluations'].items()}
+    assert all(e['control_recall'] is not None for e in json.loads((out / 'study.json').read_text())['rows'])
 
 
 def test_study_rejects_bad_input(tmp_path):

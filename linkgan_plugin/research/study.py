@@ -99,21 +99,23 @@ def _job_paths(outdir, job_id):
 
 def pending_evaluations(outdir, job_id, job):
     """None when the job has not run; else the keys of its eval specs its JSON lacks (a control's recipes may have
-    grown since it ran)."""
+    grown since it ran) or whose evaluation predates the coverage measure (no 'coverage': evaluated again, whole,
+    from the saved network; the same seeds give the same link and SWD numbers)."""
     path, _ = _job_paths(outdir, job_id)
     if not os.path.isfile(path):
         return None
     with open(path, encoding='utf-8') as f:
         done = json.load(f)['evaluations']
-    return [k for k in job['eval_specs'] if k not in done]
+    return [k for k in job['eval_specs'] if k not in done or 'coverage' not in done[k]]
 
 
 def _evaluate_saved(job_id, job, outdir, keys):
     """Evaluates a finished job's saved G_ema with the eval specs `keys` and adds them to its JSON."""
     path, network = _job_paths(outdir, job_id)
     if not os.path.isfile(network):
-        raise click.ClickException(f'{path} lacks evaluations for specs added since it ran, and its network was not '
-                                   'saved (runs before networks were kept): delete it to rerun the job')
+        raise click.ClickException(f'{path} lacks evaluations (specs added since it ran, or the coverage measure), and '
+                                   'its network was not saved (runs before networks were kept): delete it to rerun '
+                                   'the job')
     G = load_network(network).G
     with open(path, encoding='utf-8') as f:
         result = json.load(f)
