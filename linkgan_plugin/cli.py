@@ -27,6 +27,7 @@ COMMANDS = {
     'project': 'linkgan_plugin.editing.project:project_command',
     'project-study': 'linkgan_plugin.research.inversion_study:project_study_command',
     'lelsd':  'linkgan_plugin.editing.lelsd_command:lelsd_command',
+    'directions': 'linkgan_plugin.editing.directions_command:directions_command',
     'compare': 'linkgan_plugin.research.compare:compare_command',
 }
 

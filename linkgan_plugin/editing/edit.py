@@ -137,7 +137,7 @@ def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
     Args:
         gen: GeneratorAdapter; batch: samples N; mode: edit's --mode (must be the default).
     Returns:
-        (plus [M, N, w_dim], minus [M, N, w_dim] on gen.device, a label such as 'LELSD dirs.npz #0 a=1.5,3').
+        (plus [M, N, w_dim], minus [M, N, w_dim] on gen.device, a label such as 'LELSD dirs.npz #0 a=1.5,3', 'ReSeFa' for its files).
     Raises:
         click.BadParameter naming the option.
     """
@@ -162,7 +162,8 @@ def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
         click.echo(f'warning: {path} was found on another network ({result.network_path or result.network_hash})', err=True)
     u = result.direction(index, gen.device)[None, None].expand(len(mags), batch, -1)
     m = torch.tensor(mags, device=gen.device)[:, None, None]
-    label = f'LELSD {os.path.basename(path)} #{index} a=' + ','.join(f'{v:g}' for v in mags)
+    method = {'lelsd': 'LELSD', 'resefa': 'ReSeFa'}.get(result.settings.get('method', 'lelsd'), 'direction')
+    label = f'{method} {os.path.basename(path)} #{index} a=' + ','.join(f'{v:g}' for v in mags)
     return m * u, -m * u, label
 
 

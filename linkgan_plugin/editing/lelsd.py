@@ -351,7 +351,9 @@ def load_directions(path, gen=None):
     except Exception as e:
         raise ValueError(f'{path}: cannot read as .npz ({type(e).__name__}: {e})') from None
     if 'directions' not in arrays or 'meta' not in arrays:
-        raise ValueError(f'{path}: not a `linkgan lelsd` file (needs arrays directions and meta; has '
+        kind = ('a StyleSpace channel file (S-space channels, not W directions: editing.stylespace reads it)'
+                if 'channels' in arrays and 'layers' in arrays else 'not a `linkgan lelsd` file')
+        raise ValueError(f'{path}: {kind} (W directions need arrays directions and meta; has '
                          f'{", ".join(arrays) or "none"})')
     try:
         meta = json.loads(str(arrays['meta']))

@@ -111,6 +111,33 @@ def write_curve(result, path):
 #----------------------------------------------------------------------------
 
 
+def load_region_for_cli(network, upstream, spec, link_name, region, device, network_spec=False):
+    """The network and the one-link spec of the region to edit, for the commands that edit one region (`lelsd`,
+    `directions`); click errors naming the option otherwise.
+
+    Args:
+        link_name:    the spec's link (default: its first); region: JSON text replacing the link's region (a region
+                      alone needs no spec: a baseline network has none).
+        network_spec: keep the network's own spec beside --region (`--within-link` names one of its links).
+    Returns:
+        (LoadedNetwork, GeneratorAdapter, full LinkSpec, one-link LinkSpec); the region covers a pixel of the image.
+    """
+    if region is not None and spec is None and not network_spec:
+        with option_errors('--region', SpecError):
+            spec = region_spec(region, name=link_name or 'region')
+    net, gen, full, _, _ = load_for_cli(network, upstream, spec, device, 'frontal')
+    name = link_name or full.names[0]
+    if region is not None:
+        with option_errors('--region', SpecError):
+            one = region_spec(region, name=name, w_dim=gen.w_dim)
+    else:
+        with option_errors('--link'):
+            one = full.select([name])
+    with option_errors('--region' if region is not None else '--link', SpecError):
+        one.check_resolution(gen.img_resolution)
+    return net, gen, full, one
+
+
 @click.command('lelsd', context_settings={'help_option_names': ['-h', '--help']})
 @network_options()
 @click.option('--link', 'link_name', type=str, default=None, help='The link whose region is edited. Default: the first.')
@@ -157,17 +184,8 @@ def lelsd_command(network, upstream, spec, link_name, region, num_directions, sp
     if curve is not None and not curve.lower().endswith('.png'):
         raise click.BadParameter(f'{curve!r}: the curve is drawn as .png', param_hint='--curve')
     strengths = parse_strengths(strengths_text)
-    if region is not None and spec is None and within_link is None:
-        with option_errors('--region', SpecError):     # A region alone needs no spec (a baseline network has none).
-            spec = region_spec(region, name=link_name or 'region')
-    net, gen, full, origin, dev = load_for_cli(network, upstream, spec, device, 'frontal')
-    name = link_name or full.names[0]
-    if region is not None:
-        with option_errors('--region', SpecError):
-            one = region_spec(region, name=name, w_dim=gen.w_dim)
-    else:
-        with option_errors('--link'):
-            one = full.select([name])
+    net, gen, full, one = load_region_for_cli(network, upstream, spec, link_name, region, device,
+                                              network_spec=within_link is not None)
     axes = None
     if within_link is not None:
         with option_errors('--within-link'):
