@@ -81,7 +81,7 @@ from linkgan_plugin.render import RngReplay, seeded_generator
 from linkgan_plugin.checks import check_argument, Choice, SpecError
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.upstream.ddp import unwrap
-from linkgan_plugin.upstream.synthesis_layers import crop_margin, synthesis_layers
+from linkgan_plugin.upstream.synthesis_layers import crop_margin, LayerHooks, synthesis_layers
 
 SPACES = ('w', 'wplus')
 FORMAT = 2                      # Format 1: directions of the paper's settings (truncation 0.7, |a u| <= 1).
@@ -146,7 +146,7 @@ class RegionMasker:
 #----------------------------------------------------------------------------
 # Feature maps through forward hooks.
 
-class FeatureTap:
+class FeatureTap(LayerHooks):
     """Records the output of every synthesis layer (margins cropped, float32) while active.
 
         with FeatureTap(layers) as tap:
@@ -155,28 +155,19 @@ class FeatureTap:
     """
 
     def __init__(self, layers):
-        self.layers = layers
+        super().__init__(layers)
         self.features = [None] * len(layers)
-        self._handles = []
 
-    def _hook(self, index):
+    def reset(self):
+        self.features = [None] * len(self.layers)
+
+    def hook(self, index):
         margin = self.layers[index].margin
 
-        def hook(module, inputs, output):
+        def record(module, inputs, output):
             out = output[0] if isinstance(output, (tuple, list)) else output
             self.features[index] = crop_margin(out, margin).float()
-        return hook
-
-    def __enter__(self):
-        self.features = [None] * len(self.layers)
-        self._handles = [info.module.register_forward_hook(self._hook(i)) for i, info in enumerate(self.layers)]
-        return self
-
-    def __exit__(self, *exc):
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-        return False
+        return record
 
 #----------------------------------------------------------------------------
 # The maths.

@@ -58,7 +58,7 @@ from linkgan_plugin.editing.lelsd import network_hash, RegionMasker
 from linkgan_plugin.editing.lelsd_scale import sample_latents
 from linkgan_plugin.render import seeded_generator
 from linkgan_plugin.upstream.ddp import unwrap
-from linkgan_plugin.upstream.synthesis_layers import synthesis_layers
+from linkgan_plugin.upstream.synthesis_layers import LayerHooks, synthesis_layers
 
 STYLESPACE_STREAM = 0x575e      # Seeded streams (render.seeded_generator): never LELSD's, ReSeFa's nor compare's.
 FORMAT = 1
@@ -128,7 +128,7 @@ def style_layers(G):
     return out
 
 
-class StyleHooks:
+class StyleHooks(LayerHooks):
     """Forward hooks on the affines of `layers` while active: each output s_l [N, C_l] is recorded (`styles`, detached,
     before any edit) and replaced by `edits[l](s_l)` (a callable [N, C_l] -> [N, C_l]; None: unchanged).
 
@@ -138,12 +138,14 @@ class StyleHooks:
     """
 
     def __init__(self, layers, edits=None):
-        self.layers = layers
+        super().__init__(layers)
         self.edits = list(edits) if edits is not None else [None] * len(layers)
         if len(self.edits) != len(layers):
             raise ValueError(f'StyleHooks: {len(self.edits)} edits for {len(layers)} layers')
         self.styles = [None] * len(layers)
-        self.handles = []
+
+    def reset(self):
+        self.styles = [None] * len(self.layers)
 
     def hook(self, index):
         def edit_style(module, inputs, output):
@@ -151,17 +153,6 @@ class StyleHooks:
             edit = self.edits[index]
             return output if edit is None else edit(output)
         return edit_style
-
-    def __enter__(self):
-        self.styles = [None] * len(self.layers)
-        self.handles = [layer.module.register_forward_hook(self.hook(i)) for i, layer in enumerate(self.layers)]
-        return self
-
-    def __exit__(self, *exc):
-        for h in self.handles:
-            h.remove()
-        self.handles = []
-        return False
 
 
 def shift_channel(channel, amount):

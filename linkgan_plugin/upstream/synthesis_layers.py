@@ -151,3 +151,31 @@ def synthesis_layers(G):
     return found
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+
+class LayerHooks:
+    """Base of the context managers that hook a list of layers (anything with a `.module`): while active, layer i's
+    module carries the forward hook `self.hook(i)` (a subclass defines it: (module, inputs, output) -> None or a
+    replacement output); `reset()` runs on entry (a subclass clears what it records). Hooks are removed on exit."""
+
+    def __init__(self, layers):
+        self.layers = layers
+        self.handles = []
+
+    def reset(self):
+        pass
+
+    def hook(self, index):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.reset()
+        self.handles = [layer.module.register_forward_hook(self.hook(i)) for i, layer in enumerate(self.layers)]
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+        return False
