@@ -25,6 +25,7 @@ import math
 
 import torch
 
+from linkgan_plugin.demo.faces import faces, FaceStream
 from linkgan_plugin.demo.landscape import LANDSCAPE_SCENES, landscapes, LandscapeStream
 
 PATTERNS = ('blank', 'disc', 'square', 'hsplit', 'vsplit')
@@ -121,8 +122,11 @@ class SceneStream:
 #----------------------------------------------------------------------------
 # The demo's scenes by name (settings['scene']): 'cells' (this module), 'landscape' and 'skies' (landscape.py: the
 # same landscapes, plain or under varied skies). The landscape scenes are the semantic ones (a segmented sky link).
+# 'faces' (faces.py: aligned faces for the face presets) streams and draws here too, but is not yet one of the
+# demo's SCENES (the commands' --scene choices): its baseline, spec and coverage space are issue 19's next steps.
 
 SCENES = ('cells', *LANDSCAPE_SCENES)
+DATA_SCENES = (*SCENES, 'faces')
 
 
 def is_landscape(settings):
@@ -132,6 +136,8 @@ def is_landscape(settings):
 
 def scene_stream(settings, batch, seed):
     """An endless stream of (images, labels [batch, 0]) of the settings' scene."""
+    if settings.get('scene') == 'faces':
+        return FaceStream(batch, settings['resolution'], seed=seed)
     if is_landscape(settings):
         return LandscapeStream(batch, settings['resolution'], seed=seed, skies=LANDSCAPE_SCENES[settings['scene']])
     return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed, light=settings.get('light', 0.0))
@@ -139,6 +145,8 @@ def scene_stream(settings, batch, seed):
 
 def scene_images(settings, count, generator):
     """`count` scenes [count, 3, R, R] of the settings' scene."""
+    if settings.get('scene') == 'faces':
+        return faces(count, settings['resolution'], generator=generator)[0]
     if is_landscape(settings):
         return landscapes(count, settings['resolution'], generator=generator,
                           skies=LANDSCAPE_SCENES[settings['scene']])[0]

@@ -162,6 +162,8 @@ def real_factor_batch(key, count, generator):
         skies = LANDSCAPE_SCENES[scene]
         images, labels = landscapes(count, resolution, generator=generator, skies=skies)
         return (images, *landscape_factors(images, labels, skies=skies))
+    if scene != 'cells':
+        raise ValueError(f'no factor regressor for the {scene!r} scene (known: {", ".join(SCENES)})')
     images = scenes(count, resolution, cells, generator=generator)
     return (images, *cell_factors(images, cells))
 
