@@ -1,7 +1,9 @@
-"""`linkgan compare`: matched-strength interpolation, the change statistics by hand, every edit kind by hand, a
-perfectly linked generator against a random direction, LELSD over direction seeds (median, range, held-out pick on
-latents of their own, search at compare's truncation and strengths), the JSON / markdown / PNG outputs of the
-command, and the plot kit they are drawn with."""
+"""`linkgan compare`: matched-strength interpolation, the change statistics by hand, every edit kind by hand (the
+StyleSpace channel edit on a generator with known affines), a perfectly linked generator against a random direction,
+LELSD over direction seeds (median, range, held-out pick on latents of their own, search at compare's truncation and
+strengths), ReSeFa and StyleSpace over search seeds (latents of their own, their rows on the toy checkpoints, ReSeFa
+files given back), --methods, the JSON / markdown / PNG outputs of the command, and the plot kit they are drawn
+with."""
 
 import json
 import math
@@ -16,7 +18,7 @@ from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.metrics import region_change
 from linkgan_plugin.analysis.network_loading import LoadedNetwork, load_network
 from linkgan_plugin.analysis.pictures import PALETTE, REFERENCE, xy_plot
-from linkgan_plugin.editing import lelsd, lelsd_scale
+from linkgan_plugin.editing import lelsd, lelsd_scale, resefa, stylespace
 from linkgan_plugin.research import compare, compare_report
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
@@ -75,6 +77,71 @@ def test_every_edit_kind_by_hand(kind):
     torch.testing.assert_close(got, expect)
     with pytest.raises(ValueError, match='unknown method kind'):
         compare.edit_batch(compare.Method('k', 'k', 'n', 'other', (1,), 'x'), 1, ws, ws_new, noise, axes, 2.0, signs)
+
+
+class PaintLayer(torch.nn.Module):
+    """Style s = affine(w) = A w + b [N, C] (known A, b); output sum_c s_c basis_c [N, 3, R, R]: linear in s."""
+
+    def __init__(self, w_dim, channels, resolution):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.affine = torch.nn.Linear(w_dim, channels)
+        with torch.no_grad():
+            self.affine.weight.copy_(torch.randn(channels, w_dim, generator=g))
+            self.affine.bias.copy_(torch.randn(channels, generator=g))
+        self.register_buffer('basis', torch.randn(channels, 3, resolution, resolution, generator=g))
+
+    def forward(self, w):
+        return torch.einsum('nc,ckhw->nkhw', self.affine(w), self.basis)
+
+
+class PaintSynthesis(torch.nn.Module):
+    def __init__(self, layer):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([layer])
+
+    def forward(self, ws, noise_mode='const', **_):
+        return self.layers[0](ws[:, 0])
+
+
+class PaintG(torch.nn.Module):
+    """A generator with one known affine (upstream-shaped): w = z on its one ws row, image = PaintLayer(w)."""
+
+    def __init__(self, w_dim=4, channels=3, resolution=4):
+        super().__init__()
+        self.z_dim = self.w_dim = w_dim
+        self.c_dim, self.img_resolution, self.img_channels, self.num_ws = 0, resolution, 3, 1
+        self.synthesis = PaintSynthesis(PaintLayer(w_dim, channels, resolution))
+
+    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
+        return (z * truncation_psi)[:, None]
+
+
+def test_channel_edit_by_hand():
+    G = PaintG()
+    gen = GeneratorAdapter(G)
+    layers = stylespace.style_layers(G)
+    assert [l.name for l in layers] == ['synthesis.layers.0.affine']
+    channels = stylespace.StyleChannels(layers=['synthesis.layers.0.affine'], channels=[1], stds=[0.5], shares=[1.0],
+                                        region={}, link='x')
+    method = compare.Method('k', 'k', 'n', 'channel', compare.CHANNEL_STRENGTHS, 'stylespace', info={'index': 0},
+                            channels=channels, layers=layers)
+    ws = torch.randn(2, 1, 4)
+    ws_new, noise = torch.randn(2, 1, 4), torch.randn(2, 4)
+    axes, signs = torch.tensor([1.0, 1.0, 0.0, 0.0]), torch.tensor([1.0, -1.0])
+    a = compare.CHANNEL_STRENGTHS[2]
+    assert torch.equal(compare.edit_batch(method, a, ws, ws_new, noise, axes, 2.0, signs), ws)     # Codes untouched.
+    got = compare.render_edit(gen, method, a, ws, ws_new, noise, axes, 2.0, signs)
+    layer = G.synthesis.layers[0]
+    style = ws[:, 0] @ layer.affine.weight.T + layer.affine.bias
+    style[:, 1] += a * 0.5 * signs                              # s_c += (-1)^i * a * std_c, the others unchanged.
+    torch.testing.assert_close(got, torch.einsum('nc,ckhw->nkhw', style, layer.basis))
+    # A W kind renders edit_batch's codes.
+    direction = compare.Method('d', 'd', 'n', 'direction', compare.STRENGTHS['direction'], 'random',
+                               lelsd_scale.unit_direction(torch.tensor([0.0, 3.0, 4.0, 0.0])))
+    edited = compare.edit_batch(direction, 0.5, ws, ws_new, noise, axes, 2.0, signs)
+    torch.testing.assert_close(compare.render_edit(gen, direction, 0.5, ws, ws_new, noise, axes, 2.0, signs),
+                               gen.synthesize(edited)['image'])
 
 #----------------------------------------------------------------------------
 # A perfectly linked generator: LinkGAN's edits never leave the region, a random direction does.
@@ -164,6 +231,50 @@ def test_lelsd_seeds_median_range_and_held_out_pick(monkeypatch):
     assert 'LELSD, median [range] of 3' in md and 'held-out pick (seed' in md and '## LELSD directions' in md
 
 
+def test_post_hoc_searches_use_latents_of_their_own(monkeypatch):
+    G = toy_G('sg2ada')
+    gen = GeneratorAdapter(G)
+    net = LoadedNetwork(G=G, path='g', kind='demo', flavour='sg2ada', info={'linked': False})
+    one = load_spec(SPEC).select(['tl'])
+    seen = {'resefa': [], 'stylespace': []}
+    metrics, energies = resefa.averaged_metrics, stylespace.channel_energies
+
+    def recording_metrics(gen, region, ws, *args, **kwargs):
+        seen['resefa'].append(ws)
+        return metrics(gen, region, ws, *args, **kwargs)
+
+    def recording_energies(gen, layers, masker, ws, *args, **kwargs):
+        seen['stylespace'].append(ws)
+        return energies(gen, layers, masker, ws, *args, **kwargs)
+    monkeypatch.setattr(resefa, 'averaged_metrics', recording_metrics)
+    monkeypatch.setattr(stylespace, 'channel_energies', recording_energies)
+    report = compare.run_compare([('g', net, gen)], one, samples=8, batch=4, seed=3, truncation=0.8,
+                                 groups=('linkgan', 'resefa', 'stylespace'), post_hoc_seeds=2, post_hoc_samples=4,
+                                 quality_images=0)
+    assert {m['family'] for m in report['methods']} == {'control-resample', 'resefa', 'stylespace'}
+    assert report['lelsd'] == [] and report['settings']['methods'] == ['linkgan', 'resefa', 'stylespace']
+    # Every search: its own seed's latents (seeds 3 and 4 differ), none of them a measured sample.
+    measured = compare.sample_inputs(gen, 8, 3, 0.8)
+    for family, batches in seen.items():
+        ws = torch.cat(batches)
+        assert ws.shape[0] == 8, family                         # 2 seeds x 4 samples.
+        assert not torch.equal(ws[:4], ws[4:])
+        for w in (measured[0], measured[1]):
+            assert not torch.isclose(ws[:, None, 0], w[None, :, 0]).all(dim=2).any(), family
+    by_family = {s['family']: s for s in report['post_hoc']}
+    for family, label in (('resefa', 'ReSeFa'), ('stylespace', 'StyleSpace')):
+        s = by_family[family]
+        assert (s['network'], s['label'], s['count']) == ('g', label, 2)
+        assert [d['seed'] for d in s['directions']] == [3, 4]
+        assert all(d['search']['truncation'] == 0.8 and d['search']['samples'] == 4 for d in s['directions'])
+        assert s['pick']['score'] == max(d['score'] for d in s['directions'])
+        assert 0 <= s['pick']['score'] <= 1 + 1e-9 and 'held_out_score' not in s['pick']
+    for m in report['methods']:
+        if m['family'] == 'stylespace':
+            assert [p['strength'] for p in m['points']] == list(compare.CHANNEL_STRENGTHS)
+            assert m['info']['search']['std'] > 0 and m['info']['search']['layer'].endswith('affine')
+
+
 def test_spread_ignores_sweeps_that_never_reach_the_match():
     s = compare_report.spread([0.3, None, 0.1, 0.2])
     assert s == {'values': [0.3, None, 0.1, 0.2], 'n': 3, 'median': 0.2, 'min': 0.1, 'max': 0.3}
@@ -204,17 +315,18 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     out = tmp_path / 'cmp'
     args = ['--network', linked, '--network', base, '--link', 'tl', '--out', str(out), '--samples', '8',
             '--batch', '4', '--lelsd-max-steps', '2', '--lelsd-seeds', '2', '--held-out-samples', '4',
-            '--within-link', '--data', str(data), '--device', 'cpu']
+            '--post-hoc-seeds', '1', '--post-hoc-samples', '2', '--within-link', '--data', str(data), '--device', 'cpu']
     r = CliRunner().invoke(compare.compare_command, args)
     assert r.exit_code == 0, r.output
     report = json.loads((out / 'compare.json').read_text())
     fams = {(m['network'], m['family']) for m in report['methods']}
     assert fams == {('linked', 'linkgan-resample'), ('linked', 'linkgan-noise'), ('linked', 'lelsd'),
-                    ('linked', 'lelsd-within'), ('linked', 'random'), ('control', 'control-resample'),
-                    ('control', 'lelsd'), ('control', 'random')}
+                    ('linked', 'lelsd-within'), ('linked', 'resefa'), ('linked', 'stylespace'), ('linked', 'random'),
+                    ('control', 'control-resample'), ('control', 'lelsd'), ('control', 'resefa'),
+                    ('control', 'stylespace'), ('control', 'random')}
     assert report['networks']['linked']['role'] == 'linked' and report['networks']['control']['role'] == 'control'
     for m in report['methods']:
-        assert [p['strength'] for p in m['points']] == list(compare.STRENGTHS[m['kind']])
+        assert [p['strength'] for p in m['points']] == list(compare.SWEEPS[m['kind']])
         assert all(p['swd'] is not None and math.isfinite(p['swd']) for p in m['points'])
         assert all(0 <= p['recall'] <= 1 and 0 <= p['precision'] <= 1 for p in m['points'])
         assert set(m['matched']) == {'out_px', 'out_all', 'locality', 'swd'}
@@ -247,6 +359,63 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     r = CliRunner().invoke(compare.compare_command, ['--network', other, '--out', str(out), '--directions',
                                                      str(files[0]), '--device', 'cpu'])
     assert r.exit_code == 2 and '--directions' in r.output and 'not among --network' in r.output
+
+
+def test_cli_resefa_and_stylespace_rows_on_toy_checkpoints(tmp_path, checkpoints):
+    linked, base = checkpoints
+    out = tmp_path / 'cmp'
+    args = ['--network', linked, '--network', base, '--link', 'tl', '--out', str(out), '--samples', '8', '--batch', '4',
+            '--methods', 'linkgan,resefa,stylespace', '--post-hoc-seeds', '2', '--post-hoc-samples', '4',
+            '--quality-images', '0', '--device', 'cpu']
+    r = CliRunner().invoke(compare.compare_command, args)
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / 'compare.json').read_text())
+    assert report['lelsd'] == []
+    assert {(s['network'], s['family'], s['count']) for s in report['post_hoc']} == {
+        ('linked', 'resefa', 2), ('linked', 'stylespace', 2), ('control', 'resefa', 2), ('control', 'stylespace', 2)}
+    for s in report['post_hoc']:
+        assert s['pick'] is not None and math.isfinite(s['pick']['score'])
+        for p in s['median_points']:
+            assert all(math.isfinite(p[k]) for k in ('in_all', 'out_all', 'in_px', 'out_px', 'locality'))
+    for m in report['methods']:
+        if m['family'] in ('resefa', 'stylespace'):
+            assert all(math.isfinite(p[k]) and p[k] > 0 for p in m['points'] for k in ('in_px', 'out_px', 'locality'))
+    assert report['settings']['strengths']['channel'] == list(compare.CHANNEL_STRENGTHS)
+    md = (out / 'compare.md').read_text()
+    for text in ('ReSeFa, median [range] of 2', 'ReSeFa, pick by inside share (seed', 'StyleSpace, median [range] of 2',
+                 'StyleSpace, pick by share (seed', '## ReSeFa and StyleSpace searches'):
+        assert text in md, text
+    assert Image.open(out / 'compare.png').size == (820, 540)
+    files = [out / f'resefa-linked-seed{s}.npz' for s in (0, 1)]
+    assert all(f.exists() for f in files) and (out / 'stylespace-control-seed1.npz').exists()
+    assert stylespace.load_channels(str(out / 'stylespace-control-seed1.npz')).settings['seed'] == 1
+    # ReSeFa files given back are ReSeFa rows (not LELSD) and skip that network's ReSeFa search.
+    reuse = [a for f in files for a in ('--directions', str(f))]
+    r = CliRunner().invoke(compare.compare_command, args + reuse)
+    assert r.exit_code == 0, r.output
+    assert 'linked: resefa seed' not in r.output and 'control: resefa seed 1' in r.output
+    again = json.loads((out / 'compare.json').read_text())
+    assert again['lelsd'] == []
+    [given] = [s for s in again['post_hoc'] if (s['network'], s['family']) == ('linked', 'resefa')]
+    assert [d['seed'] for d in given['directions']] == [0, 1]
+
+
+def test_cli_methods_option(tmp_path, checkpoints):
+    linked, _ = checkpoints
+    out = tmp_path / 'cmp'
+    base = ['--network', linked, '--out', str(out), '--samples', '4', '--batch', '4', '--quality-images', '0',
+            '--device', 'cpu']
+    r = CliRunner().invoke(compare.compare_command, base + ['--methods', 'random, linkgan'])
+    assert r.exit_code == 0, r.output
+    assert 'resefa' not in r.output and 'stylespace' not in r.output and 'lelsd seed' not in r.output
+    report = json.loads((out / 'compare.json').read_text())
+    assert {m['family'] for m in report['methods']} == {'linkgan-resample', 'linkgan-noise', 'random'}
+    assert report['post_hoc'] == [] and report['lelsd'] == [] and report['settings']['methods'] == ['linkgan', 'random']
+    for methods, extra, expect in (('linkgan,pca', [], "'pca' is not a method"), ('linkgan,linkgan', [], 'at most once'),
+                                   ('', [], 'at least one'), ('random', [], '--match'),
+                                   ('linkgan,random', ['--within-link'], 'need lelsd')):
+        r = CliRunner().invoke(compare.compare_command, base + ['--methods', methods] + extra)
+        assert r.exit_code == 2 and '--methods' in r.output and expect in r.output, (methods, r.output)
 
 
 def test_plot_draws_anchor_lines_and_every_curve():

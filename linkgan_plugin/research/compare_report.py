@@ -9,10 +9,15 @@ LELSD directions (`lelsd_summaries`): per network and family ('lelsd', 'lelsd-wi
 (out_px, out_all, locality, swd) per direction (one per direction seed by default), their median and range (min-max),
 the median curve (at each strength, the median of each statistic over the directions), and the held-out pick: the
 direction with the best LELSD score on held-out latents (never the measured samples), reported on its own.
+ReSeFa and StyleSpace (`post_hoc_summaries`, families 'resefa', 'stylespace') are summarised by the same code over
+their search seeds; their pick is the seed with the best score of the method's own, measured on its search samples
+(ReSeFa: the inside share of its direction; StyleSpace: the channel's in-region share), never the measured ones.
+Every direction and pick carries 'score' (the pick's criterion); LELSD's also 'held_out_score' (the same number).
 
-Outputs in --out DIR: compare.json (the report; 'lelsd' holds the summaries), compare.md (Table 2 layout with LELSD
-as its median [range] and its held-out pick, then every LELSD direction, then every sweep point), compare.png
-(out_px against in_px, log-log, one curve per method, LELSD as its median curve with every direction's points
+Outputs in --out DIR: compare.json (the report; 'lelsd' holds the LELSD summaries, 'post_hoc' those of ReSeFa and
+StyleSpace), compare.md (Table 2 layout with LELSD, ReSeFa and StyleSpace as their median [range] and their pick,
+then every LELSD direction, then every ReSeFa / StyleSpace seed, then every sweep point), compare.png (out_px against
+in_px, log-log, one curve per method, LELSD, ReSeFa and StyleSpace as their median curves with every seed's points
 faintly, the paper's locality anchors as lines out = r * in).
 """
 
@@ -82,6 +87,10 @@ def matched(points, target):
 
 
 LELSD_FAMILIES = {'lelsd': 'LELSD', 'lelsd-within': 'LELSD within link'}
+POST_HOC_FAMILIES = {'resefa': 'ReSeFa', 'stylespace': 'StyleSpace'}
+SEEDED_FAMILIES = {**LELSD_FAMILIES, **POST_HOC_FAMILIES}      # Families summarised over their seeds.
+PICKS = {'lelsd': 'held-out pick', 'lelsd-within': 'held-out pick', 'resefa': 'pick by inside share',
+         'stylespace': 'pick by share'}                          # How each family's pick reads in a table row.
 FIGURES = ('out_px', 'out_all', 'locality', 'swd')
 
 
@@ -94,25 +103,42 @@ def spread(values):
 
 
 def lelsd_summaries(report):
-    """Per (network, LELSD family) of report['methods']: the directions' matched figures, their spread, the median
-    curve and the held-out pick (the highest held-out LELSD score, info['score']; None when no direction has one).
+    """seed_summaries of the LELSD families (report['lelsd'])."""
+    return seed_summaries(report, LELSD_FAMILIES)
+
+
+def post_hoc_summaries(report):
+    """seed_summaries of ReSeFa and StyleSpace (report['post_hoc'])."""
+    return seed_summaries(report, POST_HOC_FAMILIES)
+
+
+def seed_summaries(report, families):
+    """Per (network, family) of report['methods'] whose family is a key of `families` ({family: label}): the
+    directions' (seeds') matched figures, their spread, the median curve and the pick (the highest info['score']:
+    LELSD's held-out score, ReSeFa's inside share, StyleSpace's share; None when no direction has one).
 
     Returns:
-        [{'network', 'family', 'label', 'count', 'directions': [{'key', 'seed', 'index', 'held_out_score', 'search',
-          'matched'}], 'matched': {figure: spread(...)}, 'median_points': [{'strength', stat: median}],
-          'pick': {'key', 'seed', 'index', 'held_out_score', 'matched'} or None}].
+        [{'network', 'family', 'label', 'count', 'pick_label', 'directions': [{'key', 'seed', 'index', 'score',
+          ('held_out_score': LELSD's), 'search', 'matched'}], 'matched': {figure: spread(...)},
+          'median_points': [{'strength', stat: median}], 'pick': {'key', 'seed', 'index', 'score',
+          ('held_out_score'), 'matched'} or None}].
     """
     out = []
     groups = {}
     for m in report['methods']:
-        if m.get('family') in LELSD_FAMILIES:
+        if m.get('family') in families:
             groups.setdefault((m['network'], m['family']), []).append(m)
     for (network, family), ms in groups.items():
         dirs = [{'key': m['key'], 'seed': m['info'].get('seed'), 'index': m['info'].get('index'),
-                 'held_out_score': m['info'].get('score'), 'search': m['info'].get('search'), 'matched': m['matched']}
+                 'score': m['info'].get('score'), 'search': m['info'].get('search'), 'matched': m['matched']}
                 for m in ms]
-        scored = [d for d in dirs if d['held_out_score'] is not None]
-        pick = max(scored, key=lambda d: d['held_out_score']) if scored else None
+        keep = ['key', 'seed', 'index', 'score', 'matched']
+        if family in LELSD_FAMILIES:
+            for d in dirs:
+                d['held_out_score'] = d['score']
+            keep.insert(3, 'held_out_score')
+        scored = [d for d in dirs if d['score'] is not None]
+        pick = max(scored, key=lambda d: d['score']) if scored else None
         median_points = []
         for j, p in enumerate(ms[0]['points']):
             entry = {'strength': p['strength']}
@@ -120,9 +146,9 @@ def lelsd_summaries(report):
                 entry[k] = spread([m['points'][j].get(k) for m in ms])['median']
             entry['locality'] = entry['out_px'] / entry['in_px'] if entry['in_px'] else None
             median_points.append(entry)
-        keep = ('key', 'seed', 'index', 'held_out_score', 'matched')
-        out.append({'network': network, 'family': family, 'label': LELSD_FAMILIES[family], 'count': len(ms),
-                    'directions': dirs, 'matched': {f: spread([d['matched'].get(f) for d in dirs]) for f in FIGURES},
+        out.append({'network': network, 'family': family, 'label': families[family], 'count': len(ms),
+                    'pick_label': PICKS.get(family, 'pick'), 'directions': dirs,
+                    'matched': {f: spread([d['matched'].get(f) for d in dirs]) for f in FIGURES},
                     'median_points': median_points, 'pick': {k: pick[k] for k in keep} if pick else None})
     return out
 
@@ -161,9 +187,9 @@ def _matched_text(mt):
             'swd': _f(mt['swd'], 1, 2)}
 
 
-def _lelsd_rows(summary, points_by_key, target_in_px):
-    """Two Table 2 rows of one LELSD summary: median [range] over the directions (sweep columns: the median curve),
-    and the held-out pick."""
+def _summary_rows(summary, points_by_key, target_in_px):
+    """Two Table 2 rows of one seed_summaries entry (LELSD, ReSeFa, StyleSpace): median [range] over the directions
+    (sweep columns: the median curve), and the pick."""
     s, n = summary, summary['count']
     mt = {'out_all': _range(s['matched']['out_all'], _f), 'out_px': _range(s['matched']['out_px'], _f),
           'locality': _range(s['matched']['locality'], _r), 'swd': _range(s['matched']['swd'], lambda v: _f(v, 1, 2))}
@@ -171,7 +197,8 @@ def _lelsd_rows(summary, points_by_key, target_in_px):
                        closest_point(s['median_points'], target_in_px), mt)]
     if s['pick'] is not None:
         pick = s['pick']
-        rows.append(_table_row(f"{s['label']}, held-out pick (seed {pick['seed']} #{pick['index']})", s['network'],
+        rows.append(_table_row(f"{s['label']}, {s.get('pick_label', 'held-out pick')} (seed {pick['seed']} "
+                               f"#{pick['index']})", s['network'],
                                closest_point(points_by_key[pick['key']], target_in_px),
                                _matched_text(pick['matched'])))
     return rows
@@ -191,14 +218,14 @@ def format_markdown(report):
              '', f"Matched in-region change: MSE_i/px = {_f(t['in_px'])} ({t['from']}).", '',
              '| Method | network | strength | MSE_i | MSE_o | MSE_i /px | MSE_o /px | out/in /px | MSE_o at matched MSE_i | MSE_o /px at matched | out/in at matched | SWD at matched |',
              '|---|---|---|---|---|---|---|---|---|---|---|---|']
-    summaries = {(s['network'], s['family']): s for s in report.get('lelsd') or []}
+    summaries = _summaries(report)
     points_by_key = {m['key']: m['points'] for m in report['methods']}
     done = set()
     for m in report['methods']:
         group = (m['network'], m['family'])
         if group in summaries:
             if group not in done:
-                lines += _lelsd_rows(summaries[group], points_by_key, t['in_px'])
+                lines += _summary_rows(summaries[group], points_by_key, t['in_px'])
                 done.add(group)
             continue
         lines.append(_table_row(m['label'], m['network'], closest_point(m['points'], t['in_px']),
@@ -207,7 +234,13 @@ def format_markdown(report):
               'interpolated along each sweep (n/a: the sweep never reaches it). LELSD rows: the median [min-max] over '
               'its directions (sweep columns: the median curve), then the direction with the best LELSD score on '
               'held-out latents.']
+    if report.get('post_hoc'):
+        lines[-1] += (' ReSeFa and StyleSpace rows: the same over their search seeds (their own sample streams), then '
+                      'the seed with the best score of the method\'s own on its search samples (ReSeFa: its '
+                      'direction\'s inside share; StyleSpace: its channel\'s share); StyleSpace strengths are in '
+                      'units of the channel\'s std.')
     lines += _lelsd_section(report)
+    lines += _post_hoc_section(report)
     lines += ['', '## Every sweep point', '',
               '| Method | network | strength | MSE_i | MSE_o | MSE_i /px | MSE_o /px | out/in /px | SWD |', '|---|---|---|---|---|---|---|---|---|']
     for m in report['methods']:
@@ -244,21 +277,52 @@ def _lelsd_section(report):
                          f"{mt['swd']} |")
     return lines
 
+
+def _post_hoc_section(report):
+    """Markdown lines: every ReSeFa and StyleSpace search (seed), its own score, what it found and its matched
+    figures."""
+    if not report.get('post_hoc'):
+        return []
+    lines = ['', '## ReSeFa and StyleSpace searches', '',
+             'Score: the method\'s own, on its search samples (ReSeFa: the share of a small step\'s squared image '
+             'change inside the region, with its generalised eigenvalue; StyleSpace: the channel\'s in-region '
+             'share of the squared image gradient), the pick\'s criterion.', '',
+             '| Method | network | seed | score | search | MSE_o at matched | MSE_o /px at matched | '
+             'out/in at matched | SWD at matched |', '|---|---|---|---|---|---|---|---|---|']
+    for s in report['post_hoc']:
+        for d in s['directions']:
+            search = d.get('search') or {}
+            if s['family'] == 'stylespace':
+                what = f"{search.get('layer')}[{search.get('channel')}], std {_r(search.get('std'))}"
+            else:
+                what = f"eigenvalue {_r(search.get('eigenvalue'))}"
+            mark = ' (pick)' if s['pick'] and d['key'] == s['pick']['key'] else ''
+            mt = _matched_text(d['matched'])
+            lines.append(f"| {s['label']}{mark} | {s['network']} | {d['seed']} | {_r(d['score'])} | {what}, "
+                         f"{search.get('samples', '?')} samples, t {search.get('truncation')} | {mt['out_all']} | "
+                         f"{mt['out_px']} | {mt['locality']} | {mt['swd']} |")
+    return lines
+
+
+def _summaries(report):
+    """{(network, family): summary} of report['lelsd'] and report['post_hoc'] (either may be missing)."""
+    return {(s['network'], s['family']): s for s in (report.get('lelsd') or []) + (report.get('post_hoc') or [])}
+
 #----------------------------------------------------------------------------
 # The picture and the files.
 
 def plot_curves(report, size=(820, 540)):
     """out_px against in_px on log-log axes (`pictures.xy_plot`): one curve per method (its sweep, in strength order;
-    colour: the method, marker: the network); LELSD (report['lelsd']) as its median curve with every direction's
-    points faintly; the paper's per-pixel anchors as dashed lines out = r * in, the matched in-region change as a
-    dotted vertical line. Returns a PIL image."""
-    summaries = {(s['network'], s['family']): s for s in report.get('lelsd') or []}
-    groups = list(dict.fromkeys(LELSD_FAMILIES.get(m.get('family'), m['label']) for m in report['methods']))
+    colour: the method, marker: the network); LELSD, ReSeFa and StyleSpace (report['lelsd'], report['post_hoc']) as
+    their median curves with every direction's (seed's) points faintly; the paper's per-pixel anchors as dashed lines
+    out = r * in, the matched in-region change as a dotted vertical line. Returns a PIL image."""
+    summaries = _summaries(report)
+    groups = list(dict.fromkeys(SEEDED_FAMILIES.get(m.get('family'), m['label']) for m in report['methods']))
     nets = list(dict.fromkeys(m['network'] for m in report['methods']))
     series, drawn = [], set()
     points_by_key = {m.get('key'): m['points'] for m in report['methods']}
     for m in report['methods']:
-        color = PALETTE[groups.index(LELSD_FAMILIES.get(m.get('family'), m['label'])) % len(PALETTE)]
+        color = PALETTE[groups.index(SEEDED_FAMILIES.get(m.get('family'), m['label'])) % len(PALETTE)]
         marker = MARKERS[nets.index(m['network']) % len(MARKERS)]
         group = (m['network'], m.get('family'))
         if group not in summaries:
@@ -268,18 +332,20 @@ def plot_curves(report, size=(820, 540)):
             drawn.add(group)
             s = summaries[group]
             every = [xy for d in s['directions'] for xy in _xy(points_by_key[d['key']])]
-            series.append({'label': f"{s['label']}, {s['count']} dirs [{m['network']}]", 'points': every,
+            unit = 'dirs' if s['family'] in LELSD_FAMILIES else 'seeds'
+            series.append({'label': f"{s['label']}, {s['count']} {unit} [{m['network']}]", 'points': every,
                            'color': faint(color), 'marker': marker})
             series.append({'label': f"{s['label']} median [{m['network']}]", 'points': _xy(s['median_points']),
                            'line': True, 'color': color, 'marker': marker})
     target = report['match'].get('in_px')
+    pale = 'pale points: every ' + ('direction / seed' if report.get('post_hoc') else 'LELSD direction')
     return xy_plot(series, 'change inside the region, per region pixel (MSE_i /px)', 'MSE_o /px',
                    title=f"linkgan compare: link {report['link']['name']} - out-of-region vs in-region change per "
                          'pixel (log-log)',
                    vlines=[(target, '')] if target else [],
                    ratio_lines=[(r, f'{k} {r}') for k, r in LOCALITY_ANCHORS.items()], log_x=True, log_y=True,
-                   notes=('dashed: paper anchors out = r * in', 'dotted: matched MSE_i',
-                          'pale points: every LELSD direction'), size=size, legend_width=250)
+                   notes=('dashed: paper anchors out = r * in', 'dotted: matched MSE_i', pale), size=size,
+                   legend_width=250)
 
 
 def _xy(points):
