@@ -1,14 +1,17 @@
 """The procedural aligned faces (demo/faces.py): shapes and factors, reproducibility, the eyes, nose and mouth inside
 the spec's face presets at 32 and 64 px, shared factors that cross the parts' boxes, part factors that stay in
-their own, and the scene's registration in demo/data.py."""
+their own, and the scene's registration in demo/data.py and the demo's commands."""
 
 import pytest
 import torch
 
-from linkgan_plugin.demo.data import DATA_SCENES, SCENES, scene_images, scene_stream
-from linkgan_plugin.demo.faces import (BACKGROUND, CLASS_NAMES, COLOUR_FACTORS, EYES, FACTOR_NAMES, FACTOR_RANGES,
-                                       MOUTH, NOSE, PART_FACTORS, PRESET_CLASSES, SHARED_FACTORS, FaceStream,
-                                       class_fractions, faces)
+from linkgan_plugin.demo.baseline import baseline_command
+from linkgan_plugin.demo.command import demo_command
+from linkgan_plugin.demo.data import is_landscape, SCENES, scene_images, scene_stream
+from linkgan_plugin.demo.factors import factor_regressor_command
+from linkgan_plugin.demo.faces import (BACKGROUND, CLASS_NAMES, COLOUR_FACTORS, EYES, FACTOR_NAMES, FACTOR_PARTS,
+                                       FACTOR_RANGES, MOUTH, NOSE, PART_FACTORS, PRESET_CLASSES, SHARED_FACTORS,
+                                       FaceStream, class_fractions, faces)
 from linkgan_plugin.regions import preset_box
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -124,8 +127,13 @@ def test_bad_arguments_give_a_clear_value_error(kwargs, message):
 
 
 def test_faces_are_a_registered_scene_of_the_demo():
-    assert 'faces' in DATA_SCENES and 'faces' not in SCENES     # Not a --scene choice until the demo is wired.
+    assert 'faces' in SCENES                                    # A --scene choice of every demo command,
+    for command in (demo_command, baseline_command, factor_regressor_command):
+        assert 'faces' in next(p for p in command.params if p.name == 'scene').type.choices, command.name
     settings = {'scene': 'faces', 'resolution': 32, 'cells': 2}
+    assert not is_landscape(settings)                           # a box scene (no segmenter).
+    # Every part factor belongs to one face part, named like its preset.
+    assert set(FACTOR_PARTS) == set(PRESET_CLASSES) and sum(FACTOR_PARTS.values(), ()) == PART_FACTORS
     images, labels = next(scene_stream(settings, 4, seed=9))
     assert labels.shape == (4, 0) and torch.equal(images, faces(4, 32, torch.Generator().manual_seed(9))[0])
     assert torch.equal(scene_images(settings, 3, torch.Generator().manual_seed(1)), draw(3, seed=1)[0])

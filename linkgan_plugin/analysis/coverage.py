@@ -179,23 +179,33 @@ def part_precision_recall(real_features, fake_features, parts, groups, k=DEFAULT
 #----------------------------------------------------------------------------
 # Feature spaces that need no download.
 
-def detail_energy(images, grid=2, eps=1e-4):
-    """How much fine detail each region holds: log(eps + mean square of the finest Laplacian band) per block.
+def detail_energy(images, grid=2, eps=1e-4, masks=None):
+    """How much fine detail each region holds: log(eps + mean square of the finest Laplacian band) per block, or
+    per mask.
 
     Args:
         images: [N, C, H, W] in [-1, 1] (H, W even and multiples of grid).
-        grid:   blocks per side.
+        grid:   blocks per side (ignored with `masks`).
         eps:    floor of the energy (1e-4: about the noise of 8-bit quantisation, so a flat region reads
                 log(1e-4) ~ -9.2, a sharp edge about -3).
+        masks:  optional [G, H, W] pixel weights in [0, 1] (each with some weight): one region per mask, its energy
+                the weighted mean over its pixels (e.g. regions.box_coverage of a box), instead of the grid's blocks.
     Returns:
-        float32 [N, grid * grid], row-major blocks.
+        float32 [N, grid * grid], row-major blocks ([N, G] with masks).
     """
     x = images.float()
     N, C, H, W = x.shape
-    if H % (2 * grid) or W % (2 * grid):
+    if masks is None and (H % (2 * grid) or W % (2 * grid)):
         raise ValueError(f'detail_energy: image size {H}x{W} must be a multiple of {2 * grid}')
+    if masks is not None and (H % 2 or W % 2 or tuple(masks.shape[1:]) != (H, W)):
+        raise ValueError(f'detail_energy: image size {H}x{W} must be even and masks [G, {H}, {W}], got '
+                         f'{list(masks.shape)}')
     band = laplacian_pyramid(x, min_resolution=H // 2)[H]                     # [N, C, H, W], the finest band.
-    e = band.square().mean(dim=1).reshape(N, grid, H // grid, grid, W // grid).mean(dim=(2, 4))
+    energy = band.square().mean(dim=1)                                        # [N, H, W]
+    if masks is not None:
+        m = masks.float()
+        return torch.log((energy[:, None] * m).sum(dim=(2, 3)) / m.sum(dim=(1, 2)) + eps)
+    e = energy.reshape(N, grid, H // grid, grid, W // grid).mean(dim=(2, 4))
     return torch.log(e + eps).flatten(1)
 
 

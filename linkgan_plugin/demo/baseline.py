@@ -2,8 +2,8 @@
 
 The paper fine-tunes a *converged* generator. `linkgan demo` therefore fine-tunes from a baseline that was trained
 far longer than a demo could afford on a laptop, and that ships inside the package (`assets/demo_baseline.pt`,
-state dicts only, 160 kimg; `assets/landscape_baseline.pt` for the semantic demo, 64 kimg). This module trains it
-and reads it back:
+state dicts only, 160 kimg; `assets/landscape_baseline.pt` for the semantic demo, 64 kimg; none yet for the faces,
+whose file will be `assets/faces_baseline.pt`). This module trains it and reads it back:
 
     linkgan baseline --kimg 160 --out linkgan_plugin/demo/assets/demo_baseline.pt
 
@@ -34,8 +34,12 @@ ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
 BASELINE_FILE = os.path.join(ASSETS, 'demo_baseline.pt')
 # The shipped baseline of each scene. The varied skies ('skies') have none of their own: they share the plain
 # landscapes' networks, so `--from-scratch` runs take its sizes and a fine-tune from it first sees varied skies.
+# The faces' file does not ship yet (`linkgan baseline --scene faces --kimg 160 --out
+# linkgan_plugin/demo/assets/faces_baseline.pt` makes it); until it exists, shipped_baseline('faces') says how to
+# get a baseline.
 BASELINE_FILES = {'cells': BASELINE_FILE, 'landscape': os.path.join(ASSETS, 'landscape_baseline.pt'),
-                  'skies': os.path.join(ASSETS, 'landscape_baseline.pt')}
+                  'skies': os.path.join(ASSETS, 'landscape_baseline.pt'),
+                  'faces': os.path.join(ASSETS, 'faces_baseline.pt')}
 FORMAT = 2
 
 #----------------------------------------------------------------------------
@@ -50,6 +54,25 @@ def save_baseline(path, trainer, settings):
         'kimg': trainer.cur_nimg / 1000, 'settings': dict(settings), 'loss_kwargs': dict(LOSS_KWARGS),
         'trainer_kwargs': {k: list(v) if isinstance(v, tuple) else v for k, v in TRAINER_KWARGS.items()},
     }, path)
+
+
+def has_shipped_baseline(scene):
+    """True when a baseline ships for `scene`: it has an entry in BASELINE_FILES and the file exists."""
+    path = BASELINE_FILES.get(scene)
+    return path is not None and os.path.isfile(path)
+
+
+def shipped_baseline(scene):
+    """The path of the shipped baseline of `scene` (BASELINE_FILES). Raises click.ClickException, saying how to get
+    a baseline, when none ships for the scene (no entry, or its file is missing)."""
+    path = BASELINE_FILES.get(scene)
+    if not has_shipped_baseline(scene):
+        missing = f' ({path} is missing)' if path else ''
+        raise click.ClickException(
+            f'no shipped baseline for the {scene} scene{missing}: train one with `linkgan baseline --scene {scene} '
+            f'--kimg 160 --out FILE` and pass --baseline FILE, or use --baseline train (a short one trained now, '
+            f'--baseline-kimg). With --from-scratch any baseline file serves: it only gives the networks\' sizes.')
+    return path
 
 
 def load_baseline_state(path=None):
@@ -96,8 +119,8 @@ def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=
               help='Also save <out stem>-<kimg>.pt every this many kimg.')
 @click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
 @click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True,
-              help='The demo\'s scenes: cells (the box demo), landscape (the semantic demo) or skies (landscapes '
-                   'under varied skies).')
+              help='The demo\'s scenes: cells (the box demo), landscape (the semantic demo), skies (landscapes '
+                   'under varied skies) or faces (aligned faces: eyes, nose, mouth).')
 @click.option('--threads', type=click.IntRange(min=1), default=1, show_default=True,
               help='torch threads (1 makes the result bit-reproducible).')
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')

@@ -5,7 +5,8 @@ Steps (CPU, about 5 minutes on 2 cores with the defaults):
     1. Baseline: by default the converged baseline shipped in the package (`assets/demo_baseline.pt`: the toy sg2ada
        G and its minibatch-stddev D trained on procedural scenes for 160 kimg; `linkgan baseline --kimg 160`
        reproduces it, demo/baseline.py). `--baseline train` trains one from scratch for --baseline-kimg instead;
-       `--baseline FILE` uses another baseline file.
+       `--baseline FILE` uses another baseline file. The networks' sizes and the scene are the baseline's (a
+       landscape baseline serves both landscape scenes); `--from-scratch` takes only its sizes and keeps --scene.
     2. Two fine-tunes of copies of the baseline's G, D and G_ema, with the same recipe, length, data order and
        latents (demo/training.py), run in two processes with one thread each:
          control: the base loss only;   linked: LinkLoss (the same base loss plus the link term).
@@ -43,8 +44,11 @@ control.pt (a network trained without links needs an explicit --spec: network_lo
 spec all three were evaluated with; 'role' 'baseline'|'control'|'linked'; 'kimg'; 'loss_kwargs'; 'settings'.
 
 The built-in spec (`BUILTIN_SPEC`) links the top-left and the bottom-right quadrant, each to its own 16 of the 64
-axes of W, with the fine-tune recipe in DEMO_SPEC_DEFAULTS. A user spec (`--spec FILE`) keeps its own values; the
-fields it leaves out take the demo's recipe rather than the library DEFAULTS.
+axes of W, with the fine-tune recipe in DEMO_SPEC_DEFAULTS; the faces' (`--scene faces`, `FACES_SPEC`) links the
+paper's eyes, nose and mouth (the face presets' boxes) to axes 0:16, 16:32 and 32:48, with the same recipe, and its
+report sets each link's locality beside the paper's for that region. No faces baseline ships yet: `--baseline
+shipped` refuses with what to run instead (demo_baseline.shipped_baseline). A user spec (`--spec FILE`) keeps its
+own values; the fields it leaves out take the demo's recipe rather than the library DEFAULTS.
 """
 
 import json
@@ -61,7 +65,8 @@ from linkgan_plugin.analysis.metrics import PAPER_LOCALITY, resample_offsets
 from linkgan_plugin.analysis.pictures import (
     heatmap, interpolation_frames, leakage_grid, outline, save_gif, stack_horizontal, stack_vertical, to_uint8)
 from linkgan_plugin.checks import option_errors, SpecError
-from linkgan_plugin.demo.baseline import BASELINE_FILES, load_baseline_state, save_baseline, train_baseline_snapshots
+from linkgan_plugin.demo.baseline import (has_shipped_baseline, load_baseline_state, save_baseline, shipped_baseline,
+                                          train_baseline_snapshots)
 from linkgan_plugin.demo.evaluation import evaluate_model, real_scenes
 from linkgan_plugin.demo.data import is_landscape, SCENES
 from linkgan_plugin.demo.landscape import colour_labels, LANDSCAPE_SCENES
@@ -76,18 +81,15 @@ from linkgan_plugin.toy.checkpoint import networks_from_checkpoint, save_checkpo
 #----------------------------------------------------------------------------
 
 def resolve_baseline(choice, settings, outdir, show=True):
-    """(path of the baseline file, its dict) for --baseline shipped | train | FILE; `train` trains one now; the
-    shipped one is the settings' scene's (demo_baseline.BASELINE_FILES)."""
+    """(path of the baseline file, its dict) for --baseline shipped | train | FILE; `train` trains one now (saved in
+    outdir, which it creates); the shipped one is the settings' scene's (demo_baseline.shipped_baseline: a
+    click.ClickException, before anything is written, when none ships)."""
     if choice == 'train':
         trainer = train_baseline_snapshots(settings, settings['baseline_kimg'], show=show)
         path = os.path.join(outdir, '.baseline-train.pt')
         save_baseline(path, trainer, settings)
     else:
-        path = BASELINE_FILES[settings['scene']] if choice == 'shipped' else choice
-        if not os.path.isfile(path):
-            raise click.ClickException(f'no shipped baseline for the {settings["scene"]} scene ({path} is missing): '
-                                       f'use --baseline train, or train one with `linkgan baseline --scene '
-                                       f'{settings["scene"]} --out FILE` and pass --baseline FILE')
+        path = shipped_baseline(settings['scene']) if choice == 'shipped' else choice
     return path, load_baseline_state(path)
 
 #----------------------------------------------------------------------------
@@ -162,16 +164,18 @@ def _anchor(v):
 def link_effect_lines(report):
     """Markdown bullets: per link, what the link term did against the control, in words; then what locality means
     and where the paper's figures come from."""
-    lines, m = [], report['models']
-    anchors = ', '.join(f'{k} {_anchor(v)}' for k, v in PAPER_LOCALITY['LinkGAN'].items())
+    lines, m, paper = [], report['models'], PAPER_LOCALITY['LinkGAN']
+    anchors = ', '.join(f'{k} {_anchor(v)}' for k, v in paper.items())
     for name in report['spec_names']:
         r = report['ratios'][name]
+        # A link named after one of the paper's regions (the faces' eyes, nose, mouth) is set beside that region's.
+        anchor = f' on the {name}: {_anchor(paper[name])}' if name in paper else f': {anchors}'
         lines.append(
             f'- **{name}**: mse_i {_x(r["mse_i"])} and mse_o {_x(r["mse_o"])} the control\'s (leakage into the region '
             f'when the other axes move, and out of it when its own axes move); edit_i {_x(r["edit_i"])} (its axes '
             f'still edit it) and keep_o {_x(r["keep_o"])} (the other axes still change the rest). Locality '
             f'{m["linked"][name]["locality"]:.3f} against the control\'s {m["control"][name]["locality"]:.3f} (the '
-            f'paper\'s LinkGAN: {anchors}).')
+            f'paper\'s LinkGAN{anchor}).')
     return lines
 
 
@@ -193,16 +197,23 @@ def quality_sentence(report):
 
 
 def stronger_linkage_line(settings):
-    """What to run for stronger linkage than this run reached."""
-    scene = '' if settings.get('scene', 'cells') == 'cells' else f' --scene {settings["scene"]}'
+    """What to run for stronger linkage than this run reached (for a scene without a shipped baseline, the command
+    names a --baseline FILE: from scratch it only gives the networks' sizes)."""
+    name = settings.get('scene', 'cells')
+    scene = '' if name == 'cells' else f' --scene {name}'
+    sizes = ''
+    if not has_shipped_baseline(name):
+        scene += ' --baseline FILE'
+        sizes = (f'; no {name} baseline ships yet, and from scratch FILE only gives the networks\' sizes: any '
+                 'baseline file serves, the cells\' shipped `demo_baseline.pt` too')
     if settings.get('scratch_kimg'):
         return ('**For stronger linkage**: train longer under the link term (a larger `--from-scratch`), or set '
                 '`"perturbation": "resample"` in a `--spec` to train with the evaluation\'s own perturbation (not a '
                 'like-for-like comparison with the paper); docs/study.md has every recipe measured.')
     return (f'**For stronger linkage**: `linkgan demo --from-scratch 160{scene}` trains both networks from scratch with '
-            f'the link term from the first step (the cells scene: about {STRONGER_MINUTES} minutes on 2 cores); a '
-            f'{settings["finetune_kimg"]:g}-kimg fine-tune only moves the locality part way (docs/study.md has every '
-            'recipe measured).')
+            f'the link term from the first step (the cells scene: about {STRONGER_MINUTES} minutes on 2 '
+            f'cores{sizes}); a {settings["finetune_kimg"]:g}-kimg fine-tune only moves the locality part way '
+            '(docs/study.md has every recipe measured).')
 
 
 def quality_table(report):
@@ -383,17 +394,19 @@ def run_demo(outdir, spec_source=None, show=True, baseline='shipped', parallel=T
     """Runs the whole demo; returns the report dict (also written to outdir)."""
     start = time.perf_counter()
     settings = {**DEMO_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    os.makedirs(outdir, exist_ok=True)
     timer = _StageTimer()
-    baseline_path, base = resolve_baseline(baseline, settings, outdir, show)
+    baseline_path, base = resolve_baseline(baseline, settings, outdir, show)     # Refuses before writing anything.
+    os.makedirs(outdir, exist_ok=True)
     for key in ('resolution', 'cells', 'w_dim', 'z_dim', 'channels'):
         settings[key] = base['settings'][key]           # The networks and scenes are the baseline's.
     base_scene = base['settings'].get('scene', 'cells')
-    if not (is_landscape(settings) and base_scene in LANDSCAPE_SCENES):
-        settings['scene'] = base_scene                  # A landscape baseline serves both landscape scenes.
+    # A landscape baseline serves both landscape scenes; runs from scratch take only the baseline's sizes.
+    if not (settings.get('scratch_kimg') or (is_landscape(settings) and base_scene in LANDSCAPE_SCENES)):
+        settings['scene'] = base_scene
     semantic = prepare_semantic(outdir, settings, show) if is_landscape(settings) else None
     spec = demo_spec(spec_source if spec_source is not None or semantic is None else semantic['spec'],
-                     w_dim=settings['w_dim'], resolution=settings['resolution'], semantic=semantic is not None)
+                     w_dim=settings['w_dim'], resolution=settings['resolution'], semantic=semantic is not None,
+                     scene=settings['scene'])
     timer.lap('baseline')
     if settings['threads']:
         torch.set_num_threads(settings['threads'])
@@ -452,11 +465,13 @@ class BaselineChoice(click.ParamType):
 @click.option('--outdir', type=click.Path(file_okay=False), default='./linkgan-demo', show_default=True,
               help='Where report.json, report.md, leakage.png, samples.png and the checkpoints go.')
 @click.option('--spec', 'spec_path', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='Link spec JSON (box or mask regions, w_dim 64). Default: the built-in two-link spec.')
+              help='Link spec JSON (box or mask regions, w_dim 64). Default: the scene\'s built-in spec (cells: two '
+                   'quadrants; faces: eyes, nose, mouth).')
 @click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True,
               help='cells: boxes on a 2x2 grid of independent cells; landscape: a semantic link (sky), its region '
                    'segmented per sample by a segmenter trained at demo time and named in the spec as a TorchScript '
-                   'file; skies: the same under varied skies (time of day, brightness, clouds).')
+                   'file; skies: the same under varied skies (time of day, brightness, clouds); faces: aligned faces, '
+                   'boxes on the eyes, nose and mouth (no shipped baseline yet: --baseline train or FILE).')
 @click.option('--mask-mode', type=click.Choice(['source', 'union', 'mean']), default='source', show_default=True,
               help='landscape: which images the sky mask comes from (the spec\'s region mode).')
 @click.option('--baseline', type=BaselineChoice(), default='shipped', show_default=True,

@@ -120,17 +120,16 @@ class SceneStream:
 #----------------------------------------------------------------------------
 
 #----------------------------------------------------------------------------
-# The demo's scenes by name (settings['scene']): 'cells' (this module), 'landscape' and 'skies' (landscape.py: the
-# same landscapes, plain or under varied skies). The landscape scenes are the semantic ones (a segmented sky link).
-# 'faces' (faces.py: aligned faces for the face presets) streams and draws here too, but is not yet one of the
-# demo's SCENES (the commands' --scene choices): its baseline, spec and coverage space are issue 19's next steps.
+# The demo's scenes by name (settings['scene'], the commands' --scene choices): 'cells' (this module), 'landscape'
+# and 'skies' (landscape.py: the same landscapes, plain or under varied skies) and 'faces' (faces.py: aligned faces
+# for the face presets). The landscape scenes are the semantic ones (a segmented sky link); the cells and the faces
+# are box scenes (no segmenter: fixed box or mask regions).
 
-SCENES = ('cells', *LANDSCAPE_SCENES)
-DATA_SCENES = (*SCENES, 'faces')
+SCENES = ('cells', *LANDSCAPE_SCENES, 'faces')
 
 
 def is_landscape(settings):
-    """True for the semantic scenes ('landscape', 'skies'), False for the cells."""
+    """True for the semantic scenes ('landscape', 'skies'), False for the box scenes ('cells', 'faces')."""
     return settings.get('scene', 'cells') in LANDSCAPE_SCENES
 
 

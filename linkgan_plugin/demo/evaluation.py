@@ -13,7 +13,7 @@ Quality: the sliced Wasserstein distance (quality.py) between as many generated 
 a seed the training stream never uses (REAL_SEED_OFFSET).
 Coverage (computed after the numbers above, drawing nothing from the global RNG, so they stay bit-identical):
 precision and recall (analysis/coverage.py, k = 3) of the same generated images against the same real scenes, in
-the demo's factor space (demo/factors.py: what each cell or landscape part shows, and how sharp it is; the
+the demo's factor space (demo/factors.py: what each cell, landscape or face part shows, and how sharp it is; the
 headline is the worst part), or for scene sizes without a shipped regressor the generic random-network features
 (the 'features' key says which). SWD alone cannot see collapse: 16 real scenes repeated score a better SWD than the
 shipped baseline, and a recall of 0.
@@ -58,7 +58,7 @@ def evaluation_work(settings):
 
 def evaluation_features(settings):
     """The feature space coverage is measured in: the settings' factor space where a regressor ships for its scene,
-    resolution and cells (demo/factors.py SHIPPED: the cells and landscape scenes at 32 px), else the generic
+    resolution and cells (demo/factors.py SHIPPED: every demo scene at 32 px), else the generic
     analysis.coverage.RandomConvFeatures (no training in an evaluation). Its `name` goes into the report."""
     return factor_features(settings, train=False) or RandomConvFeatures()
 

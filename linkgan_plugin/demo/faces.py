@@ -32,7 +32,7 @@ can be fixed with `overrides`. Lengths are fractions of the image side, colours 
     hair_length        [0, 1]        the hair's sides end at row 0.45 + 0.5 * hair_length; ears show below 0.5;
     background_colour  [N, 3]        uniform in [0.1, 0.9] per channel (a gentle vertical gradient, unlit);
     clothes_colour     [N, 3]        uniform in [0.05, 0.85] per channel (shoulders at the bottom).
-  Part factors (PART_FACTORS): each changes its own part only.
+  Part factors (PART_FACTORS; FACTOR_PARTS groups them by part: eyes, nose, mouth): each changes its own part only.
     eye_colour         [N, 3]        the iris: one of EYE_PALETTE (brown, dark brown, blue, green, grey), +-0.05;
     eye_open           [0.4, 1]       the eyes' half-height, as a share of 0.022;
     gaze               [-1, 1]       the irises move along x by gaze * 0.5 * the eye's half-width (0.055);
@@ -89,8 +89,11 @@ FACTOR_RANGES = {
 SHARED_FACTORS = ('skin_tone', 'skin_warmth', 'light_angle', 'light_strength', 'exposure', 'pose_x', 'pose_y',
                   'face_width', 'hair_colour', 'hairline', 'hair_volume', 'hair_length', 'background_colour',
                   'clothes_colour')
-PART_FACTORS = ('eye_colour', 'eye_open', 'gaze', 'brow_thickness', 'brow_height', 'nose_width', 'nose_length',
-                'mouth_width', 'smile', 'mouth_open', 'lip_redness')
+# The part each part factor changes, by its preset's name (the eyebrows go with the eyes).
+FACTOR_PARTS = {'eyes': ('eye_colour', 'eye_open', 'gaze', 'brow_thickness', 'brow_height'),
+                'nose': ('nose_width', 'nose_length'),
+                'mouth': ('mouth_width', 'smile', 'mouth_open', 'lip_redness')}
+PART_FACTORS = sum(FACTOR_PARTS.values(), ())
 COLOUR_FACTORS = ('hair_colour', 'background_colour', 'clothes_colour', 'eye_colour')
 FACTOR_NAMES = SHARED_FACTORS + PART_FACTORS
 

@@ -19,13 +19,22 @@ Factors (the regression targets), read from sharp real scenes, in natural units:
         'sky', 'ground', 'object' [3 each]  the class's mean colour (the centre of its colour law when absent).
     'skies' scenes (landscapes under varied skies): the landscape factors, and
         'sky_spread' [3]  the standard deviation of the sky's pixels per channel (its gradient and clouds).
+    'faces' scenes (faces.faces): the values it drew, every name of faces.FACTOR_NAMES in its order and units (one
+        group per factor; a colour [3], everything else [1]): 33 numbers, not read from pixels (`face_factors`).
 Features (`FactorFeatures`, images [N, 3, R, R] in [-1, 1] -> float32 [N, F + G]): the predicted factors, then the
-detail energy of each of G regions (a cell; for landscapes a quadrant), measured, not predicted. `groups` names the
-columns, `parts` gathers them into the parts analysis.coverage scores one by one (its headline is the worst part):
-one part per cell ('cell0': its background, foreground, shape and detail), for landscapes 'layout' (layout and
-detail), 'sky' (with 'sky_spread' for the varied skies), 'ground' and 'object'. The cells of a scene, and a landscape's colours and layout, are drawn
-independently, so a part's coverage is a coverage of one independent factor set (about 7 dimensions: k-NN manifolds
-are reliable there with 256-4096 samples), and a collapse of any one part shows, however good the others are.
+detail energy of each of G regions (a cell; for landscapes a quadrant; for faces the whole image, then the eyes',
+nose's and mouth's preset boxes), measured, not predicted. `groups` names the columns, `parts` gathers them into the
+parts analysis.coverage scores one by one (its headline is the worst part): one part per cell ('cell0': its
+background, foreground, shape and detail), for landscapes 'layout' (layout and detail), 'sky' (with 'sky_spread' for
+the varied skies), 'ground' and 'object', for faces 'shared' (faces.SHARED_FACTORS and the whole image's detail),
+'eyes', 'nose' and 'mouth' (faces.FACTOR_PARTS and the box's detail). The cells of a scene, a landscape's colours and
+layout, and every factor of a face are drawn independently, so a part's coverage is a coverage of one independent
+factor set (about 7 dimensions: k-NN manifolds are reliable there with 256-4096 samples; the faces' 'shared' part
+has 21), and a collapse of any one part shows, however good the others are, as far as the regressor reads the part's
+factors: at 32 px the shipped faces regressor reads the shared factors (held-out R^2 0.76 on average) but hardly the
+parts' (eyes 0.14, nose 0.0, mouth 0.03; the nose's factors change its box by an RMS of 0.03 over their whole
+range), so there a frozen part box or a blur shows, a part that draws one shape with the right colours mostly
+does not.
 
 Training (`train_factor_regressor`): Adam with a cosine learning-rate decay on fresh real scenes, MSE on the
 factors standardised with the mean and std of 2048 real scenes (kept as buffers). The images are augmented like a
@@ -36,13 +45,14 @@ never drawn from, so the demo's other numbers stay bit-identical. The feature sp
 seed: every model of every run is measured in the same space. 500 steps of 32 scenes: about 20 s of CPU time on
 one thread (27-32 s wall measured on a shared, busy 2-core machine).
 
-The demo's three scenes at 32 px (cells 2 x 2, landscape, skies) ship their trained regressors (SHIPPED:
-assets/factor_regressor_{cells,landscape,skies}.pt, 0.36 MB each, float16 weights), reproduced bit for bit on one
-thread by
+The demo's four scenes at 32 px (cells 2 x 2, landscape, skies, faces) ship their trained regressors (SHIPPED:
+assets/factor_regressor_{cells,landscape,skies,faces}.pt, 0.34-0.36 MB each, float16 weights), reproduced bit for bit
+on one thread by
 
     linkgan factor-regressor --scene cells --out linkgan_plugin/demo/assets/factor_regressor_cells.pt
     linkgan factor-regressor --scene landscape --out linkgan_plugin/demo/assets/factor_regressor_landscape.pt
     linkgan factor-regressor --scene skies --out linkgan_plugin/demo/assets/factor_regressor_skies.pt
+    linkgan factor-regressor --scene faces --out linkgan_plugin/demo/assets/factor_regressor_faces.pt
 
 Other scenes and sizes train on first use (`factor_features` caches one per process and scene; the demo's
 evaluation does not train one, it falls back to analysis.coverage.RandomConvFeatures).
@@ -63,8 +73,10 @@ import torch.nn.functional as F
 
 from linkgan_plugin.analysis.coverage import detail_energy
 from linkgan_plugin.demo.data import scenes, SCENES
+from linkgan_plugin.demo.faces import FACTOR_NAMES as FACE_FACTOR_NAMES, FACTOR_PARTS, faces, SHARED_FACTORS
 from linkgan_plugin.demo.landscape import CLASS_COLOURS, CLASS_NAMES, LANDSCAPE_SCENES, landscapes, SKY
 from linkgan_plugin.demo.segmenter import fit_small_network, gaussian_blur
+from linkgan_plugin.regions import box_coverage, preset_box
 
 # Defaults shared by the API, the demo's evaluation and the shipped file (which records them).
 FACTOR_DEFAULTS = dict(steps=500, batch=32, lr=3e-3, width=16, hidden=128, seed=0, stat_samples=2048,
@@ -75,7 +87,9 @@ HELD_OUT_SEED = 2_000_003       # Seed offset of the held-out scenes factor_accu
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
 SHIPPED = {('cells', 32, 2): os.path.join(ASSETS, 'factor_regressor_cells.pt'),
            ('landscape', 32, 0): os.path.join(ASSETS, 'factor_regressor_landscape.pt'),
-           ('skies', 32, 0): os.path.join(ASSETS, 'factor_regressor_skies.pt')}
+           ('skies', 32, 0): os.path.join(ASSETS, 'factor_regressor_skies.pt'),
+           ('faces', 32, 0): os.path.join(ASSETS, 'factor_regressor_faces.pt')}
+FACE_REGIONS = ('shared', *FACTOR_PARTS)     # The faces' parts: their detail regions (the whole image, the presets).
 
 #----------------------------------------------------------------------------
 # Factors of real scenes.
@@ -145,6 +159,30 @@ def landscape_factors(images, labels, grid=GRID, skies=False):
     return torch.cat([layout] + colours, dim=1), groups
 
 
+def face_factors(values):
+    """The factors of faces (faces.faces' `factors` dict: every name of faces.FACTOR_NAMES), in natural units, as
+    columns in FACTOR_NAMES order (a colour takes 3).
+
+    Returns:
+        (float32 [N, F], groups [(factor name, start, stop)]).
+    """
+    columns, groups, start = [], [], 0
+    for name in FACE_FACTOR_NAMES:
+        value = values[name].float()
+        value = value[:, None] if value.ndim == 1 else value
+        columns.append(value)
+        groups.append((name, start, start + value.shape[1]))
+        start += value.shape[1]
+    return torch.cat(columns, dim=1), groups
+
+
+def face_detail_masks(resolution):
+    """The faces' detail regions, FACE_REGIONS' order: the whole image ('shared'), then the eyes', nose's and mouth's
+    preset boxes (regions.box_coverage: each pixel's covered share). float32 [4, R, R]."""
+    parts = [box_coverage([preset_box(name)], resolution, resolution) for name in FACTOR_PARTS]
+    return torch.stack([torch.ones(resolution, resolution)] + parts)
+
+
 def scene_key(settings):
     """(scene, resolution, cells) of the settings: what a regressor is trained for (cells 0 for landscapes). Lit
     cell scenes (settings['light'] > 0) have no factor space of their own: None (use the generic features)."""
@@ -162,6 +200,9 @@ def real_factor_batch(key, count, generator):
         skies = LANDSCAPE_SCENES[scene]
         images, labels = landscapes(count, resolution, generator=generator, skies=skies)
         return (images, *landscape_factors(images, labels, skies=skies))
+    if scene == 'faces':
+        images, _, values = faces(count, resolution, generator=generator)
+        return (images, *face_factors(values))
     if scene != 'cells':
         raise ValueError(f'no factor regressor for the {scene!r} scene (known: {", ".join(SCENES)})')
     images = scenes(count, resolution, cells, generator=generator)
@@ -312,7 +353,7 @@ class FactorFeatures:
     """The feature map of the module docstring: images [N, 3, R, R] in [-1, 1] -> float32 [N, F + G].
 
     Attributes: `regressor`; `groups` [(name, start, stop)] over the columns; `parts` {name: [group names]};
-    `name` ('factors:cells' / 'factors:landscape') for reports.
+    `name` ('factors:cells' / 'factors:landscape' / ...) for reports.
     """
 
     def __init__(self, regressor, key):
@@ -321,8 +362,13 @@ class FactorFeatures:
         _, _, groups = real_factor_batch(self.key, 1, torch.Generator().manual_seed(0))
         n = groups[-1][2]
         self.detail_grid = cells if scene == 'cells' else 2
+        self.detail_masks = face_detail_masks(resolution) if scene == 'faces' else None
         regions = self.detail_grid ** 2
-        if scene == 'cells':
+        if scene == 'faces':
+            detail = [(f'{part}/detail', n + i, n + i + 1) for i, part in enumerate(FACE_REGIONS)]
+            self.parts = {part: [*(SHARED_FACTORS if part == 'shared' else FACTOR_PARTS[part]), f'{part}/detail']
+                          for part in FACE_REGIONS}
+        elif scene == 'cells':
             detail = [(f'cell{i}/detail', n + i, n + i + 1) for i in range(regions)]
             self.parts = {f'cell{i}': [f'cell{i}/{g}' for g in ('background', 'foreground', 'shape', 'detail')]
                           for i in range(regions)}
@@ -342,7 +388,8 @@ class FactorFeatures:
         out = []
         for i in range(0, images.shape[0], batch):
             x = images[i:i + batch].float().cpu()
-            out.append(torch.cat([self.regressor(x), detail_energy(x, self.detail_grid)], dim=1))
+            detail = detail_energy(x, self.detail_grid, masks=self.detail_masks)
+            out.append(torch.cat([self.regressor(x), detail], dim=1))
         return torch.cat(out) if out else torch.zeros([0, self.groups[-1][2]])
 
 

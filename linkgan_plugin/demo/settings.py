@@ -1,4 +1,4 @@
-"""The demo's settings: the built-in spec and recipe, network and training sizes, the targets it reports
+"""The demo's settings: the built-in specs and recipe, network and training sizes, the targets it reports
 against, and the networks it trains. Shared by the demo command, its baseline, training and evaluation, and the
 research tools, so none of them imports the command module."""
 
@@ -28,10 +28,26 @@ BUILTIN_SPEC = {
     **DEMO_SPEC_DEFAULTS,
 }
 
+# The faces scene's (demo/faces.py): the paper's three face regions as the face presets' boxes (regions.PRESETS_256:
+# at 32 px eyes 14.4 x 2.5 px, nose 5.8 x 5, mouth 8.8 x 3.8; the faces put each part inside its box), each linked
+# to its own 16 of the 64 axes.
+FACES_SPEC = {
+    'links': [
+        {'name': 'eyes',  'axes': '0:16',  'region': {'preset': 'eyes'}},
+        {'name': 'nose',  'axes': '16:32', 'region': {'preset': 'nose'}},
+        {'name': 'mouth', 'axes': '32:48', 'region': {'preset': 'mouth'}},
+    ],
+    **DEMO_SPEC_DEFAULTS,
+}
+
+# The built-in spec of each box scene. The landscape scenes have none here: their spec names the segmenter the demo
+# trains at run time (segmenter.landscape_spec).
+BUILTIN_SPECS = {'cells': BUILTIN_SPEC, 'faces': FACES_SPEC}
+
 # Networks, training and evaluation sizes (the CLI's defaults).
 DEMO_DEFAULTS = {
     'resolution':    32,
-    'scene':         'cells',   # demo_data.SCENES: 'cells' (boxes), 'landscape' or 'skies' (the semantic demo).
+    'scene':         'cells',   # demo_data.SCENES: 'cells' or 'faces' (boxes), 'landscape' or 'skies' (semantic).
     'cells':         2,         # Scene grid (demo_data.scenes): 2 x 2 independent quadrants.
     'w_dim':         64,
     'z_dim':         32,
@@ -66,16 +82,21 @@ HEADLINE = ('mse_i', 'mse_o', 'edit_i', 'edit_o', 'keep_o', 'locality')
 #----------------------------------------------------------------------------
 # Spec.
 
-def demo_spec(source=None, w_dim=None, resolution=None, semantic=False):
-    """The spec the demo uses: the built-in one, or `source` (file, inline JSON, dict or LinkSpec) with the demo's
-    recipe (DEMO_SPEC_DEFAULTS) for the fields it leaves out, through the one spec loader. The cell scenes have no
-    segmenter classes: semantic regions are refused unless `semantic` (the landscape scene)."""
-    spec = load_spec(BUILTIN_SPEC if source is None else source, w_dim=w_dim, resolution=resolution,
+def demo_spec(source=None, w_dim=None, resolution=None, semantic=False, scene='cells'):
+    """The spec the demo uses: the built-in one of the box `scene` (BUILTIN_SPECS: the cells' two quadrants, the
+    faces' eyes, nose and mouth), or `source` (file, inline JSON, dict or LinkSpec) with the demo's recipe
+    (DEMO_SPEC_DEFAULTS) for the fields it leaves out, through the one spec loader. The box scenes have no segmenter
+    classes: semantic regions are refused unless `semantic` (the landscape scenes, which have no built-in spec here:
+    `source` is required)."""
+    if source is None and scene not in BUILTIN_SPECS:
+        raise ValueError(f'the {scene!r} scene has no built-in spec (built-in: {", ".join(BUILTIN_SPECS)}); '
+                         'pass its spec as source')
+    spec = load_spec(BUILTIN_SPECS[scene] if source is None else source, w_dim=w_dim, resolution=resolution,
                      defaults=DEMO_SPEC_DEFAULTS)
     fixed_only = [link.name for link in spec.links if not link.region.is_fixed]
     if fixed_only and not semantic:
-        raise SpecError([f'links: the demo\'s cell scenes have no segmenter classes; use box or mask regions '
-                         f'(semantic: {", ".join(fixed_only)})'])
+        raise SpecError([f'links: the demo\'s box scenes (cells, faces) have no segmenter classes; use box or mask '
+                         f'regions (semantic: {", ".join(fixed_only)})'])
     return spec
 
 
