@@ -4,7 +4,9 @@ noise floor.
 Each seed is a `linkgan study --seed N --out DIR` run (its DIR/study.json; each seed trains its own control from
 its own initial weights, data order and latents). For every recipe and link found in all of them this writes the
 mean and the range (min-max) over seeds of the linked / control ratios (mse_i, mse_o, edit_i, keep_o, quality) and
-of the linked and control locality. The noise floor is what the control alone does across seeds: the spread of the
+of the linked and control locality, and of the recall ratio (linked / control coverage) over the seeds whose
+evaluations have it (a study run before the coverage measure has none: its seeds are left out of that mean and
+counted). The noise floor is what the control alone does across seeds: the spread of the
 control's locality, and (where a seed's run files are kept, DIR/runs/control-*.json) of its absolute quality.
 
     linkgan study --recipes R.json --seed 1 --out runs/seed1      # likewise seeds 0 and 2
@@ -24,6 +26,7 @@ from linkgan_plugin.analysis.cli_options import read_json_option
 
 RATIOS = ('mse_i', 'mse_o', 'edit_i', 'keep_o', 'quality_ratio')
 VALUES = ('locality', 'control_locality')
+OPTIONAL = ('recall_ratio', 'linked_recall', 'control_recall')     # None in rows evaluated before coverage.
 
 #----------------------------------------------------------------------------
 
@@ -59,11 +62,13 @@ def summarise_seeds(seed_results, recipes=None):
                                  (f' among {", ".join(recipes)}' if recipes else ''), param_hint='STUDY')
     rows = []
     for recipe, link in keys:
-        per_seed = {m: [b[(recipe, link)][m] for b in by_seed] for m in RATIOS + VALUES}
+        per_seed = {m: [b[(recipe, link)].get(m) for b in by_seed] for m in RATIOS + VALUES + OPTIONAL}
+        known = {m: [x for x in v if x is not None] for m, v in per_seed.items()}
         rows.append({'recipe': recipe, 'link': link, 'seeds': seeds, 'per_seed': per_seed,
-                     'mean': {m: sum(v) / len(v) for m, v in per_seed.items()},
-                     'min': {m: min(v) for m, v in per_seed.items()},
-                     'max': {m: max(v) for m, v in per_seed.items()}})
+                     'count': {m: len(v) for m, v in known.items()},
+                     'mean': {m: sum(v) / len(v) if v else None for m, v in known.items()},
+                     'min': {m: min(v) if v else None for m, v in known.items()},
+                     'max': {m: max(v) if v else None for m, v in known.items()}})
     first_key_of = {}
     for key in keys:
         first_key_of.setdefault(key[1], key)
@@ -75,14 +80,20 @@ def summarise_seeds(seed_results, recipes=None):
 def seeds_markdown(summary):
     """The table: mean [min-max] over seeds per recipe and link, then the control-to-control spread."""
     def cell(row, m):
-        return f'{row["mean"][m]:.3f} [{row["min"][m]:.3f}-{row["max"][m]:.3f}]'
+        if row['mean'][m] is None:
+            return '-'
+        text = f'{row["mean"][m]:.3f} [{row["min"][m]:.3f}-{row["max"][m]:.3f}]'
+        count = row['count'][m]
+        return text if count == len(row['seeds']) else f'{text} ({count} seeds)'
     seeds = ', '.join(str(s) for s in summary['seeds'])
-    lines = [f'Seeds {seeds}: mean [min-max]. Ratios are linked / control; each seed has its own control.', '',
-             '| recipe | link | locality | control locality | mse_i | mse_o | edit_i | keep_o | quality (SWD) |',
-             '|---|---|---|---|---|---|---|---|---|']
+    lines = [f'Seeds {seeds}: mean [min-max]. Ratios are linked / control; each seed has its own control. Recall '
+             '(coverage) only where a seed\'s evaluations have it.', '',
+             '| recipe | link | locality | control locality | mse_i | mse_o | edit_i | keep_o | quality (SWD) | recall |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for row in summary['rows']:
         lines.append(f'| {row["recipe"]} | {row["link"]} | ' + ' | '.join(
-            cell(row, m) for m in ('locality', 'control_locality', 'mse_i', 'mse_o', 'edit_i', 'keep_o', 'quality_ratio'))
+            cell(row, m) for m in ('locality', 'control_locality', 'mse_i', 'mse_o', 'edit_i', 'keep_o', 'quality_ratio',
+                                   'recall_ratio'))
             + ' |')
     lines += ['', 'Noise floor (the control alone across seeds):']
     for link, values in summary['control_spread']['locality'].items():
