@@ -84,7 +84,7 @@ def seeds_markdown(summary):
             return '-'
         text = f'{row["mean"][m]:.3f} [{row["min"][m]:.3f}-{row["max"][m]:.3f}]'
         count = row['count'][m]
-        return text if count == len(row['seeds']) else f'{text} ({count} seeds)'
+        return text if count == len(row['seeds']) else f'{text} ({count} seed{"s" if count > 1 else ""})'
     seeds = ', '.join(str(s) for s in summary['seeds'])
     lines = [f'Seeds {seeds}: mean [min-max]. Ratios are linked / control; each seed has its own control. Recall '
              '(coverage) only where a seed\'s evaluations have it.', '',
