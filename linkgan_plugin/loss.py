@@ -6,13 +6,29 @@ Upstream builds it exactly like its own loss:
 
 loss_kwargs = the link spec (`spec=` a dict or a JSON file path, or the spec's fields inline: `links=`, `alpha=`,
 ...) + `base=` (the wrapped loss class, default 'training.loss.StyleGAN2Loss' of the running upstream checkout)
-+ everything else, forwarded to the base loss untouched (r1_gamma, style_mixing_prob, pl_weight, ...).
++ `link_pass=` (LINK_PASSES: how the link term is computed, not what: both give the same gradients up to float
+rounding) + everything else, forwarded to the base loss untouched (r1_gamma, style_mixing_prob, pl_weight, ...).
 
 Schedule. LinkLoss counts training iterations (a new one starts when `cur_nimg` changes or, for sg2ada, when a
 G phase follows a D phase). Every `interval`-th iteration is a link iteration: in the first G phase that runs
 (Gmain, Greg or Gboth), every round adds `interval * mean(link penalty)` to G's gradients; with `fake_to_D`,
 one perturbed image per sample is also scored by D (G adversarial term), and the next Dmain/Dboth phase adds
 those images to D's fake loss. Everything the base loss does is delegated unchanged.
+
+Link passes (`link_pass=`):
+    'batched'   (default) regularizer.link_penalty: all 1 + 2K renders of the link pass, then one backward; activation
+                memory grows with the number of links K.
+    'per_link'  regularizer.PerLinkPass: x rendered once, then each link rendered, measured and backpropagated before
+                the next one (memory of about three renders whatever K). The adversarial term on perturbed fakes needs
+                D's gradient w.r.t. fakes drawn from all 2K renders, known only after the last link: the pass keeps
+                detached copies of the perturbed images, D scores the drawn ones (detached leaves: the same values,
+                the same RNG draws, the same fakes queued for the D phase), and each perturbed render a fake was
+                drawn from is rendered again (same RNG state) and backpropagated with D's gradient. Gradients of
+                the synthesis collect in a detached copy of ws and go through the mapping network in one last
+                backward. DDP (sg2ada's `sync`): every render runs unsynced except those of the last synthesis
+                backward (the last re-render, or the last link without fake_to_D), and the mapping's one backward
+                follows its synced forward, so each module all-reduces once, in its last backward, as upstream's
+                no_sync convention expects.
 """
 
 
@@ -20,13 +36,15 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import record_function
 
-from linkgan_plugin.regularizer import BoundSpec, link_penalty, sample_link_noise
-from linkgan_plugin.checks import SpecError
+from linkgan_plugin.regularizer import BoundSpec, link_penalty, PerLinkPass, sample_link_noise
+from linkgan_plugin.checks import check_argument, Choice, SpecError
+from linkgan_plugin.render import RngReplay
 from linkgan_plugin.spec import load_spec, split_loss_kwargs
 from linkgan_plugin.upstream.flavours import make_flavour
 from linkgan_plugin.upstream.stats import report
 
 DEFAULT_BASE = 'training.loss.StyleGAN2Loss'
+LINK_PASSES = ('batched', 'per_link')  # See the module docstring.
 
 #----------------------------------------------------------------------------
 
@@ -73,7 +91,9 @@ def resolve_class(name):
 class LinkLoss:
     """Wraps an upstream loss and adds the LinkGAN term on its own lazy schedule. See module docstring."""
 
-    def __init__(self, device, G=None, D=None, augment_pipe=None, G_mapping=None, G_synthesis=None, **kwargs):
+    def __init__(self, device, G=None, D=None, augment_pipe=None, G_mapping=None, G_synthesis=None,
+                 link_pass='batched', **kwargs):
+        self.link_pass = check_argument('LinkLoss: link_pass', link_pass, Choice(LINK_PASSES))
         spec_source, base_name, base_kwargs = split_loss_kwargs(kwargs)
         if spec_source is None:
             raise SpecError(['spec: LinkLoss needs a link spec: pass spec=FILE_OR_DICT or links=[...] in --loss-kwargs'])
@@ -155,24 +175,72 @@ class LinkLoss:
             self._alpha_scale = self.estimate_w_std(gen_c)
 
         ws = flavour.map(z, flavour.mapping_condition(camera, self.base), sync)
-        synthesize = flavour.synthesizer(camera, cur_nimg if cur_nimg is not None else 0, sync)
-        terms = link_penalty(synthesize, ws, self.bound, targets=flavour.masked_outputs(spec),
-                             primary=flavour.primary_output, noise=self.perturbation_directions(z, ws, camera),
-                             alpha_scale=self._alpha_scale)
-        total = terms.loss.mean() * spec.interval
+        nimg = cur_nimg if cur_nimg is not None else 0
+        options = dict(targets=flavour.masked_outputs(spec), primary=flavour.primary_output,
+                       noise=self.perturbation_directions(z, ws, camera), alpha_scale=self._alpha_scale)
+        if self.link_pass == 'per_link':
+            terms = self._per_link_pass(ws, camera, nimg, sync, gen_z.shape[0], options)
+        else:
+            terms = link_penalty(flavour.synthesizer(camera, nimg, sync), ws, self.bound, **options)
+            total = terms.loss.mean() * spec.interval
+            if spec.fake_to_D:
+                with record_function('linkgan:D on fakes'):
+                    fakes, fake_camera, _ = self._pick_perturbed(terms, camera, count=gen_z.shape[0])
+                    total = total + self._adversarial(fakes, fake_camera, nimg)
+            with record_function('linkgan:backward'):
+                total.backward()
+        self._report(terms)
 
+    def _per_link_pass(self, ws, camera, nimg, sync, count, options):
+        """The 'per_link' pass (module docstring): accumulates the gradients `_accumulate_link`'s batched branch
+        does, up to float rounding, and queues the same perturbed fakes for D. Returns the detached LinkTerms."""
+        spec, flavour, K = self.spec, self.flavour, self.bound.num_links
+        local = flavour.synthesizer(camera, nimg, sync=False)
+        synced = flavour.synthesizer(camera, nimg, sync)
+        ws_leaf = ws.detach().requires_grad_(ws.requires_grad)
+        lp = PerLinkPass(local, ws_leaf, self.bound, keep_renders=spec.fake_to_D, **options)
+        for i in range(K):
+            last = i == K - 1 and not spec.fake_to_D
+            lp.link(i, spec.interval, synthesize=synced if last else local, last=last)
+        terms = lp.terms()
         if spec.fake_to_D:
             with record_function('linkgan:D on fakes'):
-                fakes, fake_camera = self._pick_perturbed(terms, camera, count=gen_z.shape[0])
-                logits = flavour.discriminate(self.base, fakes, fake_camera, cur_nimg or 0, sync=False)
-            adv = F.softplus(-logits)
-            report('Loss/link/G_adv', adv)
-            total = total + adv.mean() * spec.fake_to_D_weight
-            detached = {k: v.detach() for k, v in fakes.items()} if isinstance(fakes, dict) else fakes.detach()
-            self._fakes_for_D.append((detached, fake_camera.detach()))
-        with record_function('linkgan:backward'):
-            total.backward()
-        self._report(terms)
+                fakes, fake_camera, which = self._pick_perturbed(terms, camera, count)     # Leaves: D's gradient.
+                fakes = {k: v.requires_grad_() for k, v in fakes.items()} if isinstance(fakes, dict) \
+                    else fakes.requires_grad_()
+                adv = self._adversarial(fakes, fake_camera, nimg)
+            after = RngReplay(ws.device)           # Where the batched pass leaves the RNG; re-renders rewind it.
+            with record_function('linkgan:backward'):
+                adv.backward()                      # D's gradient w.r.t. the fakes (and D's, as the batched pass).
+            variants = sorted({v for v, _ in which})
+            for j, v in enumerate(variants):
+                rows = [r for r, (u, _) in enumerate(which) if u == v]
+                samples = torch.tensor([which[r][1] for r in rows], device=ws.device)
+                grads = {k: self._scatter(f.grad, rows, samples, n=ws.shape[0]) for k, f in fakes.items()} \
+                    if isinstance(fakes, dict) else self._scatter(fakes.grad, rows, samples, n=ws.shape[0])
+                last = j == len(variants) - 1
+                lp.backward_render(v, grads, synthesize=synced if last else local, last=last)
+            after.rewind()
+        if ws.requires_grad:
+            with record_function('linkgan:backward'):
+                ws.backward(ws_leaf.grad)          # Through the mapping network, once.
+        return terms
+
+    @staticmethod
+    def _scatter(grad, rows, samples, n):
+        """[n, ...] gradient of one perturbed render: rows `rows` of a fakes gradient [count, ...] added at samples
+        `samples` (a sample drawn twice gets both)."""
+        return grad.new_zeros([n, *grad.shape[1:]]).index_add_(0, samples, grad[rows])
+
+    def _adversarial(self, fakes, fake_camera, nimg):
+        """G's adversarial term on perturbed fakes, weighted (a scalar); queues detached copies of the fakes (and
+        their cameras) for D's next fake phase."""
+        logits = self.flavour.discriminate(self.base, fakes, fake_camera, nimg, sync=False)
+        adv = F.softplus(-logits)
+        report('Loss/link/G_adv', adv)
+        detached = {k: v.detach() for k, v in fakes.items()} if isinstance(fakes, dict) else fakes.detach()
+        self._fakes_for_D.append((detached, fake_camera.detach()))
+        return adv.mean() * self.spec.fake_to_D_weight
 
     def perturbation_directions(self, z, ws, camera):
         """Directions p [n, links, w_dim] the link pass scales by alpha: N(0, I) (`perturbation: noise`, the paper),
@@ -197,7 +265,8 @@ class LinkLoss:
         (`count` = batch_gpu), because upstream's minibatch-stddev layer groups min(group_size, N) images, so a
         smaller batch alone would change that feature and tell D which images are perturbed.
         Returns:
-            (images [count, C, H, W] or a dict of them (the outputs D takes), camera [count, c_dim]).
+            (images [count, C, H, W] or a dict of them (the outputs D takes), camera [count, c_dim],
+            [(variant, sample)] per image: variant indexes terms.x1 + terms.x2, sample the link pass's batch).
         """
         pool = terms.x1 + terms.x2                      # 2K renders of n samples each.
         n = camera.shape[0]
@@ -207,8 +276,8 @@ class LinkLoss:
         index = torch.tensor([i for _, i in which], device=camera.device)
         if isinstance(terms.x, dict):
             keys = self.flavour.discriminator_inputs
-            return {k: torch.stack([pool[v][k][i] for v, i in which]) for k in keys}, camera[index]
-        return torch.stack([pool[v][i] for v, i in which]), camera[index]
+            return {k: torch.stack([pool[v][k][i] for v, i in which]) for k in keys}, camera[index], which
+        return torch.stack([pool[v][i] for v, i in which]), camera[index], which
 
     def _accumulate_fakes_for_D(self, sync, gain, cur_nimg):
         fakes, camera = self._fakes_for_D.pop(0)

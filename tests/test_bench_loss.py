@@ -1,6 +1,7 @@
 """`linkgan bench loss`: phases read from the library's record_function labels, nesting resolved, profiler kept
 out of the timed blocks (a tiny run: the real benchmark is run by hand; no timing is asserted)."""
 
+import os
 import re
 
 import pytest
@@ -72,7 +73,7 @@ def tiny_bench():
         mp.setattr(ToyTrainer, 'step', recording_step)
         mp.setattr(bench_loss, 'measure', lambda *a, **k: results.append(measure(*a, **k)) or results[-1])
         result = CliRunner().invoke(main, ['bench', 'loss', '--blocks', '1', '--profiled-blocks', '2', '--batch', '4',
-                                           '--base', 'demo', '--no-scaling'])
+                                           '--base', 'demo', '--no-scaling', '--no-passes'])
     torch.set_num_threads(threads)
     return result, seen, results
 
@@ -118,3 +119,52 @@ def test_output_has_ratio_and_every_labelled_phase(tiny_bench):
     assert 'no link iteration was profiled' not in out
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# The link passes: peak memory, side-by-side time, a quiet profiler.
+
+def test_peak_memory_sees_torch_allocations_above_the_start(one_thread):
+    kept = torch.zeros(2**20)                                       # 4 MiB held before: not counted.
+
+    def work():
+        a = torch.ones(2**20)                                       # 4 MiB ...
+        b = a * 2                                                   # ... + 4 MiB at the peak
+        del a, b
+        return kept.sum()
+    peak = bench_loss.peak_memory(work)
+    assert 8 * 2**20 <= peak < 9 * 2**20
+    assert bench_loss.peak_memory(lambda: None) == 0
+
+
+def test_quiet_profile_drops_kineto_lines_only(capfd, one_thread):
+    with bench_loss.quiet_profile(activities=[ProfilerActivity.CPU]):
+        _work()
+        os.write(2, b'said inside\n')
+    err = capfd.readouterr().err
+    assert 'USDT' not in err and 'profiler_start' not in err and 'profiler_stop' not in err
+    assert 'said inside' in err
+
+
+def test_passes_table_reports_memory_and_time_of_both_passes(capfd, one_thread):
+    result = CliRunner().invoke(main, ['bench', 'loss', '--blocks', '1', '--profiled-blocks', '1', '--batch', '4',
+                                       '--base', 'demo', '--no-scaling', '--pass-links', '1,2', '--pass-steps', '1'])
+    assert result.exit_code == 0, result.output
+    assert 'USDT' not in capfd.readouterr().err
+    lines = result.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith('link passes'))
+    assert 'link pass on 2 samples' in lines[head]
+    assert lines[head + 1].split() == ['links', 'renders', 'base', 'MB', 'batched', 'MB', 'x', 'base', 'per_link', 'MB',
+                                       'x', 'base', 'batched', 'ms', 'per_link', 'ms', 'per_link/batched', 'wall', 'cpu']
+    rows = [[float(v) for v in line.split()] for line in lines[head + 2:head + 4]]
+    assert [row[:2] for row in rows] == [[1, 3], [2, 5]]
+    for links, renders, base, batched, batched_x, per_link, per_link_x, batched_ms, per_link_ms, wall, cpu in rows:
+        assert base > 0 and batched > base and per_link > base
+        assert batched_x == pytest.approx(batched / base, rel=0.1) and per_link_x == pytest.approx(per_link / base, rel=0.1)
+        assert batched_ms > 0 and per_link_ms > 0 and wall > 0 and cpu > 0
+    assert rows[1][3] > rows[0][3]                  # Batched grows with the links ...
+    assert rows[1][5] < rows[1][3]                  # ... per_link keeps less at 2 links.
+
+
+def test_pass_links_are_checked():
+    result = CliRunner().invoke(main, ['bench', 'loss', '--pass-links', '1,9'])
+    assert result.exit_code == 2 and 'link counts from 1 to 8' in result.output

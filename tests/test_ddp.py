@@ -3,7 +3,9 @@
 The link pass carries the DDP sync (the base loss runs unsynced in link rounds); this test fails when the
 link pass's gradients are left out of the all-reduce. Perturbation directions are derived from z (`link_noise` override) so both runs
 perturb each sample identically; synthesis noise-input strengths see different random noise in the two runs,
-so their gradients are left out of the comparison.
+so their gradients are left out of the comparison. The per_link pass (many backward calls) must all-reduce in its
+last backward only: its gradients match too, and with perturbed fakes for D (drawn differently in the two runs)
+both ranks end with the same gradients. Each DDP module all-reduces once (a comm hook counts its buckets).
 """
 
 import os
@@ -13,6 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
 from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.toy.losses import ToySG2ADALoss
@@ -22,6 +25,14 @@ SPEC = {'links': [{'name': 'a', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 1]}
                   {'name': 'b', 'axes': '8:16', 'region': {'box': [0.5, 0, 1, 1]}}],
         'interval': 1, 'batch_shrink': 1, 'fake_to_D': False}
 N = 4  # Samples per process.
+ALLREDUCES = []  # The DDP module of every bucket all-reduced in this process (the toy modules fit one bucket).
+
+
+def _counting(name):
+    def hook(state, bucket):
+        ALLREDUCES.append(name)
+        return allreduce_hook(None, bucket)
+    return hook
 
 
 class ZNoiseLinkLoss(LinkLoss):
@@ -31,14 +42,17 @@ class ZNoiseLinkLoss(LinkLoss):
         return torch.sin(z @ proj).reshape(z.shape[0], self.bound.num_links, self.bound.w_dim) * 1.7
 
 
-def _gradients(G, D, z, c, wrap):
+def _gradients(G, D, z, c, wrap, link_pass='batched', fake_to_D=False):
     torch.manual_seed(0)
     mapping, synthesis = G.mapping, G.synthesis
     if wrap:  # As sg2ada's training loop: wrap with grads enabled.
         G.requires_grad_(True)
         mapping = torch.nn.parallel.DistributedDataParallel(G.mapping, broadcast_buffers=False)
         synthesis = torch.nn.parallel.DistributedDataParallel(G.synthesis, broadcast_buffers=False)
-    loss = ZNoiseLinkLoss('cpu', G_mapping=mapping, G_synthesis=synthesis, D=D, base=ToySG2ADALoss, spec=SPEC,
+        mapping.register_comm_hook(None, _counting('mapping'))
+        synthesis.register_comm_hook(None, _counting('synthesis'))
+    loss = ZNoiseLinkLoss('cpu', G_mapping=mapping, G_synthesis=synthesis, D=D, base=ToySG2ADALoss,
+                          spec=dict(SPEC, fake_to_D=fake_to_D), link_pass=link_pass,
                           style_mixing_prob=0, pl_weight=0, r1_gamma=0)
     G.requires_grad_(True)
     loss.accumulate_gradients(phase='Gmain', real_img=None, real_c=c, gen_z=z, gen_c=c, sync=True, gain=1)
@@ -59,27 +73,34 @@ def _inputs():
     return torch.randn(2 * N, 16, generator=g), torch.zeros(2 * N, 0)
 
 
-def _worker(rank, init_file, out_dir):
+def _worker(rank, init_file, out_dir, link_pass, fake_to_D):
     torch.set_num_threads(1)
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
     try:
         G, D = _networks()
         z, c = _inputs()
-        grads = _gradients(G, D, z[rank * N:(rank + 1) * N], c[rank * N:(rank + 1) * N], wrap=True)
-        torch.save(grads, os.path.join(out_dir, f'rank{rank}.pt'))
+        grads = _gradients(G, D, z[rank * N:(rank + 1) * N], c[rank * N:(rank + 1) * N], wrap=True,
+                           link_pass=link_pass, fake_to_D=fake_to_D)
+        torch.save((grads, ALLREDUCES), os.path.join(out_dir, f'rank{rank}.pt'))
     finally:
         dist.destroy_process_group()
 
 
 @pytest.mark.slow
-def test_two_process_ddp_matches_single_process(tmp_path):
+@pytest.mark.parametrize('link_pass, fake_to_D', [('batched', False), ('per_link', False), ('per_link', True)])
+def test_two_process_ddp_matches_single_process(tmp_path, link_pass, fake_to_D):
     init_file = tempfile.mktemp(dir=tmp_path)
-    mp.start_processes(_worker, args=(init_file, str(tmp_path)), nprocs=2, start_method='spawn', join=True)
+    mp.start_processes(_worker, args=(init_file, str(tmp_path), link_pass, fake_to_D), nprocs=2, start_method='spawn',
+                       join=True)
+    (rank0, allreduces0), (rank1, allreduces1) = (torch.load(tmp_path / f'rank{rank}.pt') for rank in range(2))
+    assert sorted(allreduces0) == sorted(allreduces1) == ['mapping', 'synthesis']     # One sync each, the last.
+    if fake_to_D:       # Each rank draws its fakes from its own samples: no single-process reference.
+        assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)
+        return
     G, D = _networks()
     z, c = _inputs()
-    reference = _gradients(G, D, z, c, wrap=False)
-    for rank in range(2):
-        grads = torch.load(tmp_path / f'rank{rank}.pt')
+    reference = _gradients(G, D, z, c, wrap=False, link_pass=link_pass)
+    for grads in (rank0, rank1):
         assert grads.keys() == reference.keys()
         for name, g in grads.items():
             scale = reference[name].abs().max().item()

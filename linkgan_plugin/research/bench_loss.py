@@ -20,11 +20,28 @@ the ranges the library labels with `torch.profiler.record_function` (as upstream
 Nested ranges are resolved by label path, so no microsecond is counted twice (see `phase_times`). Profiler times
 are the ranges' wall durations on the CPU thread, per link iteration.
 Then the same ratio for 1, 2 and 4 links: the cost must grow like the renders, 1 + 2K per sample, and no faster.
+
+Then the two link passes (LinkLoss `link_pass`: 'batched', all 1 + 2K renders alive at once, and 'per_link', one link
+at a time) for 1, 2, 4 and 8 links (`--pass-links`, `measure_passes`): three trainers from the same networks, the base
+loss and LinkLoss in each pass with every iteration a link iteration, step in lockstep on the same batches, in
+alternating order; the table gives the peak memory of one step of each (the base step: the base loss alone) and the
+median time of a link step in each pass, per_link / batched (wall and process CPU time). Peak memory is measured by
+`peak_memory`: on the CPU, torch.profiler's allocation events (profile_memory=True: every allocation and free by
+torch's allocator, with its time), summed in time order, the peak above what was allocated when the step began
+(deterministic: tracemalloc does not see torch's allocator, and the process's max RSS mixes in the allocator's
+caching and everything else); on a GPU, torch.cuda.max_memory_allocated. Steps are measured after warm-up steps,
+so Adam's state and the gradient buffers already exist.
+
+torch.profiler's own log lines (kineto prints `USDT: ... profiler_start` / `profiler_stop` on the C-level stderr
+when a profiler starts and stops; KINETO_LOG_LEVEL only counts when set before the first profiler of the process)
+are kept out of the output: `quiet_profile` sends file descriptor 2 to /dev/null around start and stop only.
 """
 
 import contextlib
 import copy
+import os
 import statistics
+import sys
 import time
 
 import click
@@ -114,6 +131,65 @@ def labelled_total(phases):
     return sum(row['own'] for row in phases.values())
 
 #----------------------------------------------------------------------------
+# A quiet profiler and peak memory.
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """File descriptor 2 (C-level stderr, where kineto logs) goes to /dev/null inside."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def quiet_profile(**kwargs):
+    """torch.profiler.profile(**kwargs) as a context, without the log lines kineto writes to the C-level stderr
+    when it starts and stops (`USDT: ... profiler_start`); what runs inside keeps its stderr."""
+    prof = profile(**kwargs)
+    with _stderr_to_devnull():
+        prof.__enter__()
+    try:
+        yield prof
+    finally:
+        with _stderr_to_devnull():
+            prof.__exit__(None, None, None)
+
+
+def peak_memory(fn, device='cpu'):
+    """Peak bytes torch held on `device` while fn() ran, above what it held when fn began (>= 0).
+
+    CPU: torch.profiler's allocation events (profile_memory=True) summed in time order: every allocation and free
+    of torch's allocator counts, nothing else (Python objects, the allocator's own caching). The profiler does not
+    report frees of blocks allocated before it started (the previous step's gradients, freed by zero_grad): the
+    memory they held counts as still held, an overestimate of at most their size, the same in every configuration
+    of one network. fn runs with the C-level stderr silenced (the allocator says so once per process on it; an
+    exception still propagates). CUDA: torch.cuda.max_memory_allocated after a reset of the peak statistics.
+    """
+    device = torch.device(device)
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return max(0, torch.cuda.max_memory_allocated(device) - start)
+    with _stderr_to_devnull(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [(e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+              if e.name() == '[memory]' and e.device_type() == torch.autograd.DeviceType.CPU]
+    held = peak = 0
+    for _, nbytes in sorted(events, key=lambda e: e[0]):
+        held += nbytes
+        peak = max(peak, held)
+    return peak
+
+#----------------------------------------------------------------------------
 # The measurement.
 
 def _bases():
@@ -139,6 +215,24 @@ def quadrant_spec(num_links, interval=8):
                       for i in range(num_links)], 'interval': interval}
 
 
+def strip_spec(num_links, w_dim):
+    """`num_links` (1..8) box links on vertical strips 1 / max(2, num_links) of the image wide (one link: the left
+    half), w_dim // 8 axes each, every iteration a link iteration (interval 1), the library's DEFAULTS otherwise."""
+    axes, strip = w_dim // 8, 1 / max(2, num_links)
+    return {'links': [{'name': f'strip{i}', 'axes': f'{axes * i}:{axes * (i + 1)}',
+                       'region': {'box': [i * strip, 0, (i + 1) * strip, 1]}} for i in range(num_links)],
+            'interval': 1}
+
+
+def _run(G0, D0, settings, spec_dict, base, seed, **link_kwargs):
+    """(ToyTrainer, SceneStream) of copies of G0 and D0 with the base loss (spec_dict None) or LinkLoss."""
+    loss_kwargs, trainer_kwargs = BASES[base]
+    G, D = copy.deepcopy(G0), copy.deepcopy(D0)
+    loss = build_loss('sg2ada', G, D, spec=spec_dict, **loss_kwargs, **link_kwargs)
+    trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **trainer_kwargs)
+    return trainer, SceneStream(settings['batch'], settings['resolution'], seed=seed)
+
+
 def _run_block(trainer, stream, iterations, phases=None):
     """Runs `iterations` training steps on batches drawn beforehand; returns (wall s, process CPU s) of the steps.
 
@@ -150,7 +244,7 @@ def _run_block(trainer, stream, iterations, phases=None):
     wall = cpu = 0.0
     for i, (real, labels) in enumerate(batches):
         profiled = phases is not None and i == 0
-        with (profile(activities=[ProfilerActivity.CPU]) if profiled else contextlib.nullcontext()) as prof:
+        with (quiet_profile(activities=[ProfilerActivity.CPU]) if profiled else contextlib.nullcontext()) as prof:
             t, c = time.perf_counter(), time.process_time()
             trainer.step(real, labels)
             step_wall, step_cpu = time.perf_counter() - t, time.process_time() - c
@@ -186,13 +280,8 @@ def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='d
     spec = load_spec(spec, w_dim=settings['w_dim'], resolution=settings['resolution'])
     torch.manual_seed(seed)
     G0, D0 = demo.make_networks(settings)
-    loss_kwargs, trainer_kwargs = BASES[base]
-    runs = {}
-    for name, link_spec in (('base', None), ('link', spec.to_dict())):
-        G, D = copy.deepcopy(G0), copy.deepcopy(D0)
-        loss = build_loss('sg2ada', G, D, spec=link_spec, **loss_kwargs)
-        trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **trainer_kwargs)
-        runs[name] = (trainer, SceneStream(settings['batch'], settings['resolution'], seed=seed))
+    runs = {name: _run(G0, D0, settings, link_spec, base, seed)
+            for name, link_spec in (('base', None), ('link', spec.to_dict()))}
     interval = spec.interval
     out = {'base': [], 'link': [], 'base_cpu': [], 'link_cpu': [], 'profiled': [], 'interval': interval,
            'links': len(spec.links), 'batch': settings['batch'], 'batch_gpu': runs['link'][0].batch_gpu,
@@ -210,6 +299,57 @@ def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='d
     if out['link_iterations'] != profiled:
         raise RuntimeError(f'bench loss: {profiled} profiled step(s) held {out["link_iterations"]} link pass(es); '
                            'the blocks are no longer aligned on the link iterations')
+    return out
+
+
+PASSES = ('batched', 'per_link')        # LinkLoss's link_pass values, in the order the tables show them.
+
+
+def _reg_due(trainer):
+    """Whether the trainer's next step runs a lazy regularization phase (Greg / Dreg)."""
+    return any(trainer.batch_idx % interval == 0 for _, _, _, interval in trainer.phases if interval > 1)
+
+
+def measure_passes(num_links, steps=4, warmup=1, settings=None, seed=0, base='demo'):
+    """Peak memory and time of a link step with each link pass, against a base step, side by side.
+
+    Three ToyTrainers from the same networks: the base loss, and LinkLoss with `strip_spec(num_links)` (every
+    iteration a link iteration) in each of PASSES. They step in lockstep on the same batches: `warmup` steps, then
+    steps in alternating order until `steps` were timed in each (steps where a lazy regularization phase is due are
+    run but not timed), then one step of each, with none due, under `peak_memory`.
+
+    Returns:
+        dict: 'links', 'samples' (of the link pass), 'peak' {'base' or a pass: bytes above the step's start},
+        'wall' and 'cpu' {'base' or a pass: [seconds of each timed step]}.
+    """
+    settings = {**demo.DEMO_DEFAULTS, **(settings or {})}
+    spec = load_spec(strip_spec(num_links, settings['w_dim']), w_dim=settings['w_dim'],
+                     resolution=settings['resolution'])
+    torch.manual_seed(seed)
+    G0, D0 = demo.make_networks(settings)
+    runs = {'base': _run(G0, D0, settings, None, base, seed)}
+    runs.update({p: _run(G0, D0, settings, spec.to_dict(), base, seed, link_pass=p) for p in PASSES})
+    first = runs['base'][0]
+    out = {'links': num_links, 'samples': max(1, first.batch_gpu // spec.batch_shrink), 'peak': {},
+           'wall': {name: [] for name in runs}, 'cpu': {name: [] for name in runs}}
+    timed = 0
+    while timed < steps:
+        counted = first.batch_idx >= warmup and not _reg_due(first)
+        for name in ['base', *(PASSES if timed % 2 == 0 else PASSES[::-1])]:
+            trainer, stream = runs[name]
+            real, labels = next(stream)
+            t, c = time.perf_counter(), time.process_time()
+            trainer.step(real, labels)
+            if counted:
+                out['wall'][name].append(time.perf_counter() - t)
+                out['cpu'][name].append(time.process_time() - c)
+        timed += counted
+    while _reg_due(first):
+        for trainer, stream in runs.values():
+            trainer.step(*next(stream))
+    for name, (trainer, stream) in runs.items():
+        real, labels = next(stream)
+        out['peak'][name] = peak_memory(lambda: trainer.step(real, labels))
     return out
 
 
@@ -242,6 +382,48 @@ def _print_breakdown(r, extra_wall, extra_cpu):
     click.echo(f'    {"labelled total (each range counted once)":52s} {total * 1e3:8.1f}')
 
 
+def pass_rows(results):
+    """Table rows of measure_passes results: (links, renders per sample, base MB, {pass: MB}, {pass: x base},
+    {pass: median wall ms}, per_link / batched median wall, the same in CPU time)."""
+    rows = []
+    for r in results:
+        mb = {name: r['peak'][name] / 2**20 for name in r['peak']}
+        wall = {name: statistics.median(r['wall'][name]) for name in r['wall']}
+        cpu = {name: statistics.median(r['cpu'][name]) for name in r['cpu']}
+        rows.append((r['links'], 1 + 2 * r['links'], mb['base'], {p: mb[p] for p in PASSES},
+                     {p: mb[p] / mb['base'] if mb['base'] else float('inf') for p in PASSES},
+                     {p: wall[p] * 1e3 for p in PASSES}, wall['per_link'] / wall['batched'],
+                     cpu['per_link'] / cpu['batched']))
+    return rows
+
+
+def _print_passes(results, steps):
+    r0 = results[0]
+    click.echo('')
+    click.echo(f'link passes (LinkLoss link_pass; base = demo; links on vertical strips, every iteration a link '
+               f'iteration, link pass on {r0["samples"]} samples): peak memory of one step above its start (torch\'s '
+               f'allocations, profiler events), and step time, medians of {steps} alternating steps each')
+    click.echo(f'  {"links":>5s} {"renders":>7s} {"base MB":>8s} {"batched MB":>10s} {"x base":>6s} {"per_link MB":>11s} '
+               f'{"x base":>6s} {"batched ms":>10s} {"per_link ms":>11s} {"per_link/batched wall":>21s} {"cpu":>5s}')
+    for links, renders, base, mb, ratio, ms, wall, cpu in pass_rows(results):
+        click.echo(f'  {links:5d} {renders:7d} {base:8.1f} {mb["batched"]:10.1f} {ratio["batched"]:6.2f} '
+                   f'{mb["per_link"]:11.1f} {ratio["per_link"]:6.2f} {ms["batched"]:10.1f} {ms["per_link"]:11.1f} '
+                   f'{wall:21.3f} {cpu:5.3f}')
+    click.echo('  batched keeps all 1 + 2K renders\' graphs until one backward; per_link keeps x\'s and one link\'s, and '
+               'renders again the perturbed')
+    click.echo('  renders D\'s fakes were drawn from (at most min(2K, batch_gpu) extra forwards).')
+
+
+def _link_counts(ctx, param, value):
+    try:
+        counts = [int(v) for v in value.split(',') if v.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= k <= 8 for k in counts):
+        raise click.BadParameter(f'expected a comma-separated list of link counts from 1 to 8, got {value!r}')
+    return counts
+
+
 @click.command(name='loss')
 @click.option('--blocks', type=click.IntRange(min=1), default=8, show_default=True,
               help='Timed blocks of `interval` iterations per loss (after one warm-up block), run without a profiler.')
@@ -255,7 +437,14 @@ def _print_breakdown(r, extra_wall, extra_cpu):
               help='Base loss settings to compare against (repeatable; default both): demo = no path-length reg, '
                    'no style mixing; upstream = StyleGAN2-ADA defaults (path-length reg every 4, mixing 0.9).')
 @click.option('--scaling/--no-scaling', default=True, show_default=True, help='Also measure 1, 2 and 4 links.')
-def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling):
+@click.option('--passes/--no-passes', default=True, show_default=True,
+              help='Also compare the link passes (batched, per_link): peak memory and time of a link step.')
+@click.option('--pass-links', default='1,2,4,8', show_default=True, callback=_link_counts,
+              help='Link counts (1 to 8) the link passes are compared at.')
+@click.option('--pass-steps', type=click.IntRange(min=1), default=4, show_default=True,
+              help='Timed link steps per pass and link count (after a warm-up step; steps with a lazy '
+                   'regularization phase due are not timed).')
+def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling, passes, pass_links, pass_steps):
     """Time training steps with the base loss and with LinkLoss, side by side."""
     if threads:
         torch.set_num_threads(threads)
@@ -278,8 +467,13 @@ def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling):
         click.echo(f'  LinkLoss   {ml / it * 1e3:8.1f} ms/iter wall  {cl / it * 1e3:8.1f} ms/iter cpu')
         click.echo(f'  ratio      {ml / mb:8.3f} wall            {cl / cb:8.3f} cpu      (target <= 1.25)')
         _print_breakdown(r, ml - mb, cl - cb)
-    if not scaling:
-        return
+    if scaling:
+        _print_scaling(blocks, profiled_blocks, settings)
+    if passes:
+        _print_passes([measure_passes(k, steps=pass_steps, settings=settings) for k in pass_links], pass_steps)
+
+
+def _print_scaling(blocks, profiled_blocks, settings):
     click.echo('')
     click.echo('scaling with the number of links (base = demo; quadrant boxes, 16 axes each, interval 8):')
     click.echo(f'  {"links":>5s} {"renders/sample":>14s} {"ratio wall":>10s} {"ratio cpu":>9s} {"link pass ms":>12s} '
