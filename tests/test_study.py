@@ -34,6 +34,20 @@ def test_recipes_share_a_control_only_when_their_training_matches():
     assert control_key({**DEMO_DEFAULTS, 'channels': 48}) == control_key(DEMO_DEFAULTS)
 
 
+def test_face_recipes_have_their_own_control_and_the_faces_spec():
+    recipes = {'cells': {'settings': {'scratch_kimg': 8.0}},
+               'faces': {'settings': {'scratch_kimg': 8.0, 'scene': 'faces'}},
+               'faces-resample': {'spec': {'perturbation': 'resample'}, 'settings': {'scratch_kimg': 8.0, 'scene': 'faces'}}}
+    jobs, rows = _jobs(recipes)
+    control = {r['name']: r['control_job'] for r in rows}
+    assert control['faces'] == control['faces-resample'] != control['cells']
+    names = lambda job: [link['name'] for link in jobs[job]['linked_spec']['links']]
+    assert names(rows[0]['job']) == ['top_left', 'bottom_right'] and names(rows[1]['job']) == ['eyes', 'nose', 'mouth']
+    # The cells' keys stay those of studies run before the scene setting existed (their finished runs are reused).
+    assert control_key({**DEMO_DEFAULTS, 'scratch_kimg': 8.0}) == control_key({**DEMO_DEFAULTS, 'scratch_kimg': 8.0,
+                                                                               'scene': 'cells'})
+
+
 def test_scratch_recipe_trains_fresh_networks_from_shared_initial_weights(monkeypatch):
     from linkgan_plugin.demo import training as demo_training
     from linkgan_plugin.toy.loop import ToyTrainer
@@ -166,7 +180,11 @@ def test_study_rejects_bad_input(tmp_path):
     for settings, message in (({'scratch_kimgs': 160}, 'settings.scratch_kimgs: unknown'),
                               ({'finetune_kimg': -1}, 'settings.finetune_kimg: expected a positive number'),
                               ({'scratch_kimg': 8, 'batch': 2.5}, 'settings.batch: expected an integer'),
-                              ({'channels': 48}, 'settings.channels only applies with scratch_kimg')):
+                              ({'channels': 48}, 'settings.channels only applies with scratch_kimg'),
+                              ({'scene': 'faces'}, 'settings.scene only applies with scratch_kimg'),
+                              ({'scratch_kimg': 8, 'scene': 'skies'}, "settings.scene: 'skies' is not a box scene"),
+                              ({'scratch_kimg': 8, 'scene': 'faces', 'light': 0.5},
+                               'settings.light only applies to the cells scene')):
         bad.write_text(json.dumps({'r': {'settings': settings}}))
         r = CliRunner().invoke(main, ['study', '--recipes', str(bad), '--out', str(tmp_path / 'o')])
         assert r.exit_code == 2 and 'r: ' + message in r.output, r.output

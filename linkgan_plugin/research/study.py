@@ -11,7 +11,8 @@ and latents) without the link term. All models are evaluated on the same fixed-s
 
 Recipes file: {"NAME": {"spec": {spec fields over the demo's built-in spec}, "settings": {finetune_kimg,
 finetune_batch; or scratch_kimg to train from scratch, with batch and channels; light in (0, 1]: cell scenes under a
-lighting every cell shares, demo/data.apply_shared_light, with a control of their own}, "note": "..."}, ...}. Jobs run in
+lighting every cell shares, demo/data.apply_shared_light, with a control of their own; scene 'faces' (from scratch
+only): the aligned faces, spec fields over FACES_SPEC, with a control of their own}, "note": "..."}, ...}. Jobs run in
 `--workers` processes with one thread each; finished jobs are kept in OUT/runs/*.json, so an interrupted study
 resumes where it stopped; each job's G_ema is saved beside its JSON (OUT/runs/*.pt, a toy checkpoint that
 `linkgan eval` / `edit` and examples/study/layer_leakage.py load).
@@ -45,7 +46,7 @@ from linkgan_plugin.analysis.network_loading import load_network
 from linkgan_plugin.analysis.pictures import xy_plot
 from linkgan_plugin.demo.baseline import BASELINE_FILE, load_baseline_state
 from linkgan_plugin.demo.evaluation import evaluate_model
-from linkgan_plugin.demo.settings import BUILTIN_SPEC, DEMO_DEFAULTS, demo_spec, TARGETS
+from linkgan_plugin.demo.settings import BUILTIN_SPECS, DEMO_DEFAULTS, demo_spec, TARGETS
 from linkgan_plugin.demo.training import finetune
 from linkgan_plugin.toy.checkpoint import save_checkpoint
 
@@ -65,6 +66,8 @@ def control_key(settings):
         keys += ('scratch_kimg', 'channels', 'batch')
     if settings.get('light'):
         keys += ('light',)                  # Lit scenes are other data: their own control.
+    if settings.get('scene', 'cells') != 'cells':
+        keys += ('scene',)                  # So are the other box scenes (faces); cell keys stay as they were.
     return _key({k: settings[k] for k in keys})
 
 
@@ -277,12 +280,13 @@ def axes_sweep_recipes(counts, box=(0.0, 0.0, 0.5, 0.5)):
 
 
 def _eval_spec(recipe):
-    spec = copy.deepcopy(BUILTIN_SPEC)
+    """The recipe's spec fields over the built-in spec of its scene (settings.scene; default the cells')."""
+    spec = copy.deepcopy(BUILTIN_SPECS[recipe.get('settings', {}).get('scene', 'cells')])
     spec.update(recipe.get('spec', {}))
     return spec
 
 
-RECIPE_SETTINGS = ('finetune_kimg', 'finetune_batch', 'scratch_kimg', 'channels', 'batch', 'light')
+RECIPE_SETTINGS = ('finetune_kimg', 'finetune_batch', 'scratch_kimg', 'channels', 'batch', 'light', 'scene')
 
 
 def check_recipe_settings(name, settings):
@@ -294,6 +298,11 @@ def check_recipe_settings(name, settings):
         if key not in RECIPE_SETTINGS:
             raise click.BadParameter(f'{name}: settings.{key}: unknown (known: {", ".join(RECIPE_SETTINGS)})',
                                      param_hint='--recipes')
+        if key == 'scene':
+            if value not in BUILTIN_SPECS:
+                raise click.BadParameter(f'{name}: settings.scene: {value!r} is not a box scene with a built-in spec '
+                                         f'(known: {", ".join(BUILTIN_SPECS)})', param_hint='--recipes')
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise click.BadParameter(f'{name}: settings.{key}: expected a positive number, got {value!r}',
                                      param_hint='--recipes')
@@ -302,6 +311,11 @@ def check_recipe_settings(name, settings):
                                      param_hint='--recipes')
         if key in ('finetune_batch', 'channels', 'batch') and value != int(value):
             raise click.BadParameter(f'{name}: settings.{key}: expected an integer, got {value!r}', param_hint='--recipes')
+    if settings.get('scene', 'cells') != 'cells' and 'scratch_kimg' not in settings:
+        raise click.BadParameter(f'{name}: settings.scene only applies with scratch_kimg (a fine-tune keeps the '
+                                 'baseline\'s scene)', param_hint='--recipes')
+    if settings.get('light') and settings.get('scene', 'cells') != 'cells':
+        raise click.BadParameter(f'{name}: settings.light only applies to the cells scene', param_hint='--recipes')
     if 'channels' in settings and 'scratch_kimg' not in settings:
         raise click.BadParameter(f'{name}: settings.channels only applies with scratch_kimg (a fine-tune keeps the '
                                  'baseline\'s width)', param_hint='--recipes')
