@@ -411,6 +411,16 @@ def test_cli_methods_option(tmp_path, checkpoints):
     report = json.loads((out / 'compare.json').read_text())
     assert {m['family'] for m in report['methods']} == {'linkgan-resample', 'linkgan-noise', 'random'}
     assert report['post_hoc'] == [] and report['lelsd'] == [] and report['settings']['methods'] == ['linkgan', 'random']
+    # The first samples' edits are kept for pictures, even without the quality distance, and match the sweep.
+    edits = compare.load_edit_samples(out / f'edits-{next(iter(report["networks"]))}.npz')
+    assert list(edits['methods']) == [m['key'] for m in report['methods']]
+    n, h, w, c = edits['originals'].shape
+    assert (n, c) == (4, 3) and h == w and edits['originals'].dtype.name == 'uint8'
+    for m in report['methods']:
+        kept = edits['methods'][m['key']]
+        assert kept['strengths'].tolist() == [p['strength'] for p in m['points']]
+        assert kept['images'].shape == (len(m['points']), n, h, w, c)
+        assert (kept['images'][-1] != edits['originals']).any()          # The strongest edit changes the images.
     for methods, extra, expect in (('linkgan,pca', [], "'pca' is not a method"), ('linkgan,linkgan', [], 'at most once'),
                                    ('', [], 'at least one'), ('random', [], '--match'),
                                    ('linkgan,random', ['--within-link'], 'need lelsd')):

@@ -64,7 +64,8 @@ Per method and strength, means over samples (images in [-1, 1], x = original, x'
 Every curve is then matched at one in-region change, and the report written as compare.json, compare.md and
 compare.png (`research.compare_report`); directions found on the fly are saved in --out as
 lelsd-<network>[-within]-seed<s>.npz and resefa-<network>-seed<s>.npz (reuse them with --directions, one file per
-seed), StyleSpace channels as stylespace-<network>-seed<s>.npz (`stylespace.load_channels`).
+seed), StyleSpace channels as stylespace-<network>-seed<s>.npz (`stylespace.load_channels`), and the first
+EDIT_SAMPLES samples' edits of every method and strength as edits-<network>.npz (`save_edit_samples`, for pictures).
 """
 
 import dataclasses
@@ -74,6 +75,7 @@ import os
 import time
 
 import click
+import numpy as np
 import torch
 
 from linkgan_plugin.analysis.cli_options import (
@@ -83,6 +85,7 @@ from linkgan_plugin.analysis.coverage import feature_coverage, RandomConvFeature
 from linkgan_plugin.analysis.datasets import DatasetError, load_images
 from linkgan_plugin.analysis.metrics import LOCALITY_ANCHORS, region_change
 from linkgan_plugin.analysis.network_loading import read_training_options, resolve_spec
+from linkgan_plugin.analysis.pictures import to_rgb_uint8
 from linkgan_plugin.analysis.quality import sliced_wasserstein
 from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.demo.data import scene_images
@@ -432,10 +435,13 @@ def run_compare(networks, link_spec, directions=None, samples=DEFAULTS['samples'
         found, skipped = _post_hoc_of(label, net, gen, link_spec, given_resefa, search, echo, bar_factory)
         methods = build_methods(label, role, gen, link, plain, within, found['resefa'], found['stylespace'], groups)
         q = min(quality_images, samples) if label in real else 0
+        kept = max(q, min(EDIT_SAMPLES, samples) if outdir else 0)
         with _bar(bar_factory, renders_per_network(methods, samples, batch), f'{label}: {len(methods)} methods') as bar:
-            measured = measure_network(gen, methods, link_spec, samples, batch, seed, truncation, q, bar.update)
+            measured = measure_network(gen, methods, link_spec, samples, batch, seed, truncation, kept, bar.update)
         if q:
-            originals_quality[label] = _add_quality(measured, methods, real[label][:q].to(torch.float32), seed)
+            originals_quality[label] = _add_quality(measured, methods, real[label][:q].to(torch.float32), seed, q)
+        if outdir:
+            save_edit_samples(os.path.join(outdir, f'edits-{label}.npz'), measured, methods)
         for pts in measured['points'].values():
             for p in pts:
                 p.pop('images', None)
@@ -585,14 +591,16 @@ def _score_held_out(gen, link_spec, res, search, echo):
                                 'truncation': search['truncation'], 'strengths': grid}
 
 
-def _add_quality(measured, methods, ref, seed):
+def _add_quality(measured, methods, ref, seed, count):
     """Sets 'swd' (sliced Wasserstein distance to the real images `ref`) and 'recall' / 'precision' (coverage in
     analysis.coverage.RandomConvFeatures: SWD alone cannot see lost diversity) on every point of measure_network's
-    result from its kept images; returns those of the unedited originals as {'swd', 'recall', 'precision'}."""
+    result from the first `count` of its kept images; returns those of the unedited originals as {'swd', 'recall',
+    'precision'}."""
     features = RandomConvFeatures()
     real_features = features(ref)
 
     def quality_of(images):
+        images = images[:count]
         covered = feature_coverage(real_features, features(images), features.groups)
         return {'swd': sliced_wasserstein(images, ref, seed=seed)['mean'], 'recall': covered['recall'],
                 'precision': covered['precision']}
@@ -600,6 +608,31 @@ def _add_quality(measured, methods, ref, seed):
         for p in measured['points'][m.key]:
             p.update(quality_of(p['images']))
     return quality_of(measured['originals'])
+
+
+EDIT_SAMPLES = 4                # Samples whose edits run_compare keeps in --out (edits-<network>.npz) for pictures.
+
+
+def save_edit_samples(path, measured, methods, count=EDIT_SAMPLES):
+    """The first `count` samples of measure_network's result as uint8 images (an npz of about 10 kB per method at
+    32 px): 'originals' [n, H, W, C]; per method i 'method<i>' [strengths, n, H, W, C], its key in 'keys' and its
+    strengths in 'strengths<i>'. Pictures of matched edits (`research.table2`) read them with load_edit_samples."""
+    to8 = lambda x: to_rgb_uint8(x[:count].float())
+    arrays = {'originals': to8(measured['originals']), 'keys': np.array([m.key for m in methods])}
+    for i, m in enumerate(methods):
+        points = measured['points'][m.key]
+        arrays[f'method{i}'] = np.stack([to8(p['images']) for p in points])
+        arrays[f'strengths{i}'] = np.array([p['strength'] for p in points], dtype=np.float32)
+    np.savez_compressed(path, **arrays)
+
+
+def load_edit_samples(path):
+    """save_edit_samples' file: {'originals': [n, H, W, C] uint8, 'methods': {key: {'strengths': [S],
+    'images': [S, n, H, W, C] uint8}}}."""
+    with np.load(path) as f:
+        keys = [str(k) for k in f['keys']]
+        return {'originals': f['originals'],
+                'methods': {k: {'strengths': f[f'strengths{i}'], 'images': f[f'method{i}']} for i, k in enumerate(keys)}}
 
 
 class _NullBar:
