@@ -29,6 +29,7 @@ COMMANDS = {
     'lelsd':  'linkgan_plugin.editing.lelsd_command:lelsd_command',
     'directions': 'linkgan_plugin.editing.directions_command:directions_command',
     'compare': 'linkgan_plugin.research.compare:compare_command',
+    'table2': 'linkgan_plugin.research.table2:table2_command',
 }
 
 BENCH_COMMANDS = {

@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
-from linkgan_plugin.research.study import _eval_spec, control_key, make_jobs, study_markdown, summarise_rows
+from linkgan_plugin.research.study import recipe_spec, control_key, make_jobs, study_markdown, summarise_rows
 
 
 def _jobs(recipes, **settings):
-    return make_jobs(recipes, {**DEMO_DEFAULTS, **settings}, _eval_spec)
+    return make_jobs(recipes, {**DEMO_DEFAULTS, **settings}, recipe_spec)
 
 
 def test_recipes_share_a_control_only_when_their_training_matches():
@@ -52,7 +52,7 @@ def test_scratch_recipe_trains_fresh_networks_from_shared_initial_weights(monkey
     from linkgan_plugin.demo import training as demo_training
     from linkgan_plugin.toy.loop import ToyTrainer
     settings = {**DEMO_DEFAULTS, 'resolution': 16, 'channels': 8, 'batch': 8, 'scratch_kimg': 0.024}
-    spec = demo_spec(_eval_spec({'spec': {'interval': 1}}), w_dim=settings['w_dim'])
+    spec = demo_spec(recipe_spec({'spec': {'interval': 1}}), w_dim=settings['w_dim'])
     first = {}
     original_step = ToyTrainer.step
 

@@ -71,6 +71,12 @@ METRICS = tuple(m.name for m in METRIC_TABLE)
 BETTER = {m.name: m.better for m in METRIC_TABLE}
 BETTER['locality'] = 'lower'
 
+# The paper's Table 2 (FFHQ 256 px): (MSE_i, MSE_o) x1e-3 per region and method.
+PAPER_TABLE2 = {'StyleCLIP':  {'eyes': (3.91, 74.17), 'nose': (1.91, 72.73), 'mouth': (3.81, 65.42)},
+                'ReSeFa':     {'eyes': (5.90, 61.14), 'nose': (1.12, 60.4),  'mouth': (2.02, 50.55)},
+                'StyleSpace': {'eyes': (3.81, 18.21), 'nose': (0.40, 14.30), 'mouth': (3.6, 19.04)},
+                'LinkGAN':    {'eyes': (5.25, 2.24),  'nose': (1.82, 2.25),  'mouth': (3.10, 2.21)}}
+
 # Locality anchors (per-pixel out / in under resampling) derived from the paper's Table 2, eyes preset.
 # The paper's per-pixel locality (Table 2, FFHQ 256, face presets: eyes 3.5%, nose 2.8%, mouth 3.2% of the image),
 # per method and region: its in- and out-of-region MSEs divided by each side's share of the image, assuming the

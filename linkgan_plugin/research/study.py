@@ -279,7 +279,7 @@ def axes_sweep_recipes(counts, box=(0.0, 0.0, 0.5, 0.5)):
                           'note': ''} for k in counts}
 
 
-def _eval_spec(recipe):
+def recipe_spec(recipe):
     """The recipe's spec fields over the built-in spec of its scene (settings.scene; default the cells')."""
     spec = copy.deepcopy(BUILTIN_SPECS[recipe.get('settings', {}).get('scene', 'cells')])
     spec.update(recipe.get('spec', {}))
@@ -352,7 +352,7 @@ def study_command(recipes_file, axes_sweep, outdir, baseline, workers, samples, 
     baseline_path = baseline or BASELINE_FILE
     base = load_baseline_state(baseline_path)
     settings = {**DEMO_DEFAULTS, **base['settings'], 'samples': samples, 'seed': seed}
-    jobs, rows = make_jobs(recipes, settings, _eval_spec)
+    jobs, rows = make_jobs(recipes, settings, recipe_spec)
     results = run_jobs(jobs, baseline_path, outdir, workers)
     entries = summarise_rows(rows, results)
     with open(os.path.join(outdir, 'study.json'), 'w', encoding='utf-8') as f:
