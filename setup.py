@@ -38,7 +38,7 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
     packages=find_packages(include=['linkgan_plugin', 'linkgan_plugin.*']),
-    package_data={'linkgan_plugin': ['demo/assets/*.pt']},
+    package_data={'linkgan_plugin': ['demo/assets/*.pt', 'view/static/*']},
     cmdclass={'build_py': BuildPyWithKernelSources},
     install_requires=[
         'torch>=2.0,<2.14',
@@ -47,6 +47,6 @@ setup(
         'ninja',
         'pillow',
     ],
-    extras_require={'test': ['pytest>=7']},
+    extras_require={'test': ['pytest>=7'], 'view-test': ['pytest>=7', 'selenium>=4.10']},
     entry_points={'console_scripts': ['linkgan=linkgan_plugin.cli:main']},
 )

@@ -30,6 +30,7 @@ COMMANDS = {
     'directions': 'linkgan_plugin.editing.directions_command:directions_command',
     'compare': 'linkgan_plugin.research.compare:compare_command',
     'table2': 'linkgan_plugin.research.table2:table2_command',
+    'view':   'linkgan_plugin.view.command:view_command',
 }
 
 BENCH_COMMANDS = {

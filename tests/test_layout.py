@@ -1,6 +1,6 @@
 """The package's architecture, read from its source with `ast` (nothing is imported):
 
-- layers import only downward: core < toy < analysis < editing < demo < research (README "Layout");
+- layers import only downward: core < toy < analysis < editing < demo < research < view (README "Layout");
 - no import circles between the package's modules;
 - no import of another module's `_private` names;
 - imports of the package's own modules sit at the top of the file, except lazy ones marked with a comment
@@ -17,9 +17,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, 'linkgan_plugin')
-LAYERS = ('core', 'toy', 'analysis', 'editing', 'demo', 'research')
+LAYERS = ('core', 'toy', 'analysis', 'editing', 'demo', 'research', 'view')
 FOLDER_LAYER = {'toy': 'toy', 'analysis': 'analysis', 'editing': 'editing', 'demo': 'demo', 'research': 'research',
-                'ops': 'core', 'upstream': 'core'}
+                'ops': 'core', 'upstream': 'core', 'view': 'view'}
 
 #----------------------------------------------------------------------------
 # Reading the package.

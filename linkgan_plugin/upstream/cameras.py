@@ -21,6 +21,14 @@ def frontal_camera(batch, device='cpu', radius=2.7, focal=4.2647):
 def random_cameras(batch, device='cpu', generator=None, yaw_range=0.3, radius=2.7, focal=4.2647):
     """25-dim camera labels with yaw jittered by up to +-yaw_range radians around the frontal view."""
     yaw = (torch.rand([batch], generator=generator) * 2 - 1) * yaw_range
+    return yaw_cameras(yaw, device, radius, focal)
+
+
+def yaw_cameras(yaw, device='cpu', radius=2.7, focal=4.2647):
+    """25-dim camera labels [batch, 25]: the frontal camera turned about the world y axis by yaw [batch] radians
+    (a number gives batch 1), still looking at the origin from `radius`."""
+    yaw = torch.as_tensor(yaw, dtype=torch.float32).reshape(-1).cpu()
+    batch = yaw.shape[0]
     c = frontal_camera(batch, 'cpu', radius, focal)
     cos, sin = yaw.cos(), yaw.sin()
     m = c[:, :16].reshape(batch, 4, 4).clone()
