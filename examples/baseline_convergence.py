@@ -4,9 +4,9 @@
     python examples/baseline_convergence.py runs/demo_baseline-*.pt --out runs/convergence.json
 
 For every snapshot (G_ema): the quality distance to held-out real scenes (sliced Wasserstein, demo_eval) and the
-linkage metrics of the demo's built-in spec (mse_i, mse_o, edit_i, keep_o, locality; 1024 samples, the demo's
+linkage metrics of the built-in spec of the snapshot's scene (cells or faces; mse_i, mse_o, edit_i, keep_o, locality; 1024 samples, the demo's
 evaluation seed). A snapshot counts as converged when a further 16 kimg of plain training changes each of these by
-under 10% (relative). Prints a table, writes JSON (and a PNG of quality and leakage against kimg with --plot).
+under 10% (relative). The recall (coverage of the real scenes) is reported beside them. Prints a table, writes JSON (and a PNG of quality and leakage against kimg with --plot).
 """
 
 import json
@@ -25,9 +25,10 @@ def evaluate_snapshot(path, samples):
     from linkgan_plugin.toy.checkpoint import networks_from_checkpoint
     data = load_baseline_state(path)
     settings = {**DEMO_DEFAULTS, **data['settings'], 'samples': samples}
-    spec = demo_spec(None, w_dim=settings['w_dim'])
+    spec = demo_spec(None, w_dim=settings['w_dim'], scene=settings.get('scene', 'cells'))   # The scene's built-in spec.
     ev = evaluate_model(networks_from_checkpoint(data)[2], spec, settings)
-    row = {'kimg': data['kimg'], 'quality': ev['quality']['mean'], 'pixel_std': ev['pixel_std']}
+    row = {'kimg': data['kimg'], 'quality': ev['quality']['mean'], 'pixel_std': ev['pixel_std'],
+           'recall': (ev.get('coverage') or {}).get('recall')}
     for k in KEYS:   # Mean over the links.
         row[k] = sum(ev['links'][n][k] for n in spec.names) / len(spec.names)
     return row
@@ -48,11 +49,13 @@ def main(snapshots, samples, out):
         for path in bar:
             rows.append({'path': path, **evaluate_snapshot(path, samples)})
     rows.sort(key=lambda r: r['kimg'])
-    click.echo(f'{"kimg":>6} {"quality":>8} {"px std":>7} ' + ' '.join(f'{k:>9}' for k in KEYS) + '  max change vs previous')
+    click.echo(f'{"kimg":>6} {"quality":>8} {"recall":>6} {"px std":>7} ' + ' '.join(f'{k:>9}' for k in KEYS) +
+               '  max change vs previous')
     for prev, row in zip([None] + rows[:-1], rows):
         change = max(relative_change(prev, row).values()) if prev else float('nan')
         row['max_change_vs_previous'] = change
-        click.echo(f'{row["kimg"]:6.0f} {row["quality"]:8.2f} {row["pixel_std"]:7.3f} ' +
+        recall = f'{row["recall"]:6.3f}' if row['recall'] is not None else f'{"-":>6}'
+        click.echo(f'{row["kimg"]:6.0f} {row["quality"]:8.2f} {recall} {row["pixel_std"]:7.3f} ' +
                    ' '.join(f'{row[k]:9.4f}' for k in KEYS) + f'  {change:.3f}')
     if out:
         with open(out, 'w', encoding='utf-8') as f:

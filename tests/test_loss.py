@@ -243,3 +243,39 @@ def test_eg3d_link_pass_renders_from_the_spec_camera(mode):
     assert cameras, 'the link pass rendered nothing'
     is_frontal = [bool(torch.allclose(c, frontal.expand_as(c))) for c in cameras]
     assert all(is_frontal) if mode == 'frontal' else not any(is_frontal)
+
+
+@pytest.mark.parametrize('targets', [['image'], ['image', 'image_raw'], ['image', 'image_raw', 'image_depth']])
+def test_eg3d_link_term_masks_every_output_the_spec_names(targets, monkeypatch):
+    # The link term's L_in / L_out sum over the spec's eg3d_targets: each added output adds its own masked terms.
+    from linkgan_plugin import regularizer
+    seen = []
+    real_terms = regularizer.link_terms
+
+    def spy(masks, spec, x, variants, targets=None, primary='image'):
+        result = real_terms(masks, spec, x, variants, targets, primary)
+        seen.append(sorted(result.l_in))
+        return result
+    G, D, loss = make('eg3d', spec=dict(SPEC, interval=1, eg3d_targets=targets, fake_to_D=False), base=NullBase)
+    monkeypatch.setattr(regularizer, 'link_terms', spy)
+    call(loss, 'eg3d', 'Gmain', batch_for(G, 'eg3d'), 0)
+    assert seen and all(keys == sorted(targets) for keys in seen), seen
+
+
+def test_sg3_link_fakes_reach_D_with_the_base_loss_blur_schedule():
+    # StyleGAN3's D sees blurred images early in training (blur_init_sigma fading over blur_fade_kimg); the link
+    # pass's perturbed fakes must be blurred as the base loss blurs its own fakes at the same cur_nimg.
+    class BlurBase(NullBase):
+        blur_init_sigma, blur_fade_kimg = 10.0, 1.0
+
+        def run_D(self, img, c, blur_sigma=0, update_emas=False):
+            sigmas.append(blur_sigma)
+            return self.D(img, c)
+    sigmas = []
+    G, D, loss = make('sg3', spec=dict(SPEC, interval=1), base=BlurBase)
+    batch = batch_for(G, 'sg3')
+    for nimg, expected in ((0, 10.0), (500, 5.0), (2000, 0.0)):
+        sigmas.clear()
+        G.requires_grad_(True)
+        loss.accumulate_gradients(phase='Gmain', **batch, gain=1, cur_nimg=nimg)
+        assert sigmas and all(s == pytest.approx(expected) for s in sigmas), (nimg, sigmas)
