@@ -30,6 +30,8 @@ COMMANDS = {
     'directions': 'linkgan_plugin.editing.directions_command:directions_command',
     'compare': 'linkgan_plugin.research.compare:compare_command',
     'table2': 'linkgan_plugin.research.table2:table2_command',
+    'pair':   'linkgan_plugin.research.pair_command:pair_command',
+    'scenes': 'linkgan_plugin.demo.dataset_zip:scenes_command',
     'view':   'linkgan_plugin.view.command:view_command',
 }
 

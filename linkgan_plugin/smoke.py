@@ -89,17 +89,64 @@ def _camera_label(yaw, pitch, radius=2.7, pivot=(0.0, 0.0, 0.2), focal=4.2647):
     return [float(v) for v in np.concatenate([cam2world.reshape(-1), intrinsics.reshape(-1)])]
 
 
-def make_dataset(path: str, resolution: int, count: int, camera_labels: bool = False, seed: int = 0) -> str:
-    """Writes `count` RGB PNGs (soft blobs on a gradient, a face-like layout) into the folder `path`, and with
-    `camera_labels` (flavours whose labels are cameras: EG3D) a dataset.json with one 25-dim camera label per image.
-    Returns `path`."""
-    import numpy as np
+def write_dataset(path: str, images, labels=None) -> str:
+    """Writes an upstream dataset (the format of upstream's dataset_tool.py): PNGs named img00000.png, ... and, when
+    `labels` is given (one list of numbers per image), a dataset.json {"labels": [[name, label], ...]}.
+
+    Args:
+        path:   a folder, or a file ending in .zip (written atomically: a partial zip never has the final name).
+        images: iterable of uint8 arrays [H, W, 3].
+        labels: None, or a sequence of label lists, one per image.
+    Returns `path`.
+    """
+    import io
+    import zipfile
     import PIL.Image
-    os.makedirs(path, exist_ok=True)
+    as_zip = path.lower().endswith('.zip')
+    if as_zip:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + '.partial'
+        archive = zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_STORED)
+    else:
+        os.makedirs(path, exist_ok=True)
+    names = []
+    for i, img in enumerate(images):
+        fname = f'img{i:05d}.png'
+        names.append(fname)
+        if as_zip:
+            buf = io.BytesIO()
+            PIL.Image.fromarray(img, 'RGB').save(buf, format='png')
+            archive.writestr(fname, buf.getvalue())
+        else:
+            PIL.Image.fromarray(img, 'RGB').save(os.path.join(path, fname))
+    meta = json.dumps({'labels': [[n, list(l)] for n, l in zip(names, labels)]}) if labels is not None else None
+    if as_zip:
+        if meta is not None:
+            archive.writestr('dataset.json', meta)
+        archive.close()
+        os.replace(tmp, path)
+    elif meta is not None:
+        with open(os.path.join(path, 'dataset.json'), 'w', encoding='utf-8') as f:
+            f.write(meta)
+    return path
+
+
+def jittered_camera_labels(count: int, seed: int = 0) -> List[List[float]]:
+    """`count` 25-dim EG3D camera labels (_camera_label), yaw and pitch jittered from a RandomState(seed)."""
+    import numpy as np
+    rnd = np.random.RandomState(seed)
+    return [_camera_label(yaw=rnd.uniform(-0.3, 0.3), pitch=rnd.uniform(-0.15, 0.15)) for _ in range(count)]
+
+
+def make_dataset(path: str, resolution: int, count: int, camera_labels: bool = False, seed: int = 0) -> str:
+    """Writes `count` RGB PNGs (soft blobs on a gradient, a face-like layout) into the folder (or .zip) `path`, and
+    with `camera_labels` (flavours whose labels are cameras: EG3D) a dataset.json with one 25-dim camera label per
+    image. Returns `path`."""
+    import numpy as np
     rnd = np.random.RandomState(seed)
     yy, xx = np.mgrid[0:resolution, 0:resolution] / max(resolution - 1, 1)
-    labels = []
-    for i in range(count):
+    images, labels = [], []
+    for _ in range(count):
         img = np.zeros([resolution, resolution, 3])
         base = rnd.uniform(0.2, 0.8, size=3)
         img += base * (0.6 + 0.4 * yy[..., None])
@@ -107,14 +154,10 @@ def make_dataset(path: str, resolution: int, count: int, camera_labels: bool = F
             cx, cy = cx + rnd.normal(0, 0.02), cy + rnd.normal(0, 0.02)
             blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r ** 2))
             img += blob[..., None] * rnd.uniform(-0.5, 0.5, size=3)
-        fname = f'img{i:05d}.png'
-        PIL.Image.fromarray(np.uint8(np.clip(img, 0, 1) * 255), 'RGB').save(os.path.join(path, fname))
+        images.append(np.uint8(np.clip(img, 0, 1) * 255))
         if camera_labels:
-            labels.append([fname, _camera_label(yaw=rnd.uniform(-0.3, 0.3), pitch=rnd.uniform(-0.15, 0.15))])
-    if camera_labels:
-        with open(os.path.join(path, 'dataset.json'), 'w', encoding='utf-8') as f:
-            json.dump({'labels': labels}, f)
-    return path
+            labels.append(_camera_label(yaw=rnd.uniform(-0.3, 0.3), pitch=rnd.uniform(-0.15, 0.15)))
+    return write_dataset(path, images, labels if camera_labels else None)
 
 #----------------------------------------------------------------------------
 # Arguments.
@@ -215,7 +258,23 @@ def newest_run_dir(outdir: str, before: set) -> Optional[str]:
 # The run.
 
 def build_command(code_dir: str, train_args: List[str]) -> List[str]:
+    """train.py through `python -m linkgan_plugin.upstream.cpu_run` (its shims, in that process only)."""
     return [sys.executable, '-m', 'linkgan_plugin.upstream.cpu_run', os.path.join(code_dir, 'train.py')] + list(train_args)
+
+
+def train_env(smoke_opts: Optional[Dict] = None, cpu: Optional[bool] = None, threads: Optional[int] = None) -> Dict[str, str]:
+    """The environment of a build_command process: this plugin on PYTHONPATH, the cpu_run options (LINKGAN_SMOKE:
+    run length, tick, grid, channels; LINKGAN_CPU: force the CPU shims on or off, default: when there is no CUDA
+    device) and OMP_NUM_THREADS."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = plugin_root() + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
+    if smoke_opts:
+        env['LINKGAN_SMOKE'] = json.dumps(smoke_opts)
+    if cpu is not None:
+        env['LINKGAN_CPU'] = '1' if cpu else '0'
+    if threads:
+        env['OMP_NUM_THREADS'] = str(threads)
+    return env
 
 
 def missing_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[str, str]] = None) -> List[str]:
@@ -242,7 +301,7 @@ def check_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[st
             f'Install them with:\n  {shlex.quote(sys.executable)} -m pip install {packages}')
 
 
-def _checked_checkout(upstream_dir, spec, patch_dir):
+def checked_checkout(upstream_dir, spec, patch_dir=None):
     """The patched checkout's Detection, after checking requirements and the spec (before any work)."""
     try:
         det, patched = patching.is_loss_patched(upstream_dir, patch_dir=patch_dir)
@@ -288,7 +347,7 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
               timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, threads: Optional[int] = None,
               echo=print) -> Dict:
     """Runs the smoke; returns the summary dict plus 'returncode', 'wall', 'command'. Raises click exceptions."""
-    det = _checked_checkout(upstream_dir, spec, patch_dir)
+    det = checked_checkout(upstream_dir, spec, patch_dir)
     key = det.upstream.key
     defaults = SMOKE_DEFAULTS[key]
     outdir = os.path.abspath(outdir or tempfile.mkdtemp(prefix=f'linkgan-smoke-{key}-'))
@@ -302,13 +361,7 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
         if defaults.get(name):
             smoke_opts[name] = defaults[name]
 
-    env = dict(os.environ)
-    env['PYTHONPATH'] = plugin_root() + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
-    env['LINKGAN_SMOKE'] = json.dumps(smoke_opts)
-    if cpu is not None:
-        env['LINKGAN_CPU'] = '1' if cpu else '0'
-    if threads:
-        env['OMP_NUM_THREADS'] = str(threads)
+    env = train_env(smoke_opts, cpu, threads)
     cmd = build_command(det.code_dir, args)
     echo(f'Detected {det.describe()}')
     echo(f'Running ({nimg} images, a tick every {smoke_opts["tick_nimg"]}):\n  cd {shlex.quote(det.code_dir)} && ' + ' '.join(shlex.quote(c) for c in cmd))

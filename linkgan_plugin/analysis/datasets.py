@@ -23,7 +23,8 @@ class DatasetError(ValueError):
     """A dataset that cannot be read; the message names the path."""
 
 
-def _list_images(path):
+def list_images(path):
+    """(sorted image names, read(name) -> bytes) of a dataset folder or zip; DatasetError for anything else."""
     if os.path.isdir(path):
         names = [os.path.relpath(os.path.join(root, f), path) for root, _, files in os.walk(path) for f in files
                  if f.lower().endswith(IMAGE_EXTENSIONS)]
@@ -43,7 +44,7 @@ def load_images(path, count, resolution, seed=0):
     from PIL import Image
     if not os.path.exists(path):
         raise DatasetError(f'{path}: no such file or folder')
-    names, read = _list_images(path)
+    names, read = list_images(path)
     if len(names) < count:
         raise DatasetError(f'{path}: has {len(names)} images, {count} are needed')
     order = np.random.RandomState(seed).permutation(len(names))[:count]

@@ -281,13 +281,14 @@ def format_comparison(comparison, baseline_path):
     return '\n'.join(lines)
 
 
-def _json_safe(value):
+def json_safe(value):
+    """`value` (nested dicts and lists) with infinite floats spelled "inf", as `--out` files write them."""
     if isinstance(value, float) and math.isinf(value):
         return 'inf'
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -343,7 +344,7 @@ def eval_command(network, upstream, spec, links, samples, batch, seed, truncatio
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         with open(out, 'w', encoding='utf-8') as f:
-            json.dump(_json_safe(report), f, indent=2)
+            json.dump(json_safe(report), f, indent=2)
         click.echo(f'wrote {out}')
 
 

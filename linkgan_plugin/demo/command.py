@@ -106,14 +106,16 @@ def _target_rows(targets, values, control_values):
 
 def summarise(evaluations, spec):
     """Headline values per model and link, linked / control ratios, quality with its floors, and the targets (see
-    module docstring)."""
-    models = {m: {name: {k: e['links'][name][k] for k in HEADLINE} for name in spec.names}
+    module docstring). `spec`: the LinkSpec, or the list of row names of evaluations' 'links' (`linkgan pair`: one
+    row per link and output)."""
+    names = list(getattr(spec, 'names', spec))
+    models = {m: {name: {k: e['links'][name][k] for k in HEADLINE} for name in names}
               for m, e in evaluations.items()}
     quality = {m: e['quality']['mean'] for m, e in evaluations.items()}
     ratios = {name: {k: models['linked'][name][k] / max(models['control'][name][k], 1e-12) for k in HEADLINE}
-              for name in spec.names}
+              for name in names}
     targets, goals = {}, {}
-    for name in spec.names:
+    for name in names:
         values = {**models['linked'][name], 'quality': quality['linked']}
         control = {**models['control'][name], 'quality': quality['control']}
         targets[name] = _target_rows(TARGETS, values, control)
@@ -136,7 +138,7 @@ def summarise_coverage(evaluations):
     cov = {m: e.get('coverage') for m, e in evaluations.items()}
     headline = {m: {'recall': c['recall'], 'precision': c['precision']} for m, c in cov.items() if c}
     space = cov['linked'] and {k: cov['linked'][k] for k in ('features', 'measure', 'k')}
-    cov_floor = cov['linked'] and {k: cov['linked']['floor'][k] for k in ('recall', 'precision')}
+    cov_floor = cov['linked'] and cov['linked'].get('floor') and {k: cov['linked']['floor'][k] for k in ('recall', 'precision')}
     get = lambda m, k: headline.get(m, {}).get(k)
     return {'quality_floor': floor and floor['mean'], 'coverage': headline, 'coverage_floor': cov_floor,
             'coverage_space': space, 'recall_ratio': _share_ratio(get('linked', 'recall'), get('control', 'recall')),
@@ -216,31 +218,36 @@ def stronger_linkage_line(settings):
             '(docs/study.md has every recipe measured).')
 
 
+def report_models(report):
+    """The models a report holds, in column order: ('baseline',) 'control', 'linked' (a `linkgan pair` without
+    --resume has no baseline)."""
+    return [m for m in ('baseline', 'control', 'linked') if m in report['models']]
+
+
 def quality_table(report):
-    """Markdown table: SWD, recall and precision of the three models, linked / control, and the real-vs-real floor."""
+    """Markdown table: SWD, recall and precision of each model, linked / control, and the real-vs-real floor."""
     q, cov, cf, space = (report['quality'], report.get('coverage') or {}, report.get('coverage_floor'),
                          report.get('coverage_space'))
-    lines = ['| measure | baseline | control | linked | linked / control | real vs real (floor) |',
-             '|---|---|---|---|---|---|',
-             f'| SWD (x1e3, lower is better) | {q["baseline"]:.2f} | {q["control"]:.2f} | {q["linked"]:.2f} | '
-             f'{report["quality_ratio"]:.3f} | {_num(report.get("quality_floor"), ".2f")} |']
-    if space and len(cov) == 3:
+    models = report_models(report)
+    lines = ['| measure | ' + ' | '.join(models) + ' | linked / control | real vs real (floor) |',
+             '|---|' + '---|' * len(models) + '---|---|',
+             '| SWD (x1e3, lower is better) | ' + ' | '.join(f'{q[m]:.2f}' for m in models) +
+             f' | {report["quality_ratio"]:.3f} | {_num(report.get("quality_floor"), ".2f")} |']
+    if space and all(m in cov for m in models):
         for key in ('recall', 'precision'):
             ratio = report.get(f'{key}_ratio')
             lines.append(f'| {key} ({space["measure"]}, higher is better) | ' + ' | '.join(
-                f'{cov[m][key]:.3f}' for m in ('baseline', 'control', 'linked')) +
-                f' | {_num(ratio, ".3f")} | {_num(cf and cf[key], ".3f")} |')
-        lines += ['', f'Recall is the share of real scenes the generator can produce, precision the share of its '
+                f'{cov[m][key]:.3f}' for m in models) + f' | {_num(ratio, ".3f")} | {_num(cf and cf[key], ".3f")} |')
+        lines += ['', f'Recall is the share of real images the generator can produce, precision the share of its '
                   f'samples that look real (Kynkaanniemi et al. 2019, k = {space["k"]}, features {space["features"]}). '
                   'SWD alone cannot see collapse (on the cells scene, 16 real scenes repeated score a better SWD than '
-                  'the shipped baseline, and a recall of 0). The floor is two disjoint sets of real scenes of this '
+                  'the shipped baseline, and a recall of 0). The floor is two disjoint sets of real images of this '
                   'size: what a perfect generator would score.']
     return lines
 
 
-def report_markdown(report):
-    """report.md (also the terminal summary): what the link term did, quality with its floors, what to run for
-    stronger linkage, then every metric of the three models."""
+def demo_intro(report):
+    """The demo report's opening paragraph: the networks, the runs and the measurement."""
     s = report['settings']
     if s.get('scratch_kimg'):
         runs = (f'the same {s["scratch_kimg"]:g}-kimg training from scratch at batch {s["batch"]} from the same initial '
@@ -249,32 +256,50 @@ def report_markdown(report):
     else:
         runs = (f'the same {s["finetune_kimg"]:g}-kimg fine-tune of the baseline (same recipe, data order and '
                 'latents), without and with the link term')
-    lines = ['# linkgan demo report', '',
-             f'Toy sg2ada generator on procedural {s["resolution"]}x{s["resolution"]} scenes. Baseline: '
-             f'{report["baseline"]["source"]} ({report["baseline"]["kimg"]:.0f} kimg). Control and linked: {runs}. '
-             f'G_ema of each, {s["samples"]} fixed-seed samples, alpha {report["spec"]["alpha"]}, '
-             'images in [-1, 1]. Ratio = linked / control.', '',
+    return (f'Toy sg2ada generator on procedural {s["resolution"]}x{s["resolution"]} scenes. Baseline: '
+            f'{report["baseline"]["source"]} ({report["baseline"]["kimg"]:.0f} kimg). Control and linked: {runs}. '
+            f'G_ema of each, {s["samples"]} fixed-seed samples, alpha {report["spec"]["alpha"]}, '
+            'images in [-1, 1]. Ratio = linked / control.')
+
+
+def demo_footer(report):
+    """The demo report's closing lines: where the targets are, and the wall time of each stage."""
+    t = report['timings']
+    return ['The research targets this project tracks (demo/settings.py TARGETS and GOALS) and whether each '
+            'holds are in report.json (`targets`, `goals`).', '',
+            f'Total {report["seconds"]:.0f} s (baseline {t["baseline"]:.0f} s, fine-tunes and their evaluation '
+            f'{t["finetunes"]:.0f} s, baseline evaluation {t["baseline_evaluation"]:.0f} s, outputs {t["outputs"]:.0f} s).']
+
+
+def report_markdown(report, title='# linkgan demo report', intro=None, advice=None, footer=None):
+    """report.md (also the terminal summary): what the link term did, quality with its floors, what to run for
+    stronger linkage, then every metric of each model. `linkgan pair` writes its pair.md with this layout, passing
+    its own `title`, `intro` (a paragraph), `advice` (a paragraph, or '' for none) and `footer` (lines); None takes
+    the demo's."""
+    intro = demo_intro(report) if intro is None else intro
+    advice = stronger_linkage_line(report['settings']) if advice is None else advice
+    footer = demo_footer(report) if footer is None else footer
+    models = report_models(report)
+    lines = [title, '', intro, '',
              '## What the link term did', '', 'Linked against the control (the same training without the link term):', '']
-    lines += link_effect_lines(report) + [quality_sentence(report), '', LOCALITY_NOTE, '', stronger_linkage_line(s), '',
-                                           '## Every metric', '',
-             'mse_i / mse_o: change inside / outside the region when the other / linked axes are perturbed (lower is '
-             'better); edit_i / edit_o: change inside / outside when the linked axes are resampled; keep_o: change '
-             'outside when the other axes are resampled (must stay); values are masked sums / all pixels. locality = '
-             'edit_o / edit_i per region pixel (lower is better).', '',
-             '| link | metric | baseline | control | linked | linked / control |', '|---|---|---|---|---|---|']
+    lines += link_effect_lines(report) + [quality_sentence(report), '', LOCALITY_NOTE, '']
+    if advice:
+        lines += [advice, '']
+    lines += ['## Every metric', '',
+              'mse_i / mse_o: change inside / outside the region when the other / linked axes are perturbed (lower is '
+              'better); edit_i / edit_o: change inside / outside when the linked axes are resampled; keep_o: change '
+              'outside when the other axes are resampled (must stay); values are masked sums / all pixels. locality = '
+              'edit_o / edit_i per region pixel (lower is better).', '',
+              '| link | metric | ' + ' | '.join(models) + ' | linked / control |', '|---|---|' + '---|' * len(models) + '---|']
     m = report['models']
     for name in report['spec_names']:
         for k in HEADLINE:
-            lines.append(f'| {name} | {k} | {m["baseline"][name][k]:.3e} | {m["control"][name][k]:.3e} | '
-                         f'{m["linked"][name][k]:.3e} | {report["ratios"][name][k]:.3f} |')
+            lines.append(f'| {name} | {k} | ' + ' | '.join(f'{m[model][name][k]:.3e}' for model in models) +
+                         f' | {report["ratios"][name][k]:.3f} |')
     anchors = ', '.join(f'{k} ' + ' / '.join(_anchor(v) for v in by_part.values()) for k, by_part in PAPER_LOCALITY.items())
     lines += ['', f'Locality in the paper (eyes / nose / mouth; {PAPER_NOTE}): {anchors}.', '', '## Quality', '']
-    lines += quality_table(report)
-    lines += ['', 'The research targets this project tracks (demo/settings.py TARGETS and GOALS) and whether each '
-              'holds are in report.json (`targets`, `goals`).', '']
-    t = report['timings']
-    lines += [f'Total {report["seconds"]:.0f} s (baseline {t["baseline"]:.0f} s, fine-tunes and their evaluation '
-              f'{t["finetunes"]:.0f} s, baseline evaluation {t["baseline_evaluation"]:.0f} s, outputs {t["outputs"]:.0f} s).', '']
+    lines += quality_table(report) + ['']
+    lines += list(footer) + ['']
     return '\n'.join(lines)
 
 #----------------------------------------------------------------------------

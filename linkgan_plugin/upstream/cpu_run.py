@@ -37,6 +37,8 @@ def main(argv=None):
     try:
         runpy.run_path(train_py, run_name='__main__')
     except SystemExit as e:
+        if e.code is not None and not isinstance(e.code, int):
+            print(e.code, file=sys.stderr, flush=True)     # As the interpreter does for sys.exit('message').
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     return 0
 

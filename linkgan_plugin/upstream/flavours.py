@@ -2,7 +2,7 @@
 
 A flavour class knows, for its upstream (class attributes and classmethods, usable on a bare G_ema):
     matches_generator(G)            -> whether this upstream built G (detection order: FLAVOUR_CLASSES)
-    outputs, primary_output, discriminator_inputs, camera_labels
+    outputs, primary_output, discriminator_inputs, camera_labels, train_w_dim, train_resolutions
     num_ws_of(G), mapping_network_of(G), labels(batch, c_dim, ...), render(G, ws, c)
                                     -> what evaluation and editing need
     loss_networks(G)                -> the networks its loss constructor takes (sg2ada: mapping and synthesis)
@@ -31,6 +31,8 @@ class Flavour:
     primary_output = 'image'            # The RGB output semantic regions are segmented from.
     discriminator_inputs = ('image',)   # Outputs D scores (dict outputs only).
     camera_labels = False               # True: the label c is a camera (EG3D's 25 values).
+    train_w_dim = 512                   # The w_dim upstream's train.py builds (all three hard-code 512).
+    train_resolutions = None            # Dataset resolutions train.py accepts (None: any power of two >= 4).
 
     # A bare generator (G_ema) ---------------------------------------------------
     @classmethod
@@ -186,6 +188,7 @@ class EG3D(Flavour):
     outputs = ('image', 'image_raw', 'image_depth')
     discriminator_inputs = ('image', 'image_raw')
     camera_labels = True
+    train_resolutions = (128, 256, 512)
 
     @classmethod
     def matches_generator(cls, G):

@@ -1,0 +1,568 @@
+"""`linkgan pair`: a control and a linked training of a real upstream train.py, side by side, then measured.
+
+    report = run_pair('~/src/stylegan2-ada-pytorch', data='scenes.zip', spec='spec.json', kimg=40, out='runs/pair')
+
+Steps:
+  1. Checks before any work (each a click error naming what to do): the checkout is patched (`linkgan patch`),
+     upstream's requirements import, the spec parses and fits the network (train.py's w_dim, 512, or the --resume
+     network's), the dataset is square with a power-of-two side that train.py accepts (EG3D: 128/256/512 and 25-value
+     camera labels) and matches the --resume network's resolution, and `out` holds no pair made with other settings.
+  2. Training: upstream's train.py twice, through `python -m linkgan_plugin.upstream.cpu_run` (smoke.build_command:
+     the modern-torch shims, and the CPU shims when there is no CUDA device), from the same seed, data, options and
+     optional --resume:
+         <out>/control   --loss=training.loss.StyleGAN2Loss     (the base loss)
+         <out>/linked    --loss=linkgan_plugin.LinkLoss --loss-kwargs={"spec": SPEC}
+     Each is upstream's --outdir: upstream makes a numbered run directory inside it (a "segment"). The length is
+     passed to cpu_run as images (LINKGAN_SMOKE), so fractional kimg and short ticks work; --snap=1 writes a snapshot
+     every tick. Output goes to <out>/<role>/train.log; tick lines are echoed with the role in front.
+  3. Resuming: a role whose <out>/<role>/pair_run.json says it finished `kimg` (or more) is not trained again. An
+     interrupted role resumes from the latest snapshot of its segments with `--resume` for the remaining kimg
+     (segment_progress: the snapshot's kimg, to the image from stats.jsonl when every tick is snapshotted). Upstream's
+     train.py restarts its kimg count, its data order and its latent draws at a resume, so a resumed run sees the
+     start of the data order again: a resumed pair is paired like an uninterrupted one only if both roles were
+     interrupted at the same point.
+  4. Evaluation (analysis.evaluate.eval_report, the `linkgan eval` report): both final G_ema snapshots (and the
+     --resume network, as the baseline) on the same fixed-seed samples, every metric per link and output, quality
+     (SWD, recall / precision, their real-vs-real floors) against the training data. Written as <role>_eval.json
+     (`linkgan eval --out` files: `linkgan eval --compare` reads them).
+  5. Report: pair.json and pair.md in the demo's report layout (demo/command.py report_markdown: linked / control
+     ratios per link and metric, quality beside its floors); leakage.png (the demo's leakage_picture, control and
+     linked side by side); edit-<link>-<role>.png per link and role (editing.edit.run_edit: the paper's Fig. 3 grid).
+
+pair.json: {"upstream", "settings", "runs": {role: {"run_dirs", "snapshot", "kimg", "seconds", "trained_now",
+"sec_per_kimg", "link_stats"}}, "models", "ratios", "quality", "quality_ratio", "quality_floor", "coverage",
+"coverage_floor", "coverage_space", "recall_ratio", "precision_ratio" (demo.command.summarise), "spec_names" (rows:
+link, or "link (output)" for EG3D's image_raw / image_depth), "comparison" (evaluate.compare_reports: every metric,
+region-normalised too), "evaluations": {role: eval report file}, "pictures", "timings", "seconds"}.
+"""
+
+import json
+import math
+import os
+import re
+import shlex
+import subprocess
+import threading
+import time
+
+import click
+import torch
+
+from linkgan_plugin import smoke
+from linkgan_plugin.analysis.datasets import list_images, DatasetError
+from linkgan_plugin.analysis.evaluate import json_safe, compare_reports, DEFAULTS as EVAL_DEFAULTS, eval_report
+from linkgan_plugin.analysis.generator import GeneratorAdapter
+from linkgan_plugin.analysis.network_loading import (dataset_labels, load_network, make_adapter, NetworkLoadError,
+                                                     resolve_device)
+from linkgan_plugin.checks import SpecError
+from linkgan_plugin.demo.command import leakage_picture, report_markdown, summarise
+from linkgan_plugin.editing.edit import link_offsets, run_edit, seed_latents
+from linkgan_plugin.regularizer import BoundSpec
+from linkgan_plugin.spec import load_spec
+from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
+
+ROLES = ('control', 'linked')
+SETTINGS_FILE = 'pair_settings.json'        # <out>/: what the pair was started with (a rerun must match).
+STATE_FILE = 'pair_run.json'                # <out>/<role>/: written when the role finished.
+SNAPSHOT_RE = re.compile(r'^network-snapshot-(\d+)\.pkl$')
+
+# Defaults shared by the API and the CLI.
+DEFAULTS = dict(seed=0, parallel=True, samples=1000, eval_batch=32, camera='frontal', device='auto', edit_seeds=(0, 1, 2, 3),
+                edit_num=3, timeout=None)
+
+# train.py arguments a pair always starts from (the user's `-- ARGS` override them): what each train.py requires, no
+# metrics (the pair measures), a snapshot every tick (resumable to the tick).
+BASE_ARGS = {
+    'sg2ada': ['--gpus=1', '--metrics=none', '--snap=1'],
+    'sg3': ['--cfg=stylegan2', '--gpus=1', '--batch=32', '--gamma=1', '--metrics=none', '--snap=1'],
+    'eg3d': ['--cfg=ffhq', '--gpus=1', '--batch=32', '--gamma=1', '--metrics=none', '--snap=1'],
+}
+CPU_ARGS = {'sg2ada': ['--fp32=1']}         # sg2ada's mixed precision needs CUDA.
+LINK_COMMANDS_NOTE = ('The runs go through `python -m linkgan_plugin.upstream.cpu_run` (cpu_run options in the '
+                      'LINKGAN_SMOKE environment variable: the length in images, the tick, the snapshot grid).')
+# Options the pair sets itself: the pair option to use instead.
+OWN_OPTIONS = {'outdir': '--out', 'data': '--data', 'kimg': '--kimg', 'seed': '--seed', 'resume': '--resume',
+               'loss': '(set by the pair)', 'loss-kwargs': '--spec / --link-kwargs', 'dry-run': '--plan'}
+
+#----------------------------------------------------------------------------
+# Checks.
+
+def inspect_dataset(path, flavour, resolution=None):
+    """{'images', 'resolution', 'label_dim'} of an upstream dataset (folder or zip); click errors naming --data for
+    what train.py would refuse or train wrongly: no images, non-square or non-power-of-two images, a size the
+    flavour's train.py does not take (flavour.train_resolutions), images of different sizes, a resolution other than
+    `resolution` (the --resume network's), missing 25-value camera labels where labels are cameras (EG3D)."""
+    import io
+    from PIL import Image
+    try:
+        names, read = list_images(path)
+    except DatasetError as e:
+        raise click.BadParameter(str(e), param_hint='--data') from None
+    if not names:
+        raise click.BadParameter(f'{path}: has no images (PNG or JPEG)', param_hint='--data')
+    sizes = set()
+    for name in names[:: max(1, len(names) // 8)][:8] + names[-1:]:
+        try:
+            with Image.open(io.BytesIO(read(name))) as img:
+                sizes.add(img.size)
+        except Exception as e:
+            raise click.BadParameter(f'{path}: cannot read image {name!r} ({type(e).__name__}: {e})', param_hint='--data') from None
+    if len(sizes) > 1:
+        raise click.BadParameter(f'{path}: images of different sizes ({", ".join(f"{w}x{h}" for w, h in sorted(sizes))}); '
+                                 'upstream needs one size (make the dataset with upstream\'s dataset_tool.py --resolution)',
+                                 param_hint='--data')
+    w, h = sizes.pop()
+    if w != h or w < 4 or w & (w - 1):
+        raise click.BadParameter(f'{path}: images are {w}x{h}; upstream\'s train.py needs square images whose side is a '
+                                 'power of two (dataset_tool.py --resolution, or `linkgan scenes --resolution`)',
+                                 param_hint='--data')
+    if flavour.train_resolutions and w not in flavour.train_resolutions:
+        raise click.BadParameter(f'{path}: images are {w}x{w}; {flavour.name} trains at '
+                                 f'{", ".join(map(str, flavour.train_resolutions))} px only', param_hint='--data')
+    if resolution is not None and w != resolution:
+        raise click.BadParameter(f'{path}: images are {w}x{w} but the --resume network makes {resolution}x{resolution}',
+                                 param_hint='--data')
+    labels = dataset_labels({'path': path})
+    label_dim = None if labels is None else int(labels.shape[1])
+    if flavour.camera_labels and label_dim != 25:
+        found = 'no labels' if label_dim is None else f'labels of {label_dim} values'
+        raise click.BadParameter(f'{path}: {flavour.name} needs a 25-value camera label per image in dataset.json, found '
+                                 f'{found} (`linkgan scenes --camera-labels` writes them)', param_hint='--data')
+    return {'images': len(names), 'resolution': w, 'label_dim': label_dim}
+
+
+def resume_network_facts(path, code_dir, key):
+    """{'w_dim', 'img_resolution', 'flavour'} of the --resume network (loaded with the checkout's code)."""
+    try:
+        net = load_network(path, upstream=code_dir)
+    except NetworkLoadError as e:
+        raise click.BadParameter(str(e), param_hint='--resume') from None
+    G = net.G
+    if net.flavour != key:
+        raise click.BadParameter(f'{path} is a {net.flavour} network; the checkout is {key}', param_hint='--resume')
+    facts = {'w_dim': int(G.w_dim), 'img_resolution': int(G.img_resolution), 'flavour': net.flavour}
+    del net, G
+    return facts
+
+
+def check_train_args(train_args):
+    """Refuses train.py options the pair sets itself (a UsageError naming the pair option to use)."""
+    for a in train_args:
+        name = smoke._opt_name(a)
+        if name in OWN_OPTIONS:
+            raise click.UsageError(f'`-- {a}`: the pair sets --{name} of train.py itself; use {OWN_OPTIONS[name]}')
+
+#----------------------------------------------------------------------------
+# Runs on disk.
+
+def segment_dirs(role_dir):
+    """Upstream's numbered run directories inside <out>/<role> (one per training segment), in order."""
+    if not os.path.isdir(role_dir):
+        return []
+    return [os.path.join(role_dir, d) for d in sorted(os.listdir(role_dir))
+            if re.match(r'^\d+', d) and os.path.isdir(os.path.join(role_dir, d))]
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def segment_progress(run_dir):
+    """(kimg trained, latest snapshot path or None) of one upstream run directory.
+
+    The snapshot's kimg is in its name (`network-snapshot-<kimg>.pkl`, rounded down); when the run snapshots every
+    tick (training_options.json network_snapshot_ticks 1) the last stats.jsonl row is that snapshot's tick, and its
+    `Progress/kimg` gives the kimg to the image."""
+    snaps = [(int(m.group(1)), f) for f in os.listdir(run_dir) for m in [SNAPSHOT_RE.match(f)] if m]
+    if not snaps:
+        return 0.0, None
+    name_kimg, fname = max(snaps)
+    kimg = float(name_kimg)
+    opts = _read_json(os.path.join(run_dir, 'training_options.json')) or {}
+    try:
+        rows = smoke.read_stats(run_dir)
+    except ValueError:                      # A row cut short by an interruption.
+        rows = []
+    last = rows[-1].get('Progress/kimg') if rows else None
+    if opts.get('network_snapshot_ticks') == 1 and isinstance(last, dict) and math.floor(last['mean'] + 1e-9) == name_kimg:
+        kimg = float(last['mean'])
+    return kimg, os.path.join(run_dir, fname)
+
+
+def role_state(role_dir, kimg):
+    """What is on disk for one role: {'segments': [{'run_dir', 'kimg', 'snapshot'}], 'done_kimg', 'snapshot' (the
+    latest), 'finished' (pair_run.json says it trained >= kimg and its snapshot exists), 'state' (that file)}."""
+    segments = []
+    for d in segment_dirs(role_dir):
+        k, snap = segment_progress(d)
+        segments.append({'run_dir': d, 'kimg': k, 'snapshot': snap})
+    with_snapshots = [s for s in segments if s['snapshot']]
+    state = _read_json(os.path.join(role_dir, STATE_FILE))
+    finished = bool(state and state.get('finished') and state.get('kimg', 0) >= kimg - 1e-9
+                    and os.path.isfile(state.get('snapshot', '')))
+    return {'segments': segments, 'done_kimg': sum(s['kimg'] for s in with_snapshots),
+            'snapshot': state['snapshot'] if finished else (with_snapshots[-1]['snapshot'] if with_snapshots else None),
+            'finished': finished, 'state': state}
+
+
+def write_role_state(role_dir, kimg, snapshot, seconds, segments):
+    state = {'finished': True, 'kimg': kimg, 'snapshot': snapshot, 'seconds': seconds,
+             'segments': [{k: s[k] for k in ('run_dir', 'kimg', 'snapshot')} for s in segments]}
+    with open(os.path.join(role_dir, STATE_FILE), 'w', encoding='utf-8') as f:
+        json.dump(state, f, indent=2)
+    return state
+
+#----------------------------------------------------------------------------
+# Training.
+
+def role_args(common, role, spec_path, link_kwargs, outdir, kimg, resume):
+    """train.py arguments of one segment of `role`."""
+    args = smoke.merge_args(common, [f'--outdir={outdir}', f'--kimg={max(1, math.ceil(kimg))}'])
+    if resume:
+        args.append(f'--resume={resume}')
+    if role == 'control':
+        return args + [f'--loss={smoke.UPSTREAM_LOSS}']
+    kwargs = {'spec': os.path.abspath(spec_path), **(link_kwargs or {})}
+    return args + [f'--loss={smoke.LINK_LOSS}', '--loss-kwargs=' + json.dumps(kwargs, separators=(',', ':'))]
+
+
+def is_progress_line(line):
+    """Lines of train.py's output echoed without --verbose: ticks, resuming, the run directory, errors."""
+    return line.startswith(('tick ', 'Resuming from', 'Output directory', 'Exiting', 'Traceback', 'Error', 'RuntimeError',
+                            'ValueError', 'click.', 'Usage:')) or 'Error:' in line
+
+
+class Segment:
+    """One train.py process of a role: started now, output to `log_path` and (filtered) to echo."""
+
+    def __init__(self, role, cmd, cwd, env, log_path, echo, verbose=False, timeout=None):
+        self.role, self.cmd, self.log_path, self.echo, self.verbose = role, cmd, log_path, echo, verbose
+        self.start = time.time()
+        self.log = open(log_path, 'a', encoding='utf-8')
+        self.log.write(f'\n$ cd {shlex.quote(cwd)} && {" ".join(shlex.quote(c) for c in cmd)}\n')
+        self.log.flush()
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     bufsize=1, errors='replace')
+        self.timed_out = False
+        self.timer = threading.Timer(timeout, self._kill) if timeout else None
+        if self.timer:
+            self.timer.start()
+        self.reader = threading.Thread(target=self._pump, daemon=True)
+        self.reader.start()
+
+    def _kill(self):
+        self.timed_out = True
+        self.proc.kill()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.log.write(line)
+            self.log.flush()
+            if self.verbose or is_progress_line(line):
+                self.echo(f'[{self.role}] {line.rstrip()}')
+
+    def wait(self):
+        try:
+            rc = self.proc.wait()
+        except BaseException:
+            self.proc.kill()
+            raise
+        finally:
+            if self.timer:
+                self.timer.cancel()
+        self.reader.join()
+        self.log.close()
+        self.seconds = time.time() - self.start
+        return 124 if self.timed_out else rc
+
+    def tail(self, lines=25):
+        with open(self.log_path, encoding='utf-8', errors='replace') as f:
+            return ''.join(f.readlines()[-lines:])
+
+#----------------------------------------------------------------------------
+# Evaluation and report.
+
+def _rows_of(results):
+    """{row: metrics} with one row per link and output: the link's name for 'image', "link (output)" otherwise."""
+    return {(link if output == 'image' else f'{link} ({output})'): values
+            for output, by_link in results.items() for link, values in by_link.items()}
+
+
+def as_demo_evaluation(report):
+    """An eval_report in the demo's evaluation layout (demo/evaluation.py evaluate_model), for demo.command.summarise."""
+    q = report['quality']
+    return {'links': _rows_of(report['results']), 'quality': q['swd'], 'quality_floor': q.get('swd_floor'),
+            'coverage': q.get('coverage')}
+
+
+def evaluate_pair(snapshots, code_dir, spec_path, data, samples, batch, seed, quality_images, device, camera, echo):
+    """eval_report of each network ({label: snapshot path}), on the same samples; returns ({label: report}, spec,
+    {label: G_ema on the device})."""
+    dev = resolve_device(device)
+    reports, nets, spec = {}, {}, None
+    for label, path in snapshots.items():
+        net = load_network(path, upstream=code_dir)
+        gen = make_adapter(net, camera=camera, device=dev)
+        if spec is None:
+            spec = load_spec(spec_path, w_dim=gen.w_dim, resolution=gen.img_resolution)
+        with click.progressbar(length=samples, label=f'eval {label}', file=click.get_text_stream('stderr')) as bar:
+            reports[label] = eval_report(net, gen, spec, os.path.abspath(spec_path), None, samples, batch, seed,
+                                         EVAL_DEFAULTS['truncation'], None, camera, data, quality_images,
+                                         progress=bar.update)
+        nets[label] = gen.G
+        echo(f'evaluated {label}: {path}')
+    return reports, spec, nets
+
+
+def write_pictures(out, spec, nets, seeds, num, alpha):
+    """leakage.png (control and linked side by side) and edit-<link>-<role>.png per link and role; returns the paths."""
+    paths = {'leakage': os.path.join(out, 'leakage.png')}
+    leakage_picture({role: nets[role] for role in ROLES}, spec).save(paths['leakage'])
+    for role in ROLES:
+        gen = GeneratorAdapter(nets[role])
+        bound = BoundSpec(spec, gen.w_dim)
+        for i, link in enumerate(spec.links):
+            generator = torch.Generator().manual_seed(0)
+            c = gen.default_c(len(seeds), generator=generator)
+            with torch.no_grad():
+                ws = gen.map(seed_latents(seeds, gen.z_dim).to(gen.device), c)
+                linked, complement = link_offsets(gen, bound, ws, i, num, 'resample', alpha, 1.0, c, generator)
+                path = os.path.join(out, f'edit-{link.name}-{role}.png')
+                run_edit(gen, bound, i, ws, c, linked, complement, [f'seed {s}' for s in seeds],
+                         f'{role}: link {link.name}, linked axes resampled', path, show=False)
+            paths[f'edit-{link.name}-{role}'] = path
+    return paths
+
+
+def pair_intro(det, settings, runs, data_info, samples):
+    kimgs = {role: runs[role]['kimg'] for role in ROLES}
+    start = f'--resume {settings["resume"]}' if settings['resume'] else 'from scratch'
+    where = 'CPU shims (no CUDA device)' if settings['cpu'] else 'the GPU(s)'
+    return (f'{det.describe()}, on {where}. Data: {settings["data"]} ({data_info["images"]} images, '
+            f'{data_info["resolution"]}x{data_info["resolution"]}). Control: train.py with the base loss; linked: with '
+            f'`LinkLoss` and the spec {settings["spec"]}. Same seed ({settings["seed"]}), data, options and start '
+            f'({start}); {settings["kimg"]:g} kimg each (trained: control {kimgs["control"]:.3g}, linked '
+            f'{kimgs["linked"]:.3g}). G_ema of each final snapshot, {samples} fixed-seed samples, images in [-1, 1]; '
+            'quality against the training data. Ratio = linked / control.')
+
+
+def pair_footer(report):
+    t, runs = report['timings'], report['runs']
+    lines = ['Every metric of every link and output (region-normalised too) is in pair.json (`comparison`) and in '
+             'control_eval.json / linked_eval.json (`linkgan eval --compare` reads them).', '',
+             f'Total {report["seconds"]:.0f} s (training {t["training"]:.0f} s, evaluation {t["evaluation"]:.0f} s, '
+             f'pictures {t["pictures"]:.0f} s). ' + '; '.join(
+                 f'{role}: {runs[role]["seconds"]:.0f} s of training in {len(runs[role]["run_dirs"])} segment(s)'
+                 + ('' if runs[role]['trained_now'] else ' (finished earlier: not trained again)') for role in ROLES) + '.']
+    if abs(runs['control']['kimg'] - runs['linked']['kimg']) > 1e-6:
+        lines += ['', f'warning: the two runs trained different lengths (control {runs["control"]["kimg"]:.3g} kimg, '
+                  f'linked {runs["linked"]["kimg"]:.3g} kimg): the ratios mix in the effect of extra training.']
+    return lines
+
+#----------------------------------------------------------------------------
+# The pair.
+
+def plan_pair(upstream_dir, data, spec, kimg, out, resume=None, seed=0, train_args=(), tiny=False, tick=None,
+              link_kwargs=None, cpu=None, patch_dir=None, quality_images=None):
+    """Every check of step 1 and the train.py arguments both roles share. Raises click exceptions.
+
+    Returns {'det', 'flavour', 'data_info', 'w_dim', 'common' (train.py args), 'cpu', 'smoke_opts' (cpu_run's
+    LINKGAN_SMOKE without the length), 'quality_images' (default: half the data, at most 1024, so the floors can be
+    measured), 'settings' (what pair_settings.json holds)}."""
+    if kimg <= 0:
+        raise click.BadParameter('must be > 0', param_hint='--kimg')
+    det = smoke.checked_checkout(upstream_dir, spec, patch_dir)
+    key = det.upstream.key
+    flavour = FLAVOUR_CLASSES[key]
+    train_args = list(train_args)
+    check_train_args(train_args)
+    facts = resume_network_facts(resume, det.code_dir, key) if resume else None
+    data_info = inspect_dataset(data, flavour, facts and facts['img_resolution'])
+    n = data_info['images']
+    quality_images = quality_images or min(EVAL_DEFAULTS['quality_images'], max(16, n // 2))
+    if n < quality_images:
+        raise click.BadParameter(f'{data} has {n} images; quality needs --quality-images ({quality_images}) of them, '
+                                 'and twice that for the real-vs-real floors', param_hint='--data')
+    w_dim = facts['w_dim'] if facts else flavour.train_w_dim
+    where = f'the --resume network\'s w_dim is {w_dim}' if facts else f'{key}\'s train.py builds w_dim {w_dim}'
+    try:
+        load_spec(os.path.abspath(spec), w_dim=w_dim, resolution=data_info['resolution'])
+    except SpecError as e:
+        raise click.BadParameter(f'{e} ({where})', param_hint='--spec') from None
+    if link_kwargs is not None and (not isinstance(link_kwargs, dict) or 'spec' in link_kwargs or 'links' in link_kwargs):
+        raise click.BadParameter('a JSON object of LinkLoss / base-loss kwargs without the spec (e.g. '
+                                 '{"link_pass": "per_link"}); the spec comes from --spec', param_hint='--link-kwargs')
+    cpu = (not torch.cuda.is_available()) if cpu is None else cpu
+    defaults = list(BASE_ARGS[key])
+    smoke_opts = {}
+    if tiny:                                    # The smoke's small networks (and its batch) for a CPU-sized pair.
+        sd = smoke.SMOKE_DEFAULTS[key]
+        defaults = smoke.merge_args(defaults, [a for a in sd['args'] if smoke._opt_name(a) not in ('kimg', 'tick', 'snap')])
+        defaults = smoke.merge_args(defaults, [a for a in smoke.SLOW_CFG_ARGS.get(smoke.arg_value(train_args, 'cfg'), [])
+                                               if smoke.arg_value(train_args, smoke._opt_name(a)) is None])
+        smoke_opts.update({k: sd[k] for k in ('channel_base', 'channel_max') if sd.get(k)})
+    if cpu:
+        defaults = smoke.merge_args(defaults, CPU_ARGS.get(key, []))
+    common = smoke.merge_args(defaults, train_args)
+    common = smoke.merge_args(common, [f'--data={os.path.abspath(data)}', f'--seed={seed}'])
+    batch = int(smoke.arg_value(common, 'batch') or 32)
+    tick = tick if tick is not None else min(4.0, max(batch / 1000, kimg / 10))
+    smoke_opts.update(tick_nimg=max(batch, int(round(tick * 1000))), grid=[8, 4])
+    spec_text = open(spec, encoding='utf-8').read()
+    settings = {'upstream': key, 'code_dir': det.code_dir, 'data': os.path.abspath(data), 'spec': os.path.abspath(spec),
+                'spec_json': json.loads(spec_text), 'resume': os.path.abspath(resume) if resume else None, 'seed': seed,
+                'train_args': common, 'link_kwargs': link_kwargs, 'smoke_opts': smoke_opts, 'tiny': bool(tiny),
+                'cpu': cpu, 'kimg': kimg, 'tick': tick}
+    return {'det': det, 'flavour': flavour, 'data_info': data_info, 'w_dim': w_dim, 'common': common, 'cpu': cpu,
+            'smoke_opts': smoke_opts, 'quality_images': quality_images, 'settings': settings}
+
+
+def check_out_dir(out, settings):
+    """Refuses an out dir that holds a pair made with other settings (the length may differ: a longer --kimg
+    continues the runs); writes pair_settings.json otherwise."""
+    path = os.path.join(out, SETTINGS_FILE)
+    old = _read_json(path)
+    keys = ('upstream', 'data', 'spec_json', 'resume', 'seed', 'train_args', 'link_kwargs', 'tiny')
+    if old is not None:
+        differ = [k for k in keys if old.get(k) != settings[k]]
+        if differ:
+            raise click.ClickException(f'{out} holds a pair made with other settings ({", ".join(differ)} differ); '
+                                       'use another --out, or remove it to start again')
+    os.makedirs(out, exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(settings, f, indent=2)
+
+
+def _env_for(role, plan, nimg, threads, parallel):
+    smoke_opts = {**plan['smoke_opts'], 'nimg': nimg}
+    env = smoke.train_env(smoke_opts, cpu=plan['cpu'], threads=threads)
+    if parallel and not plan['cpu'] and torch.cuda.is_available():
+        gpus = int(smoke.arg_value(plan['common'], 'gpus') or 1)
+        visible = list(range(torch.cuda.device_count()))
+        if len(visible) >= 2 * gpus:            # Two disjoint sets of GPUs; else both runs share them.
+            first = ROLES.index(role) * gpus
+            env['CUDA_VISIBLE_DEVICES'] = ','.join(map(str, visible[first:first + gpus]))
+    return env
+
+
+def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, echo, verbose):
+    """Trains whatever each role still lacks (step 2-3); returns {role: runs entry}."""
+    todo, runs = {}, {}
+    for role in ROLES:
+        role_dir = os.path.join(out, role)
+        os.makedirs(role_dir, exist_ok=True)
+        st = role_state(role_dir, kimg)
+        if st['finished']:
+            echo(f'{role}: finished earlier ({st["state"]["kimg"]:g} kimg, {st["snapshot"]}): not trained again')
+        else:
+            todo[role] = st
+    if threads is None and plan['cpu']:
+        threads = max(1, (os.cpu_count() or 2) // (2 if parallel and len(todo) > 1 else 1))
+    segments = {}
+
+    def start(role, st):
+        remaining = kimg - st['done_kimg']
+        resume = st['snapshot'] or plan['settings']['resume']
+        nimg = max(1, int(round(remaining * 1000)))
+        args = role_args(plan['common'], role, spec, link_kwargs, os.path.join(out, role), remaining, resume)
+        cmd = smoke.build_command(plan['det'].code_dir, args)
+        what = (f'resuming from {st["snapshot"]} ({st["done_kimg"]:.3g} kimg done), {remaining:.3g} kimg to go'
+                if st['snapshot'] else f'{remaining:g} kimg')
+        echo(f'{role}: {what}; log {os.path.join(out, role, "train.log")}')
+        return Segment(role, cmd, plan['det'].code_dir, _env_for(role, plan, nimg, threads, parallel),
+                       os.path.join(out, role, 'train.log'), echo, verbose, timeout)
+
+    def finish(role, seg):
+        rc = seg.wait()
+        if rc != 0:
+            raise click.ClickException(f'{role}: train.py exited with status {rc}' + (' (timed out)' if rc == 124 else '')
+                                       + f'; the end of {seg.log_path}:\n{seg.tail()}\nRun `linkgan pair` again with the '
+                                       'same arguments to resume from the last snapshot.')
+        st = role_state(os.path.join(out, role), kimg)
+        if st['snapshot'] is None:
+            raise click.ClickException(f'{role}: train.py finished without writing a snapshot; see {seg.log_path}')
+        previous = (st['state'] or {}).get('seconds', 0.0)
+        write_role_state(os.path.join(out, role), max(kimg, st['done_kimg']), st['snapshot'], previous + seg.seconds,
+                         st['segments'])
+        segments[role] = seg
+
+    if parallel:
+        started = {role: start(role, st) for role, st in todo.items()}
+        errors = []
+        for role, seg in started.items():
+            try:
+                finish(role, seg)
+            except click.ClickException as e:
+                errors.append(e)
+        if errors:
+            raise errors[0] if len(errors) == 1 else click.ClickException('\n\n'.join(e.message for e in errors))
+    else:
+        for role, st in todo.items():
+            finish(role, start(role, st))
+
+    for role in ROLES:
+        role_dir = os.path.join(out, role)
+        st = role_state(role_dir, kimg)
+        state = st['state'] or {}
+        run_dirs = [s['run_dir'] for s in st['segments'] if s['snapshot']]
+        rows = [r for d in run_dirs for r in smoke.read_stats(d)]
+        runs[role] = {'run_dirs': run_dirs, 'snapshot': st['snapshot'], 'kimg': state.get('kimg', kimg),
+                      'seconds': state.get('seconds', 0.0), 'trained_now': role in segments,
+                      'sec_per_kimg': smoke.sec_per_kimg(rows), 'link_stats': smoke.link_stats(rows)}
+    return runs
+
+
+def run_pair(upstream_dir, data, spec, kimg, out, resume=None, seed=DEFAULTS['seed'], parallel=DEFAULTS['parallel'],
+             train_args=(), tiny=False, tick=None, link_kwargs=None, samples=DEFAULTS['samples'],
+             eval_batch=DEFAULTS['eval_batch'], quality_images=None, device=DEFAULTS['device'], camera=DEFAULTS['camera'],
+             threads=None, cpu=None, timeout=DEFAULTS['timeout'], patch_dir=None, echo=print, verbose=False):
+    """The whole pair (module docstring); returns the pair.json dict (also written to `out`)."""
+    t0 = time.time()
+    out = os.path.abspath(out)
+    plan = plan_pair(upstream_dir, data, spec, kimg, out, resume, seed, train_args, tiny, tick, link_kwargs, cpu, patch_dir,
+                     quality_images)
+    settings = plan['settings']
+    check_out_dir(out, settings)
+    echo(f'Detected {plan["det"].describe()}; pair in {out}')
+    runs = train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, echo, verbose)
+    t1 = time.time()
+
+    quality_images = plan['quality_images']
+    snapshots = ({'baseline': settings['resume']} if settings['resume'] else {})
+    snapshots.update({role: runs[role]['snapshot'] for role in ROLES})
+    torch.set_num_threads(max(1, threads or torch.get_num_threads()))
+    reports, spec_obj, nets = evaluate_pair(snapshots, plan['det'].code_dir, spec, data, samples, eval_batch,
+                                            seed, quality_images, device, camera, echo)
+    evaluation_files = {}
+    for label, rep in reports.items():
+        evaluation_files[label] = os.path.join(out, f'{label}_eval.json')
+        with open(evaluation_files[label], 'w', encoding='utf-8') as f:
+            json.dump(json_safe(rep), f, indent=2)
+    t2 = time.time()
+    pictures = write_pictures(out, spec_obj, nets, list(DEFAULTS['edit_seeds']), DEFAULTS['edit_num'], spec_obj.alpha)
+    t3 = time.time()
+
+    evaluations = {label: as_demo_evaluation(rep) for label, rep in reports.items()}
+    rows = list(evaluations['linked']['links'])
+    report = {'upstream': plan['det'].describe(), 'settings': {**settings, 'samples': samples, 'quality_images': quality_images},
+              'runs': runs, **summarise(evaluations, rows), 'spec_names': rows, 'spec': spec_obj.to_dict(),
+              'comparison': compare_reports(reports['linked'], reports['control']),
+              'evaluations': evaluation_files, 'pictures': pictures,
+              'timings': {'training': t1 - t0, 'evaluation': t2 - t1, 'pictures': t3 - t2}, 'seconds': time.time() - t0}
+    for key in ('targets', 'targets_met', 'goals', 'goals_met'):      # The demo's research targets: not the pair's.
+        report.pop(key, None)
+    markdown = report_markdown(report, title='# linkgan pair report',
+                               intro=pair_intro(plan['det'], settings, runs, plan['data_info'], samples), advice='',
+                               footer=pair_footer(report))
+    with open(os.path.join(out, 'pair.json'), 'w', encoding='utf-8') as f:
+        json.dump(json_safe(report), f, indent=2)
+    with open(os.path.join(out, 'pair.md'), 'w', encoding='utf-8') as f:
+        f.write(markdown)
+    report['markdown'] = markdown
+    return report
+
+#----------------------------------------------------------------------------
