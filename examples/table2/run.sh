@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Table 2 in miniature (issue 19), from nothing to docs/table2/: one from-scratch faces pair (linked: eyes, nose
+# and mouth in one network; control: the same initial weights, data and latents without the link term) per training
+# seed, then `linkgan table2` (compare on every seed and region: LinkGAN against StyleSpace, ReSeFa, LELSD and a
+# random direction, 5 search seeds each) into docs/table2/table2.{md,json,png}.
+# Resumable: finished trainings (docs/table2/seed*/runs) and comparisons (docs/table2/compare/*/compare.json) are kept
+# and never run again; rerun the script after an interruption.
+#
+#   examples/table2/run.sh [OUT]        # OUT default docs/table2; 2 cores: ~35 min per seed's pair, ~20 min per comparison
+set -euo pipefail
+OUT="${1:-docs/table2}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+for seed in 0 1 2; do
+  OMP_NUM_THREADS=1 linkgan study --recipes "$HERE/recipes.json" --seed "$seed" --workers 2 --out "$OUT/seed$seed"
+done
+OMP_NUM_THREADS=2 linkgan table2 "$OUT/seed0" "$OUT/seed1" "$OUT/seed2" --out "$OUT"
