@@ -372,7 +372,7 @@ def test_faces_demo_without_a_shipped_baseline_says_how_to_get_one(tmp_path, mon
     from linkgan_plugin.demo import baseline as demo_baseline
     if entry == 'no entry':
         monkeypatch.delitem(demo_baseline.BASELINE_FILES, 'faces')
-    else:       # What ships today; once assets/faces_baseline.pt ships, the entry stays and the file exists.
+    else:       # The entry stays, the file is gone (a checkout without the asset).
         monkeypatch.setitem(demo_baseline.BASELINE_FILES, 'faces', str(tmp_path / 'faces_baseline.pt'))
     out = tmp_path / 'o'
     result = CliRunner().invoke(main, ['demo', '--scene', 'faces', '--outdir', str(out)])

@@ -46,8 +46,10 @@ spec all three were evaluated with; 'role' 'baseline'|'control'|'linked'; 'kimg'
 The built-in spec (`BUILTIN_SPEC`) links the top-left and the bottom-right quadrant, each to its own 16 of the 64
 axes of W, with the fine-tune recipe in DEMO_SPEC_DEFAULTS; the faces' (`--scene faces`, `FACES_SPEC`) links the
 paper's eyes, nose and mouth (the face presets' boxes) to axes 0:16, 16:32 and 32:48, with the same recipe, and its
-report sets each link's locality beside the paper's for that region. No faces baseline ships yet: `--baseline
-shipped` refuses with what to run instead (demo_baseline.shipped_baseline). A user spec (`--spec FILE`) keeps its
+report sets each link's locality beside the paper's for that region; its shipped baseline
+(assets/faces_baseline.pt, `linkgan baseline --scene faces --kimg 160`) is trained like the cells'. A scene whose
+baseline file is missing makes `--baseline shipped` refuse with what to run instead (demo_baseline.shipped_baseline).
+A user spec (`--spec FILE`) keeps its
 own values; the fields it leaves out take the demo's recipe rather than the library DEFAULTS.
 """
 
@@ -496,7 +498,7 @@ class BaselineChoice(click.ParamType):
               help='cells: boxes on a 2x2 grid of independent cells; landscape: a semantic link (sky), its region '
                    'segmented per sample by a segmenter trained at demo time and named in the spec as a TorchScript '
                    'file; skies: the same under varied skies (time of day, brightness, clouds); faces: aligned faces, '
-                   'boxes on the eyes, nose and mouth (no shipped baseline yet: --baseline train or FILE).')
+                   'boxes on the eyes, nose and mouth.')
 @click.option('--mask-mode', type=click.Choice(['source', 'union', 'mean']), default='source', show_default=True,
               help='landscape: which images the sky mask comes from (the spec\'s region mode).')
 @click.option('--baseline', type=BaselineChoice(), default='shipped', show_default=True,
