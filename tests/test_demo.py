@@ -341,12 +341,12 @@ def test_faces_demo_links_eyes_nose_and_mouth(tmp_path, demo_on_one_thread):
     assert report['coverage_space'] == {'features': 'factors:faces', 'measure': 'worst part', 'k': 3}
     assert set(report['details']['linked']['coverage']['parts']) == {'shared', 'eyes', 'nose', 'mouth'}
     # The report: each link beside the paper's LinkGAN locality of its region, and how to get stronger linkage on
-    # this scene (no faces baseline ships: a --baseline FILE gives the sizes).
+    # this scene (its baseline ships: no --baseline FILE needed).
     md = (out / 'report.md').read_text()
     for name, anchor in (('eyes', '0.016'), ('nose', '0.036'), ('mouth', '0.024')):
         assert f'- **{name}**: mse_i' in md and f"(the paper's LinkGAN on the {name}: {anchor})" in md
         assert f'| {name} | locality |' in md
-    assert 'linkgan demo --from-scratch 160 --scene faces --baseline FILE' in md
+    assert 'linkgan demo --from-scratch 160 --scene faces` trains' in md and '--baseline FILE' not in md
     assert 'top_left' not in md and md in result.output
     from PIL import Image
     with Image.open(out / 'leakage.png') as pic:
@@ -365,6 +365,15 @@ def test_faces_demo_from_scratch_takes_only_the_baselines_sizes(tmp_path, demo_o
     assert report['settings']['scene'] == 'faces' and report['baseline']['scene'] == 'cells'
     assert report['spec_names'] == ['eyes', 'nose', 'mouth']
     assert report['coverage_space']['features'] == 'factors:faces'
+
+
+def test_stronger_linkage_names_a_baseline_file_only_where_none_ships(tmp_path, monkeypatch):
+    from linkgan_plugin.demo import baseline as demo_baseline
+    from linkgan_plugin.demo.command import stronger_linkage_line
+    assert '--baseline FILE' not in stronger_linkage_line({'scene': 'faces', 'finetune_kimg': 16.0})
+    monkeypatch.setitem(demo_baseline.BASELINE_FILES, 'faces', str(tmp_path / 'missing.pt'))
+    line = stronger_linkage_line({'scene': 'faces', 'finetune_kimg': 16.0})
+    assert 'linkgan demo --from-scratch 160 --scene faces --baseline FILE' in line and 'no faces baseline ships' in line
 
 
 @pytest.mark.parametrize('entry', ['file missing', 'no entry'])
