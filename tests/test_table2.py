@@ -65,15 +65,15 @@ def test_table_over_seeds_with_the_paper_rows_and_targets(run):
         report = json.loads((out / 'compare' / f'seed{seed}-eyes' / 'compare.json').read_text())
         ours = next(r for r in region['rows'] if r['method'] == 'LinkGAN')
         m = next(m for m in report['methods'] if m['family'] == 'linkgan-resample')
-        assert ours['mse_o']['per_seed'][seed_index] == pytest.approx(m['matched']['out_all'] * 1e3)
-        assert ours['mse_i']['per_seed'][seed_index] == pytest.approx(report['match']['in_all'] * 1e3)
-        assert ours['locality']['per_seed'][seed_index] == pytest.approx(m['matched']['locality'])
+        assert ours['mse_o']['values'][seed_index] == pytest.approx(m['matched']['out_all'] * 1e3)
+        assert ours['mse_i']['values'][seed_index] == pytest.approx(report['match']['in_all'] * 1e3)
+        assert ours['locality']['values'][seed_index] == pytest.approx(m['matched']['locality'])
     for r in region['rows']:
         for f in ('mse_i', 'mse_o', 'locality'):
-            known = [v for v in r[f]['per_seed'] if v is not None]
+            known = [v for v in r[f]['values'] if v is not None]
             if known:
                 assert min(known) <= r[f]['median'] <= max(known)
-    assert table['quality']['linked_quality']['per_seed'] == [100.0, 101.0]
+    assert table['quality']['linked_quality']['values'] == [100.0, 101.0]
     assert table['targets']['quality_ok'] is False            # Recall 0.83x < 0.9x.
     assert table['targets']['eyes']['floor_met'] is False
     md = (out / 'table2.md').read_text()

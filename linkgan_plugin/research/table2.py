@@ -9,7 +9,7 @@ command resumes), then reads them all:
 
     OUT/table2.json   every region x method x network: MSE_i and MSE_o (x1e-3, divided by all pixels, the paper's
                       layout) and the per-pixel locality out_px / in_px at the matched in-region change (LinkGAN
-                      resample at t = 1 on that seed's linked network), per seed and as median, mean, min, max over
+                      resample at t = 1 on that seed's linked network), per seed ('values') and as median, mean, min, max over
                       seeds; post-hoc methods enter each seed as the median over their search seeds. The paper's
                       rows (metrics.PAPER_TABLE2), quality (SWD with its real-vs-real floor, recall) of control and
                       linked from the studies, and the targets of issue 19.
@@ -33,7 +33,7 @@ from linkgan_plugin.analysis.metrics import PAPER_TABLE2
 from linkgan_plugin.analysis.pictures import heatmap, leakage_grid, outline, stack_vertical
 from linkgan_plugin.demo.settings import demo_spec
 from linkgan_plugin.research.compare import compare_command, DEFAULTS as COMPARE_SETTINGS, load_edit_samples
-from linkgan_plugin.research.compare_report import closest_point, post_hoc_summaries, lelsd_summaries, SCALE
+from linkgan_plugin.research.compare_report import closest_point, lelsd_summaries, post_hoc_summaries, SCALE, spread
 from linkgan_plugin.research.study import make_jobs, recipe_spec
 
 # Rows of the table: (method label, compare family, summarised over search seeds).
@@ -89,12 +89,12 @@ def run_compares(pairs, out, options, echo=click.echo):
 #----------------------------------------------------------------------------
 # The table.
 
-def spread(values):
-    """{'per_seed', 'median', 'mean', 'min', 'max'} (None where no seed has a value)."""
+def over_seeds(values):
+    """compare_report.spread of per-seed values ('values', 'n', 'median', 'min', 'max') and their 'mean'."""
+    out = spread(values)
     known = [v for v in values if v is not None]
-    stat = lambda f: f(known) if known else None
-    return {'per_seed': list(values), 'median': stat(statistics.median), 'mean': stat(statistics.mean),
-            'min': stat(min), 'max': stat(max)}
+    out['mean'] = statistics.mean(known) if known else None
+    return out
 
 
 def report_figures(report):
@@ -125,7 +125,7 @@ def quality_of(pairs):
     """Quality of linked and control over seeds, from the studies' rows: SWD (x1e3) with its floor, recall."""
     keys = ('linked_quality', 'control_quality', 'quality_floor', 'quality_ratio', 'linked_recall', 'control_recall',
             'recall_ratio', 'recall_floor')
-    return {k: spread([p['rows'][0].get(k) for p in pairs]) for k in keys}
+    return {k: over_seeds([p['rows'][0].get(k) for p in pairs]) for k in keys}
 
 
 def build_table(pairs, out, options):
@@ -137,7 +137,7 @@ def build_table(pairs, out, options):
         rows = []
         for key in dict.fromkeys(k for figures in per_seed for k in figures):
             rows.append({'method': key[0], 'network': key[1],
-                         **{f: spread([figures.get(key, {}).get(f) for figures in per_seed]) for f in FIGURES}})
+                         **{f: over_seeds([figures.get(key, {}).get(f) for figures in per_seed]) for f in FIGURES}})
         regions[link] = {'rows': rows, 'paper': {m: dict(zip(('mse_i', 'mse_o'), v[link]))
                                                  for m, v in PAPER_TABLE2.items() if link in v}}
     table = {'seeds': [p['seed'] for p in pairs], 'recipe': pairs[0]['recipe'], 'compare': dict(options), 'regions': regions,
