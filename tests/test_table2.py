@@ -92,3 +92,19 @@ def test_bad_studies_are_named(run, tmp_path):
         pt.unlink()
     r = CliRunner().invoke(table2.table2_command, [str(broken), '--out', str(tmp_path / 'o')])
     assert r.exit_code == 2 and 'has not finished' in r.output
+
+
+def test_without_kept_edits_the_table_is_written_and_the_picture_left(run, tmp_path):
+    import shutil
+    studies, out, _, _ = run
+    copy = tmp_path / 'out'
+    shutil.copytree(out, copy)
+    for npz in copy.glob('compare/*/edits-*.npz'):
+        npz.unlink()
+    (copy / 'table2.png').unlink()
+    r = CliRunner().invoke(table2.table2_command, studies + ['--out', str(copy), '--samples', '4', '--lelsd-seeds', '2',
+                                                             '--post-hoc-seeds', '2', '--lelsd-max-steps', '2',
+                                                             '--post-hoc-samples', '4'])
+    assert r.exit_code == 0, r.output
+    assert 'table2.png is not redrawn' in r.output and not (copy / 'table2.png').exists()
+    assert json.loads((copy / 'table2.json').read_text()) == json.loads((out / 'table2.json').read_text())

@@ -264,13 +264,28 @@ def edits_picture(pair, out, samples=2, scale=3):
     return stack_vertical(blocks)
 
 
+def edits_kept(pair, out):
+    """Whether every comparison of `pair` kept its edits (compare's edits-<network>.npz; not committed with the
+    results, so a checkout of them can tabulate but not redraw the picture)."""
+    for link in pair['links']:
+        folder = compare_dir(out, pair['seed'], link)
+        report = read_json_option(os.path.join(folder, 'compare.json'), 'compare.json')
+        if not all(os.path.isfile(os.path.join(folder, f'edits-{net}.npz')) for net in report['networks']):
+            return False
+    return True
+
+
 def write_table(table, picture, out):
+    """table2.json, table2.md and (when `picture` is not None) table2.png in `out`; returns the paths written."""
     paths = {k: os.path.join(out, f'table2.{k}') for k in ('json', 'md', 'png')}
     with open(paths['json'], 'w', encoding='utf-8') as f:
         json.dump(table, f, indent=2)
     with open(paths['md'], 'w', encoding='utf-8') as f:
         f.write(table_markdown(table))
-    picture.save(paths['png'])
+    if picture is None:
+        del paths['png']
+    else:
+        picture.save(paths['png'])
     return paths
 
 #----------------------------------------------------------------------------
@@ -304,6 +319,10 @@ def table2_command(studies, out, samples, lelsd_seeds, post_hoc_seeds, lelsd_max
                    lelsd_max_steps=lelsd_max_steps, post_hoc_samples=post_hoc_samples)
     run_compares(pairs, out, options, echo=lambda s: click.echo(s, err=True))     # compare shows its own progress.
     table = build_table(pairs, out, options)
-    paths = write_table(table, edits_picture(pairs[0], out), out)
+    picture = edits_picture(pairs[0], out) if edits_kept(pairs[0], out) else None
+    if picture is None:
+        click.echo(f'seed {pairs[0]["seed"]}: its comparisons kept no edits (edits-*.npz): table2.png is not redrawn',
+                   err=True)
+    paths = write_table(table, picture, out)
     click.echo(table_markdown(table))
-    click.echo(f'wrote {paths["json"]}, {paths["md"]}, {paths["png"]}')
+    click.echo('wrote ' + ', '.join(paths.values()))
