@@ -6,7 +6,7 @@
 # Resumable: finished trainings (docs/table2/seed*/runs) and comparisons (docs/table2/compare/*/compare.json) are kept
 # and never run again; rerun the script after an interruption.
 #
-#   examples/table2/run.sh [OUT]        # OUT default docs/table2; 2 cores: ~35 min per seed's pair, ~20 min per comparison
+#   examples/table2/run.sh [OUT]        # OUT default docs/table2; 2 cores: ~30 min per seed's pair, 8-11 min per comparison
 set -euo pipefail
 OUT="${1:-docs/table2}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
