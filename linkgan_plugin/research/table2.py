@@ -27,10 +27,11 @@ import statistics
 
 import click
 import numpy as np
+import torch
 
 from linkgan_plugin.analysis.cli_options import read_json_option
 from linkgan_plugin.analysis.metrics import PAPER_TABLE2
-from linkgan_plugin.analysis.pictures import heatmap, leakage_grid, outline, stack_vertical
+from linkgan_plugin.analysis.pictures import heatmap, leakage_grid, mean_abs_change, outline, stack_vertical
 from linkgan_plugin.demo.settings import demo_spec
 from linkgan_plugin.research.compare import compare_command, DEFAULTS as COMPARE_SETTINGS, load_edit_samples
 from linkgan_plugin.research.compare_report import closest_point, lelsd_summaries, post_hoc_summaries, SCALE, spread
@@ -245,9 +246,9 @@ def edits_picture(pair, out, samples=2, scale=3):
             kept = edits[m['network']]
             point = closest_point(m['points'], report['match']['in_px'])
             j = [p['strength'] for p in m['points']].index(point['strength'])
-            x0 = kept['originals'][:samples].astype(np.float32)
-            x1 = kept['methods'][m['key']]['images'][j][:samples].astype(np.float32)
-            diffs.append(np.abs(x1 - x0).mean(axis=3))
+            as_tensor = lambda a: torch.from_numpy(a[:samples].astype(np.float32)).permute(0, 3, 1, 2)
+            diffs.append(mean_abs_change(as_tensor(kept['originals']),
+                                         [as_tensor(kept['methods'][m['key']]['images'][j])]).numpy())
             rows.append((title, kept['originals'][:samples], kept['methods'][m['key']]['images'][j][:samples]))
         vmax = max(float(d.max()) for d in diffs) if diffs else 1.0
         mask = spec.links[pair['links'].index(link)].region.rasterise(*rows[0][1].shape[1:3]).numpy()
