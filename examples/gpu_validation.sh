@@ -76,10 +76,16 @@ step cuda_tests "$PY -m pytest -q --collect-only -k cuda tests/test_ops_masked_d
 step bench_kernel "${LINKGAN[*]} bench kernel --help | grep -q -- --json" -- \
   "${LINKGAN[@]}" bench kernel --device cuda --json "$OUT/bench_kernel.json"
 
-# 2. The loss's overhead: the toy at the demo's sizes (bench loss has no device or size option yet: it measures on
-#    the CPU), then the real upstream networks on the GPU when a checkout is given.
-step bench_loss "${LINKGAN[*]} bench loss --help | grep -q -- --pass-links" -- \
-  "${LINKGAN[@]}" bench loss --threads 0 --blocks 4
+# 2. The loss's overhead on the GPU: the toy at the demo's sizes, then sized like a 256 px network (w_dim 512, 128
+#    channels in every layer: upstream's sg2ada at 256 px has 512 at 4-32 px down to 64 at 256 px) with upstream's
+#    base loss settings; then the real upstream networks when a checkout is given. The dry run parses each
+#    command's options (an unknown option fails) and stops at --help.
+BENCH_LOSS=(bench loss --device cuda --threads 0 --blocks 4)
+BENCH_LOSS_256=(bench loss --device cuda --threads 0 --blocks 4 --profiled-blocks 1 --resolution 256 --channels 128
+                --w-dim 512 --batch 32 --base upstream --no-scaling --pass-steps 2)
+step bench_loss "${LINKGAN[*]} ${BENCH_LOSS[*]} --help | grep -q -- --device" -- "${LINKGAN[@]}" "${BENCH_LOSS[@]}"
+step bench_loss_256 "${LINKGAN[*]} ${BENCH_LOSS_256[*]} --help | grep -q -- --resolution" -- \
+  "${LINKGAN[@]}" "${BENCH_LOSS_256[@]}"
 if [ -n "$UPSTREAM" ]; then
   DATA="$OUT/cells64.zip"
   step scenes "[ -d '$UPSTREAM' ] && ${LINKGAN[*]} scenes --scene cells --resolution 64 --count 64 --out '$DATA' --spec-out '$OUT/spec.json'" -- \
@@ -128,8 +134,8 @@ if not dry:
         if s['name'] == 'cuda_tests':
             m = re.findall(r'(\d+) (passed|failed|skipped|error)', text)
             results['cuda_tests'] = {k: int(v) for v, k in m}
-        elif s['name'] == 'bench_loss':
-            results['bench_loss'] = {'ratios': re.findall(r'ratio\s+([\d.]+) wall', text), 'text': text[-4000:]}
+        elif s['name'] in ('bench_loss', 'bench_loss_256'):
+            results[s['name']] = {'ratios': re.findall(r'ratio\s+([\d.]+) wall', text), 'text': text[-4000:]}
         elif s['name'].startswith('smoke_'):
             m = re.search(r'seconds per kimg\s+([\d.]+)', text)
             results.setdefault('smoke_sec_per_kimg', {})[s['name'][6:]] = float(m.group(1)) if m else None

@@ -168,3 +168,38 @@ def test_passes_table_reports_memory_and_time_of_both_passes(capfd, one_thread):
 def test_pass_links_are_checked():
     result = CliRunner().invoke(main, ['bench', 'loss', '--pass-links', '1,9'])
     assert result.exit_code == 2 and 'link counts from 1 to 8' in result.output
+
+
+def test_sizes_reach_the_networks_and_the_header(monkeypatch):
+    """--resolution, --channels and --w-dim size the toy networks the loss is timed on, and the header says so."""
+    built = []
+    make = bench_loss.demo.make_networks
+
+    def recording_make(settings):
+        G, D = make(settings)
+        built.append((G.img_resolution, G.w_dim, G.synthesis.const.shape[0]))
+        return G, D
+    monkeypatch.setattr(bench_loss.demo, 'make_networks', recording_make)
+    threads = torch.get_num_threads()
+    result = CliRunner().invoke(main, ['bench', 'loss', '--blocks', '1', '--profiled-blocks', '1', '--batch', '4',
+                                       '--base', 'demo', '--no-scaling', '--no-passes', '--resolution', '16',
+                                       '--channels', '8', '--w-dim', '96'])
+    torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    assert built == [(16, 96, 8)]
+    assert '(batch 4, 16px, 8 channels, w_dim 96) on 1 CPU thread(s)' in result.output
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--device', 'cuda:7'], '--device'),
+    (['--device', 'tpu'], "'tpu' is not a torch device"),
+    (['--resolution', '48'], '--resolution'),
+    (['--w-dim', '32'], '--w-dim'),
+])
+def test_bad_device_or_size_is_named(args, message):
+    if args[1].startswith('cuda') and torch.cuda.device_count() > 7:
+        pytest.skip('this machine has a cuda:7')
+    result = CliRunner().invoke(main, ['bench', 'loss', *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert 'Traceback' not in result.output

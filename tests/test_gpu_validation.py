@@ -21,10 +21,11 @@ def test_dry_run_plans_and_checks_every_step(tmp_path):
     report = json.loads((tmp_path / 'gv' / 'gpu_validation.json').read_text())
     assert report['dry_run'] is True and report['ok'] is True and report['results'] == {}
     steps = {s['name']: s for s in report['steps']}
-    assert [s for s in steps if s != 'pair'] == ['cuda_tests', 'bench_kernel', 'bench_loss']
-    for name in ('cuda_tests', 'bench_kernel', 'bench_loss'):
+    assert [s for s in steps if s != 'pair'] == ['cuda_tests', 'bench_kernel', 'bench_loss', 'bench_loss_256']
+    for name in ('cuda_tests', 'bench_kernel', 'bench_loss', 'bench_loss_256'):
         assert steps[name]['status'] == 'checked', (name, open(steps[name]['log']).read())
     assert '--json' in steps['bench_kernel']['command'] and '-k cuda' in steps['cuda_tests']['command']
+    assert '--device cuda' in steps['bench_loss']['command'] and '--resolution 256' in steps['bench_loss_256']['command']
     assert steps['pair']['status'] == 'skipped' and '--upstream' in steps['pair']['command']
     summary = (tmp_path / 'gv' / 'summary.txt').read_text()
     assert 'OK' in summary.splitlines()[0] and 'bench_kernel' in summary

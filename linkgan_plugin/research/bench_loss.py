@@ -224,13 +224,29 @@ def strip_spec(num_links, w_dim):
             'interval': 1}
 
 
-def _run(G0, D0, settings, spec_dict, base, seed, **link_kwargs):
-    """(ToyTrainer, SceneStream) of copies of G0 and D0 with the base loss (spec_dict None) or LinkLoss."""
+def _run(G0, D0, settings, spec_dict, base, seed, device='cpu', **link_kwargs):
+    """(ToyTrainer, SceneStream) of copies of G0 and D0 on `device` with the base loss (spec_dict None) or LinkLoss."""
     loss_kwargs, trainer_kwargs = BASES[base]
-    G, D = copy.deepcopy(G0), copy.deepcopy(D0)
-    loss = build_loss('sg2ada', G, D, spec=spec_dict, **loss_kwargs, **link_kwargs)
-    trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **trainer_kwargs)
+    G, D = copy.deepcopy(G0).to(device), copy.deepcopy(D0).to(device)
+    loss = build_loss('sg2ada', G, D, device=device, spec=spec_dict, **loss_kwargs, **link_kwargs)
+    trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], device=device, **trainer_kwargs)
     return trainer, SceneStream(settings['batch'], settings['resolution'], seed=seed)
+
+
+def _clock(device):
+    """(wall s, process CPU s) now, after the work queued on `device` has finished (a CUDA device runs
+    asynchronously: without the synchronize a step's time would be its launch time)."""
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+    return time.perf_counter(), time.process_time()
+
+
+def _timed_step(trainer, real, labels):
+    """(wall s, process CPU s) of one trainer step, on the trainer's device."""
+    t, c = _clock(trainer.device)
+    trainer.step(real, labels)
+    t1, c1 = _clock(trainer.device)
+    return t1 - t, c1 - c
 
 
 def _run_block(trainer, stream, iterations, phases=None):
@@ -245,9 +261,7 @@ def _run_block(trainer, stream, iterations, phases=None):
     for i, (real, labels) in enumerate(batches):
         profiled = phases is not None and i == 0
         with (quiet_profile(activities=[ProfilerActivity.CPU]) if profiled else contextlib.nullcontext()) as prof:
-            t, c = time.perf_counter(), time.process_time()
-            trainer.step(real, labels)
-            step_wall, step_cpu = time.perf_counter() - t, time.process_time() - c
+            step_wall, step_cpu = _timed_step(trainer, real, labels)
         if profiled:
             for path, row in phase_times(prof).items():
                 into = phases.setdefault(path, dict.fromkeys(row, 0))
@@ -259,7 +273,7 @@ def _run_block(trainer, stream, iterations, phases=None):
     return wall, cpu
 
 
-def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='demo'):
+def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='demo', device='cpu'):
     """Times alternating blocks (one link iteration each) of the base loss and LinkLoss, then profiles LinkLoss.
 
     Args:
@@ -270,6 +284,8 @@ def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='d
         base:     'demo' (the demo's base loss: no path-length reg, no style mixing, R1 every 16) or 'upstream'
                   (the toy loss's StyleGAN2-ADA defaults: path-length reg every 4 iterations, style mixing 0.9,
                   R1 gamma 10 every 16).
+        settings: overrides of the demo's DEMO_DEFAULTS (resolution, channels, w_dim, batch: the network's sizes).
+        device:   where the networks train ('cpu', 'cuda', 'cuda:1'); times wait for the device to finish.
     Returns:
         dict: base/link wall and CPU seconds per timed block (lists 'base', 'link', 'base_cpu', 'link_cpu'),
         'profiled' (wall seconds of each profiled link iteration), 'phases' (phase_times of the profiled blocks, seconds summed
@@ -280,7 +296,7 @@ def measure(spec, blocks=8, profiled=2, warmup=1, settings=None, seed=0, base='d
     spec = load_spec(spec, w_dim=settings['w_dim'], resolution=settings['resolution'])
     torch.manual_seed(seed)
     G0, D0 = demo.make_networks(settings)
-    runs = {name: _run(G0, D0, settings, link_spec, base, seed)
+    runs = {name: _run(G0, D0, settings, link_spec, base, seed, device)
             for name, link_spec in (('base', None), ('link', spec.to_dict()))}
     interval = spec.interval
     out = {'base': [], 'link': [], 'base_cpu': [], 'link_cpu': [], 'profiled': [], 'interval': interval,
@@ -310,7 +326,7 @@ def _reg_due(trainer):
     return any(trainer.batch_idx % interval == 0 for _, _, _, interval in trainer.phases if interval > 1)
 
 
-def measure_passes(num_links, steps=4, warmup=1, settings=None, seed=0, base='demo'):
+def measure_passes(num_links, steps=4, warmup=1, settings=None, seed=0, base='demo', device='cpu'):
     """Peak memory and time of a link step with each link pass, against a base step, side by side.
 
     Three ToyTrainers from the same networks: the base loss, and LinkLoss with `strip_spec(num_links)` (every
@@ -327,8 +343,8 @@ def measure_passes(num_links, steps=4, warmup=1, settings=None, seed=0, base='de
                      resolution=settings['resolution'])
     torch.manual_seed(seed)
     G0, D0 = demo.make_networks(settings)
-    runs = {'base': _run(G0, D0, settings, None, base, seed)}
-    runs.update({p: _run(G0, D0, settings, spec.to_dict(), base, seed, link_pass=p) for p in PASSES})
+    runs = {'base': _run(G0, D0, settings, None, base, seed, device)}
+    runs.update({p: _run(G0, D0, settings, spec.to_dict(), base, seed, device, link_pass=p) for p in PASSES})
     first = runs['base'][0]
     out = {'links': num_links, 'samples': max(1, first.batch_gpu // spec.batch_shrink), 'peak': {},
            'wall': {name: [] for name in runs}, 'cpu': {name: [] for name in runs}}
@@ -337,19 +353,17 @@ def measure_passes(num_links, steps=4, warmup=1, settings=None, seed=0, base='de
         counted = first.batch_idx >= warmup and not _reg_due(first)
         for name in ['base', *(PASSES if timed % 2 == 0 else PASSES[::-1])]:
             trainer, stream = runs[name]
-            real, labels = next(stream)
-            t, c = time.perf_counter(), time.process_time()
-            trainer.step(real, labels)
+            wall, cpu = _timed_step(trainer, *next(stream))
             if counted:
-                out['wall'][name].append(time.perf_counter() - t)
-                out['cpu'][name].append(time.process_time() - c)
+                out['wall'][name].append(wall)
+                out['cpu'][name].append(cpu)
         timed += counted
     while _reg_due(first):
         for trainer, stream in runs.values():
             trainer.step(*next(stream))
     for name, (trainer, stream) in runs.items():
         real, labels = next(stream)
-        out['peak'][name] = peak_memory(lambda: trainer.step(real, labels))
+        out['peak'][name] = peak_memory(lambda: trainer.step(real, labels), device)
     return out
 
 
@@ -444,18 +458,37 @@ def _link_counts(ctx, param, value):
 @click.option('--pass-steps', type=click.IntRange(min=1), default=4, show_default=True,
               help='Timed link steps per pass and link count (after a warm-up step; steps with a lazy '
                    'regularization phase due are not timed).')
-def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling, passes, pass_links, pass_steps):
+@click.option('--device', default='cpu', show_default=True,
+              help='Where the networks train: cpu, cuda or cuda:N (times wait for the device to finish).')
+@click.option('--resolution', type=click.Choice(['16', '32', '64', '128', '256', '512']), default=None,
+              callback=lambda ctx, param, value: int(value) if value else None,
+              help='Image resolution of the toy networks (default: the demo\'s 32).')
+@click.option('--channels', type=click.IntRange(min=4), default=None,
+              help='Feature channels of every synthesis layer (default: the demo\'s 32; sg2ada at 256 px has 512 '
+                   'down to 64).')
+@click.option('--w-dim', type=click.IntRange(min=64), default=None,
+              help='Width of w (default: the demo\'s 64; at least 64, the four quadrant links\' 16 axes each).')
+def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling, passes, pass_links, pass_steps,
+                       device, resolution, channels, w_dim):
     """Time training steps with the base loss and with LinkLoss, side by side."""
+    device = checked_device(device)
     if threads:
         torch.set_num_threads(threads)
-    settings = {'batch': batch} if batch else {}
+    sizes = {'batch': batch, 'resolution': resolution, 'channels': channels, 'w_dim': w_dim}
+    settings = {key: value for key, value in sizes.items() if value}
+    full = {**demo.DEMO_DEFAULTS, **settings}
     spec = {'links': demo.BUILTIN_SPEC['links']}      # The demo's links, the library's DEFAULTS (interval 8).
-    B = batch or demo.DEMO_DEFAULTS['batch']
-    click.echo(f'toy sg2ada at the demo\'s sizes (batch {B}, {demo.DEMO_DEFAULTS["resolution"]}px, '
-               f'{demo.DEMO_DEFAULTS["channels"]} channels), {torch.get_num_threads()} thread(s); alternating blocks '
-               f'of `interval` iterations, {blocks} timed per loss; medians')
+    where = (f'{torch.get_num_threads()} CPU thread(s)' if device.type == 'cpu'
+             else f'{device} ({torch.cuda.get_device_name(device)})')
+    sized = " at the demo's sizes" if full == demo.DEMO_DEFAULTS else ''
+    click.echo(f'toy sg2ada{sized} (batch {full["batch"]}, '
+               f'{full["resolution"]}px, {full["channels"]} channels, w_dim {full["w_dim"]}) on {where}; alternating '
+               f'blocks of `interval` iterations, {blocks} timed per loss; medians')
+    if device.type == 'cuda':
+        click.echo('  (on a GPU the breakdown\'s ranges are CPU-side times: launches, not kernels; the ratios are '
+                   'synchronized wall times)')
     for base in bases or ('demo', 'upstream'):
-        r = measure(spec, blocks=blocks, profiled=profiled_blocks, settings=settings, base=base)
+        r = measure(spec, blocks=blocks, profiled=profiled_blocks, settings=settings, base=base, device=device)
         it = r['interval']
         click.echo('')
         click.echo(f'[base = {base}] LinkLoss: {r["links"]} links, interval {it}, link pass on '
@@ -468,18 +501,37 @@ def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling, 
         click.echo(f'  ratio      {ml / mb:8.3f} wall            {cl / cb:8.3f} cpu      (target <= 1.25)')
         _print_breakdown(r, ml - mb, cl - cb)
     if scaling:
-        _print_scaling(blocks, profiled_blocks, settings)
+        _print_scaling(blocks, profiled_blocks, settings, device)
     if passes:
-        _print_passes([measure_passes(k, steps=pass_steps, settings=settings) for k in pass_links], pass_steps)
+        _print_passes([measure_passes(k, steps=pass_steps, settings=settings, device=device) for k in pass_links],
+                      pass_steps)
 
 
-def _print_scaling(blocks, profiled_blocks, settings):
+def checked_device(name):
+    """torch.device of a --device value, or a click.BadParameter naming --device when torch cannot use it."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise click.BadParameter(f'{name!r} is not a torch device: expected cpu or cuda[:N]', param_hint='--device')
+    if device.type not in ('cpu', 'cuda'):
+        raise click.BadParameter(f'{name!r}: expected cpu or cuda[:N]', param_hint='--device')
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise click.BadParameter(f'{name!r}: torch sees no CUDA device on this machine', param_hint='--device')
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise click.BadParameter(f'{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)',
+                                     param_hint='--device')
+    return device
+
+
+def _print_scaling(blocks, profiled_blocks, settings, device='cpu'):
     click.echo('')
     click.echo('scaling with the number of links (base = demo; quadrant boxes, 16 axes each, interval 8):')
     click.echo(f'  {"links":>5s} {"renders/sample":>14s} {"ratio wall":>10s} {"ratio cpu":>9s} {"link pass ms":>12s} '
                f'{"renders ms":>10s} {"link pass ms per render":>23s}')
     for k in (1, 2, 4):
-        rk = measure(quadrant_spec(k), blocks=max(2, blocks // 2), profiled=profiled_blocks, settings=settings)
+        rk = measure(quadrant_spec(k), blocks=max(2, blocks // 2), profiled=profiled_blocks, settings=settings,
+                     device=device)
         link_pass, renders_ms = per_link_iteration(rk, LINK_PASS) * 1e3, per_link_iteration(rk, RENDERS) * 1e3
         renders = 1 + 2 * k
         click.echo(f'  {k:5d} {renders:14d} {_ratio(rk):10.3f} {_ratio(rk, "_cpu"):9.3f} {link_pass:12.1f} '
