@@ -338,3 +338,58 @@ def test_scenes_command_writes_an_upstream_zip_and_a_spec(tmp_path):
     assert code == 2 and 'no built-in box spec' in output
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# Stopping a pair stops its trainings.
+
+STOP_DRIVER = '''
+import os, subprocess, sys, types
+from linkgan_plugin import smoke
+from linkgan_plugin.research import pair
+
+out = sys.argv[1]
+# Each "train.py" starts a child of its own (as train.py's data-loader workers are), records both pids, then waits.
+TRAIN = ("import os, subprocess, sys, time\\n"
+         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\\n"
+         "open(os.environ['PIDS_FILE'], 'a').write(f'{os.getpid()} {child.pid}\\\\n')\\n"
+         "time.sleep(120)\\n")
+smoke.build_command = lambda code_dir, args: [sys.executable, '-c', TRAIN]
+pair._env_for = lambda role, plan, nimg, threads, parallel: dict(os.environ, PIDS_FILE=os.path.join(out, role + '.pids'))
+plan = {'det': types.SimpleNamespace(code_dir=out), 'common': ['--data=x'], 'settings': {'resume': None}, 'cpu': True}
+pair.train_roles(out, plan, 1.0, os.path.join(out, 'spec.json'), None, sys.argv[2] == 'parallel', 1, None,
+                 lambda line: None, False)
+'''
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f'/proc/{pid}/stat') as f:            # A zombie has ended (only its exit status is left).
+        return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads /proc')
+@pytest.mark.parametrize('mode, roles', [('parallel', ('control', 'linked')), ('serial', ('control',))])
+def test_sigterm_stops_every_training_and_its_children(tmp_path, mode, roles):
+    import signal
+    import subprocess
+    import sys
+    import time
+    driver = subprocess.Popen([sys.executable, '-c', STOP_DRIVER, str(tmp_path), mode], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    files = [tmp_path / f'{role}.pids' for role in roles]
+    deadline = time.time() + 60
+    while not all(f.exists() and f.read_text().endswith('\n') for f in files) and driver.poll() is None:
+        assert time.time() < deadline, 'the fake trainings did not start'
+        time.sleep(0.1)
+    assert driver.poll() is None, driver.stdout.read()
+    pids = [int(p) for f in files for p in f.read_text().split()]
+    assert len(pids) == 2 * len(roles) and all(_alive(p) for p in pids)
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.time() + 10
+    while any(_alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)]

@@ -36,11 +36,13 @@ link, or "link (output)" for EG3D's image_raw / image_depth), "comparison" (eval
 region-normalised too), "evaluations": {role: eval report file}, "pictures", "timings", "seconds"}.
 """
 
+import contextlib
 import json
 import math
 import os
 import re
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -245,8 +247,10 @@ class Segment:
         self.log = open(log_path, 'a', encoding='utf-8')
         self.log.write(f'\n$ cd {shlex.quote(cwd)} && {" ".join(shlex.quote(c) for c in cmd)}\n')
         self.log.flush()
+        # A session (process group) of its own: train.py's data-loader workers and cpu_run's children are stopped
+        # with it, and a terminal's Ctrl-C reaches only `linkgan pair`, which stops every group (train_roles).
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1, errors='replace')
+                                     bufsize=1, errors='replace', start_new_session=True)
         self.timed_out = False
         self.timer = threading.Timer(timeout, self._kill) if timeout else None
         if self.timer:
@@ -256,7 +260,21 @@ class Segment:
 
     def _kill(self):
         self.timed_out = True
-        self.proc.kill()
+        self.stop()
+
+    def stop(self, grace=10.0):
+        """Ends the process and everything it started: SIGTERM to its group, SIGKILL after `grace` seconds."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+            try:
+                self.proc.wait(timeout=grace)
+                if sig == signal.SIGTERM:       # The leader is gone; its group's stragglers get the SIGKILL.
+                    continue
+            except subprocess.TimeoutExpired:
+                continue
 
     def _pump(self):
         for line in self.proc.stdout:
@@ -269,7 +287,7 @@ class Segment:
         try:
             rc = self.proc.wait()
         except BaseException:
-            self.proc.kill()
+            self.stop()
             raise
         finally:
             if self.timer:
@@ -449,6 +467,27 @@ def _env_for(role, plan, nimg, threads, parallel):
     return env
 
 
+class Terminated(SystemExit):
+    """Raised in the main thread when the process receives SIGTERM inside `terminate_raises` (exit status 143)."""
+
+
+@contextlib.contextmanager
+def terminate_raises():
+    """SIGTERM raises Terminated inside (so cleanup runs) instead of ending the process at once; a no-op outside
+    the main thread, where Python cannot install handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(128 + signum)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, echo, verbose):
     """Trains whatever each role still lacks (step 2-3); returns {role: runs entry}."""
     todo, runs = {}, {}
@@ -490,19 +529,27 @@ def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, 
                          st['segments'])
         segments[role] = seg
 
-    if parallel:
-        started = {role: start(role, st) for role, st in todo.items()}
-        errors = []
-        for role, seg in started.items():
-            try:
-                finish(role, seg)
-            except click.ClickException as e:
-                errors.append(e)
-        if errors:
-            raise errors[0] if len(errors) == 1 else click.ClickException('\n\n'.join(e.message for e in errors))
-    else:
-        for role, st in todo.items():
-            finish(role, start(role, st))
+    started = {}
+    try:
+        with terminate_raises():
+            if parallel:
+                started.update((role, start(role, st)) for role, st in todo.items())
+                errors = []
+                for role, seg in started.items():
+                    try:
+                        finish(role, seg)
+                    except click.ClickException as e:
+                        errors.append(e)
+                if errors:
+                    raise errors[0] if len(errors) == 1 else click.ClickException('\n\n'.join(e.message for e in errors))
+            else:
+                for role, st in todo.items():
+                    started[role] = start(role, st)
+                    finish(role, started[role])
+    except BaseException:               # Ctrl-C, SIGTERM, an error: no train.py (or its children) outlives the pair.
+        for seg in started.values():
+            seg.stop()
+        raise
 
     for role in ROLES:
         role_dir = os.path.join(out, role)
