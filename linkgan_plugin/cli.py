@@ -31,6 +31,7 @@ COMMANDS = {
     'compare': 'linkgan_plugin.research.compare:compare_command',
     'table2': 'linkgan_plugin.research.table2:table2_command',
     'pair':   'linkgan_plugin.research.pair_command:pair_command',
+    'eg3d-linkage': 'linkgan_plugin.research.eg3d_linkage:eg3d_linkage_command',
     'scenes': 'linkgan_plugin.demo.dataset_zip:scenes_command',
     'view':   'linkgan_plugin.view.command:view_command',
 }

@@ -36,9 +36,10 @@ class ToyTrainer:
         G_reg_interval, D_reg_interval: lazy regularization intervals, None for '<net>both'.
         lr, betas:      Adam settings before the reg-interval scaling.
         ema_kimg:       G_ema half-life in thousands of images.
-        latent_seed:    None: latents gen_z come from the global RNG (as upstream draws them); an int: from a
-                        generator of their own, so two runs whose losses draw different amounts of random numbers
-                        (a control and a LinkLoss fine-tune) still see the same latents in the same order.
+        latent_seed:    None: latents gen_z (and EG3D cameras gen_c) come from the global RNG (as upstream draws
+                        them); an int: from a generator of their own, so two runs whose losses draw different amounts
+                        of random numbers (a control and a LinkLoss fine-tune) still see the same latents and cameras
+                        in the same order.
     """
 
     def __init__(self, flavour, G, D, loss, batch=16, batch_gpu=None, G_reg_interval=4, D_reg_interval=16,
@@ -69,7 +70,7 @@ class ToyTrainer:
 
     def _gen_c(self, real_c):
         if self.convention.camera_labels:      # The toy datasets have no cameras: draw yaw-jittered ones.
-            return random_cameras(self.batch, self.device)
+            return random_cameras(self.batch, self.device, generator=self.latents)
         return real_c[torch.randint(0, real_c.shape[0], [self.batch])]
 
     def step(self, real_img, real_c):
