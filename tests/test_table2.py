@@ -108,3 +108,34 @@ def test_without_kept_edits_the_table_is_written_and_the_picture_left(run, tmp_p
     assert r.exit_code == 0, r.output
     assert 'table2.png is not redrawn' in r.output and not (copy / 'table2.png').exists()
     assert json.loads((copy / 'table2.json').read_text()) == json.loads((out / 'table2.json').read_text())
+
+
+def test_workers_run_the_comparisons_as_processes_with_the_same_table(run, tmp_path):
+    """--workers 2: the missing comparisons run as `python -m linkgan_plugin compare` processes, two at once, each with
+    its log; the table equals the one the in-process comparisons gave (the same seeds, the same sums)."""
+    import shutil
+    studies, out, _, _ = run
+    copy = tmp_path / 'out'
+    shutil.copytree(out, copy)
+    for done in copy.glob('compare/*/compare.json'):
+        done.unlink()
+    r = CliRunner().invoke(table2.table2_command, studies + ['--out', str(copy), '--samples', '4', '--lelsd-seeds', '2',
+                                                             '--post-hoc-seeds', '2', '--lelsd-max-steps', '2',
+                                                             '--post-hoc-samples', '4', '--workers', '2'])
+    assert r.exit_code == 0, r.output
+    assert '2 comparisons to run (0 done before)' in r.output
+    assert sorted(p.parent.name for p in copy.glob('compare/*/compare.log')) == ['seed0-eyes', 'seed1-eyes']
+    mine, theirs = (json.loads((d / 'table2.json').read_text())['regions'] for d in (copy, out))
+    assert mine == theirs
+
+
+def test_a_failed_worker_names_its_log(run, tmp_path, monkeypatch):
+    import shutil
+    studies, out, _, _ = run
+    copy = tmp_path / 'out'
+    shutil.copytree(out, copy)
+    (copy / 'compare' / 'seed1-eyes' / 'compare.json').unlink()
+    monkeypatch.setattr(table2, 'compare_args', lambda *a: ['--no-such-option'])
+    r = CliRunner().invoke(table2.table2_command, studies + ['--out', str(copy), '--workers', '2'])
+    assert r.exit_code == 1
+    assert 'seed 1, eyes: exit status 2' in r.output and str(copy / 'compare' / 'seed1-eyes' / 'compare.log') in r.output

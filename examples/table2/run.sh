@@ -13,4 +13,4 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 for seed in 0 1 2; do
   OMP_NUM_THREADS=1 linkgan study --recipes "$HERE/recipes.json" --seed "$seed" --workers 2 --out "$OUT/seed$seed"
 done
-OMP_NUM_THREADS=2 linkgan table2 "$OUT/seed0" "$OUT/seed1" "$OUT/seed2" --out "$OUT"
+linkgan table2 "$OUT/seed0" "$OUT/seed1" "$OUT/seed2" --out "$OUT" --workers 2

@@ -24,6 +24,9 @@ its regions in one generator too, and a network per region would triple the CPU 
 import json
 import os
 import statistics
+import subprocess
+import sys
+import time
 
 import click
 import numpy as np
@@ -73,19 +76,56 @@ def compare_dir(out, seed, link):
     return os.path.join(out, 'compare', f'seed{seed}-{link}')
 
 
-def run_compares(pairs, out, options, echo=click.echo):
-    """`linkgan compare` on every (seed, link) whose compare.json is missing; options: COMPARE_DEFAULTS' keys."""
+def compare_args(pair, link, out, options):
+    """`linkgan compare` arguments of one (seed, link); options: COMPARE_DEFAULTS' keys."""
+    return ['--network', pair['linked'], '--network', pair['control'], '--spec', json.dumps(pair['spec']),
+            '--link', link, '--out', compare_dir(out, pair['seed'], link), '--samples', str(options['samples']),
+            '--quality-images', str(options['quality_images']), '--lelsd-seeds', str(options['lelsd_seeds']),
+            '--post-hoc-seeds', str(options['post_hoc_seeds']), '--lelsd-max-steps', str(options['lelsd_max_steps']),
+            '--post-hoc-samples', str(options['post_hoc_samples']), '--device', 'cpu']
+
+
+def run_compares(pairs, out, options, workers=1, echo=click.echo):
+    """`linkgan compare` on every (seed, link) whose compare.json is missing; options: COMPARE_DEFAULTS' keys.
+
+    workers 1: one after another in this process, each showing its own progress. workers > 1: up to that many at
+    once, each a `python -m linkgan_plugin compare` process with one torch thread (OMP_NUM_THREADS=1) and its output
+    in compare_dir/compare.log, under one progress bar of finished comparisons; a failure names its log."""
     todo = [(p, link) for p in pairs for link in p['links']
             if not os.path.isfile(os.path.join(compare_dir(out, p['seed'], link), 'compare.json'))]
     echo(f'{len(todo)} comparisons to run ({sum(len(p["links"]) for p in pairs) - len(todo)} done before)')
-    for pair, link in todo:
-        echo(f'seed {pair["seed"]}, {link}:')
-        args = ['--network', pair['linked'], '--network', pair['control'], '--spec', json.dumps(pair['spec']),
-                '--link', link, '--out', compare_dir(out, pair['seed'], link), '--samples', str(options['samples']),
-                '--quality-images', str(options['quality_images']), '--lelsd-seeds', str(options['lelsd_seeds']),
-                '--post-hoc-seeds', str(options['post_hoc_seeds']), '--lelsd-max-steps', str(options['lelsd_max_steps']),
-                '--post-hoc-samples', str(options['post_hoc_samples']), '--device', 'cpu']
-        compare_command.main(args, standalone_mode=False)
+    if workers <= 1:
+        for pair, link in todo:
+            echo(f'seed {pair["seed"]}, {link}:')
+            compare_command.main(compare_args(pair, link, out, options), standalone_mode=False)
+        return
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    running, failed = {}, []
+    queue = list(todo)
+    try:
+        with click.progressbar(length=len(todo), label=f'comparisons ({workers} at once)', file=sys.stderr) as bar:
+            while queue or running:
+                while queue and len(running) < workers:
+                    pair, link = queue.pop(0)
+                    where = compare_dir(out, pair['seed'], link)
+                    os.makedirs(where, exist_ok=True)
+                    log = open(os.path.join(where, 'compare.log'), 'w', encoding='utf-8')
+                    cmd = [sys.executable, '-m', 'linkgan_plugin', 'compare', *compare_args(pair, link, out, options)]
+                    running[subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)] = (pair, link, log)
+                time.sleep(0.5)
+                for proc in [p for p in running if p.poll() is not None]:
+                    pair, link, log = running.pop(proc)
+                    log.close()
+                    if proc.returncode != 0:
+                        failed.append(f'seed {pair["seed"]}, {link}: exit status {proc.returncode}, see {log.name}')
+                    bar.update(1)
+    finally:
+        for proc, (_, _, log) in running.items():       # Interrupted: no comparison outlives the command.
+            proc.terminate()
+            proc.wait()
+            log.close()
+    if failed:
+        raise click.ClickException('comparisons failed:\n  ' + '\n  '.join(failed))
 
 #----------------------------------------------------------------------------
 # The table.
@@ -305,8 +345,10 @@ def write_table(table, picture, out):
               show_default=True)
 @click.option('--quality-images', type=click.IntRange(min=0), default=COMPARE_DEFAULTS['quality_images'],
               show_default=True, help='Quality per edit in each comparison (0: quality comes from the studies).')
+@click.option('--workers', type=click.IntRange(min=1), default=1, show_default=True,
+              help='Comparisons run at once, each a process with one torch thread (1: in this process).')
 def table2_command(studies, out, samples, lelsd_seeds, post_hoc_seeds, lelsd_max_steps, post_hoc_samples,
-                   quality_images):
+                   quality_images, workers):
     """Table 2 in miniature: compare every study's linked network and control on each link, then tabulate over seeds.
 
     STUDIES are `linkgan study` outputs, one per training seed (examples/table2/recipes.json)."""
@@ -318,7 +360,7 @@ def table2_command(studies, out, samples, lelsd_seeds, post_hoc_seeds, lelsd_max
     os.makedirs(out, exist_ok=True)
     options = dict(samples=samples, lelsd_seeds=lelsd_seeds, post_hoc_seeds=post_hoc_seeds, quality_images=quality_images,
                    lelsd_max_steps=lelsd_max_steps, post_hoc_samples=post_hoc_samples)
-    run_compares(pairs, out, options, echo=lambda s: click.echo(s, err=True))     # compare shows its own progress.
+    run_compares(pairs, out, options, workers, echo=lambda s: click.echo(s, err=True))
     table = build_table(pairs, out, options)
     picture = edits_picture(pairs[0], out) if edits_kept(pairs[0], out) else None
     if picture is None:
