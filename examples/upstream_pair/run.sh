@@ -17,3 +17,4 @@ linkgan patch "$UPSTREAM"
 OMP_NUM_THREADS=1 linkgan pair "$UPSTREAM" --data "$OUT/cells32.zip" --spec "$OUT/cells_spec.json" --kimg 40 \
   --out "$OUT/pair" --tiny
 OMP_NUM_THREADS=1 linkgan study --recipes "$HERE/toy_recipes.json" --seed 0 --workers 2 --out "$OUT/toy"
+python "$HERE/side_by_side.py" "$OUT"

@@ -1,0 +1,46 @@
+"""examples/upstream_pair/side_by_side.py: the real pair's and the toy study's linked / control ratios, side by side,
+with direction and order-of-magnitude agreement."""
+
+import importlib.util
+import json
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location('side_by_side',
+                                                  os.path.join(REPO, 'examples', 'upstream_pair', 'side_by_side.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _metrics(scale):
+    return {m: scale for m in ('mse_i', 'mse_o', 'edit_i', 'edit_o', 'keep_o', 'locality')}
+
+
+def test_ratios_are_matched_by_link_and_judged(tmp_path):
+    sbs = _module()
+    (tmp_path / 'pair').mkdir()
+    (tmp_path / 'toy').mkdir()
+    pair = {'ratios': {'a': {**_metrics(0.5), 'locality': 0.9}},
+            'models': {'linked': {'a': _metrics(0.9)}, 'control': {'a': _metrics(1.0)}},
+            'quality_ratio': 1.5, 'recall_ratio': 0.5, 'quality': {}, 'quality_floor': 1.0, 'coverage': {},
+            'coverage_floor': {}, 'coverage_space': {}, 'settings': {}, 'runs': {'control': {'kimg': 1, 'seconds': 2,
+                                                                                             'sec_per_kimg': 2}}}
+    toy_row = {'link': 'a', **_metrics(0.04), 'edit_i': 1.5, 'locality': 0.05,
+               'linked_values': {'locality': 0.05}, 'control_values': {'locality': 1.0}, 'quality_ratio': 2.0,
+               'recall_ratio': 0.7, 'linked_quality': 2, 'control_quality': 1, 'quality_floor': 0.5,
+               'linked_recall': 0.4, 'control_recall': 0.6, 'recall_floor': 0.9}
+    (tmp_path / 'pair' / 'pair.json').write_text(json.dumps(pair))
+    (tmp_path / 'toy' / 'study.json').write_text(json.dumps({'rows': [toy_row], 'settings': {}}))
+    r = sbs.side_by_side(str(tmp_path))
+    a = r['links']['a']
+    assert a['mse_i'] == {'real': 0.5, 'toy': 0.04, 'same_direction': True, 'same_order_of_magnitude': False}
+    assert a['edit_i']['same_direction'] is False and a['edit_i']['same_order_of_magnitude'] is True
+    assert a['locality']['same_direction'] is False                     # 0.9 is within 10% of 1: flat.
+    assert a['locality_values'] == {'real': {'linked': 0.9, 'control': 1.0}, 'toy': {'linked': 0.05, 'control': 1.0}}
+    assert r['quality']['swd_ratio']['same_direction'] and r['quality']['recall_ratio']['same_direction']
+    text = sbs.markdown(r)
+    assert '| a | locality | 0.900 | 0.050 | no | no |' in text
