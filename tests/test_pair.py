@@ -245,6 +245,25 @@ def test_interrupted_run_resumes_from_its_last_snapshot(toy_upstream, scenes_dat
     second = pair.segment_progress(control['run_dirs'][1])[0]
     assert state['done_kimg'] + second == pytest.approx(0.064, abs=0.004)
 
+def test_a_run_stopped_after_its_last_snapshot_is_not_trained_again(toy_upstream, scenes_data, tmp_path):
+    """Killed after writing its last snapshot but before pair_run.json (or stopped by hand at a tick): the snapshots
+    already reach --kimg, so the rerun records the run as finished at the length it reached and only evaluates."""
+    data, spec = scenes_data
+    out = tmp_path / 'pair'
+    args = ['pair', toy_upstream, '--data', data, '--spec', spec, '--out', out, *PAIR, '--serial']
+    code, output = run_cli(*args)
+    assert code == 0, output
+    before = {role: sorted(os.listdir(out / role)) for role in pair.ROLES}
+    for role in pair.ROLES:
+        (out / role / pair.STATE_FILE).unlink()
+    code, output = run_cli(*args)
+    assert code == 0, output
+    assert all(f'{role}: finished earlier' in output for role in pair.ROLES) and 'kimg to go' not in output
+    assert {role: sorted(os.listdir(out / role)) for role in pair.ROLES} == before     # No new run directory.
+    report = json.loads((out / 'pair.json').read_text())
+    for role in pair.ROLES:
+        assert report['runs'][role]['kimg'] == pytest.approx(0.064, abs=0.004) and not report['runs'][role]['trained_now']
+
 #----------------------------------------------------------------------------
 # Bad input: clear errors before anything is trained.
 

@@ -495,6 +495,12 @@ def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, 
         role_dir = os.path.join(out, role)
         os.makedirs(role_dir, exist_ok=True)
         st = role_state(role_dir, kimg)
+        if not st['finished'] and st['snapshot'] and st['done_kimg'] >= kimg - 1e-9:
+            # Its snapshots already reach kimg (stopped after its last snapshot, before pair_run.json was written):
+            # the latest snapshot is the run, with the length it reached.
+            write_role_state(role_dir, st['done_kimg'], st['snapshot'], (st['state'] or {}).get('seconds', 0.0),
+                             st['segments'])
+            st = role_state(role_dir, kimg)
         if st['finished']:
             echo(f'{role}: finished earlier ({st["state"]["kimg"]:g} kimg, {st["snapshot"]}): not trained again')
         else:
