@@ -387,7 +387,7 @@ def test_faces_demo_without_a_shipped_baseline_says_how_to_get_one(tmp_path, mon
     result = CliRunner().invoke(main, ['demo', '--scene', 'faces', '--outdir', str(out)])
     assert result.exit_code != 0 and 'Traceback' not in result.output
     assert 'no shipped baseline for the faces scene' in result.output
-    assert '`linkgan baseline --scene faces --kimg 160 --out FILE`' in result.output
+    assert '`linkgan baseline --scene faces --kimg 320 --out FILE`' in result.output
     assert '--baseline FILE' in result.output and '--baseline train' in result.output
     assert not os.path.exists(out)                                  # Nothing written.
 

@@ -2,8 +2,8 @@
 
 The paper fine-tunes a *converged* generator. `linkgan demo` therefore fine-tunes from a baseline that was trained
 far longer than a demo could afford on a laptop, and that ships inside the package (`assets/demo_baseline.pt`,
-state dicts only, 160 kimg; `assets/landscape_baseline.pt` for the semantic demo, 64 kimg; none yet for the faces,
-whose file will be `assets/faces_baseline.pt`). This module trains it and reads it back:
+state dicts only, 160 kimg; `assets/landscape_baseline.pt` for the semantic demo, 64 kimg; `assets/faces_baseline.pt`
+for the faces, 320 kimg). This module trains it and reads it back:
 
     linkgan baseline --kimg 160 --out linkgan_plugin/demo/assets/demo_baseline.pt
 
@@ -34,12 +34,12 @@ ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
 BASELINE_FILE = os.path.join(ASSETS, 'demo_baseline.pt')
 # The shipped baseline of each scene. The varied skies ('skies') have none of their own: they share the plain
 # landscapes' networks, so `--from-scratch` runs take its sizes and a fine-tune from it first sees varied skies.
-# The faces' file does not ship yet (`linkgan baseline --scene faces --kimg 160 --out
-# linkgan_plugin/demo/assets/faces_baseline.pt` makes it); until it exists, shipped_baseline('faces') says how to
-# get a baseline.
+# A checkout without a scene's file (or a scene without an entry) gets shipped_baseline's message: how to train one.
 BASELINE_FILES = {'cells': BASELINE_FILE, 'landscape': os.path.join(ASSETS, 'landscape_baseline.pt'),
                   'skies': os.path.join(ASSETS, 'landscape_baseline.pt'),
                   'faces': os.path.join(ASSETS, 'faces_baseline.pt')}
+# Their lengths in kimg (`linkgan baseline --scene S --kimg K` reproduces each; docs/demo.md has the convergence runs).
+BASELINE_KIMG = {'cells': 160, 'landscape': 64, 'skies': 64, 'faces': 320}
 FORMAT = 2
 
 #----------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def shipped_baseline(scene):
         missing = f' ({path} is missing)' if path else ''
         raise click.ClickException(
             f'no shipped baseline for the {scene} scene{missing}: train one with `linkgan baseline --scene {scene} '
-            f'--kimg 160 --out FILE` and pass --baseline FILE, or use --baseline train (a short one trained now, '
+            f'--kimg {BASELINE_KIMG.get(scene, 160)} --out FILE` and pass --baseline FILE, or use --baseline train (a short one trained now, '
             f'--baseline-kimg). With --from-scratch any baseline file serves: it only gives the networks\' sizes.')
     return path
 

@@ -47,7 +47,7 @@ The built-in spec (`BUILTIN_SPEC`) links the top-left and the bottom-right quadr
 axes of W, with the fine-tune recipe in DEMO_SPEC_DEFAULTS; the faces' (`--scene faces`, `FACES_SPEC`) links the
 paper's eyes, nose and mouth (the face presets' boxes) to axes 0:16, 16:32 and 32:48, with the same recipe, and its
 report sets each link's locality beside the paper's for that region; its shipped baseline
-(assets/faces_baseline.pt, `linkgan baseline --scene faces --kimg 160`) is trained like the cells'. A scene whose
+(assets/faces_baseline.pt, `linkgan baseline --scene faces --kimg 320`) is trained like the cells'. A scene whose
 baseline file is missing makes `--baseline shipped` refuse with what to run instead (demo_baseline.shipped_baseline).
 A user spec (`--spec FILE`) keeps its
 own values; the fields it leaves out take the demo's recipe rather than the library DEFAULTS.
