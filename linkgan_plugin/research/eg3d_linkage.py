@@ -243,13 +243,17 @@ class Run:
     def finished(self, steps):
         return self.steps >= steps and os.path.isfile(self.checkpoint)
 
-    def train(self, steps, snap_steps, progress=None):
-        """Trains up to `steps` iterations in total (state saved every snap_steps and at the end), then writes the
-        checkpoint. Returns the number of iterations trained now."""
+    def check_length(self, steps):
+        """A click error when this run has already trained more than `steps` iterations."""
         if self.steps > steps:
             raise click.ClickException(f'{self.state_path} has trained {self.steps} iterations '
                                        f'({self.trainer.cur_nimg / 1000:g} kimg), more than --kimg asks for ({steps}); '
                                        'use a larger --kimg or another --out')
+
+    def train(self, steps, snap_steps, progress=None):
+        """Trains up to `steps` iterations in total (state saved every snap_steps and at the end), then writes the
+        checkpoint. Returns the number of iterations trained now."""
+        self.check_length(steps)
         if hasattr(self, '_global_rng'):
             torch.set_rng_state(self._global_rng)
         else:
@@ -301,8 +305,7 @@ def train_runs(settings, kimg, outdir, snap=DEFAULTS['snap'], show=True):
     snap_steps = kimg_to_steps(snap, settings['batch'])
     runs = {name: Run(name, settings, outdir) for name in RUNS}
     for run in runs.values():           # Fail on a run trained longer than asked before training the others.
-        if run.steps > steps:
-            run.train(steps, snap_steps)
+        run.check_length(steps)
     todo = {name: max(0, steps - run.steps) for name, run in runs.items() if not run.finished(steps)}
     summaries = {}
     label = f'train {" | ".join(todo) or "nothing"} ({len(RUNS) - len(todo)} of {len(RUNS)} done before)'

@@ -269,12 +269,10 @@ class Segment:
                 os.killpg(self.proc.pid, sig)
             except (ProcessLookupError, PermissionError):
                 return
-            try:
+            try:                                # Then SIGKILL: the leader if it ignored SIGTERM, else its stragglers.
                 self.proc.wait(timeout=grace)
-                if sig == signal.SIGTERM:       # The leader is gone; its group's stragglers get the SIGKILL.
-                    continue
             except subprocess.TimeoutExpired:
-                continue
+                pass
 
     def _pump(self):
         for line in self.proc.stdout:
