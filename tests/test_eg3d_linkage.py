@@ -180,6 +180,16 @@ def test_a_rerun_with_other_settings_is_refused(finished):
     assert result.exit_code != 0
     assert 'seed: 0 there, 1 now' in result.output and 'another --out' in result.output
 
+def test_a_shorter_kimg_than_trained_is_refused_before_training(finished, monkeypatch):
+    out, _ = finished
+    monkeypatch.setattr(ToyTrainer, 'step', lambda *a, **k: pytest.fail('nothing may train'))
+    args = [*TINY, '--out', str(out)]
+    args[args.index('--kimg') + 1] = '0.008'
+    result = _invoke(args)
+    assert result.exit_code != 0
+    assert 'more than --kimg asks for' in result.output and 'control.state.pt' in result.output
+
+
 #----------------------------------------------------------------------------
 # Bad input.
 
