@@ -26,7 +26,8 @@ def test_ratios_are_matched_by_link_and_judged(tmp_path):
     (tmp_path / 'toy').mkdir()
     pair = {'ratios': {'a': {**_metrics(0.5), 'locality': 0.9}},
             'models': {'linked': {'a': _metrics(0.9)}, 'control': {'a': _metrics(1.0)}},
-            'quality_ratio': 1.5, 'recall_ratio': 0.5, 'quality': {}, 'quality_floor': 1.0, 'coverage': {},
+            'quality_ratio': 1.5, 'recall_ratio': 0.5, 'quality': {'control': 4.0, 'linked': 6.0}, 'quality_floor': 1.0,
+            'coverage': {'control': {'recall': 0.2}, 'linked': {'recall': 0.1}},
             'coverage_floor': {}, 'coverage_space': {}, 'settings': {}, 'runs': {'control': {'kimg': 1, 'seconds': 2,
                                                                                              'sec_per_kimg': 2}}}
     toy_row = {'link': 'a', **_metrics(0.04), 'edit_i': 1.5, 'locality': 0.05,
@@ -44,3 +45,15 @@ def test_ratios_are_matched_by_link_and_judged(tmp_path):
     assert r['quality']['swd_ratio']['same_direction'] and r['quality']['recall_ratio']['same_direction']
     text = sbs.markdown(r)
     assert '| a | locality | 0.900 | 0.050 | no | no |' in text
+    assert r['quality']['control_learned'] == {'real': {'swd_over_floor': 4.0, 'recall': 0.2},
+                                               'toy': {'swd_over_floor': 2.0, 'recall': 0.6}}
+    assert 'real: SWD 4.0x its real-vs-real floor, recall 0.20; toy: SWD 2.0x' in text
+
+
+def test_zero_recalls_give_an_undefined_ratio_not_a_crash(tmp_path):
+    sbs = _module()
+    a = sbs.agreement(None, 0.79)
+    assert a == {'real': None, 'toy': 0.79, 'same_direction': None, 'same_order_of_magnitude': None}
+    r = {'links': {}, 'quality': {'swd_ratio': sbs.agreement(0.98, 1.27), 'recall_ratio': a,
+                                  'control_learned': {'real': {'swd_over_floor': 28.4, 'recall': 0.0}}}}
+    assert '| quality | recall_ratio | n/a | 0.790 | n/a | n/a |' in sbs.markdown(r)

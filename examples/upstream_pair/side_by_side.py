@@ -7,7 +7,9 @@ RUN/toy/study.json (`linkgan study` with toy_recipes.json: the toy loop at the s
 side_by_side.json and side_by_side.md: per link and metric, the two linked / control ratios, whether they point the
 same way (both below 1, both above, or both within 10% of 1) and whether they agree to an order of magnitude
 (|log10(real / toy)| < 1); each network's own locality; quality (SWD ratio, recall ratio; the coverage spaces differ:
-the pair measures recall in generic image features, the toy in the cells' factor space).
+the pair measures recall in generic image features, the toy in the cells' factor space; a ratio of two zero recalls is
+undefined: n/a); and whether each control learned the data at all (its SWD over the real-vs-real floor, its recall),
+without which the two ratios compare networks in different states.
 """
 
 import argparse
@@ -23,6 +25,9 @@ def direction(ratio):
 
 
 def agreement(real, toy):
+    """Both ratios and whether they agree; the judgements are None when a ratio is undefined (None: 0 / 0)."""
+    if real is None or toy is None:
+        return {'real': real, 'toy': toy, 'same_direction': None, 'same_order_of_magnitude': None}
     same_way = direction(real) == direction(toy)
     magnitude = abs(math.log10(real / toy)) < 1 if real > 0 and toy > 0 else False
     return {'real': real, 'toy': toy, 'same_direction': same_way, 'same_order_of_magnitude': magnitude}
@@ -48,10 +53,24 @@ def side_by_side(run_dir):
                'toy': {'swd': {'linked': first['linked_quality'], 'control': first['control_quality']},
                        'swd_floor': first['quality_floor'],
                        'recall': {'linked': first['linked_recall'], 'control': first['control_recall']},
-                       'recall_floor': first['recall_floor'], 'space': first.get('coverage_features')}}
+                       'recall_floor': first['recall_floor'], 'space': first.get('coverage_features')},
+               # Did each control learn the data? A ratio between two networks that did not says little.
+               'control_learned': {
+                   'real': {'swd_over_floor': pair['quality']['control'] / pair['quality_floor'],
+                            'recall': pair['coverage']['control']['recall']},
+                   'toy': {'swd_over_floor': first['control_quality'] / first['quality_floor'],
+                           'recall': first['control_recall']}}}
     runs = {role: {k: pair['runs'][role][k] for k in ('kimg', 'seconds', 'sec_per_kimg')} for role in pair['runs']}
     return {'links': links, 'quality': quality, 'real_runs': runs, 'real_settings': pair['settings'],
             'toy_settings': study['settings']}
+
+
+def _judged(value):
+    return 'n/a' if value is None else ('yes' if value else 'no')
+
+
+def _ratio(value):
+    return 'n/a' if value is None else f'{value:.3f}'
 
 
 def markdown(r):
@@ -59,17 +78,21 @@ def markdown(r):
     for link, rows in r['links'].items():
         for m in METRICS:
             a = rows[m]
-            lines.append(f'| {link} | {m} | {a["real"]:.3f} | {a["toy"]:.3f} | {"yes" if a["same_direction"] else "no"} '
-                         f'| {"yes" if a["same_order_of_magnitude"] else "no"} |')
+            lines.append(f'| {link} | {m} | {_ratio(a["real"])} | {_ratio(a["toy"])} | {_judged(a["same_direction"])} '
+                         f'| {_judged(a["same_order_of_magnitude"])} |')
     for name in ('swd_ratio', 'recall_ratio'):
         a = r['quality'][name]
-        lines.append(f'| quality | {name} | {a["real"]:.3f} | {a["toy"]:.3f} | {"yes" if a["same_direction"] else "no"} '
-                     f'| {"yes" if a["same_order_of_magnitude"] else "no"} |')
+        lines.append(f'| quality | {name} | {_ratio(a["real"])} | {_ratio(a["toy"])} | {_judged(a["same_direction"])} '
+                     f'| {_judged(a["same_order_of_magnitude"])} |')
     lines += ['', '| link | real locality linked (control) | toy locality linked (control) |', '|---|---|---|']
     for link, rows in r['links'].items():
         v = rows['locality_values']
         lines.append(f'| {link} | {v["real"]["linked"]:.3f} ({v["real"]["control"]:.3f}) | '
                      f'{v["toy"]["linked"]:.3f} ({v["toy"]["control"]:.3f}) |')
+    learned = r['quality']['control_learned']
+    lines += ['', 'Did the controls learn the data? ' + '; '.join(
+        f'{net}: SWD {v["swd_over_floor"]:.1f}x its real-vs-real floor, recall {v["recall"]:.2f}'
+        for net, v in learned.items())]
     return '\n'.join(lines) + '\n'
 
 
