@@ -412,3 +412,23 @@ def test_sigterm_stops_every_training_and_its_children(tmp_path, mode, roles):
     while any(_alive(p) for p in pids) and time.time() < deadline:
         time.sleep(0.1)
     assert not [p for p in pids if _alive(p)]
+
+
+def _footer_report(control_recall):
+    runs = {role: {'seconds': 10.0, 'run_dirs': ['a'], 'trained_now': True, 'kimg': 40.0} for role in pair.ROLES}
+    report = {'timings': {'training': 20.0, 'evaluation': 5.0, 'pictures': 1.0}, 'seconds': 26.0, 'runs': runs,
+              'coverage': {'control': {'recall': control_recall}, 'linked': {'recall': 0.0}},
+              'coverage_floor': {'recall': 0.87}, 'quality': {'control': 413.7, 'linked': 403.7}, 'quality_floor': 14.6}
+    report['control_learned'] = pair.control_learned(report)
+    return report
+
+
+def test_footer_warns_when_the_control_has_not_learned_the_data():
+    # The 40-kimg pair at upstream's auto R1 gamma: recall 0 against a real-vs-real 0.87, SWD 28x its floor.
+    unlearned = _footer_report(0.0)
+    assert unlearned['control_learned'] is False
+    text = '\n'.join(pair.pair_footer(unlearned))
+    assert 'the control has not learned the data (recall 0.000 against the real-vs-real 0.870; SWD 413.7' in text
+    learned = _footer_report(0.3)
+    assert learned['control_learned'] is True
+    assert 'has not learned' not in '\n'.join(pair.pair_footer(learned))

@@ -33,7 +33,9 @@ pair.json: {"upstream", "settings", "runs": {role: {"run_dirs", "snapshot", "kim
 "sec_per_kimg", "link_stats"}}, "models", "ratios", "quality", "quality_ratio", "quality_floor", "coverage",
 "coverage_floor", "coverage_space", "recall_ratio", "precision_ratio" (demo.command.summarise), "spec_names" (rows:
 link, or "link (output)" for EG3D's image_raw / image_depth), "comparison" (evaluate.compare_reports: every metric,
-region-normalised too), "evaluations": {role: eval report file}, "pictures", "timings", "seconds"}.
+region-normalised too), "evaluations": {role: eval report file}, "pictures", "timings", "seconds", "control_learned"
+(whether the control's recall reaches a tenth of the real-vs-real recall: if not, pair.md warns that the ratios compare
+networks that do not yet produce the data)}.
 """
 
 import contextlib
@@ -366,6 +368,15 @@ def pair_intro(det, settings, runs, data_info, samples):
             'quality against the training data. Ratio = linked / control.')
 
 
+# Under this share of the real-vs-real recall the control is reported as not having learned the data.
+UNLEARNED_RECALL_SHARE = 0.1
+
+
+def control_learned(report):
+    """Whether the control reaches UNLEARNED_RECALL_SHARE of the real-vs-real recall (report: summarise's keys)."""
+    return report['coverage']['control']['recall'] >= UNLEARNED_RECALL_SHARE * report['coverage_floor']['recall']
+
+
 def pair_footer(report):
     t, runs = report['timings'], report['runs']
     lines = ['Every metric of every link and output (region-normalised too) is in pair.json (`comparison`) and in '
@@ -374,6 +385,12 @@ def pair_footer(report):
              f'pictures {t["pictures"]:.0f} s). ' + '; '.join(
                  f'{role}: {runs[role]["seconds"]:.0f} s of training in {len(runs[role]["run_dirs"])} segment(s)'
                  + ('' if runs[role]['trained_now'] else ' (finished earlier: not trained again)') for role in ROLES) + '.']
+    if not report['control_learned']:
+        control_recall, floor = report['coverage']['control']['recall'], report['coverage_floor']['recall']
+        lines += ['', f'warning: the control has not learned the data (recall {control_recall:.3f} against the real-vs-real '
+                  f'{floor:.3f}; SWD {report["quality"]["control"]:.1f} against {report["quality_floor"]:.1f}): the ratios '
+                  'compare two networks that do not yet produce the data, not what the link term does to a trained '
+                  'one. Train longer or fix the recipe (a D that wins every batch: raise --gamma) before reading them.']
     if abs(runs['control']['kimg'] - runs['linked']['kimg']) > 1e-6:
         lines += ['', f'warning: the two runs trained different lengths (control {runs["control"]["kimg"]:.3g} kimg, '
                   f'linked {runs["linked"]["kimg"]:.3g} kimg): the ratios mix in the effect of extra training.']
@@ -606,6 +623,7 @@ def run_pair(upstream_dir, data, spec, kimg, out, resume=None, seed=DEFAULTS['se
               'timings': {'training': t1 - t0, 'evaluation': t2 - t1, 'pictures': t3 - t2}, 'seconds': time.time() - t0}
     for key in ('targets', 'targets_met', 'goals', 'goals_met'):      # The demo's research targets: not the pair's.
         report.pop(key, None)
+    report['control_learned'] = control_learned(report)
     markdown = report_markdown(report, title='# linkgan pair report',
                                intro=pair_intro(plan['det'], settings, runs, plan['data_info'], samples), advice='',
                                footer=pair_footer(report))
