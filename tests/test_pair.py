@@ -432,3 +432,16 @@ def test_footer_warns_when_the_control_has_not_learned_the_data():
     learned = _footer_report(0.3)
     assert learned['control_learned'] is True
     assert 'has not learned' not in '\n'.join(pair.pair_footer(learned))
+
+
+def test_training_seconds_count_every_segment_up_to_its_snapshot(tmp_path):
+    # A segment stopped after ticks past its last kept snapshot (the 40-kimg pair's control: stats to 20 kimg, snapshot
+    # 16): its time counts to the 16-kimg tick, whose kimg (16.004) rounds down to the snapshot's name.
+    run = tmp_path / '00000-run'
+    run.mkdir()
+    rows = [{'Progress/kimg': {'num': 1, 'mean': k}, 'Timing/total_sec': {'num': 1, 'mean': t}}
+            for k, t in ((0.0, 5.0), (8.004, 700.0), (16.004, 1400.0), (20.004, 1750.0))]
+    (run / 'stats.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    assert pair.segment_seconds(str(run), 16.0) == 1400.0
+    assert pair.segment_seconds(str(run), 20.004) == 1750.0
+    assert pair.segment_seconds(str(tmp_path), 16.0) == 0.0           # No stats.jsonl: nothing trained there.

@@ -29,7 +29,8 @@ Steps:
      ratios per link and metric, quality beside its floors); leakage.png (the demo's leakage_picture, control and
      linked side by side); edit-<link>-<role>.png per link and role (editing.edit.run_edit: the paper's Fig. 3 grid).
 
-pair.json: {"upstream", "settings", "runs": {role: {"run_dirs", "snapshot", "kimg", "seconds", "trained_now",
+pair.json: {"upstream", "settings", "runs": {role: {"run_dirs", "snapshot", "kimg", "seconds" (training wall time of all its
+segments, from train.py's stats.jsonl: an interrupted segment counts up to its last snapshot), "trained_now",
 "sec_per_kimg", "link_stats"}}, "models", "ratios", "quality", "quality_ratio", "quality_floor", "coverage",
 "coverage_floor", "coverage_space", "recall_ratio", "precision_ratio" (demo.command.summarise), "spec_names" (rows:
 link, or "link (output)" for EG3D's image_raw / image_depth), "comparison" (evaluate.compare_reports: every metric,
@@ -197,6 +198,19 @@ def segment_progress(run_dir):
     return kimg, os.path.join(run_dir, fname)
 
 
+def segment_seconds(run_dir, kimg):
+    """Training seconds of one upstream run directory up to its snapshot at `kimg` (segment_progress's kimg: the
+    snapshot name's whole kimg, or its tick's exact kimg): train.py's own Timing/total_sec at the last tick whose kimg
+    rounds down to no more than that, in stats.jsonl; 0 without rows. Wall time: it includes any pause of the process."""
+    try:
+        rows = smoke.read_stats(run_dir)
+    except ValueError:                      # A row cut short by an interruption.
+        rows = []
+    times = [r['Timing/total_sec']['mean'] for r in rows if isinstance(r.get('Timing/total_sec'), dict)
+             and isinstance(r.get('Progress/kimg'), dict) and math.floor(r['Progress/kimg']['mean'] + 1e-9) <= kimg + 1e-6]
+    return times[-1] if times else 0.0
+
+
 def role_state(role_dir, kimg):
     """What is on disk for one role: {'segments': [{'run_dir', 'kimg', 'snapshot'}], 'done_kimg', 'snapshot' (the
     latest), 'finished' (pair_run.json says it trained >= kimg and its snapshot exists), 'state' (that file)}."""
@@ -213,8 +227,8 @@ def role_state(role_dir, kimg):
             'finished': finished, 'state': state}
 
 
-def write_role_state(role_dir, kimg, snapshot, seconds, segments):
-    state = {'finished': True, 'kimg': kimg, 'snapshot': snapshot, 'seconds': seconds,
+def write_role_state(role_dir, kimg, snapshot, segments):
+    state = {'finished': True, 'kimg': kimg, 'snapshot': snapshot,
              'segments': [{k: s[k] for k in ('run_dir', 'kimg', 'snapshot')} for s in segments]}
     with open(os.path.join(role_dir, STATE_FILE), 'w', encoding='utf-8') as f:
         json.dump(state, f, indent=2)
@@ -245,7 +259,6 @@ class Segment:
 
     def __init__(self, role, cmd, cwd, env, log_path, echo, verbose=False, timeout=None):
         self.role, self.cmd, self.log_path, self.echo, self.verbose = role, cmd, log_path, echo, verbose
-        self.start = time.time()
         self.log = open(log_path, 'a', encoding='utf-8')
         self.log.write(f'\n$ cd {shlex.quote(cwd)} && {" ".join(shlex.quote(c) for c in cmd)}\n')
         self.log.flush()
@@ -294,7 +307,6 @@ class Segment:
                 self.timer.cancel()
         self.reader.join()
         self.log.close()
-        self.seconds = time.time() - self.start
         return 124 if self.timed_out else rc
 
     def tail(self, lines=25):
@@ -513,8 +525,7 @@ def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, 
         if not st['finished'] and st['snapshot'] and st['done_kimg'] >= kimg - 1e-9:
             # Its snapshots already reach kimg (stopped after its last snapshot, before pair_run.json was written):
             # the latest snapshot is the run, with the length it reached.
-            write_role_state(role_dir, st['done_kimg'], st['snapshot'], (st['state'] or {}).get('seconds', 0.0),
-                             st['segments'])
+            write_role_state(role_dir, st['done_kimg'], st['snapshot'], st['segments'])
             st = role_state(role_dir, kimg)
         if st['finished']:
             echo(f'{role}: finished earlier ({st["state"]["kimg"]:g} kimg, {st["snapshot"]}): not trained again')
@@ -545,9 +556,7 @@ def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, 
         st = role_state(os.path.join(out, role), kimg)
         if st['snapshot'] is None:
             raise click.ClickException(f'{role}: train.py finished without writing a snapshot; see {seg.log_path}')
-        previous = (st['state'] or {}).get('seconds', 0.0)
-        write_role_state(os.path.join(out, role), max(kimg, st['done_kimg']), st['snapshot'], previous + seg.seconds,
-                         st['segments'])
+        write_role_state(os.path.join(out, role), max(kimg, st['done_kimg']), st['snapshot'], st['segments'])
         segments[role] = seg
 
     started = {}
@@ -576,10 +585,12 @@ def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, 
         role_dir = os.path.join(out, role)
         st = role_state(role_dir, kimg)
         state = st['state'] or {}
-        run_dirs = [s['run_dir'] for s in st['segments'] if s['snapshot']]
+        trained = [s for s in st['segments'] if s['snapshot']]
+        run_dirs = [s['run_dir'] for s in trained]
         rows = [r for d in run_dirs for r in smoke.read_stats(d)]
         runs[role] = {'run_dirs': run_dirs, 'snapshot': st['snapshot'], 'kimg': state.get('kimg', kimg),
-                      'seconds': state.get('seconds', 0.0), 'trained_now': role in segments,
+                      'seconds': sum(segment_seconds(s['run_dir'], s['kimg']) for s in trained),
+                      'trained_now': role in segments,
                       'sec_per_kimg': smoke.sec_per_kimg(rows), 'link_stats': smoke.link_stats(rows)}
     return runs
 
