@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
 from linkgan_plugin.loss import LinkLoss
+from linkgan_plugin.ops.build import load_extension
 from linkgan_plugin.toy.losses import ToySG2ADALoss
 from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, make_toy_networks
 
@@ -82,6 +83,7 @@ def _worker(rank, init_file, out_dir, link_pass, fake_to_D):
         grads = _gradients(G, D, z[rank * N:(rank + 1) * N], c[rank * N:(rank + 1) * N], wrap=True,
                            link_pass=link_pass, fake_to_D=fake_to_D)
         torch.save((grads, ALLREDUCES), os.path.join(out_dir, f'rank{rank}.pt'))
+        dist.barrier()  # Neither rank tears gloo down while the other still has work in flight (that aborts).
     finally:
         dist.destroy_process_group()
 
@@ -89,6 +91,7 @@ def _worker(rank, init_file, out_dir, link_pass, fake_to_D):
 @pytest.mark.slow
 @pytest.mark.parametrize('link_pass, fake_to_D', [('batched', False), ('per_link', False), ('per_link', True)])
 def test_two_process_ddp_matches_single_process(tmp_path, link_pass, fake_to_D):
+    load_extension('cpu')  # A cold kernel build here, once, not in both ranks racing for the build lock.
     init_file = tempfile.mktemp(dir=tmp_path)
     mp.start_processes(_worker, args=(init_file, str(tmp_path), link_pass, fake_to_D), nprocs=2, start_method='spawn',
                        join=True)
