@@ -191,11 +191,19 @@ def plugin_root() -> str:
 # Reading a run.
 
 def read_stats(run_dir: str) -> List[Dict]:
+    """The complete rows of a run directory's stats.jsonl ([] without one); a row cut short by an interruption (a line
+    that does not parse, the file's last) is left out."""
     path = os.path.join(run_dir, 'stats.jsonl')
     if not os.path.isfile(path):
         return []
+    rows = []
     with open(path, encoding='utf-8') as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                pass
+    return rows
 
 
 def link_stats(rows: List[Dict]) -> Dict[str, Dict[str, float]]:

@@ -447,9 +447,9 @@ def test_training_seconds_count_every_segment_up_to_its_snapshot(tmp_path):
     assert pair.segment_seconds(str(tmp_path), 16.0) == 0.0           # No stats.jsonl: nothing trained there.
 
 
-def test_stats_rows_keep_the_complete_rows_of_a_file_cut_short(tmp_path):
+def test_read_stats_keeps_the_complete_rows_of_a_file_cut_short(tmp_path):
     run = tmp_path / '00000-x'
     run.mkdir()
-    assert pair.stats_rows(str(run)) == []
+    assert smoke.read_stats(str(run)) == []
     (run / 'stats.jsonl').write_text(json.dumps({'Progress/kimg': {'num': 1, 'mean': 4.0}}) + '\n{"Progress/kimg": {"n')
-    assert pair.stats_rows(str(run)) == [{'Progress/kimg': {'num': 1, 'mean': 4.0}}]
+    assert smoke.read_stats(str(run)) == [{'Progress/kimg': {'num': 1, 'mean': 4.0}}]

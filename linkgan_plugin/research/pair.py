@@ -176,22 +176,6 @@ def _read_json(path):
         return None
 
 
-def stats_rows(run_dir):
-    """The complete rows of a run directory's stats.jsonl ([] without one); a row cut short by an interruption (the
-    file's last line, unparsable) is left out."""
-    path = os.path.join(run_dir, 'stats.jsonl')
-    if not os.path.isfile(path):
-        return []
-    rows = []
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                pass
-    return rows
-
-
 def segment_progress(run_dir):
     """(kimg trained, latest snapshot path or None) of one upstream run directory.
 
@@ -204,7 +188,7 @@ def segment_progress(run_dir):
     name_kimg, fname = max(snaps)
     kimg = float(name_kimg)
     opts = _read_json(os.path.join(run_dir, 'training_options.json')) or {}
-    rows = stats_rows(run_dir)
+    rows = smoke.read_stats(run_dir)
     last = rows[-1].get('Progress/kimg') if rows else None
     if opts.get('network_snapshot_ticks') == 1 and isinstance(last, dict) and math.floor(last['mean'] + 1e-9) == name_kimg:
         kimg = float(last['mean'])
@@ -215,7 +199,7 @@ def segment_seconds(run_dir, kimg):
     """Training seconds of one upstream run directory up to its snapshot at `kimg` (segment_progress's kimg: the
     snapshot name's whole kimg, or its tick's exact kimg): train.py's own Timing/total_sec at the last tick whose kimg
     rounds down to no more than that, in stats.jsonl; 0 without rows. Wall time: it includes any pause of the process."""
-    times = [r['Timing/total_sec']['mean'] for r in stats_rows(run_dir) if isinstance(r.get('Timing/total_sec'), dict)
+    times = [r['Timing/total_sec']['mean'] for r in smoke.read_stats(run_dir) if isinstance(r.get('Timing/total_sec'), dict)
              and isinstance(r.get('Progress/kimg'), dict) and math.floor(r['Progress/kimg']['mean'] + 1e-9) <= kimg + 1e-6]
     return times[-1] if times else 0.0
 
@@ -596,7 +580,7 @@ def train_roles(out, plan, kimg, spec, link_kwargs, parallel, threads, timeout, 
         state = st['state'] or {}
         trained = [s for s in st['segments'] if s['snapshot']]
         run_dirs = [s['run_dir'] for s in trained]
-        rows = [r for d in run_dirs for r in stats_rows(d)]
+        rows = [r for d in run_dirs for r in smoke.read_stats(d)]
         runs[role] = {'run_dirs': run_dirs, 'snapshot': st['snapshot'], 'kimg': state.get('kimg', kimg),
                       'seconds': sum(segment_seconds(s['run_dir'], s['kimg']) for s in trained),
                       'trained_now': role in segments,
