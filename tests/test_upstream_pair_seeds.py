@@ -1,0 +1,47 @@
+"""examples/upstream_pair/seeds.py: linked / control ratios of several seeds (real pair.json, toy study.json), each
+seed's row and each group's mean and range."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location('seeds', os.path.join(REPO, 'examples', 'upstream_pair', 'seeds.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pair(locality, swd_control):
+    return {'ratios': {'a': {'locality': locality, 'mse_i': 0.5, 'mse_o': 0.25, 'edit_i': 1.0}},
+            'quality_ratio': 0.9, 'quality': {'control': swd_control, 'linked': 1.0}, 'quality_floor': 2.0,
+            'coverage': {'control': {'recall': 0.1}, 'linked': {'recall': 0.2}}}
+
+
+def test_real_and_toy_seeds_are_grouped_with_mean_and_range(tmp_path):
+    seeds = _module()
+    (tmp_path / 's0.json').write_text(json.dumps(_pair(0.2, 40.0)))
+    (tmp_path / 's1.json').write_text(json.dumps(_pair(0.6, 20.0)))
+    toy_row = {'recipe': 'r', 'link': 'a', 'locality': 0.3, 'mse_i': 0.1, 'mse_o': 0.2, 'quality_ratio': 1.2,
+               'linked_recall': 0.3, 'control_recall': 0.4, 'control_quality': 8.0, 'quality_floor': 2.0}
+    (tmp_path / 'toy.json').write_text(json.dumps({'rows': [toy_row]}))
+    r = seeds.summarize([('real-s0', str(tmp_path / 's0.json')), ('real-s1', str(tmp_path / 's1.json')),
+                         ('toy-s0', str(tmp_path / 'toy.json'))])
+    assert r['seeds']['real-s1']['a/locality'] == 0.6 and r['seeds']['real-s1']['control_swd_over_floor'] == 10.0
+    assert r['groups']['real']['a/locality'] == pytest.approx({'mean': 0.4, 'min': 0.2, 'max': 0.6, 'n': 2})
+    assert r['groups']['toy']['recall_control'] == {'mean': 0.4, 'min': 0.4, 'max': 0.4, 'n': 1}
+    text = seeds.markdown(r)
+    assert '| **real: mean [min, max] of 2** | 0.400 [0.200, 0.600] |' in text
+
+
+def test_a_study_of_several_recipes_is_refused(tmp_path):
+    seeds = _module()
+    rows = [{'recipe': name, 'link': 'a'} for name in ('r1', 'r2')]
+    (tmp_path / 'study.json').write_text(json.dumps({'rows': rows}))
+    with pytest.raises(SystemExit, match='give a study of one recipe'):
+        seeds.seed_row(str(tmp_path / 'study.json'))
