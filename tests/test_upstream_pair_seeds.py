@@ -34,7 +34,7 @@ def test_real_and_toy_seeds_are_grouped_with_mean_and_range(tmp_path):
     (tmp_path / 's1.json').write_text(json.dumps(_pair(0.6, 20.0)))
     toy_row = {'recipe': 'r', 'link': 'a', 'locality': 0.3, 'mse_i': 0.1, 'mse_o': 0.2, 'quality_ratio': 1.2,
                'linked_recall': 0.3, 'control_recall': 0.4, 'control_quality': 8.0, 'quality_floor': 2.0,
-               'linked_values': _values(0.3)['a'], 'control_values': _values(1.0)['a']}
+               'linked_values': _values(0.3)['a'], 'control_values': _values(0.6)['a']}
     (tmp_path / 'toy.json').write_text(json.dumps({'rows': [toy_row]}))
     r = seeds.summarize([('real-s0', str(tmp_path / 's0.json')), ('real-s1', str(tmp_path / 's1.json')),
                          ('toy-s0', str(tmp_path / 'toy.json'))])
@@ -43,9 +43,10 @@ def test_real_and_toy_seeds_are_grouped_with_mean_and_range(tmp_path):
     assert r['groups']['toy']['recall_control'] == {'mean': 0.4, 'min': 0.4, 'max': 0.4, 'n': 1}
     text = seeds.markdown(r)
     assert '| **real: mean [min, max] of 2** | 0.400 [0.200, 0.600] |' in text
+    assert r['seeds']['toy-s0']['a/locality'] == pytest.approx(0.5)      # the ratio 0.3 / 0.6, not the value 0.3
     toy_floor = r['noise_floor']['toy']['a/locality']                          # one seed: no spread, no verdict
     assert toy_floor['control_spread'] is None and toy_floor['separated'] is None
-    assert '| toy | a/locality | 0.3 | 1 | n/a | n/a |' in text
+    assert '| toy | a/locality | 0.3 | 0.6 | n/a | n/a |' in text
 
 
 def test_noise_floor_is_the_controls_spread_and_asks_whether_linked_values_are_separated(tmp_path):

@@ -31,7 +31,7 @@ def test_ratios_are_matched_by_link_and_judged(tmp_path):
             'coverage_floor': {}, 'coverage_space': {}, 'settings': {}, 'runs': {'control': {'kimg': 1, 'seconds': 2,
                                                                                              'sec_per_kimg': 2}}}
     toy_row = {'link': 'a', **_metrics(0.04), 'edit_i': 1.5, 'locality': 0.05,
-               'linked_values': {'locality': 0.05}, 'control_values': {'locality': 1.0}, 'quality_ratio': 2.0,
+               'linked_values': {'locality': 0.05}, 'control_values': {'locality': 0.5}, 'quality_ratio': 2.0,
                'recall_ratio': 0.7, 'linked_quality': 2, 'control_quality': 1, 'quality_floor': 0.5,
                'linked_recall': 0.4, 'control_recall': 0.6, 'recall_floor': 0.9}
     (tmp_path / 'pair' / 'pair.json').write_text(json.dumps(pair))
@@ -41,10 +41,10 @@ def test_ratios_are_matched_by_link_and_judged(tmp_path):
     assert a['mse_i'] == {'real': 0.5, 'toy': 0.04, 'same_direction': True, 'same_order_of_magnitude': False}
     assert a['edit_i']['same_direction'] is False and a['edit_i']['same_order_of_magnitude'] is True
     assert a['locality']['same_direction'] is False                     # 0.9 is within 10% of 1: flat.
-    assert a['locality_values'] == {'real': {'linked': 0.9, 'control': 1.0}, 'toy': {'linked': 0.05, 'control': 1.0}}
+    assert a['locality_values'] == {'real': {'linked': 0.9, 'control': 1.0}, 'toy': {'linked': 0.05, 'control': 0.5}}
     assert r['quality']['swd_ratio']['same_direction'] and r['quality']['recall_ratio']['same_direction']
     text = sbs.markdown(r)
-    assert '| a | locality | 0.900 | 0.050 | no | no |' in text
+    assert '| a | locality | 0.900 | 0.100 | no | yes |' in text          # the toy's ratio 0.05 / 0.5, not its value
     assert r['quality']['control_learned'] == {'real': {'swd_over_floor': 4.0, 'recall': 0.2},
                                                'toy': {'swd_over_floor': 2.0, 'recall': 0.6}}
     assert 'real: SWD 4.0x its real-vs-real floor, recall 0.20; toy: SWD 2.0x' in text

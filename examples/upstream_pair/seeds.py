@@ -19,6 +19,8 @@ import json
 import os
 import statistics
 
+from linkgan_plugin.research.study import linked_over_control
+
 METRICS = ('locality', 'mse_i', 'mse_o')
 
 
@@ -39,7 +41,7 @@ def seed_row(path):
     if len(recipes) != 1:
         raise SystemExit(f'{path}: holds recipes {sorted(recipes)}; give a study of one recipe')
     first = rows[0]
-    return {'links': {row['link']: {m: row[m] for m in METRICS} for row in rows},
+    return {'links': {row['link']: {m: linked_over_control(row, m) for m in METRICS} for row in rows},
             'values': {role: {row['link']: {m: row[f'{role}_values'][m] for m in METRICS} for row in rows}
                        for role in ('linked', 'control')},
             'swd_ratio': first['quality_ratio'],

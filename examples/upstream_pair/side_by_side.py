@@ -17,6 +17,8 @@ import json
 import math
 import os
 
+from linkgan_plugin.research.study import linked_over_control
+
 METRICS = ('mse_i', 'mse_o', 'edit_i', 'keep_o', 'locality')
 
 
@@ -40,7 +42,7 @@ def side_by_side(run_dir):
     links = {}
     for link, ratios in pair['ratios'].items():
         toy = toy_rows[link]
-        links[link] = {m: agreement(ratios[m], toy[m]) for m in METRICS}
+        links[link] = {m: agreement(ratios[m], linked_over_control(toy, m)) for m in METRICS}
         links[link]['locality_values'] = {
             'real': {'linked': pair['models']['linked'][link]['locality'],
                      'control': pair['models']['control'][link]['locality']},

@@ -225,6 +225,15 @@ def summarise_rows(rows, results):
     return out
 
 
+def linked_over_control(entry, metric):
+    """linked / control of one metric of a summarise_rows entry (a study.json row). mse_i, mse_o, edit_i and keep_o
+    are stored as that ratio; locality is stored as the linked network's own value (the study's floor is on it), so
+    its ratio is taken from the two values here."""
+    if metric == 'locality':
+        return entry['linked_values']['locality'] / max(entry['control_values']['locality'], 1e-12)
+    return entry[metric]
+
+
 def _cell(value, fmt):
     return 'n/a' if value is None else format(value, fmt)
 
