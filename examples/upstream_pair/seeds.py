@@ -4,7 +4,8 @@
 
 Each FILE is a `linkgan pair` pair.json (the real upstream pair of one seed) or a `linkgan study` study.json of one
 recipe (the toy loop's prediction at one seed); NAME labels its row (e.g. real-s0, toy-s1). Rows are grouped by the
-NAME's part before the last '-' (real, toy) and each group gets a mean [min, max] row. Writes seeds.json and seeds.md
+NAME's part before the last '-' (real, toy) and each group gets a mean [min, max] row (`linkgan study-seeds` does
+the same for toy studies alone, with every metric). Writes seeds.json and seeds.md
 to --out (default: print only). Per link: the locality, mse_i and mse_o ratios; per run: the SWD ratio, recall linked /
 control, and whether the control learned the data (its SWD over the real-vs-real floor, its recall), without which a
 ratio compares two networks that do not yet draw the scenes.
@@ -17,8 +18,8 @@ linked value lies on one side of every control value (the effect is larger than 
 import argparse
 import json
 import os
-import statistics
 
+from linkgan_plugin.research.seeds import mean_and_range
 from linkgan_plugin.research.study import linked_over_control
 
 METRICS = ('locality', 'mse_i', 'mse_o')
@@ -90,8 +91,7 @@ def summarize(named_paths):
     summary = {}
     for group, flats in groups.items():
         keys = [k for k in flats[0] if all(k in f for f in flats)]
-        summary[group] = {k: {'mean': statistics.fmean(f[k] for f in flats), 'min': min(f[k] for f in flats),
-                              'max': max(f[k] for f in flats), 'n': len(flats)} for k in keys}
+        summary[group] = {k: mean_and_range(f[k] for f in flats) for k in keys}
     return {'seeds': seeds, 'groups': summary,
             'noise_floor': {group: noise_floor(members) for group, members in group_rows.items()}}
 

@@ -43,6 +43,14 @@ def read_seed(path):
     return study['settings']['seed'], study['rows'], control_quality
 
 
+def mean_and_range(values):
+    """{'mean', 'min', 'max', 'n'} of a list of numbers over seeds (None for each statistic of an empty list)."""
+    values = list(values)
+    if not values:
+        return {'mean': None, 'min': None, 'max': None, 'n': 0}
+    return {'mean': sum(values) / len(values), 'min': min(values), 'max': max(values), 'n': len(values)}
+
+
 def summarise_seeds(seed_results, recipes=None):
     """The table over seeds (module docstring).
 
@@ -63,12 +71,10 @@ def summarise_seeds(seed_results, recipes=None):
     rows = []
     for recipe, link in keys:
         per_seed = {m: [b[(recipe, link)].get(m) for b in by_seed] for m in RATIOS + VALUES + OPTIONAL}
-        known = {m: [x for x in v if x is not None] for m, v in per_seed.items()}
+        stats = {m: mean_and_range(x for x in v if x is not None) for m, v in per_seed.items()}
         rows.append({'recipe': recipe, 'link': link, 'seeds': seeds, 'per_seed': per_seed,
-                     'count': {m: len(v) for m, v in known.items()},
-                     'mean': {m: sum(v) / len(v) if v else None for m, v in known.items()},
-                     'min': {m: min(v) if v else None for m, v in known.items()},
-                     'max': {m: max(v) if v else None for m, v in known.items()}})
+                     'count': {m: st['n'] for m, st in stats.items()},
+                     **{key: {m: st[key] for m, st in stats.items()} for key in ('mean', 'min', 'max')}})
     first_key_of = {}
     for key in keys:
         first_key_of.setdefault(key[1], key)
