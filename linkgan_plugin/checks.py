@@ -1,5 +1,7 @@
 """Validators and error texts shared by the spec, the regions and every command: the limits on what a spec may
-hold, `SpecError` (every problem with its JSON path), option validators (`Number` and `Integer`, both `Bounded`;
+hold, the project's errors (`SpecError`: every problem with its JSON path; `OptionError`: one bad option or argument,
+named; `UsageProblem`: options that do not go together; `LinkganError`: anything else a user can mend;
+`LinkganWarning`), option validators (`Number` and `Integer`, both `Bounded`;
 `Boolean`, `Choice`, `Subset`) and `check_argument` for function arguments, short renderings of bad values, and
 file checks (`file_problem`, `file_kind`, `read_mask`).
 
@@ -13,7 +15,6 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import click
 import numpy as np
 from PIL import Image
 
@@ -54,7 +55,30 @@ def short_text(text, chars=200):
     return text if len(text) <= chars else f'{text[:chars]}... ({len(text)} characters)'
 
 
-class SpecError(ValueError):
+class LinkganError(Exception):
+    """A problem a user can mend that belongs to no single option (a file that does not load, a run that failed).
+    The command line prints its message without a traceback."""
+
+
+class OptionError(LinkganError, ValueError):
+    """A bad value of one option or function argument. `option` names it as the command line does ('--ws', or an
+    argument's name for the Python API), `message` says what is wrong; str() is '<option>: <message>'."""
+
+    def __init__(self, option, message):
+        self.option, self.message = option, message
+        super().__init__(f'{option}: {message}')
+
+
+class UsageProblem(LinkganError, ValueError):
+    """Options or arguments that do not go together (each may be fine alone)."""
+
+
+class LinkganWarning(UserWarning):
+    """Something a user should know that does not stop the work (codes made for another network, a method skipped).
+    Library code warns with `warnings.warn(message, LinkganWarning)`; the command line prints 'warning: <message>'."""
+
+
+class SpecError(LinkganError, ValueError):
     """A spec that cannot be used. `errors` lists one 'path: message' string per problem (at most MAX_ERRORS,
     then one line saying how many more there were)."""
 
@@ -283,14 +307,16 @@ def file_kind(head):
 
 
 @contextmanager
-def option_errors(param_hint, errors=ValueError):
-    """Turns an exception of `errors` (a class or a tuple of them) raised in the block into a click error that
-    names the option `param_hint` and carries the exception's message:
+def option_errors(option, errors=ValueError):
+    """Re-raises an exception of `errors` (a class or a tuple of them) raised in the block as an OptionError that
+    names `option` and carries the exception's message (an OptionError raised inside passes through as it is):
 
         with option_errors('--spec', SpecError):
             spec = load_spec(text)
     """
     try:
         yield
+    except OptionError:
+        raise
     except errors as e:
-        raise click.BadParameter(str(e), param_hint=param_hint) from None
+        raise OptionError(option, str(e)) from None

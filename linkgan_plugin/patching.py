@@ -20,7 +20,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import click
+from linkgan_plugin.checks import LinkganError, UsageProblem
 
 #----------------------------------------------------------------------------
 # Where the patches are.
@@ -41,7 +41,7 @@ def default_patch_dir() -> str:
 #----------------------------------------------------------------------------
 # Manifest.
 
-class PatchError(Exception):
+class PatchError(LinkganError):
     """A user-facing failure: unknown tree, patch does not apply, git missing."""
 
 
@@ -245,7 +245,10 @@ class PatchReport:
 def run_patch(path: str, check: bool = False, revert: bool = False, compat: bool = True,
               patch_dir: Optional[str] = None) -> PatchReport:
     """Applies (or checks, or reverts) the patch set for the upstream in `path`. Raises PatchError, leaving the
-    tree unchanged, when a selected patch neither applies nor is already applied."""
+    tree unchanged, when a selected patch neither applies nor is already applied; UsageProblem for check and revert
+    together."""
+    if check and revert:
+        raise UsageProblem('--check and --revert are mutually exclusive')
     det = detect(path, patch_dir=patch_dir)
     lines = [f'Detected {det.describe()}.']
     if det.commit_matches is False:
@@ -305,33 +308,5 @@ def is_loss_patched(path: str, patch_dir: Optional[str] = None):
     det = detect(path, patch_dir=patch_dir)
     ok = all(patch_state(det, p)[0] == APPLIED for p in det.upstream.patches if p.required)
     return det, ok
-
-#----------------------------------------------------------------------------
-# Command line.
-
-@click.command('patch')
-@click.argument('upstream_dir', type=click.Path(file_okay=False))
-@click.option('--check', is_flag=True, help='Report which patches are applied; change nothing. Exit 1 unless all are applied.')
-@click.option('--revert', is_flag=True, help='Undo the patches applied by `linkgan patch`.')
-@click.option('--compat/--no-compat', default=True, show_default=True,
-              help='Also apply the optional fixes for modern torch/setuptools (InfiniteSampler, Adam betas, pkg_resources).')
-@click.option('--patches', 'patch_dir', type=click.Path(file_okay=False, exists=True), default=None,
-              help=f'Patch directory holding manifest.json [default: the plugin\'s own; env {PATCH_DIR_ENV}].')
-def patch_command(upstream_dir, check, revert, compat, patch_dir):
-    """Add --loss CLASS and --loss-kwargs JSON to an upstream train.py (StyleGAN2-ADA, StyleGAN3, EG3D).
-
-    UPSTREAM_DIR is a checkout of one of the pinned upstreams (a git clone or a plain copy; for EG3D the
-    repository root or its eg3d/ directory). Running it twice is harmless; --check reports, --revert undoes.
-    """
-    if check and revert:
-        raise click.UsageError('--check and --revert are mutually exclusive')
-    try:
-        report = run_patch(upstream_dir, check=check, revert=revert, compat=compat, patch_dir=patch_dir)
-    except PatchError as e:
-        raise click.ClickException(str(e))
-    for line in report.lines:
-        click.echo(line)
-    if not report.ok:
-        raise SystemExit(1)
 
 #----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from linkgan_plugin.checks import (check_argument, checked_value, Choice, file_problem, is_int, is_number, key_path,
-                                   MAX_BOXES, MAX_INT, read_mask, short_repr, short_text)
+                                   LinkganError, MAX_BOXES, MAX_INT, read_mask, short_repr, short_text)
 
 #----------------------------------------------------------------------------
 # Fixed regions.
@@ -69,7 +69,7 @@ def fixed_region_mask(region, height, width):
 #----------------------------------------------------------------------------
 # Segmenters.
 
-class SegmenterError(ValueError):
+class SegmenterError(LinkganError, ValueError):
     pass
 
 

@@ -26,10 +26,8 @@ except ImportError:  # pragma: no cover
     resource = None
 from typing import Dict, List, Optional
 
-import click
-
 from linkgan_plugin import patching
-from linkgan_plugin.checks import option_errors, SpecError
+from linkgan_plugin.checks import LinkganError, option_errors, SpecError
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.upstream.flavours import FLAVOUR_CLASSES
 
@@ -299,12 +297,12 @@ def missing_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[
 
 
 def check_requirements(cwd: Optional[str] = None, requirements: Optional[Dict[str, str]] = None):
-    """Raises click.ClickException naming the missing modules and the `pip install` that adds them."""
+    """Raises LinkganError naming the missing modules and the `pip install` that adds them."""
     requirements = requirements or UPSTREAM_REQUIREMENTS
     missing = missing_requirements(cwd, requirements)
     if missing:
         packages = ' '.join(requirements[m] for m in missing)
-        raise click.ClickException(
+        raise LinkganError(
             f'upstream train.py needs Python modules that {sys.executable} cannot import: {", ".join(missing)}. '
             f'Install them with:\n  {shlex.quote(sys.executable)} -m pip install {packages}')
 
@@ -314,9 +312,9 @@ def checked_checkout(upstream_dir, spec, patch_dir=None):
     try:
         det, patched = patching.is_loss_patched(upstream_dir, patch_dir=patch_dir)
     except patching.PatchError as e:
-        raise click.ClickException(str(e))
+        raise LinkganError(str(e))
     if not patched:
-        raise click.ClickException(f'{det.code_dir}: train.py has no --loss option yet; run `linkgan patch {upstream_dir}` first')
+        raise LinkganError(f'{det.code_dir}: train.py has no --loss option yet; run `linkgan patch {upstream_dir}` first')
     check_requirements(cwd=det.code_dir)          # Before any work: train.py would fail with an import traceback.
     if spec is not None:                          # Likewise: LinkLoss would reject a bad spec inside train.py.
         with option_errors('--spec', SpecError):
@@ -354,7 +352,7 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
               outdir: Optional[str] = None, nimg: Optional[int] = None, train_args=(), cpu: Optional[bool] = None,
               timeout: Optional[float] = None, grid=(4, 2), patch_dir: Optional[str] = None, threads: Optional[int] = None,
               echo=print) -> Dict:
-    """Runs the smoke; returns the summary dict plus 'returncode', 'wall', 'command'. Raises click exceptions."""
+    """Runs the smoke; returns the summary dict plus 'returncode', 'wall', 'command'. Raises LinkganError or OptionError (--spec) before anything runs."""
     det = checked_checkout(upstream_dir, spec, patch_dir)
     key = det.upstream.key
     defaults = SMOKE_DEFAULTS[key]
@@ -388,35 +386,5 @@ def run_smoke(upstream_dir: str, loss: str = LINK_LOSS, spec: Optional[str] = No
     summary.update(returncode=rc, wall=wall, cpu_seconds=cpu_s, command=cmd, upstream=key, nimg=nimg)
     return summary
 
-
-@click.command('smoke', context_settings={'ignore_unknown_options': True})
-@click.argument('upstream_dir', type=click.Path(file_okay=False, exists=True))
-@click.option('--loss', default=LINK_LOSS, show_default=True, help='Loss class for --loss (training.loss.StyleGAN2Loss: the baseline).')
-@click.option('--spec', type=click.Path(dir_okay=False, exists=True), help='Link spec JSON for LinkLoss [default: eyes + mouth presets, interval 2].')
-@click.option('--data', type=click.Path(exists=True), help='Dataset (folder or zip) [default: a tiny generated one].')
-@click.option('--outdir', type=click.Path(file_okay=False), help='Where runs go [default: a new temporary directory].')
-@click.option('--nimg', type=click.IntRange(min=1), help='Images to train on [default: 120 for 2D, 24 for stylegan3-t, 40 for eg3d].')
-@click.option('--cpu/--no-cpu', default=None, help='Force the CPU shims on or off [default: on when torch sees no CUDA device].')
-@click.option('--timeout', type=float, default=3600, show_default=True, help='Seconds before the run is stopped.')
-@click.option('--threads', type=click.IntRange(min=1), help='CPU threads for the run (OMP_NUM_THREADS). On a busy machine 1 gives steadier timings.')
-@click.argument('train_args', nargs=-1, type=click.UNPROCESSED)
-def smoke_command(upstream_dir, loss, spec, data, outdir, nimg, cpu, timeout, threads, train_args):
-    """Tiny training run of upstream train.py with --loss=linkgan_plugin.LinkLoss, CPU included.
-
-    UPSTREAM_DIR is a checkout patched with `linkgan patch`. Arguments after `--` go to train.py and override the
-    smoke defaults (e.g. `-- --cfg=stylegan3-t`). Prints the run directory, seconds per kimg, the Loss/link/*
-    statistics and the loss class recorded in training_options.json.
-    """
-    s = run_smoke(upstream_dir, loss=loss, spec=spec, data=data, outdir=outdir, nimg=nimg, train_args=train_args,
-                  cpu=cpu, timeout=timeout, threads=threads, echo=click.echo)
-    click.echo(format_summary(s, wall=s['wall']))
-    if s['returncode'] != 0:
-        raise click.ClickException(f'train.py exited with status {s["returncode"]}' + (' (timed out)' if s['returncode'] == 124 else '') + '; see the output above')
-    if s['run_dir'] is None or s['ticks'] == 0:
-        raise click.ClickException('the run finished without writing stats.jsonl')
-    if s['loss_class'] == LINK_LOSS and not any(abs(v['mean']) > 0 for v in s['link'].values()):
-        raise click.ClickException('LinkLoss was configured but no non-zero Loss/link/* statistic was reported; '
-                                   'is the run long enough for a link step (see "interval" in the spec)?')
-    click.echo('Smoke run OK.')
 
 #----------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""linkgan_plugin.analysis.cli_options: one definition of the options, loading and progress bar the network commands share."""
+"""linkgan_plugin.cli.options (one definition of the options the network commands share) and analysis.inputs (what
+they name, loaded with errors naming the option)."""
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from linkgan_plugin.analysis import cli_options, evaluate
-from linkgan_plugin.editing import edit
-from linkgan_plugin.cli import main
+from linkgan_plugin.analysis import inputs
+from linkgan_plugin.checks import LinkganError, OptionError
+from linkgan_plugin.cli import edit, eval as eval_cli, main
+from linkgan_plugin.cli import options as cli_options
 
 SHARED = {'network': cli_options.network_option, 'upstream': cli_options.upstream_option,
           'spec': cli_options.spec_option, 'device': cli_options.device_option,
@@ -19,7 +21,7 @@ def _param(factory):
     return factory()(lambda **kw: None).__click_params__[0]
 
 
-@pytest.mark.parametrize('command', [evaluate.eval_command, edit.edit_command], ids=['eval', 'edit'])
+@pytest.mark.parametrize('command', [eval_cli.eval_command, edit.edit_command], ids=['eval', 'edit'])
 def test_commands_take_the_shared_options(command):
     params = {p.name: p for p in command.params}
     for name, factory in SHARED.items():
@@ -68,17 +70,17 @@ def test_loading_errors_name_the_option(tmp_path, command):
     assert result.exit_code == 1 and 'file not found' in result.output
 
 
-def test_network_for_cli_names_the_hint_it_is_given(tmp_path):
+def test_network_from_option_names_the_option_it_is_given(tmp_path):
     missing = str(tmp_path / 'missing.pt')
-    with pytest.raises(click.ClickException, match='file not found') as plain:
-        cli_options.network_for_cli(missing, None, cli_options.device_for_cli('cpu'))
-    assert not isinstance(plain.value, click.BadParameter)
-    with pytest.raises(click.BadParameter, match='file not found') as named:
-        cli_options.network_for_cli(missing, None, cli_options.device_for_cli('cpu'), param_hint='--network')
-    assert named.value.param_hint == '--network'
-    with pytest.raises(click.BadParameter) as device:
-        cli_options.device_for_cli('toaster')
-    assert device.value.param_hint == '--device'
+    with pytest.raises(LinkganError, match='file not found') as plain:
+        inputs.network_from_option(missing, None, inputs.device_from_option('cpu'))
+    assert not isinstance(plain.value, OptionError)
+    with pytest.raises(OptionError, match='file not found') as named:
+        inputs.network_from_option(missing, None, inputs.device_from_option('cpu'), option='--network')
+    assert named.value.option == '--network'
+    with pytest.raises(OptionError) as device:
+        inputs.device_from_option('toaster')
+    assert device.value.option == '--device'
 
 
 @pytest.mark.parametrize('content, fragment', [(b'{"a": [1, 2]}', None), (b'{"a": ', 'Expecting value'),
@@ -87,12 +89,12 @@ def test_read_json_option_names_the_option(tmp_path, content, fragment):
     path = tmp_path / 'x.json'
     path.write_bytes(content)
     if fragment is None:
-        assert cli_options.read_json_option(str(path), '--recipes') == {'a': [1, 2]}
+        assert inputs.read_json_option(str(path), '--recipes') == {'a': [1, 2]}
         return
-    with pytest.raises(click.BadParameter, match=fragment) as e:
-        cli_options.read_json_option(str(path), '--recipes')
-    assert e.value.param_hint == '--recipes'
-    with pytest.raises(click.BadParameter, match='cannot read'):
-        cli_options.read_json_option(str(tmp_path / 'missing.json'), '--recipes')
+    with pytest.raises(OptionError, match=fragment) as e:
+        inputs.read_json_option(str(path), '--recipes')
+    assert e.value.option == '--recipes'
+    with pytest.raises(OptionError, match='cannot read'):
+        inputs.read_json_option(str(tmp_path / 'missing.json'), '--recipes')
 
 #----------------------------------------------------------------------------

@@ -17,9 +17,10 @@ from PIL import Image
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.metrics import region_change
 from linkgan_plugin.analysis.network_loading import LoadedNetwork, load_network
-from linkgan_plugin.analysis.pictures import PALETTE, REFERENCE, xy_plot
-from linkgan_plugin.editing import lelsd, lelsd_scale, resefa, stylespace
-from linkgan_plugin.research import compare, compare_report
+from linkgan_plugin.analysis.plots import PALETTE, REFERENCE, xy_plot
+from linkgan_plugin.editing import directions_file, lelsd, lelsd_scale, resefa, stylespace
+from linkgan_plugin.cli import compare as compare_cli
+from linkgan_plugin.workflows import compare, compare_inputs, compare_methods, compare_report
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
 
@@ -57,16 +58,16 @@ def test_change_stats_hand_computed():
     assert float(s['in_px']) == pytest.approx(2 / 2) and float(s['out_px']) == pytest.approx(4 / 6)
 
 
-@pytest.mark.parametrize('kind', sorted(compare.STRENGTHS))
+@pytest.mark.parametrize('kind', sorted(compare_methods.STRENGTHS))
 def test_every_edit_kind_by_hand(kind):
     ws = torch.randn(2, 3, 4)
     ws_new, noise = torch.randn(2, 3, 4), torch.randn(2, 4)
     axes, signs = torch.tensor([1.0, 1.0, 0.0, 0.0]), torch.tensor([1.0, -1.0])
     u = torch.tensor([0.0, 3.0, 4.0, 0.0])
     rows = torch.tensor([0.0, 1.0, 1.0])
-    method = compare.Method('k', 'k', 'n', kind, compare.STRENGTHS[kind], kind, lelsd_scale.unit_direction(u), rows)
-    s = compare.STRENGTHS[kind][1]
-    got = compare.edit_batch(method, s, ws, ws_new, noise, axes, 2.0, signs)
+    method = compare_methods.Method('k', 'k', 'n', kind, compare_methods.STRENGTHS[kind], kind, lelsd_scale.unit_direction(u), rows)
+    s = compare_methods.STRENGTHS[kind][1]
+    got = compare_methods.edit_batch(method, s, ws, ws_new, noise, axes, 2.0, signs)
     if kind == 'resample':
         expect = ws + (s * (ws_new[:, 0] - ws[:, 0]) * axes)[:, None]
     elif kind == 'noise':
@@ -76,7 +77,7 @@ def test_every_edit_kind_by_hand(kind):
         expect[:, 1:] += (s * 2.0 * signs)[:, None, None] * (u / 5)[None, None]
     torch.testing.assert_close(got, expect)
     with pytest.raises(ValueError, match='unknown method kind'):
-        compare.edit_batch(compare.Method('k', 'k', 'n', 'other', (1,), 'x'), 1, ws, ws_new, noise, axes, 2.0, signs)
+        compare_methods.edit_batch(compare_methods.Method('k', 'k', 'n', 'other', (1,), 'x'), 1, ws, ws_new, noise, axes, 2.0, signs)
 
 
 class PaintLayer(torch.nn.Module):
@@ -124,23 +125,23 @@ def test_channel_edit_by_hand():
     assert [l.name for l in layers] == ['synthesis.layers.0.affine']
     channels = stylespace.StyleChannels(layers=['synthesis.layers.0.affine'], channels=[1], stds=[0.5], shares=[1.0],
                                         region={}, link='x')
-    method = compare.Method('k', 'k', 'n', 'channel', compare.CHANNEL_STRENGTHS, 'stylespace', info={'index': 0},
+    method = compare_methods.Method('k', 'k', 'n', 'channel', compare_methods.CHANNEL_STRENGTHS, 'stylespace', info={'index': 0},
                             channels=channels, layers=layers)
     ws = torch.randn(2, 1, 4)
     ws_new, noise = torch.randn(2, 1, 4), torch.randn(2, 4)
     axes, signs = torch.tensor([1.0, 1.0, 0.0, 0.0]), torch.tensor([1.0, -1.0])
-    a = compare.CHANNEL_STRENGTHS[2]
-    assert torch.equal(compare.edit_batch(method, a, ws, ws_new, noise, axes, 2.0, signs), ws)     # Codes untouched.
-    got = compare.render_edit(gen, method, a, ws, ws_new, noise, axes, 2.0, signs)
+    a = compare_methods.CHANNEL_STRENGTHS[2]
+    assert torch.equal(compare_methods.edit_batch(method, a, ws, ws_new, noise, axes, 2.0, signs), ws)     # Codes untouched.
+    got = compare_methods.render_edit(gen, method, a, ws, ws_new, noise, axes, 2.0, signs)
     layer = G.synthesis.layers[0]
     style = ws[:, 0] @ layer.affine.weight.T + layer.affine.bias
     style[:, 1] += a * 0.5 * signs                              # s_c += (-1)^i * a * std_c, the others unchanged.
     torch.testing.assert_close(got, torch.einsum('nc,ckhw->nkhw', style, layer.basis))
     # A W kind renders edit_batch's codes.
-    direction = compare.Method('d', 'd', 'n', 'direction', compare.STRENGTHS['direction'], 'random',
+    direction = compare_methods.Method('d', 'd', 'n', 'direction', compare_methods.STRENGTHS['direction'], 'random',
                                lelsd_scale.unit_direction(torch.tensor([0.0, 3.0, 4.0, 0.0])))
-    edited = compare.edit_batch(direction, 0.5, ws, ws_new, noise, axes, 2.0, signs)
-    torch.testing.assert_close(compare.render_edit(gen, direction, 0.5, ws, ws_new, noise, axes, 2.0, signs),
+    edited = compare_methods.edit_batch(direction, 0.5, ws, ws_new, noise, axes, 2.0, signs)
+    torch.testing.assert_close(compare_methods.render_edit(gen, direction, 0.5, ws, ws_new, noise, axes, 2.0, signs),
                                gen.synthesize(edited)['image'])
 
 #----------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def test_lelsd_seeds_median_range_and_held_out_pick(monkeypatch):
     [s] = report['lelsd']
     assert (s['network'], s['family'], s['count']) == ('g', 'lelsd', 3)
     assert [d['seed'] for d in s['directions']] == [3, 4, 5]
-    lo, hi = min(compare.STRENGTHS['direction']), max(compare.STRENGTHS['direction'])
+    lo, hi = min(compare_methods.STRENGTHS['direction']), max(compare_methods.STRENGTHS['direction'])
     for d in s['directions']:
         assert d['search']['truncation'] == 0.8 and d['search']['strengths'] == [lo, hi]
         assert d['search']['stop']['steps'] == 4
@@ -217,7 +218,7 @@ def test_lelsd_seeds_median_range_and_held_out_pick(monkeypatch):
     assert s['pick']['held_out_score'] == max(scores) and s['pick']['key'] in [d['key'] for d in s['directions']]
     # The pick's latents: compare's seed and truncation, not one of the measured samples.
     assert held and all(h.shape[0] == 6 for h in held)
-    measured = compare.sample_inputs(gen, 8, 3, 0.8)
+    measured = compare_methods.sample_inputs(gen, 8, 3, 0.8)
     for h in held:
         assert torch.equal(h, held[0])
         for w in (measured[0], measured[1]):
@@ -254,7 +255,7 @@ def test_post_hoc_searches_use_latents_of_their_own(monkeypatch):
     assert {m['family'] for m in report['methods']} == {'control-resample', 'resefa', 'stylespace'}
     assert report['lelsd'] == [] and report['settings']['methods'] == ['linkgan', 'resefa', 'stylespace']
     # Every search: its own seed's latents (seeds 3 and 4 differ), none of them a measured sample.
-    measured = compare.sample_inputs(gen, 8, 3, 0.8)
+    measured = compare_methods.sample_inputs(gen, 8, 3, 0.8)
     for family, batches in seen.items():
         ws = torch.cat(batches)
         assert ws.shape[0] == 8, family                         # 2 seeds x 4 samples.
@@ -271,7 +272,7 @@ def test_post_hoc_searches_use_latents_of_their_own(monkeypatch):
         assert 0 <= s['pick']['score'] <= 1 + 1e-9 and 'held_out_score' not in s['pick']
     for m in report['methods']:
         if m['family'] == 'stylespace':
-            assert [p['strength'] for p in m['points']] == list(compare.CHANNEL_STRENGTHS)
+            assert [p['strength'] for p in m['points']] == list(compare_methods.CHANNEL_STRENGTHS)
             assert m['info']['search']['std'] > 0 and m['info']['search']['layer'].endswith('affine')
 
 
@@ -299,10 +300,10 @@ def checkpoints(tmp_path):
 def test_network_roles(checkpoints):
     linked, base = checkpoints
     link = load_spec(SPEC).links[0]
-    assert compare.network_role(load_network(linked), link) == 'linked'
-    assert compare.network_role(load_network(base), link) == 'control'
+    assert compare_inputs.network_role(load_network(linked), link) == 'linked'
+    assert compare_inputs.network_role(load_network(base), link) == 'control'
     other = load_spec({'links': [{'name': 'tl', 'axes': '8:16', 'region': {'box': [0, 0, 0.5, 0.5]}}]}).links[0]
-    assert compare.network_role(load_network(linked), other) == 'control'      # Same name, other axes.
+    assert compare_inputs.network_role(load_network(linked), other) == 'control'      # Same name, other axes.
 
 
 def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
@@ -316,7 +317,7 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     args = ['--network', linked, '--network', base, '--link', 'tl', '--out', str(out), '--samples', '8',
             '--batch', '4', '--lelsd-max-steps', '2', '--lelsd-seeds', '2', '--held-out-samples', '4',
             '--post-hoc-seeds', '1', '--post-hoc-samples', '2', '--within-link', '--data', str(data), '--device', 'cpu']
-    r = CliRunner().invoke(compare.compare_command, args)
+    r = CliRunner().invoke(compare_cli.compare_command, args)
     assert r.exit_code == 0, r.output
     report = json.loads((out / 'compare.json').read_text())
     fams = {(m['network'], m['family']) for m in report['methods']}
@@ -326,7 +327,7 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
                     ('control', 'stylespace'), ('control', 'random')}
     assert report['networks']['linked']['role'] == 'linked' and report['networks']['control']['role'] == 'control'
     for m in report['methods']:
-        assert [p['strength'] for p in m['points']] == list(compare.SWEEPS[m['kind']])
+        assert [p['strength'] for p in m['points']] == list(compare_methods.SWEEPS[m['kind']])
         assert all(p['swd'] is not None and math.isfinite(p['swd']) for p in m['points'])
         assert all(0 <= p['recall'] <= 1 and 0 <= p['precision'] <= 1 for p in m['points'])
         assert set(m['matched']) == {'out_px', 'out_all', 'locality', 'swd'}
@@ -344,11 +345,11 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     assert report['settings']['lelsd_seeds'] == 2 and report['settings']['lelsd_strengths'] == [0.125, 2.0]
     files = [out / f'lelsd-linked-seed{s}.npz' for s in (0, 1)]
     assert all(f.exists() for f in files) and (out / 'lelsd-linked-within-seed1.npz').exists()
-    saved = lelsd.load_directions(str(files[1]))
+    saved = directions_file.load(str(files[1]))
     assert saved.settings['seed'] == 1 and saved.settings['truncation'] == 1.0 and len(saved.scores) == 1
     # Reusing the saved directions skips the search; a file of another network is refused.
     reuse = [a for f in files for a in ('--directions', str(f))]
-    r = CliRunner().invoke(compare.compare_command, args[:-5] + reuse + ['--quality-images', '0', '--device', 'cpu'])
+    r = CliRunner().invoke(compare_cli.compare_command, args[:-5] + reuse + ['--quality-images', '0', '--device', 'cpu'])
     assert r.exit_code == 0, r.output
     assert 'linked: lelsd seed' not in r.output and 'control: lelsd seed 1' in r.output
     again = json.loads((out / 'compare.json').read_text())
@@ -356,7 +357,7 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     assert [d['seed'] for d in linked_lelsd['directions']] == [0, 1]
     other = str(tmp_path / 'other.pt')
     save_demo_checkpoint(other, toy_G('sg2ada', seed=2), 'sg2ada', SPEC)
-    r = CliRunner().invoke(compare.compare_command, ['--network', other, '--out', str(out), '--directions',
+    r = CliRunner().invoke(compare_cli.compare_command, ['--network', other, '--out', str(out), '--directions',
                                                      str(files[0]), '--device', 'cpu'])
     assert r.exit_code == 2 and '--directions' in r.output and 'not among --network' in r.output
 
@@ -367,7 +368,7 @@ def test_cli_resefa_and_stylespace_rows_on_toy_checkpoints(tmp_path, checkpoints
     args = ['--network', linked, '--network', base, '--link', 'tl', '--out', str(out), '--samples', '8', '--batch', '4',
             '--methods', 'linkgan,resefa,stylespace', '--post-hoc-seeds', '2', '--post-hoc-samples', '4',
             '--quality-images', '0', '--device', 'cpu']
-    r = CliRunner().invoke(compare.compare_command, args)
+    r = CliRunner().invoke(compare_cli.compare_command, args)
     assert r.exit_code == 0, r.output
     report = json.loads((out / 'compare.json').read_text())
     assert report['lelsd'] == []
@@ -380,7 +381,7 @@ def test_cli_resefa_and_stylespace_rows_on_toy_checkpoints(tmp_path, checkpoints
     for m in report['methods']:
         if m['family'] in ('resefa', 'stylespace'):
             assert all(math.isfinite(p[k]) and p[k] > 0 for p in m['points'] for k in ('in_px', 'out_px', 'locality'))
-    assert report['settings']['strengths']['channel'] == list(compare.CHANNEL_STRENGTHS)
+    assert report['settings']['strengths']['channel'] == list(compare_methods.CHANNEL_STRENGTHS)
     md = (out / 'compare.md').read_text()
     for text in ('ReSeFa, median [range] of 2', 'ReSeFa, pick by inside share (seed', 'StyleSpace, median [range] of 2',
                  'StyleSpace, pick by share (seed', '## ReSeFa and StyleSpace searches'):
@@ -388,10 +389,10 @@ def test_cli_resefa_and_stylespace_rows_on_toy_checkpoints(tmp_path, checkpoints
     assert Image.open(out / 'compare.png').size == (820, 540)
     files = [out / f'resefa-linked-seed{s}.npz' for s in (0, 1)]
     assert all(f.exists() for f in files) and (out / 'stylespace-control-seed1.npz').exists()
-    assert stylespace.load_channels(str(out / 'stylespace-control-seed1.npz')).settings['seed'] == 1
+    assert directions_file.load(str(out / 'stylespace-control-seed1.npz')).settings['seed'] == 1
     # ReSeFa files given back are ReSeFa rows (not LELSD) and skip that network's ReSeFa search.
     reuse = [a for f in files for a in ('--directions', str(f))]
-    r = CliRunner().invoke(compare.compare_command, args + reuse)
+    r = CliRunner().invoke(compare_cli.compare_command, args + reuse)
     assert r.exit_code == 0, r.output
     assert 'linked: resefa seed' not in r.output and 'control: resefa seed 1' in r.output
     again = json.loads((out / 'compare.json').read_text())
@@ -405,14 +406,14 @@ def test_cli_methods_option(tmp_path, checkpoints):
     out = tmp_path / 'cmp'
     base = ['--network', linked, '--out', str(out), '--samples', '4', '--batch', '4', '--quality-images', '0',
             '--device', 'cpu']
-    r = CliRunner().invoke(compare.compare_command, base + ['--methods', 'random, linkgan'])
+    r = CliRunner().invoke(compare_cli.compare_command, base + ['--methods', 'random, linkgan'])
     assert r.exit_code == 0, r.output
     assert 'resefa' not in r.output and 'stylespace' not in r.output and 'lelsd seed' not in r.output
     report = json.loads((out / 'compare.json').read_text())
     assert {m['family'] for m in report['methods']} == {'linkgan-resample', 'linkgan-noise', 'random'}
     assert report['post_hoc'] == [] and report['lelsd'] == [] and report['settings']['methods'] == ['linkgan', 'random']
     # The first samples' edits are kept for pictures, even without the quality distance, and match the sweep.
-    edits = compare.load_edit_samples(out / f'edits-{next(iter(report["networks"]))}.npz')
+    edits = compare_methods.load_edit_samples(out / f'edits-{next(iter(report["networks"]))}.npz')
     assert list(edits['methods']) == [m['key'] for m in report['methods']]
     n, h, w, c = edits['originals'].shape
     assert (n, c) == (4, 3) and h == w and edits['originals'].dtype.name == 'uint8'
@@ -424,7 +425,7 @@ def test_cli_methods_option(tmp_path, checkpoints):
     for methods, extra, expect in (('linkgan,pca', [], "'pca' is not a method"), ('linkgan,linkgan', [], 'at most once'),
                                    ('', [], 'at least one'), ('random', [], '--match'),
                                    ('linkgan,random', ['--within-link'], 'need lelsd')):
-        r = CliRunner().invoke(compare.compare_command, base + ['--methods', methods] + extra)
+        r = CliRunner().invoke(compare_cli.compare_command, base + ['--methods', methods] + extra)
         assert r.exit_code == 2 and '--methods' in r.output and expect in r.output, (methods, r.output)
 
 

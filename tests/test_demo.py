@@ -141,13 +141,13 @@ def test_demo_tiny_run(tmp_path):
     assert rows['locality']['value'] == pytest.approx(m['linked']['left']['locality'])
     assert report['targets_met'] == all(r['met'] for rs in report['targets'].values() for r in rs)
     # Quality beside its floors: SWD and coverage (16 px scenes: no shipped factor regressor, the generic features).
-    assert report['quality_floor'] == report['details']['linked']['quality_floor']['mean'] > 0
+    assert report['quality_floor'] == report['details']['linked']['quality']['swd_floor']['mean'] > 0
     assert report['coverage_space']['features'].startswith('random-conv') and report['coverage_space']['k'] == 3
     assert set(report['coverage']) == {'baseline', 'control', 'linked'}
     assert set(report['coverage_floor']) == {'recall', 'precision'}
     cov = report['coverage']
     for model in cov:
-        assert cov[model]['recall'] == report['details'][model]['coverage']['recall']
+        assert cov[model]['recall'] == report['details'][model]['quality']['coverage']['recall']
     assert report['recall_ratio'] == (pytest.approx(cov['linked']['recall'] / cov['control']['recall'])
                                       if cov['control']['recall'] else None)
     assert report['baseline']['source'] == 'train'
@@ -286,16 +286,6 @@ def test_shared_light_crosses_every_cell_and_leaves_unlit_scenes_unchanged():
     assert quadrant_correlation(lit) > 0.25
 
 
-def test_lit_scenes_have_their_own_control_and_refuse_a_bad_strength(tmp_path):
-    import click
-    from linkgan_plugin.research.study import check_recipe_settings, control_key
-    base = {'finetune_kimg': 16.0, 'finetune_batch': 16, 'seed': 0, 'scratch_kimg': 160.0, 'channels': 32, 'batch': 32}
-    assert control_key(base) != control_key({**base, 'light': 1.0})
-    assert control_key(base) == control_key({**base, 'light': 0.0})
-    check_recipe_settings('lit', {'scratch_kimg': 160, 'light': 0.5})
-    with pytest.raises(click.BadParameter, match='settings.light'):
-        check_recipe_settings('lit', {'scratch_kimg': 160, 'light': 2})
-
 #----------------------------------------------------------------------------
 # The faces scene: the paper's eyes, nose and mouth as boxes.
 
@@ -339,7 +329,7 @@ def test_faces_demo_links_eyes_nose_and_mouth(tmp_path, demo_on_one_thread):
         assert all(math.isfinite(v) for link in report['models'][model].values() for v in link.values())
     # Coverage in the faces' factor space, part by part.
     assert report['coverage_space'] == {'features': 'factors:faces', 'measure': 'worst part', 'k': 3}
-    assert set(report['details']['linked']['coverage']['parts']) == {'shared', 'eyes', 'nose', 'mouth'}
+    assert set(report['details']['linked']['quality']['coverage']['parts']) == {'shared', 'eyes', 'nose', 'mouth'}
     # The report: each link beside the paper's LinkGAN locality of its region, and how to get stronger linkage on
     # this scene (its baseline ships: no --baseline FILE needed).
     md = (out / 'report.md').read_text()
@@ -369,7 +359,7 @@ def test_faces_demo_from_scratch_takes_only_the_baselines_sizes(tmp_path, demo_o
 
 def test_stronger_linkage_names_a_baseline_file_only_where_none_ships(tmp_path, monkeypatch):
     from linkgan_plugin.demo import baseline as demo_baseline
-    from linkgan_plugin.demo.command import stronger_linkage_line
+    from linkgan_plugin.demo.run import stronger_linkage_line
     assert '--baseline FILE' not in stronger_linkage_line({'scene': 'faces', 'finetune_kimg': 16.0})
     monkeypatch.setitem(demo_baseline.BASELINE_FILES, 'faces', str(tmp_path / 'missing.pt'))
     line = stronger_linkage_line({'scene': 'faces', 'finetune_kimg': 16.0})
@@ -387,7 +377,7 @@ def test_faces_demo_without_a_shipped_baseline_says_how_to_get_one(tmp_path, mon
     result = CliRunner().invoke(main, ['demo', '--scene', 'faces', '--outdir', str(out)])
     assert result.exit_code != 0 and 'Traceback' not in result.output
     assert 'no shipped baseline for the faces scene' in result.output
-    assert '`linkgan baseline --scene faces --kimg 320 --out FILE`' in result.output
+    assert '`linkgan-research baseline --scene faces --kimg 320 --out FILE`' in result.output
     assert '--baseline FILE' in result.output and '--baseline train' in result.output
     assert not os.path.exists(out)                                  # Nothing written.
 

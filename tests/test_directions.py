@@ -11,9 +11,9 @@ import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.analysis.generator import GeneratorAdapter
-from linkgan_plugin.editing import lelsd, resefa, stylespace
-from linkgan_plugin.editing.directions_command import directions_command
-from linkgan_plugin.editing.edit import edit_command
+from linkgan_plugin.editing import directions_file, lelsd, masking, resefa, stylespace
+from linkgan_plugin.cli.directions import directions_command
+from linkgan_plugin.cli.edit import edit_command
 from linkgan_plugin.editing.lelsd_scale import sample_latents
 from toy_checkpoints import save_demo_checkpoint, toy_G
 
@@ -144,7 +144,7 @@ def test_generalized_eigenvectors_solve_the_pencil():
 
 def test_resefa_finds_the_axis_that_only_changes_the_box():
     gen = GeneratorAdapter(known_axis_G(axis=3))
-    res = resefa.find_directions(gen, lelsd.region_spec(TOP_LEFT), count=2, samples=8)
+    res = resefa.find_directions(gen, masking.region_spec(TOP_LEFT), count=2, samples=8)
     u = res.directions / np.linalg.norm(res.directions, axis=1, keepdims=True)
     assert abs(u[0, 3]) > 0.999
     assert np.linalg.norm(res.directions[0]) == pytest.approx(res.scale['distance'], rel=1e-5)
@@ -165,16 +165,16 @@ def top_left_labels(images):
 
 def test_resefa_with_a_segmenter_region_and_its_errors():
     gen = GeneratorAdapter(known_axis_G(axis=1))
-    semantic = lelsd.region_spec({'segmenter': 'test_directions:top_left_labels', 'classes': [1]})
+    semantic = masking.region_spec({'segmenter': 'test_directions:top_left_labels', 'classes': [1]})
     res = resefa.find_directions(gen, semantic, count=1, samples=4)
     assert abs(res.directions[0, 1]) / np.linalg.norm(res.directions[0]) > 0.999
     assert res.region['segmenter'] == 'test_directions:top_left_labels'
     with pytest.raises(ValueError, match='count must lie in 1..6'):
         resefa.find_directions(gen, semantic, count=7, samples=2)
-    nowhere = lelsd.region_spec({'segmenter': 'test_directions:top_left_labels', 'classes': [2]})
+    nowhere = masking.region_spec({'segmenter': 'test_directions:top_left_labels', 'classes': [2]})
     with pytest.raises(ValueError, match='empty on every sample'):
         resefa.find_directions(gen, nowhere, count=1, samples=2)
-    everywhere = lelsd.region_spec({'segmenter': 'test_directions:top_left_labels', 'classes': [0, 1]})
+    everywhere = masking.region_spec({'segmenter': 'test_directions:top_left_labels', 'classes': [0, 1]})
     with pytest.raises(ValueError, match='covers the whole image on every sample'):
         resefa.find_directions(gen, everywhere, count=1, samples=2)
 
@@ -183,7 +183,7 @@ def test_resefa_with_a_segmenter_region_and_its_errors():
 
 def test_stylespace_finds_the_channel_that_only_changes_the_box():
     gen = GeneratorAdapter(known_channel_G(channel=2))
-    res = stylespace.find_channels(gen, lelsd.region_spec(TOP_LEFT), count=3, samples=8, probes=4)
+    res = stylespace.find_channels(gen, masking.region_spec(TOP_LEFT), count=3, samples=8, probes=4)
     assert (res.layers[0], res.channels[0]) == ('synthesis.layers.1.affine', 2)
     assert res.shares[0] == pytest.approx(1.0) and res.shares[1] < 0.9 and res.num_channels == 10
     ws, _ = sample_latents(gen, 8, 0, (stylespace.STYLESPACE_STREAM, 1))
@@ -199,7 +199,7 @@ def test_stylespace_finds_the_channel_that_only_changes_the_box():
 
 def test_stylespace_share_estimate_matches_small_edits_on_a_toy_stylegan():
     gen = GeneratorAdapter(toy_G('sg2ada'))
-    region = lelsd.region_spec(TOP_LEFT)
+    region = masking.region_spec(TOP_LEFT)
     res = stylespace.find_channels(gen, region, count=3, samples=4, probes=48, batch=4)
     ws, _ = sample_latents(gen, 4, 0, (stylespace.STYLESPACE_STREAM, 1))
     x0 = gen.synthesize(ws)['image']
@@ -271,21 +271,22 @@ def test_style_layers_of_upstream_structures_and_a_network_without_affines():
 
 def test_stylespace_file_round_trip_and_refusals(tmp_path):
     gen = GeneratorAdapter(known_channel_G())
-    res = stylespace.find_channels(gen, lelsd.region_spec(TOP_LEFT), count=2, samples=4, probes=2)
+    res = stylespace.find_channels(gen, masking.region_spec(TOP_LEFT), count=2, samples=4, probes=2)
     path = str(tmp_path / 'ss.npz')
-    stylespace.save_channels(path, res)
-    back = stylespace.load_channels(path, gen)
+    directions_file.save(path, res)
+    back = directions_file.load(path, gen)
     assert (back.layers, back.channels, back.region, back.num_channels) == (res.layers, res.channels, res.region, 10)
     np.testing.assert_allclose(back.stds, res.stds, rtol=1e-6)
     assert back.settings == res.settings and back.network_hash == lelsd.network_hash(gen.G)
-    with pytest.raises(ValueError, match='a StyleSpace channel file'):
-        lelsd.load_directions(path)
+    with pytest.raises(ValueError, match='holds StyleSpace S channels, not W directions'):
+        directions_file.load(path, kind='directions')
     with pytest.raises(ValueError, match='is not in this network'):
-        stylespace.load_channels(path, GeneratorAdapter(toy_G('sg2ada')))
+        directions_file.load(path, GeneratorAdapter(toy_G('sg2ada')))
     w_dirs = str(tmp_path / 'w.npz')
-    lelsd.save_directions(w_dirs, resefa.find_directions(gen, lelsd.region_spec(TOP_LEFT), count=1, samples=2))
-    with pytest.raises(ValueError, match='w.npz: a W-direction file'):
-        stylespace.load_channels(w_dirs)
+    directions_file.save(w_dirs, resefa.find_directions(gen, masking.region_spec(TOP_LEFT), count=1, samples=2))
+    assert directions_file.load(w_dirs).settings['method'] == 'resefa'      # One reader for every method's file.
+    with pytest.raises(ValueError, match='w.npz: holds W directions .LELSD or ReSeFa., not StyleSpace S channels'):
+        directions_file.load(w_dirs, kind='channels')
 
 #----------------------------------------------------------------------------
 # The command line.
@@ -302,7 +303,7 @@ def test_cli_resefa_writes_directions_that_edit_draws(tmp_path):
             '--device', 'cpu', '--out', out)
     assert r.exit_code == 0, r.output
     assert 'direction 1: eigenvalue' in r.output and 'wrote' in r.output
-    res = lelsd.load_directions(out)
+    res = directions_file.load(out)
     assert res.directions.shape == (2, 32) and (res.space, res.rows, res.link) == ('w', None, 'tl')
     assert res.settings['method'] == 'resefa' and res.settings['tau'] == 0.05 and res.network_path == net
     grid = tmp_path / 'grid.png'
@@ -320,7 +321,7 @@ def test_cli_stylespace_writes_channels_that_edit_refuses(tmp_path):
             '--count', 3, '--out', out)
     assert r.exit_code == 0, r.output
     assert '64 channels in 8 style layers' in r.output and 'channel 2: synthesis.' in r.output
-    res = stylespace.load_channels(out)
+    res = directions_file.load(out)
     assert res.count == 3 and res.region == {'boxes': [[0.5, 0.5, 1.0, 1.0]]} and res.network_path == net
     r = CliRunner().invoke(edit_command, ['--network', net, '--direction', out, '--out', str(tmp_path / 'g.png')])
     assert r.exit_code == 2 and 'ss.npz' in r.output and '--direction' in r.output
@@ -332,9 +333,9 @@ def test_cli_lelsd_delegates_to_the_lelsd_search(tmp_path):
     out = str(tmp_path / 'lelsd.npz')
     r = run('--method', 'lelsd', '--network', net, '--samples', 2, '--count', 1, '--max-steps', 2, '--out', out)
     assert r.exit_code == 0, r.output
-    res = lelsd.load_directions(out)
+    res = directions_file.load(out)
     assert res.settings['max_steps'] == 2 and len(res.scores) == 1 and res.link == 'tl' and res.network_path == net
-    assert 'held-out localization score' in r.output
+    assert 'held-out LS' in r.output
 
 
 def test_cli_bad_inputs_name_the_option(tmp_path):

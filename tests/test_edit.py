@@ -9,10 +9,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from linkgan_plugin.analysis import pictures
-from linkgan_plugin.analysis.cli_options import SeedList
+from linkgan_plugin.cli.options import SeedList
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.pictures import draw_grid, grid_geometry, heatmap
-from linkgan_plugin.editing.edit import edit_command, link_offsets, region_masks, render_edits, seed_latents
+from linkgan_plugin.cli.edit import edit_command
+from linkgan_plugin.editing.edit import link_offsets, region_masks, render_edits, seed_latents
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
 from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G

@@ -8,7 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from linkgan_plugin.analysis.evaluate import compare_reports, eval_command, eval_report, evaluate_network
+from linkgan_plugin.analysis.evaluate import compare_reports, eval_report, evaluate_network
+from linkgan_plugin.cli.eval import eval_command
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.metrics import link_metrics_batch
 from linkgan_plugin.analysis.network_loading import load_network, make_adapter, resolve_spec
@@ -243,7 +244,7 @@ def test_eval_data_reports_swd_and_coverage_with_floors(tmp_path):
     assert q['images'] == 16 and q['floor_note'] is None
     cov = q['coverage']
     assert cov['features'].startswith('random-conv') and cov['k'] == 3 and cov['measure'] == 'joint'
-    assert 0 <= cov['recall'] <= 1 and 0 <= cov['precision'] <= 1 and set(cov['floor']) == {'precision', 'recall'}
+    assert 0 <= cov['recall'] <= 1 and 0 <= cov['precision'] <= 1 and set(cov['floor']) == {'precision', 'recall', 'joint'}
     assert q['swd_floor']['images'] == 16 and q['swd_floor']['mean'] > 0
     for text in ('SWD (x1e3, lower is better)', 'recall / precision', 'floor', cov['features']):
         assert text in res.stdout, text

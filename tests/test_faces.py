@@ -5,10 +5,9 @@ their own, and the scene's registration in demo/data.py and the demo's commands.
 import pytest
 import torch
 
-from linkgan_plugin.demo.baseline import baseline_command
-from linkgan_plugin.demo.command import demo_command
+from linkgan_plugin.cli.demo import demo_command
+from linkgan_plugin.cli.scenes import scenes_command
 from linkgan_plugin.demo.data import is_landscape, SCENES, scene_images, scene_stream
-from linkgan_plugin.demo.factors import factor_regressor_command
 from linkgan_plugin.demo.faces import (BACKGROUND, CLASS_NAMES, COLOUR_FACTORS, EYES, FACTOR_NAMES, FACTOR_PARTS,
                                        FACTOR_RANGES, MOUTH, NOSE, PART_FACTORS, PRESET_CLASSES, SHARED_FACTORS,
                                        FaceStream, class_fractions, faces)
@@ -128,7 +127,7 @@ def test_bad_arguments_give_a_clear_value_error(kwargs, message):
 
 def test_faces_are_a_registered_scene_of_the_demo():
     assert 'faces' in SCENES                                    # A --scene choice of every demo command,
-    for command in (demo_command, baseline_command, factor_regressor_command):
+    for command in (demo_command, scenes_command):
         assert 'faces' in next(p for p in command.params if p.name == 'scene').type.choices, command.name
     settings = {'scene': 'faces', 'resolution': 32, 'cells': 2}
     assert not is_landscape(settings)                           # a box scene (no segmenter).

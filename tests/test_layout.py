@@ -1,6 +1,9 @@
 """The package's architecture, read from its source with `ast` (nothing is imported):
 
-- layers import only downward: core < toy < analysis < editing < demo < research < view (README "Layout");
+- layers import only downward: core < toy < analysis < editing < demo < workflows < view < cli (README "Layout");
+- click is imported only by the command modules (cli/), and no module of the package imports the lab
+  (examples/research, `linkgan_research`);
+- no file over 500 lines, no function over 60;
 - no import circles between the package's modules;
 - no import of another module's `_private` names;
 - imports of the package's own modules sit at the top of the file, except lazy ones marked with a comment
@@ -17,9 +20,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, 'linkgan_plugin')
-LAYERS = ('core', 'toy', 'analysis', 'editing', 'demo', 'research', 'view')
-FOLDER_LAYER = {'toy': 'toy', 'analysis': 'analysis', 'editing': 'editing', 'demo': 'demo', 'research': 'research',
-                'ops': 'core', 'upstream': 'core', 'view': 'view'}
+LAYERS = ('core', 'toy', 'analysis', 'editing', 'demo', 'workflows', 'view', 'cli')
+FOLDER_LAYER = {'toy': 'toy', 'analysis': 'analysis', 'editing': 'editing', 'demo': 'demo', 'workflows': 'workflows',
+                'ops': 'core', 'upstream': 'core', 'view': 'view', 'cli': 'cli'}
+CLICK_LAYERS = ('cli',)          # The only layer whose modules may import click.
+LAB = 'linkgan_research'         # The lab's package (examples/research): the product never imports it.
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 500, 60
 
 #----------------------------------------------------------------------------
 # Reading the package.
@@ -38,9 +44,11 @@ def module_files(package_dir=PACKAGE):
 
 
 def layer_of(module):
-    """The layer of a dotted module name inside the package."""
+    """The layer of a dotted module name inside the package: its folder's (the folder's package too), else core."""
     parts = module.split('.')
-    return FOLDER_LAYER.get(parts[1], 'core') if len(parts) > 2 else 'core'
+    if parts[-1] == '__main__':
+        return 'cli'                # `python -m linkgan_plugin` is the command line.
+    return FOLDER_LAYER.get(parts[1], 'core') if len(parts) >= 2 else 'core'
 
 
 def package_imports(source, modules, this_module):
@@ -71,6 +79,32 @@ def package_imports(source, modules, this_module):
     return out
 
 
+def outside_imports(source):
+    """[(line, top-level name)] of every import of a module outside the package."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name.split('.')[0]) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append((node.lineno, node.module.split('.')[0]))
+    return out
+
+
+def size_problems(source, where):
+    """A file over MAX_FILE_LINES lines, and every function (or method) over MAX_FUNCTION_LINES."""
+    problems = []
+    lines = len(source.splitlines())
+    if lines > MAX_FILE_LINES:
+        problems.append(f'{where}: {lines} lines (at most {MAX_FILE_LINES}): split it by job')
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                problems.append(f'{where}:{node.lineno}: function {node.name} is {length} lines (at most '
+                                f'{MAX_FUNCTION_LINES})')
+    return problems
+
+
 def layout_problems(package_dir=PACKAGE):
     """Every breach of the rules in this file's docstring, as readable strings (empty when the layout holds)."""
     modules = module_files(package_dir)
@@ -78,6 +112,14 @@ def layout_problems(package_dir=PACKAGE):
     for module, path in sorted(modules.items()):
         with open(path, encoding='utf-8') as f:
             source = f.read()
+        where = os.path.relpath(path, os.path.dirname(package_dir))
+        problems += size_problems(source, where)
+        for line, name in outside_imports(source):
+            if name == 'click' and layer_of(module) not in CLICK_LAYERS:
+                problems.append(f'{where}:{line}: {layer_of(module)} module {module} imports click; only the '
+                                f'command modules (cli/) may: raise OptionError / UsageProblem / LinkganError instead')
+            if name == LAB:
+                problems.append(f'{where}:{line}: {module} imports the lab ({LAB}); the product never does')
         for imp in package_imports(source, modules, module):
             where = f'{os.path.relpath(path, os.path.dirname(package_dir))}:{imp["line"]}'
             target = imp['target']
@@ -166,7 +208,8 @@ def _write_package(root, files):
 
 
 GOOD = {'spec.py': 'X = 1\n', 'analysis/metrics.py': 'from linkgan_plugin.spec import X\n',
-        'research/study.py': 'from linkgan_plugin.analysis.metrics import X\n'}
+        'workflows/pair.py': 'from linkgan_plugin.analysis.metrics import X\n',
+        'cli/pair.py': 'import click\nfrom linkgan_plugin.workflows.pair import X\n'}
 
 
 def test_checker_passes_a_downward_package(tmp_path):
@@ -175,12 +218,20 @@ def test_checker_passes_a_downward_package(tmp_path):
 
 @pytest.mark.parametrize('extra, expected', [
     ({'spec.py': 'from linkgan_plugin.analysis.metrics import X\n'}, 'imports upward'),
-    ({'analysis/metrics.py': 'from linkgan_plugin.research.study import X\n'}, 'imports upward'),
+    ({'analysis/metrics.py': 'from linkgan_plugin.workflows.pair import X\n'}, 'imports upward'),
+    ({'demo/run.py': 'import click\n'}, 'imports click'),
+    ({'workflows/pair.py': 'from click import echo\n'}, 'imports click'),
+    ({'analysis/report.py': 'from linkgan_research.study import X\n'}, 'imports the lab'),
+    ({'cli/pair.py': 'import linkgan_research\n'}, 'imports the lab'),
+    ({'analysis/big.py': 'X = 1\n' * 501}, '501 lines'),
+    ({'analysis/long.py': 'def f():\n' + '    x = 1\n' * 60}, 'function f is 61 lines'),
     ({'analysis/pictures.py': 'from linkgan_plugin.analysis.metrics import _secret\n'}, 'private name _secret'),
     ({'analysis/pictures.py': 'def f():\n    from linkgan_plugin.spec import X\n'}, 'inside a function'),
     ({'analysis/a.py': 'from linkgan_plugin.analysis.b import Y\n', 'analysis/b.py': 'from linkgan_plugin.analysis.a import Z\n'},
      'import circle'),
-], ids=['core-imports-analysis', 'analysis-imports-research', 'private-name', 'unmarked-nested', 'circle'])
+], ids=['core-imports-analysis', 'analysis-imports-workflows', 'demo-imports-click', 'workflows-from-click',
+        'analysis-imports-lab', 'cli-imports-lab', 'long-file', 'long-function', 'private-name', 'unmarked-nested',
+        'circle'])
 def test_checker_catches_each_breach(tmp_path, extra, expected):
     problems = layout_problems(_write_package(tmp_path, {**GOOD, **extra}))
     assert any(expected in p for p in problems), problems

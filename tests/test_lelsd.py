@@ -1,5 +1,5 @@
 """LELSD (`linkgan_plugin.editing.lelsd`, its search's scales in `lelsd_scale`; `linkgan lelsd` is
-`editing.lelsd_command`): recovery of a known local direction, the localization score by hand, the correlation
+`linkgan directions --method lelsd`): recovery of a known local direction, the localization score by hand, the correlation
 penalty, the plateau stop, the lr in units of W's spread, edits at the strengths compare sweeps, W / W+ / row subsets,
 batch independence, synthesis-layer discovery, file I/O, CLI (with the training curve)."""
 
@@ -11,8 +11,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from linkgan_plugin.editing import lelsd, lelsd_scale
-from linkgan_plugin.editing.lelsd_command import lelsd_command
+from linkgan_plugin.editing import directions_file, lelsd, lelsd_scale, masking
+from linkgan_plugin.cli.directions import directions_command
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.upstream.synthesis_layers import SynthesisLayersNotFound, synthesis_layers
 from toy_checkpoints import save_demo_checkpoint, toy_G
@@ -88,7 +88,7 @@ def test_localization_score_hand_computed_tiny_case():
     b1[1] = 1
     gen = GeneratorAdapter(AnalyticG([b0, b1], 4))
     layers = synthesis_layers(gen.G)
-    masker = lelsd.RegionMasker(lelsd.region_spec(TOP_LEFT))
+    masker = masking.RegionMasker(masking.region_spec(TOP_LEFT))
     ws = torch.randn(3, 2, 2)
     scores = lelsd.batch_scores(gen, layers, masker, ws, torch.tensor([1.0, 1.0]), 1.0, eps=0)
     # Layer 0: change [[2, 1], [1, 1]], squared [[4, 1], [1, 1]], mask [[1, 0], [0, 0]] -> 4 / 7.
@@ -102,9 +102,9 @@ def test_localization_score_hand_computed_tiny_case():
 def test_known_direction_scores_one_and_is_recovered():
     G, v = known_direction_G()
     gen = GeneratorAdapter(G)
-    region = lelsd.region_spec(TOP_LEFT)
+    region = masking.region_spec(TOP_LEFT)
     ws = torch.randn(4, 2, 6)
-    masker = lelsd.RegionMasker(region)
+    masker = masking.RegionMasker(region)
     score_v = lelsd.batch_scores(gen, synthesis_layers(G), masker, ws, v, 1.0)
     torch.testing.assert_close(score_v, torch.ones(4, 2))
     res = lelsd.find_directions(gen, region, max_steps=100, plateau_window=0, eval_samples=8, seed=3)
@@ -126,7 +126,7 @@ def test_correlation_penalty_decorrelates_two_directions():
 
     G, v = known_direction_G()
     gen = GeneratorAdapter(G)
-    region = lelsd.region_spec(TOP_LEFT)
+    region = masking.region_spec(TOP_LEFT)
     cosine = lambda r: float(torch.nn.functional.cosine_similarity(*torch.from_numpy(r.directions), dim=0))
     common = dict(num_directions=2, max_steps=100, plateau_window=0, eval_samples=0, seed=3)
     free = lelsd.find_directions(gen, region, gamma=0.0, **common)
@@ -150,7 +150,7 @@ def test_plateau_rule_halves_then_stops():
 def test_plateau_stops_a_converging_search_before_max_steps():
     G, v = known_direction_G()
     gen = GeneratorAdapter(G)
-    res = lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), max_steps=1000, plateau_window=20, eval_samples=0,
+    res = lelsd.find_directions(gen, masking.region_spec(TOP_LEFT), max_steps=1000, plateau_window=20, eval_samples=0,
                                 seed=3)
     assert res.stop['reason'] == 'plateau' and res.stop['steps'] < 300, res.stop
     assert len(res.stop['halved_at']) == lelsd.DEFAULTS['plateau_halvings']
@@ -162,7 +162,7 @@ def test_plateau_stops_a_converging_search_before_max_steps():
 
 def test_lr_is_in_units_of_w_spread():
     """A generator whose W is 10x larger (same images) takes 10x larger steps: the same search, scaled."""
-    region = lelsd.region_spec(TOP_LEFT)
+    region = masking.region_spec(TOP_LEFT)
     runs = {}
     for scale in (1.0, 10.0):
         gen = GeneratorAdapter(known_direction_G(w_scale=scale)[0])
@@ -189,7 +189,7 @@ def test_search_edits_cover_the_strength_range_at_its_truncation():
     renders = []
     synthesize = gen.synthesize
     gen.synthesize = lambda ws, c=None: renders.append(ws.detach().clone()) or synthesize(ws, c)
-    res = lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), max_steps=100, plateau_window=0, batch=4,
+    res = lelsd.find_directions(gen, masking.region_spec(TOP_LEFT), max_steps=100, plateau_window=0, batch=4,
                                 strengths=(0.25, 1.5), truncation=0.6, eval_samples=0, seed=0)
     assert set(seen_psi) == {0.6} and res.settings['truncation'] == 0.6 and res.scale['truncation'] == 0.6
     D = res.scale['distance']
@@ -202,7 +202,7 @@ def test_search_edits_cover_the_strength_range_at_its_truncation():
     assert lelsd_scale.strength_grid(0.125, 2.0) == [0.125, 0.25, 0.5, 1.0, 2.0]
     assert lelsd_scale.strength_grid(0.3, 1.0) == [0.3, 0.6, 1.0]
     with pytest.raises(ValueError, match='0 < lo <= hi'):
-        lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), strengths=(2.0, 1.0))
+        lelsd.find_directions(gen, masking.region_spec(TOP_LEFT), strengths=(2.0, 1.0))
 
 
 def test_held_out_latents_are_their_own_stream():
@@ -220,7 +220,7 @@ def test_held_out_latents_are_their_own_stream():
 
 def test_wplus_has_one_row_per_ws_and_row_subsets_stay_zero():
     gen = GeneratorAdapter(toy_G('sg2ada'))
-    region = lelsd.region_spec(TOP_LEFT)
+    region = masking.region_spec(TOP_LEFT)
     res = lelsd.find_directions(gen, region, num_directions=2, space='wplus', max_steps=3, eval_samples=0)
     assert res.directions.shape == (2, gen.num_ws, gen.w_dim)
     sub = lelsd.find_directions(gen, region, space='wplus', rows=[1, 2], max_steps=3, eval_samples=0)
@@ -252,7 +252,7 @@ def test_edit_on_a_row_subset_leaves_other_rows_and_earlier_layers_untouched():
 
 def test_scores_do_not_depend_on_the_evaluation_batch_size():
     gen = GeneratorAdapter(toy_G('sg3'))
-    region = lelsd.region_spec(TOP_LEFT)
+    region = masking.region_spec(TOP_LEFT)
     res = lelsd.find_directions(gen, region, num_directions=2, max_steps=2, eval_samples=0)
     a = lelsd.evaluate_directions(gen, region, res, samples=7, batch=3)
     b = lelsd.evaluate_directions(gen, region, res, samples=7, batch=7)
@@ -273,7 +273,7 @@ def bright(images):
 def test_semantic_masks_combine_original_and_edit_per_sample(tmp_path):
     path = tmp_path / 'seg.py'
     path.write_text(SEGMENTER)
-    region = lelsd.region_spec({'segmenter': f'{path}:bright', 'classes': [1]})
+    region = masking.region_spec({'segmenter': f'{path}:bright', 'classes': [1]})
     x0 = -torch.ones(2, 3, 4, 4)
     x1 = -torch.ones(2, 3, 4, 4)
     x0[0, 0, :2] = 1            # Sample 0: top half bright in the original,
@@ -283,9 +283,9 @@ def test_semantic_masks_combine_original_and_edit_per_sample(tmp_path):
               'intersection': ((x0[:, 0] > 0) & (x1[:, 0] > 0)).float(),
               'source': (x0[:, 0] > 0).float()}
     for mode, m in expect.items():
-        got = lelsd.RegionMasker(region, mode).segment(x0, x1)
+        got = masking.RegionMasker(region, mode).segment(x0, x1)
         torch.testing.assert_close(got, m)
-    half = lelsd.RegionMasker(region).at(2, 2, 'cpu', expect['mean'])
+    half = masking.RegionMasker(region).at(2, 2, 'cpu', expect['mean'])
     torch.testing.assert_close(half, torch.tensor([[[1.0, 0.5], [0.5, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]))
 
 #----------------------------------------------------------------------------
@@ -372,11 +372,11 @@ def test_synthesis_layers_of_real_structures_and_a_clear_error():
 def test_save_and_load_round_trip_and_checks(tmp_path):
     G = toy_G('sg2ada')
     gen = GeneratorAdapter(G)
-    res = lelsd.find_directions(gen, lelsd.region_spec(TOP_LEFT), space='wplus', rows=[0, 1], max_steps=2,
+    res = lelsd.find_directions(gen, masking.region_spec(TOP_LEFT), space='wplus', rows=[0, 1], max_steps=2,
                                 eval_samples=4)
     path = str(tmp_path / 'd.npz')
-    lelsd.save_directions(path, res)
-    back = lelsd.load_directions(path, gen)
+    directions_file.save(path, res)
+    back = directions_file.load(path, gen)
     np.testing.assert_array_equal(back.directions, res.directions)
     assert (back.space, back.rows, back.region, back.network_hash) == ('wplus', [0, 1], {'boxes': [[0.0, 0.0, 0.5, 0.5]]},
                                                                        lelsd.network_hash(G))
@@ -386,15 +386,15 @@ def test_save_and_load_round_trip_and_checks(tmp_path):
     other = GeneratorAdapter(toy_G('sg3'))
     other.num_ws = 7
     with pytest.raises(ValueError, match='num_ws=6.*num_ws=7'):
-        lelsd.load_directions(path, other)
+        directions_file.load(path, other)
     np.savez(str(tmp_path / 'bad.npz'), ws=np.zeros(3))
-    with pytest.raises(ValueError, match='not a `linkgan lelsd` file'):
-        lelsd.load_directions(str(tmp_path / 'bad.npz'))
+    with pytest.raises(ValueError, match='not a directions file'):
+        directions_file.load(str(tmp_path / 'bad.npz'))
     old = json.loads(str(np.load(path)['meta']))
     old['format'] = 1
     np.savez(str(tmp_path / 'old.npz'), directions=res.directions, meta=np.array(json.dumps(old)))
     with pytest.raises(ValueError, match='format 1.*truncation 0.7.*search again'):
-        lelsd.load_directions(str(tmp_path / 'old.npz'))
+        directions_file.load(str(tmp_path / 'old.npz'))
 
 
 SPEC = {'links': [{'name': 'tl', 'axes': '0:8', 'region': TOP_LEFT}]}
@@ -404,13 +404,14 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
     net = str(tmp_path / 'linked.pt')
     save_demo_checkpoint(net, toy_G('sg2ada'), 'sg2ada', SPEC)
     out = str(tmp_path / 'dirs.npz')
-    run = lambda *args: CliRunner().invoke(lelsd_command, ['--network', net, '--device', 'cpu', *args])
+    run = lambda *args: CliRunner().invoke(directions_command, ['--method', 'lelsd', '--network', net, '--device', 'cpu',
+                                                                *args])
     curve = tmp_path / 'curve.png'
-    r = run('--num-directions', '2', '--within-link', 'tl', '--layers', '1-3', '--max-steps', '6', '--plateau-window',
-            '2', '--eval-samples', '4', '--strengths', '0.25,1', '--truncation', '0.8', '--curve', str(curve),
+    r = run('--count', '2', '--within-link', 'tl', '--layers', '1-3', '--max-steps', '6', '--plateau-window',
+            '2', '--samples', '4', '--strengths', '0.25,1', '--truncation', '0.8', '--curve', str(curve),
             '--out', out)
     assert r.exit_code == 0, r.output
-    res = lelsd.load_directions(out)
+    res = directions_file.load(out)
     assert res.directions.shape == (2, 32) and res.axes == list(range(8)) and res.rows == [1, 2, 3]
     assert np.all(res.directions[:, 8:] == 0) and 'held-out LS' in r.output
     assert res.settings['strengths'] == [0.25, 1.0] and res.settings['truncation'] == 0.8
@@ -433,23 +434,23 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
     assert r.exit_code == 2 and '.npz' in r.output
     base = str(tmp_path / 'base.pt')
     save_demo_checkpoint(base, toy_G('sg2ada', seed=1), 'sg2ada', None)
-    r = CliRunner().invoke(lelsd_command, ['--network', base, '--region', '{"preset": "eyes"}', '--max-steps', '2',
-                                                 '--eval-samples', '0', '--out', out])
+    r = CliRunner().invoke(directions_command, ['--method', 'lelsd', '--network', base, '--region', '{"preset": "eyes"}',
+                                                '--max-steps', '2', '--samples', '0', '--out', out])
     assert r.exit_code == 0, r.output
-    assert lelsd.load_directions(out).region == {'preset': 'eyes'}
+    assert directions_file.load(out).region == {'preset': 'eyes'}
 
 
 def test_edit_draws_a_direction_with_the_fig3_grid(tmp_path):
-    from linkgan_plugin.editing.edit import edit_command
+    from linkgan_plugin.cli.edit import edit_command
     G, v = known_direction_G()
     net = str(tmp_path / 'analytic.pt')
     torch.save({'G_ema': G, 'spec': {'links': [{'name': 'tl', 'axes': '0:2', 'region': TOP_LEFT}]}}, net)
-    region = lelsd.region_spec(TOP_LEFT)
+    region = masking.region_spec(TOP_LEFT)
     res = lelsd.LelsdResult(directions=np.stack([v.numpy(), np.ones(6, np.float32)]), space='w', rows=None, axes=None,
                             region=region.links[0].region.to_dict(), link='tl', num_ws=2, w_dim=6,
                             network_hash=lelsd.network_hash(G))
     dirs = str(tmp_path / 'dirs.npz')
-    lelsd.save_directions(dirs, res)
+    directions_file.save(dirs, res)
     out = tmp_path / 'grid.png'
     r = CliRunner().invoke(edit_command, ['--network', net, '--direction', dirs, '--strengths', '2,-0.5', '--seeds', '0-2',
                                           '--out', str(out), '--device', 'cpu'])

@@ -13,8 +13,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from linkgan_plugin.editing import lelsd
-from linkgan_plugin.editing.lelsd_command import lelsd_command
+from linkgan_plugin.editing import directions_file, lelsd, masking
+from linkgan_plugin.cli.directions import directions_command
 from linkgan_plugin import patching, smoke
 from linkgan_plugin.analysis.network_loading import load_network, make_adapter
 from linkgan_plugin.upstream.synthesis_layers import synthesis_layers
@@ -47,7 +47,7 @@ def test_directions_on_a_real_sg2ada_snapshot(snapshot, tmp_path):
     assert [f.shape[2] for f in tap.features] == [4] + [r for r in (8, 16, 32, 64, 128, 256, 512, 1024)
                                                        if r <= gen.img_resolution for _ in (0, 1)]
 
-    region = lelsd.region_spec({'box': [0, 0, 0.5, 0.5]})
+    region = masking.region_spec({'box': [0, 0, 0.5, 0.5]})
     res = lelsd.find_directions(gen, region, num_directions=2, space='wplus', rows=[1, 2, 3], max_steps=5,
                                 eval_samples=4)
     assert res.directions.shape == (2, gen.num_ws, gen.w_dim)
@@ -55,8 +55,8 @@ def test_directions_on_a_real_sg2ada_snapshot(snapshot, tmp_path):
     assert all(0 < s < 1 for s in res.scores) and res.network_hash == lelsd.network_hash(net.G)
 
     out = str(tmp_path / 'dirs.npz')
-    r = CliRunner().invoke(lelsd_command, ['--network', pkl, '--upstream', code_dir, '--max-steps', '3',
+    r = CliRunner().invoke(directions_command, ['--method', 'lelsd', '--network', pkl, '--upstream', code_dir, '--max-steps', '3',
                                                  '--eval-samples', '2', '--device', 'cpu', '--out', out])
     assert r.exit_code == 0, r.output
-    back = lelsd.load_directions(out, gen)
+    back = directions_file.load(out, gen)
     assert back.directions.shape == (1, gen.w_dim) and back.link == smoke.DEFAULT_SPEC['links'][0]['name']

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from linkgan_plugin import smoke
 from linkgan_plugin.cli import main
 from linkgan_plugin.demo.dataset_zip import scene_spec, write_scenes
-from linkgan_plugin.research import pair
+from linkgan_plugin.workflows import pair, pair_training
 
 #----------------------------------------------------------------------------
 # The toy upstream.
@@ -184,12 +184,12 @@ def test_pair_trains_both_runs_evaluates_and_resumes(toy_upstream, scenes_data, 
     assert code == 0, output
     assert '[control] tick' in output and '[linked] tick' in output          # Progress, per role.
     report = json.loads((out / 'pair.json').read_text())
-    for role in pair.ROLES:
+    for role in pair_training.ROLES:
         run = report['runs'][role]
         assert run['trained_now'] and run['kimg'] == pytest.approx(0.064) and os.path.isfile(run['snapshot'])
         opts = json.loads(open(os.path.join(run['run_dirs'][0], 'training_options.json')).read())
         assert opts['random_seed'] == 0 and opts['training_set_kwargs']['path'] == data
-        assert (out / role / 'train.log').is_file() and (out / role / pair.STATE_FILE).is_file()
+        assert (out / role / 'train.log').is_file() and (out / role / pair_training.STATE_FILE).is_file()
     assert json.loads(open(os.path.join(report['runs']['control']['run_dirs'][0], 'training_options.json')).read())[
         'loss_kwargs'] == {'class_name': smoke.UPSTREAM_LOSS}
     linked_kwargs = json.loads(open(os.path.join(report['runs']['linked']['run_dirs'][0], 'training_options.json')).read())['loss_kwargs']
@@ -215,7 +215,7 @@ def test_pair_trains_both_runs_evaluates_and_resumes(toy_upstream, scenes_data, 
     assert code == 0, output
     assert 'not trained again' in output and '[control] tick' not in output
     again = json.loads((out / 'pair.json').read_text())
-    assert not any(again['runs'][r]['trained_now'] for r in pair.ROLES)
+    assert not any(again['runs'][r]['trained_now'] for r in pair_training.ROLES)
     assert again['models'] == report['models']
 
     # Other settings in the same --out are refused.
@@ -232,7 +232,7 @@ def test_interrupted_run_resumes_from_its_last_snapshot(toy_upstream, scenes_dat
     code, output = run_cli(*args)
     assert code == 1 and 'exited with status' in output and 'failing on purpose' in output and 'resume' in output
     monkeypatch.delenv('TOY_TRAIN_FAIL')
-    state = pair.role_state(str(out / 'control'), 0.064)
+    state = pair_training.role_state(str(out / 'control'), 0.064)
     assert not state['finished'] and state['snapshot'] and 0 < state['done_kimg'] < 0.064
     # The same command again: the failed role resumes from its last snapshot for the remaining kimg.
     code, output = run_cli(*args)
@@ -242,7 +242,7 @@ def test_interrupted_run_resumes_from_its_last_snapshot(toy_upstream, scenes_dat
     assert len(control['run_dirs']) == 2 and control['kimg'] == pytest.approx(0.064) and control['trained_now']
     log = (out / 'control' / 'train.log').read_text()
     assert f'Resuming from "{state["snapshot"]}"' in log and f'--resume={state["snapshot"]}' in log and '--kimg=1' in log
-    second = pair.segment_progress(control['run_dirs'][1])[0]
+    second = pair_training.segment_progress(control['run_dirs'][1])[0]
     assert state['done_kimg'] + second == pytest.approx(0.064, abs=0.004)
 
 def test_a_run_stopped_after_its_last_snapshot_is_not_trained_again(toy_upstream, scenes_data, tmp_path):
@@ -253,15 +253,15 @@ def test_a_run_stopped_after_its_last_snapshot_is_not_trained_again(toy_upstream
     args = ['pair', toy_upstream, '--data', data, '--spec', spec, '--out', out, *PAIR, '--serial']
     code, output = run_cli(*args)
     assert code == 0, output
-    before = {role: sorted(os.listdir(out / role)) for role in pair.ROLES}
-    for role in pair.ROLES:
-        (out / role / pair.STATE_FILE).unlink()
+    before = {role: sorted(os.listdir(out / role)) for role in pair_training.ROLES}
+    for role in pair_training.ROLES:
+        (out / role / pair_training.STATE_FILE).unlink()
     code, output = run_cli(*args)
     assert code == 0, output
-    assert all(f'{role}: finished earlier' in output for role in pair.ROLES) and 'kimg to go' not in output
-    assert {role: sorted(os.listdir(out / role)) for role in pair.ROLES} == before     # No new run directory.
+    assert all(f'{role}: finished earlier' in output for role in pair_training.ROLES) and 'kimg to go' not in output
+    assert {role: sorted(os.listdir(out / role)) for role in pair_training.ROLES} == before     # No new run directory.
     report = json.loads((out / 'pair.json').read_text())
-    for role in pair.ROLES:
+    for role in pair_training.ROLES:
         assert report['runs'][role]['kimg'] == pytest.approx(0.064, abs=0.004) and not report['runs'][role]['trained_now']
 
 #----------------------------------------------------------------------------
@@ -327,15 +327,15 @@ def test_plan_prints_both_commands_and_trains_nothing(toy_upstream, scenes_data,
 def test_segment_progress_reads_the_tick_when_every_tick_is_snapshotted(tmp_path):
     run = tmp_path / '00000-x'
     run.mkdir()
-    assert pair.segment_progress(str(run)) == (0.0, None)
+    assert pair_training.segment_progress(str(run)) == (0.0, None)
     (run / 'network-snapshot-000001.pkl').write_bytes(b'')
     (run / 'training_options.json').write_text(json.dumps({'network_snapshot_ticks': 1}))
     (run / 'stats.jsonl').write_text(json.dumps({'Progress/kimg': {'num': 1, 'mean': 1.28}}) + '\n')
-    assert pair.segment_progress(str(run)) == (1.28, str(run / 'network-snapshot-000001.pkl'))
+    assert pair_training.segment_progress(str(run)) == (1.28, str(run / 'network-snapshot-000001.pkl'))
     (run / 'training_options.json').write_text(json.dumps({'network_snapshot_ticks': 5}))
-    assert pair.segment_progress(str(run))[0] == 1.0                 # Only the name tells.
+    assert pair_training.segment_progress(str(run))[0] == 1.0                 # Only the name tells.
     (run / 'stats.jsonl').write_text('{"Progress/kimg": {"num"')     # Cut short.
-    assert pair.segment_progress(str(run))[0] == 1.0
+    assert pair_training.segment_progress(str(run))[0] == 1.0
 
 #----------------------------------------------------------------------------
 # `linkgan scenes`.
@@ -364,7 +364,7 @@ def test_scenes_command_writes_an_upstream_zip_and_a_spec(tmp_path):
 STOP_DRIVER = '''
 import os, subprocess, sys, types
 from linkgan_plugin import smoke
-from linkgan_plugin.research import pair
+from linkgan_plugin.workflows import pair, pair_training
 
 out = sys.argv[1]
 # Each "train.py" starts a child of its own (as train.py's data-loader workers are), records both pids, then waits.
@@ -373,9 +373,9 @@ TRAIN = ("import os, subprocess, sys, time\\n"
          "open(os.environ['PIDS_FILE'], 'a').write(f'{os.getpid()} {child.pid}\\\\n')\\n"
          "time.sleep(120)\\n")
 smoke.build_command = lambda code_dir, args: [sys.executable, '-c', TRAIN]
-pair._env_for = lambda role, plan, nimg, threads, parallel: dict(os.environ, PIDS_FILE=os.path.join(out, role + '.pids'))
+pair_training._env_for = lambda role, plan, nimg, threads, parallel: dict(os.environ, PIDS_FILE=os.path.join(out, role + '.pids'))
 plan = {'det': types.SimpleNamespace(code_dir=out), 'common': ['--data=x'], 'settings': {'resume': None}, 'cpu': True}
-pair.train_roles(out, plan, 1.0, os.path.join(out, 'spec.json'), None, sys.argv[2] == 'parallel', 1, None,
+pair_training.train_roles(out, plan, 1.0, os.path.join(out, 'spec.json'), None, sys.argv[2] == 'parallel', 1, None,
                  lambda line: None, False)
 '''
 
@@ -415,7 +415,7 @@ def test_sigterm_stops_every_training_and_its_children(tmp_path, mode, roles):
 
 
 def _footer_report(control_recall):
-    runs = {role: {'seconds': 10.0, 'run_dirs': ['a'], 'trained_now': True, 'kimg': 40.0} for role in pair.ROLES}
+    runs = {role: {'seconds': 10.0, 'run_dirs': ['a'], 'trained_now': True, 'kimg': 40.0} for role in pair_training.ROLES}
     report = {'timings': {'training': 20.0, 'evaluation': 5.0, 'pictures': 1.0}, 'seconds': 26.0, 'runs': runs,
               'coverage': {'control': {'recall': control_recall}, 'linked': {'recall': 0.0}},
               'coverage_floor': {'recall': 0.87}, 'quality': {'control': 413.7, 'linked': 403.7}, 'quality_floor': 14.6}
@@ -442,9 +442,9 @@ def test_training_seconds_count_every_segment_up_to_its_snapshot(tmp_path):
     rows = [{'Progress/kimg': {'num': 1, 'mean': k}, 'Timing/total_sec': {'num': 1, 'mean': t}}
             for k, t in ((0.0, 5.0), (8.004, 700.0), (16.004, 1400.0), (20.004, 1750.0))]
     (run / 'stats.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
-    assert pair.segment_seconds(str(run), 16.0) == 1400.0
-    assert pair.segment_seconds(str(run), 20.004) == 1750.0
-    assert pair.segment_seconds(str(tmp_path), 16.0) == 0.0           # No stats.jsonl: nothing trained there.
+    assert pair_training.segment_seconds(str(run), 16.0) == 1400.0
+    assert pair_training.segment_seconds(str(run), 20.004) == 1750.0
+    assert pair_training.segment_seconds(str(tmp_path), 16.0) == 0.0           # No stats.jsonl: nothing trained there.
 
 
 def test_read_stats_keeps_the_complete_rows_of_a_file_cut_short(tmp_path):

@@ -12,8 +12,9 @@ from linkgan_plugin.analysis import pictures
 from linkgan_plugin.editing.edit import load_ws_file, seed_latents
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.pictures import to_uint8
-from linkgan_plugin.editing.project import (file_sha256, learning_rate, noise_regularisation, project_images, psnr,
-                                    read_target, w_statistics)
+from linkgan_plugin.analysis.network_loading import file_sha256
+from linkgan_plugin.editing.project import (learning_rate, noise_regularisation, project_images, psnr, read_target,
+                                            w_statistics)
 from linkgan_plugin.toy.networks import make_toy_networks
 from toy_checkpoints import SMALL, cli, save_demo_checkpoint, toy_G
 

@@ -345,14 +345,15 @@ def test_evaluate_model_adds_coverage_and_keeps_the_other_numbers(one_thread):
     fake = generated_images(gen, 32, seed=settings['seed'])
     swd = sliced_wasserstein(fake, real_scenes(settings), seed=settings['seed'])
     assert torch.equal(torch.random.get_rng_state(), after)         # Coverage drew nothing from the global RNG.
-    assert result['links'] == links and result['quality'] == swd
+    assert result['links'] == links and result['quality']['swd'] == swd
     assert result['pixel_std'] == float(fake.std(dim=0).mean())
 
-    cov = result['coverage']
+    cov = result['quality']['coverage']
     assert cov['features'] == 'factors:cells' and cov['k'] == 3 and cov['measure'] == 'worst part'
     assert 0 <= cov['recall'] <= 1 and 0 <= cov['precision'] <= 1
     assert set(cov['floor']) == {'precision', 'recall', 'joint', 'parts'}
-    assert result['quality_floor']['images'] == 32 and result['quality_floor']['mean'] > 0
+    floor = result['quality']['swd_floor']
+    assert floor['images'] == 32 and floor['mean'] > 0 and result['quality']['images'] == 32
     assert coverage(fake, real_scenes(settings), factor_features(settings, train=False))['recall'] == cov['recall']
 
 #----------------------------------------------------------------------------

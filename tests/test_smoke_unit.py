@@ -108,7 +108,7 @@ def test_summarize_reads_stats_and_options(tmp_path):
 
 @pytest.mark.skipif(__import__('shutil').which('git') is None, reason='git is not installed')
 def test_smoke_refuses_unpatched_tree(tmp_path):
-    import click
+    from linkgan_plugin.checks import LinkganError
     root = tmp_path / 'up'
     for rel in ['train.py', 'training/training_loop.py']:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def test_smoke_refuses_unpatched_tree(tmp_path):
         "-loss = 'training.loss.StyleGAN2Loss'\n+loss = opts.loss\n")
     (pd / 'manifest.json').write_text(json.dumps({'sg3': dict(code_dir='.', files=['train.py', 'training/training_loop.py'],
                                                               patches=[dict(file='x/loss.patch', required=True)])}))
-    with pytest.raises(click.ClickException, match='run `linkgan patch'):
+    with pytest.raises(LinkganError, match='run `linkgan patch'):
         smoke.run_smoke(str(root), patch_dir=str(pd), outdir=str(tmp_path / 'runs'), echo=lambda *_: None)
 
 

@@ -21,22 +21,24 @@ from PIL import Image
 
 from linkgan_plugin.analysis.network_loading import load_network, make_adapter
 from linkgan_plugin.analysis.pictures import heatmap
+from linkgan_plugin.checks import LinkganWarning
 from linkgan_plugin.demo.settings import BUILTIN_SPEC
-from linkgan_plugin.editing.edit import edit_command, load_ws_file
-from linkgan_plugin.editing.lelsd import LelsdResult, network_hash, save_directions
+from linkgan_plugin.cli.edit import edit_command
+from linkgan_plugin.editing.edit import load_ws_file
+from linkgan_plugin.editing import directions_file
+from linkgan_plugin.editing.lelsd import LelsdResult, network_hash
+from linkgan_plugin.editing.stylespace import StyleChannels
 from linkgan_plugin.spec import load_spec
-from linkgan_plugin.view import command as view_cli
-from linkgan_plugin.view.command import load_view_session, view_command
+from linkgan_plugin.cli import view as view_cli
+from linkgan_plugin.cli.view import view_command
+from linkgan_plugin.view.loading import load_view_session
 from linkgan_plugin.view.server import STATIC_FILES, ViewServer
 from linkgan_plugin.view.session import (
     ViewRequestError, ViewSession, network_names, resolve_view_spec)
 from linkgan_plugin.toy.networks import make_toy_networks
-from toy_checkpoints import SMALL, save_demo_checkpoint, toy_G
+from toy_checkpoints import SMALL, save_demo_checkpoint, toy_G, write_view_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = os.path.join(ROOT, 'docs', 'study_seeds', 'seed1', 'runs')
-LINKED = os.path.join(RUNS, 'scratch-noise-e4284d0d84.pt')      # Linked from scratch, 32 px, the built-in spec.
-CONTROL = os.path.join(RUNS, 'control-a0e32a16e1.pt')           # Its control: no spec of its own.
 TOY_SPEC = {'links': [{'name': 'corner', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}},
                       {'name': 'rest', 'axes': '8:16', 'region': {'box': [0.5, 0, 1, 1]}}]}
 
@@ -59,9 +61,17 @@ def session_of(paths, spec=None, **kwargs):
 
 
 @pytest.fixture(scope='module')
-def pair():
-    """The study's linked network and its control (the control takes the linked network's spec)."""
-    return session_of([LINKED, CONTROL])
+def pair_files(tmp_path_factory):
+    """[linked, control]: toy_checkpoints.write_view_pair's analytic networks, 32 px, the demo's BUILTIN_SPEC at
+    w_dim 64. The linked one is perfectly linked by construction (a link's axes change nothing outside its box), the
+    control leaks (cross-talk) and stores no spec."""
+    return write_view_pair(tmp_path_factory.mktemp('view-pair'))
+
+
+@pytest.fixture(scope='module')
+def pair(pair_files):
+    """A session of the linked network and its control (the control takes the linked network's spec)."""
+    return session_of(pair_files)
 
 
 @pytest.fixture(scope='module')
@@ -83,8 +93,9 @@ def pixels(image):
 
 def test_the_pair_takes_the_linked_networks_spec(pair):
     assert pair.spec.to_dict()['links'] == load_spec(BUILTIN_SPEC).to_dict()['links']
-    assert pair.spec_origin.endswith('of scratch-noise-e4284d0d84')
-    assert [vn.label for vn in pair.networks] == ['scratch-noise-e4284d0d84 (linked)', 'control-a0e32a16e1 (unlinked)']
+    assert pair.spec_origin == 'checkpoint of analytic-linked' and pair.notes == []
+    assert [vn.label for vn in pair.networks] == ['analytic-linked (linked)', 'analytic-control (unlinked)']
+    assert [vn.gen.w_dim for vn in pair.networks] == [64, 64]
 
 
 def test_an_unmoved_view_changes_nothing_and_moving_the_link_changes_its_region(pair):
@@ -97,6 +108,7 @@ def test_an_unmoved_view_changes_nothing_and_moving_the_link_changes_its_region(
     assert linked['change_in'] > 0 and control['change_out'] > 0
     assert linked['change_out'] < control['change_out']            # The point of LinkGAN.
     assert linked['change_out'] < linked['change_in'] / 5
+    assert linked['change_out'] == 0                                # Perfectly linked by construction.
     assert linked['image'].size == (128, 128) == linked['heat'].size     # 32 px enlarged to the tile.
     assert moved['heat_max'] > 0 and linked['depth'] is None
 
@@ -201,7 +213,7 @@ def write_direction(path, gen, found_on=None):
     result = LelsdResult(directions=(3 * u / u.norm()).numpy(), space='w', rows=None, axes=None,
                          region={'box': [0, 0, 0.5, 0.5]}, link='corner', num_ws=gen.num_ws, w_dim=gen.w_dim,
                          network_hash=network_hash(found_on.G) if found_on else '', settings={'method': 'lelsd'})
-    save_directions(path, result)
+    directions_file.save(path, result)
 
 
 def test_a_direction_file_adds_a_slider_for_the_network_it_was_found_on(toy_files, tmp_path):
@@ -220,14 +232,17 @@ def test_a_direction_from_elsewhere_applies_to_every_fitting_network_with_a_note
     gen = load_view_session([toy_files['linked']]).networks[0].gen
     path = str(tmp_path / 'dirs.npz')
     write_direction(path, gen)
-    session = load_view_session([toy_files['linked'], toy_files['nospec']], direction_files=[path], echo=lambda *a, **k: None)
+    with pytest.warns(LinkganWarning, match='found on another network'):
+        session = load_view_session([toy_files['linked'], toy_files['nospec']], direction_files=[path])
     assert session.info()['directions'][0]['networks'] == ['linked', 'nospec']
     assert any('found on another network' in n for n in session.notes)
 
 
 def test_a_stylespace_channel_file_is_refused_naming_direction(toy_files, tmp_path):
     path = str(tmp_path / 'channels.npz')
-    np.savez(path, channels=np.zeros(3), layers=np.zeros(3))
+    channels = StyleChannels(layers=['synthesis.b4.conv1.affine'], channels=[0], stds=[1.0], shares=[0.5],
+                             region={'box': [0, 0, 0.5, 0.5]}, link='corner')
+    directions_file.save(path, channels)                     # `linkgan directions --method stylespace`'s file.
     res = CliRunner().invoke(view_command, ['--network', toy_files['linked'], '--direction', path])
     assert res.exit_code == 2 and '--direction' in res.output and 'StyleSpace' in res.output
 
@@ -288,7 +303,7 @@ def test_the_page_fetches_nothing_from_elsewhere():
 def test_info_describes_networks_links_and_the_default_state(served):
     status, info, _ = request(served, 'GET', '/api/info')
     assert status == 200
-    assert [n['name'] for n in info['networks']] == ['scratch-noise-e4284d0d84', 'control-a0e32a16e1']
+    assert [n['name'] for n in info['networks']] == ['analytic-linked', 'analytic-control']
     assert [link['name'] for link in info['links']] == ['top_left', 'bottom_right']
     assert info['state'] == {'seed': 0, 'link': 'top_left', 'linked': 0.0, 'linked_target': 1, 'other': 0.0,
                              'other_target': 2, 'directions': [], 'yaw': 0.0, 'heat_max': None}
@@ -301,7 +316,7 @@ def test_render_answers_pictures_and_numbers_that_follow_the_slider(served):
         assert status == 200, answer
         answers.append(answer)
     for answer in answers:
-        assert [n['name'] for n in answer['networks']] == ['scratch-noise-e4284d0d84', 'control-a0e32a16e1']
+        assert [n['name'] for n in answer['networks']] == ['analytic-linked', 'analytic-control']
         for net in answer['networks']:
             assert decode_png(net['image']).size == (128, 128) and decode_png(net['heat']).size == (128, 128)
             assert net['depth'] is None
@@ -400,7 +415,7 @@ def test_only_the_latest_request_of_a_client_is_rendered(served):
     assert request(served, 'POST', '/api/render', {'linked': 0.4})[0] == 200
 
 
-def test_save_writes_the_picture_and_codes_that_edit_reads(served, tmp_path):
+def test_save_writes_the_picture_and_codes_that_edit_reads(served, pair_files, tmp_path):
     state = {'seed': 5, 'link': 'top_left', 'linked': 1.0, 'linked_target': 9}
     status, paths, _ = request(served, 'POST', '/api/save', state)
     assert status == 200, paths
@@ -414,7 +429,7 @@ def test_save_writes_the_picture_and_codes_that_edit_reads(served, tmp_path):
         _, expected, _ = session.codes(vn, session.parse_state(state))
         assert torch.allclose(ws, expected.cpu()) and c is None and vn.gen.c_dim == 0
     out = str(tmp_path / 'edit.png')
-    res = CliRunner().invoke(edit_command, ['--network', LINKED, '--ws', paths['codes']['scratch-noise-e4284d0d84'],
+    res = CliRunner().invoke(edit_command, ['--network', pair_files[0], '--ws', paths['codes']['analytic-linked'],
                                            '--num', '1', '--out', out])
     assert res.exit_code == 0, res.output
     assert os.path.isfile(out)

@@ -1,12 +1,15 @@
 """`linkgan view` in a real headless browser: Chromium (the system's package) driven by Selenium.
 
-Loads the page for the study's linked network and its control, moves the linked-axes slider and checks that the
-pictures and the numbers change, that the linked network's out-of-region change is below the control's (the
-built-in spec), that a burst of slider moves ends on the latest position, and that "save" writes files.
+Loads the page for an analytic linked network and its control (toy_checkpoints.write_view_pair: the demo's built-in
+spec, 32 px; the linked one perfectly linked by construction, the control with cross-talk and no spec of its own),
+moves the linked-axes slider and checks that the pictures and the numbers change, that the linked network's
+out-of-region change is below the control's, that a burst of slider moves ends on the latest position, and that
+"save" writes files.
 
 Opt-in by what is installed: skipped when selenium (`pip install -e '.[view-test]'`), chromium or chromedriver is
 missing. The screenshot goes to tmp_path; with LINKGAN_VIEW_SCREENSHOT=PATH it is also written to PATH
-(examples/view_screenshot.py refreshes docs/images/view.png that way).
+(examples/view_screenshot.py refreshes docs/images/view.png that way). LINKGAN_VIEW_NETWORKS=LINKED:CONTROL (two
+files, os.pathsep between them; examples/view_screenshot.py --network) loads that pair instead of the analytic one.
 """
 
 import os
@@ -20,6 +23,7 @@ import pytest
 from linkgan_plugin.analysis.network_loading import load_network, make_adapter
 from linkgan_plugin.view.server import ViewServer
 from linkgan_plugin.view.session import ViewSession, network_names, resolve_view_spec
+from toy_checkpoints import write_view_pair
 
 webdriver = pytest.importorskip('selenium.webdriver', reason='selenium is not installed (pip install -e ".[view-test]")')
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -27,9 +31,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = os.path.join(ROOT, 'docs', 'study_seeds', 'seed1', 'runs')
-NETWORKS = [os.path.join(RUNS, 'scratch-noise-e4284d0d84.pt'), os.path.join(RUNS, 'control-a0e32a16e1.pt')]
+NETWORKS_ENV = 'LINKGAN_VIEW_NETWORKS'
+ANALYTIC_TITLES = ['analytic-linked (linked)', 'analytic-control (unlinked)']
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
 CHROMEDRIVER = shutil.which('chromedriver')
 CHROMIUM_FLAGS = ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -42,11 +45,18 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
 #----------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
-def served(tmp_path_factory):
+def networks(tmp_path_factory):
+    """[linked, control] files: $LINKGAN_VIEW_NETWORKS when set, else toy_checkpoints.write_view_pair's pair."""
+    given = os.environ.get(NETWORKS_ENV)
+    return given.split(os.pathsep) if given else write_view_pair(tmp_path_factory.mktemp('view-pair'))
+
+
+@pytest.fixture(scope='module')
+def served(networks, tmp_path_factory):
     env = pytest.MonkeyPatch()
     env.setenv('LINKGAN_KERNEL', 'ref')               # Never wait for a kernel build here; the same numbers.
     entries = []
-    for name, path in zip(network_names(NETWORKS), NETWORKS):
+    for name, path in zip(network_names(networks), networks):
         net = load_network(path)
         entries.append((name, net, make_adapter(net)))
     spec, origin, notes = resolve_view_spec(entries)
@@ -101,7 +111,8 @@ def test_the_page_shows_both_networks_and_a_slider_moves_the_link(served, browse
     browser.get(served.url)
     wait_idle(browser, 0)
     titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, '.network h2')]
-    assert titles == ['scratch-noise-e4284d0d84 (linked)', 'control-a0e32a16e1 (unlinked)']
+    assert titles == [vn.label for vn in served.session.networks]
+    assert titles == ANALYTIC_TITLES or os.environ.get(NETWORKS_ENV)
     before = shown(browser)
     assert all(before[i][2] == 0 and before[i][3] == 0 for i in before)          # Unmoved: nothing changed.
 

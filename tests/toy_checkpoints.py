@@ -1,10 +1,15 @@
-"""Small toy generators, an analytic generator of known linkage, toy checkpoints (the current layout and the older
-one) and a `linkgan` runner shared by the tests."""
+"""Small toy generators, analytic generators of known linkage, toy checkpoints (the current layout and the older
+one), the analytic linked / control pair `linkgan view`'s tests load, and a `linkgan` runner shared by the tests."""
+
+import os
 
 import torch
+import torch.nn.functional as F
 from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
+from linkgan_plugin.demo.settings import BUILTIN_SPEC
+from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.checkpoint import save_checkpoint
 from linkgan_plugin.toy.networks import make_toy_networks
 
@@ -81,3 +86,88 @@ def toy_G(flavour='sg2ada', seed=0, frozen=True):
     loading tests keep it on, to see that the loader turns it off)."""
     torch.manual_seed(seed)
     return make_toy_networks(flavour, **SMALL)[0].eval().requires_grad_(not frozen)
+
+
+#----------------------------------------------------------------------------
+# A generator linked to the boxes of a spec by construction, and the linked / control pair of `linkgan view`'s tests.
+
+def axis_owners(spec, w_dim, resolution):
+    """Which pixels each W axis may change: bool [w_dim, resolution, resolution].
+
+    An axis of a link owns the pixels its box covers at all (regions: rasterise > 0; an axis in several links owns
+    all their boxes); the spec's free axes (in no link) own the pixels that no box covers. ValueError for a spec with
+    a semantic region (its pixels depend on the image).
+    """
+    links = load_spec(spec, w_dim=w_dim).links
+    owners = torch.zeros(w_dim, resolution, resolution, dtype=torch.bool)
+    covered = torch.zeros(resolution, resolution, dtype=torch.bool)
+    for link in links:
+        if not link.region.is_fixed:
+            raise ValueError(f'link {link.name!r}: BoxLinkedG needs fixed regions (boxes), not semantic ones')
+        box = link.region.rasterise(resolution, resolution) > 0
+        owners[link.axes] |= box
+        covered |= box
+    free = sorted(set(range(w_dim)) - {a for link in links for a in link.axes})
+    owners[free] = ~covered
+    return owners
+
+
+def unit_patterns(patterns, keep):
+    """patterns [w_dim, C, H, W] zeroed where keep [w_dim, 1, H, W] is False, then scaled so that at every pixel and
+    channel the sum over the axes of their squares is 1 (0 where no axis is kept)."""
+    kept = patterns * keep
+    return kept / kept.norm(dim=0, keepdim=True).clamp_min(1e-12)
+
+
+class BoxLinkedG(torch.nn.Module):
+    """An upstream-shaped generator (z_dim, w_dim, c_dim 0, num_ws, img_resolution, img_channels, mapping,
+    synthesis) whose linkage to the boxes of a spec is known by construction.
+
+    mapping: w = truncation_psi * z (z_dim = w_dim; w_avg = 0), the same on all num_ws rows. synthesis: images
+    [N, channels, resolution, resolution] in [-1, 1], tanh(sum_k w_k * D_k) with w the mean of the ws rows and
+    D [w_dim, channels, resolution, resolution] smooth random patterns (drawn from `seed`: bilinear enlargements of
+    [detail, detail] normal noise). D_k is nonzero only on the pixels axis k owns (axis_owners: a link's axes its box,
+    the free axes the pixels no box covers), scaled so every pixel's pre-activation has unit variance for z ~ N(0, I).
+    eps = 0 is a perfect linkage: a link's axes change nothing outside its box. eps > 0 adds eps times a second such
+    pattern on the pixels an axis does not own (cross-talk: a control network's leakage); the first pattern is the
+    same for every eps, so networks of one seed differ only by their cross-talk.
+    """
+
+    def __init__(self, spec, w_dim=64, resolution=32, channels=3, eps=0.0, seed=0, num_ws=4, detail=8):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = w_dim, 0, w_dim, num_ws
+        self.img_resolution, self.img_channels, self.eps = resolution, channels, eps
+        owners = axis_owners(spec, w_dim, resolution)[:, None]
+        rng = torch.Generator().manual_seed(seed)
+        own, cross = (F.interpolate(torch.randn(w_dim, channels, detail, detail, generator=rng),
+                                    size=(resolution, resolution), mode='bilinear', align_corners=False)
+                      for _ in range(2))
+        self.register_buffer('patterns', unit_patterns(own, owners) + eps * unit_patterns(cross, ~owners))
+
+    def mapping(self, z, c, truncation_psi=1, truncation_cutoff=None, **_):
+        return (z * truncation_psi)[:, None].repeat(1, self.num_ws, 1)
+
+    def synthesis(self, ws, noise_mode='const', **_):
+        return torch.einsum('nk,kchw->nchw', ws.mean(dim=1), self.patterns).tanh()
+
+
+VIEW_PAIR_NAMES = ('analytic-linked', 'analytic-control')
+CONTROL_EPS = 0.5
+
+
+def write_view_pair(directory, seed=0):
+    """The linked network and its control that `linkgan view`'s tests (and examples/view_screenshot.py) load:
+    [linked path, control path], DIRECTORY/analytic-linked.pt and DIRECTORY/analytic-control.pt.
+
+    Both are BoxLinkedG of the demo's BUILTIN_SPEC (top_left: axes 0-15, bottom_right: axes 16-31, of w_dim 64) at
+    32 px with the same patterns (`seed`): the linked one with eps 0, stored with the spec ('linked': True); the
+    control with CONTROL_EPS cross-talk and no spec of its own ('spec': None, 'linked': False: a view takes the
+    linked network's). The files are torch.save'd dicts holding the pickled module as 'G_ema' (network_loading
+    reads them with its pickle warning); they unpickle where this module imports as `toy_checkpoints`.
+    """
+    os.makedirs(directory, exist_ok=True)
+    paths = [os.path.join(str(directory), f'{name}.pt') for name in VIEW_PAIR_NAMES]
+    for path, eps, spec in zip(paths, (0.0, CONTROL_EPS), (BUILTIN_SPEC, None)):
+        G = BoxLinkedG(BUILTIN_SPEC, eps=eps, seed=seed).eval()
+        torch.save({'G_ema': G, 'flavour': 'sg2ada', 'spec': spec, 'linked': spec is not None}, path)
+    return paths

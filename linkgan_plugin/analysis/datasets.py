@@ -14,12 +14,13 @@ import zipfile
 
 import numpy as np
 import torch
+from linkgan_plugin.checks import LinkganError
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
 
 #----------------------------------------------------------------------------
 
-class DatasetError(ValueError):
+class DatasetError(LinkganError, ValueError):
     """A dataset that cannot be read; the message names the path."""
 
 

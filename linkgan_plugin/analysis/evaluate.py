@@ -10,7 +10,7 @@ and std over the samples,
 each normalised by all values (C*H*W, the paper's convention) and, as `<metric>_region`, by the region's own
 values. `--compare BASELINE.json` prints how many times less leakage this network has than the baseline.
 
-Quality (`--data`, `measure_quality`): `--quality-images` (N) samples against N real images of the data, each
+Quality (`--data`, `data_quality`: analysis/realism.py's measure_quality and schema): `--quality-images` (N) samples against N real images of the data, each
 measure beside its real-vs-real floor (what a perfect generator would score at N images):
     swd        sliced Wasserstein distance on Laplacian-pyramid patches (analysis/quality.py; x1e3, lower is better);
     coverage   precision and recall (analysis/coverage.py, k = 3; higher is better) in the fallback feature space
@@ -30,25 +30,20 @@ JSON layout (`--out`):
                               "floor": {"precision", "recall"} | null}, "floor_note"} (with --data),
      "comparison": {"ratios", "missing", "mismatched_settings",
                     "quality": {"swd", "recall", "precision"} (both reports with --data)} (with --compare)}
-`eval_report(net, gen, spec, ...)` returns that report in Python; the command loads the network, prints the report's
-table and writes it.
+`eval_report(net, gen, spec, ...)` returns that report in Python; the command (cli/eval.py) loads the network, prints
+the report's table and writes it.
 """
 
-import json
 import math
 import os
 
-import click
 import torch
 
-from linkgan_plugin.analysis.cli_options import (
-    device_option, load_for_cli, network_options, progress_bar, read_json_option, truncation_option)
-from linkgan_plugin.analysis.coverage import coverage, RandomConvFeatures
+from linkgan_plugin.analysis.coverage import RandomConvFeatures
 from linkgan_plugin.analysis.datasets import DatasetError, generated_images, load_images
 from linkgan_plugin.analysis.metrics import ANCHOR_NOTE, evaluate_links, LOCALITY_ANCHORS, METRICS
-from linkgan_plugin.analysis.network_loading import CAMERAS
-from linkgan_plugin.analysis.quality import sliced_wasserstein, swd_floor
-from linkgan_plugin.checks import option_errors
+from linkgan_plugin.analysis.realism import measure_quality
+from linkgan_plugin.checks import option_errors, OptionError
 
 SCALE = 1e3                                 # The table prints values x1e-3, like the paper.
 
@@ -124,7 +119,7 @@ def eval_report(net, gen, spec, spec_origin=None, outputs=None, samples=DEFAULTS
         'seconds': measured['seconds'],
     }
     if data:
-        report['quality'] = measure_quality(gen, data, quality_images, seed, truncation)
+        report['quality'] = data_quality(gen, data, quality_images, seed, truncation)
     if baseline is not None:
         comparison = compare_reports(report, {**baseline, 'results': _json_safe_load(baseline['results'])})
         report['comparison'] = {'against': os.path.abspath(baseline_path) if baseline_path else None, **comparison}
@@ -297,57 +292,6 @@ def _json_ratio(value):
 
 #----------------------------------------------------------------------------
 
-@click.command('eval', context_settings={'help_option_names': ['-h', '--help']})
-@network_options()
-@click.option('--link', 'links', multiple=True, help='Measure only this link (repeatable). Default: all.')
-@click.option('--samples', type=click.IntRange(min=1), default=DEFAULTS['samples'], show_default=True)
-@click.option('--batch', type=click.IntRange(min=1), default=DEFAULTS['batch'], show_default=True)
-@click.option('--seed', type=click.IntRange(min=0), default=DEFAULTS['seed'], show_default=True)
-@truncation_option(default=DEFAULTS['truncation'])
-@click.option('--alpha', type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help='Table 3 perturbation strength. Default: the spec\'s alpha.')
-@click.option('--outputs', type=str, default=None,
-              help='Comma-separated outputs to measure. Default: image (EG3D: image,image_raw,image_depth).')
-@click.option('--camera', type=click.Choice(CAMERAS), default=DEFAULTS['camera'], show_default=True,
-              help='EG3D: fixed frontal camera, yaw-jittered cameras, or the run\'s dataset cameras.')
-@device_option(default=DEFAULTS['device'])
-@click.option('--out', type=click.Path(dir_okay=False, writable=True), default=None, help='Write the results as JSON.')
-@click.option('--compare', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='An earlier eval JSON (say, the control): print ratios this / it.')
-@click.option('--data', type=click.Path(exists=True), default=None,
-              help='Real images (a folder or zip, upstream\'s dataset format): also measure quality against them: '
-                   'the sliced Wasserstein distance and recall / precision of --quality-images samples, each with '
-                   'its real-vs-real floor (which needs 2 x --quality-images real images).')
-@click.option('--quality-images', type=click.IntRange(min=16), default=DEFAULTS['quality_images'], show_default=True,
-              help='Images per set for quality (compare networks, and each with its floor, at the same count).')
-def eval_command(network, upstream, spec, links, samples, batch, seed, truncation, alpha, outputs, camera, device, out,
-                 compare, data, quality_images):
-    """Measure linkage: the LinkGAN paper's Table 3 (mse_i, mse_o) and Table 2 (edit_i, edit_o) protocols, keep_o,
-    locality, and (with --data) quality: SWD and recall / precision with their floors, for every link."""
-    baseline = read_json_option(compare, '--compare') if compare else None
-    if baseline is not None and (not isinstance(baseline, dict) or 'results' not in baseline):
-        raise click.BadParameter(f'{compare} is not a `linkgan eval --out` file (no "results")', param_hint='--compare')
-    net, gen, spec_obj, origin, _ = load_for_cli(network, upstream, spec, device, camera)
-    with option_errors('--link'):
-        spec_obj = spec_obj.select(links)
-    outputs = parse_outputs(outputs, gen)
-    if spec_obj.alpha_mode != 'absolute' and alpha is None:
-        click.echo(f'linkgan eval: note: the spec uses alpha_mode={spec_obj.alpha_mode!r}; the metrics perturb with '
-                   f'absolute alpha={spec_obj.alpha}', err=True)
-    with progress_bar(samples, f'eval {len(spec_obj.links)} link(s) x {len(outputs)} output(s)') as bar:
-        report = eval_report(net, gen, spec_obj, origin, outputs, samples, batch, seed, truncation, alpha, camera, data,
-                             quality_images, baseline, compare, progress=bar.update)
-    click.echo(format_table(report))
-    if 'comparison' in report:
-        click.echo('')
-        click.echo(format_comparison(report['comparison'], compare))
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, 'w', encoding='utf-8') as f:
-            json.dump(json_safe(report), f, indent=2)
-        click.echo(f'wrote {out}')
-
-
 def real_pool(data, count, resolution, seed=0):
     """(real images, note): the first 2 * count images of `data` in load_images' seeded order, or only the first
     `count` with a note saying why the floors cannot be measured. images[:count] is the same set either way (the
@@ -360,28 +304,16 @@ def real_pool(data, count, resolution, seed=0):
             return images, f'no real-vs-real floors: they need 2 x {count} images ({e})'
 
 
-def measure_quality(gen, data, count, seed=0, truncation=1.0):
-    """Quality of `count` samples against `count` real images of `data`: SWD and coverage, each with its
-    real-vs-real floor (module docstring).
-
-    Returns:
-        {'data': abs path, 'images': count, 'swd': sliced_wasserstein(...), 'swd_floor': swd_floor(...) or None,
-         'coverage': coverage(...) in RandomConvFeatures, plus 'floor': {'precision', 'recall'} or None,
-         'floor_note': None, or why the floors are missing}.
-    """
+def data_quality(gen, data, count, seed=0, truncation=1.0):
+    """Quality of `count` samples against `count` real images of `data` (realism.measure_quality's schema, plus
+    'data': its absolute path), the floors against the next `count` images of the same seeded order."""
     pool, note = real_pool(data, count, gen.img_resolution, seed)
-    real = pool[:count]
     fake = generated_images(gen, count, seed=seed, truncation_psi=truncation)
-    if fake.shape[1] != real.shape[1]:
-        raise click.BadParameter(f'the network makes {fake.shape[1]}-channel images, {data} has RGB', param_hint='--data')
-    out = {'data': os.path.abspath(data), 'images': count, 'swd': sliced_wasserstein(fake, real, seed=seed),
-           'swd_floor': None, 'coverage': coverage(fake, real, RandomConvFeatures()), 'floor_note': note}
-    out['coverage']['floor'] = None
-    if note is None:
-        out['swd_floor'] = swd_floor(pool, count, seed=seed)
-        floor = coverage(pool[count:], real, RandomConvFeatures())
-        out['coverage']['floor'] = {'precision': floor['precision'], 'recall': floor['recall']}
-    return out
+    if fake.shape[1] != pool.shape[1]:
+        raise OptionError('--data', f'the network makes {fake.shape[1]}-channel images, {data} has RGB')
+    floor_real = pool[count:2 * count] if note is None else None
+    out = measure_quality(fake, pool[:count], floor_real, RandomConvFeatures(), seed=seed, floor_note=note)
+    return {'data': os.path.abspath(data), **out}
 
 
 def _json_safe_load(results):
@@ -396,9 +328,9 @@ def parse_outputs(text, gen):
     for name in names:
         if name not in gen.outputs:
             extra = ' (image_raw and image_depth exist only for EG3D networks)' if len(gen.outputs) == 1 else ''
-            raise click.BadParameter(f'{name!r} is not one of {", ".join(gen.outputs)}{extra}', param_hint='--outputs')
+            raise OptionError('--outputs', f'{name!r} is not one of {", ".join(gen.outputs)}{extra}')
     if len(set(names)) != len(names):
-        raise click.BadParameter('lists an output twice', param_hint='--outputs')
+        raise OptionError('--outputs', 'lists an output twice')
     return names
 
 #----------------------------------------------------------------------------

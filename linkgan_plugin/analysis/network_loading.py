@@ -33,7 +33,7 @@ from typing import Optional
 import torch
 
 from linkgan_plugin.analysis.generator import GeneratorAdapter
-from linkgan_plugin.checks import file_kind, short_repr, short_text
+from linkgan_plugin.checks import file_kind, LinkganError, short_repr, short_text
 from linkgan_plugin.spec import load_spec, split_loss_kwargs
 from linkgan_plugin.toy.checkpoint import generator_from_checkpoint
 from linkgan_plugin.toy.networks import FLAVOURS
@@ -48,11 +48,11 @@ _pickle_warned = False
 
 #----------------------------------------------------------------------------
 
-class NetworkLoadError(RuntimeError):
+class NetworkLoadError(LinkganError, RuntimeError):
     """A network file that cannot be loaded; the message says what to do."""
 
 
-class SpecResolutionError(RuntimeError):
+class SpecResolutionError(LinkganError, RuntimeError):
     """No link spec could be found for a network."""
 
 

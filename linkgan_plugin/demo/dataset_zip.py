@@ -1,4 +1,4 @@
-"""`linkgan scenes`: the demo's procedural scenes written as an upstream dataset (a zip or folder of PNGs), so that
+"""The demo's procedural scenes (`linkgan scenes`, cli/scenes.py) written as an upstream dataset (a zip or folder of PNGs), so that
 `linkgan pair` (or upstream's own train.py) can be tried with no data of one's own.
 
     linkgan scenes --scene cells --resolution 64 --count 2000 --out scenes.zip --spec-out spec.json
@@ -15,12 +15,11 @@ from the demo's 64-dim W to `--w-dim` (upstream's train.py builds 512).
 import json
 import os
 
-import click
 import numpy as np
 import torch
 
-from linkgan_plugin.checks import option_errors, SpecError
-from linkgan_plugin.demo.data import scene_images, SCENES
+from linkgan_plugin.checks import OptionError
+from linkgan_plugin.demo.data import scene_images
 from linkgan_plugin.demo.settings import BUILTIN_SPECS, DEMO_DEFAULTS
 from linkgan_plugin.smoke import jittered_camera_labels, write_dataset
 from linkgan_plugin.spec import load_spec
@@ -32,6 +31,17 @@ CHUNK = 256         # Scenes drawn per batch (bounds memory at large resolutions
 def scene_settings(scene, resolution, cells=2):
     """The demo settings scene_images reads (scene, resolution, cells)."""
     return {**DEMO_DEFAULTS, 'scene': scene, 'resolution': int(resolution), 'cells': int(cells)}
+
+
+def check_dataset_options(path, resolution, cells=2):
+    """OptionError unless upstream's train.py can read what write_scenes would write: a power-of-two --resolution that
+    --cells divides, and an --out that is a folder or a .zip."""
+    if resolution & (resolution - 1):
+        raise OptionError('--resolution', f'{resolution} is not a power of two (upstream\'s train.py needs one)')
+    if resolution % int(cells):
+        raise OptionError('--resolution', f'{resolution} is not a multiple of --cells {cells}')
+    if os.path.exists(path) and not os.path.isdir(path) and not path.lower().endswith('.zip'):
+        raise OptionError('--out', f'{path} exists and is not a folder or a .zip')
 
 
 def write_scenes(path, scene='cells', resolution=64, count=1000, seed=0, cells=2, camera_labels=False, progress=None):
@@ -88,41 +98,5 @@ def scene_spec(scene, w_dim=512):
     return spec
 
 #----------------------------------------------------------------------------
-
-@click.command('scenes', context_settings={'help_option_names': ['-h', '--help']})
-@click.option('--out', required=True, type=click.Path(), help='A .zip (or a folder) to write, upstream\'s dataset format.')
-@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True, help='Which demo scenes.')
-@click.option('--resolution', type=click.IntRange(min=8), default=64, show_default=True,
-              help='Image size (a power of two for upstream; EG3D: 128, 256 or 512).')
-@click.option('--count', type=click.IntRange(min=1), default=1000, show_default=True, help='Number of images.')
-@click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
-@click.option('--cells', type=click.Choice(['1', '2', '4', '8']), default='2', show_default=True, help='cells scene grid.')
-@click.option('--camera-labels', is_flag=True, help='Add a 25-value EG3D camera per image (dataset.json): needed by EG3D.')
-@click.option('--spec-out', type=click.Path(dir_okay=False), default=None,
-              help='Also write the scene\'s built-in link spec (cells, faces), axes scaled to --w-dim.')
-@click.option('--w-dim', type=click.IntRange(min=64), default=512, show_default=True, help='w_dim for --spec-out.')
-def scenes_command(out, scene, resolution, count, seed, cells, camera_labels, spec_out, w_dim):
-    """Write the demo's scenes as an upstream dataset zip (for `linkgan pair` or upstream's train.py)."""
-    if resolution & (resolution - 1):
-        raise click.BadParameter(f'{resolution} is not a power of two (upstream\'s train.py needs one)',
-                                 param_hint='--resolution')
-    if resolution % int(cells):
-        raise click.BadParameter(f'{resolution} is not a multiple of --cells {cells}', param_hint='--resolution')
-    if os.path.exists(out) and not os.path.isdir(out) and not out.lower().endswith('.zip'):
-        raise click.BadParameter(f'{out} exists and is not a folder or a .zip', param_hint='--out')
-    spec = None
-    if spec_out:
-        with option_errors('--spec-out', (ValueError, SpecError)):
-            spec = scene_spec(scene, w_dim)
-    with click.progressbar(length=count, label=f'{scene} {resolution}x{resolution}',
-                           file=click.get_text_stream('stderr')) as bar:
-        info = write_scenes(out, scene, resolution, count, seed, int(cells), camera_labels, progress=bar.update)
-    click.echo(f'wrote {info["path"]}: {count} {scene} scenes, {resolution}x{resolution}'
-               + (', EG3D camera labels' if camera_labels else ''))
-    if spec is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(spec_out)), exist_ok=True)
-        with open(spec_out, 'w', encoding='utf-8') as f:
-            json.dump(spec, f, indent=2)
-        click.echo(f'wrote {spec_out}: links {", ".join(l["name"] for l in spec["links"])} (w_dim {w_dim})')
 
 #----------------------------------------------------------------------------

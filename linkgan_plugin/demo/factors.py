@@ -70,7 +70,6 @@ import math
 import os
 import time
 
-import click
 import torch
 import torch.nn.functional as F
 
@@ -450,14 +449,3 @@ def make_factor_file(path, scene='cells', resolution=32, cells=2, threads=1):
         torch.set_num_threads(previous)
     save_factor_regressor(path, model, scene_key(settings), train_kwargs)
     return {'path': path, 'seconds': seconds, 'accuracy': factor_accuracy(model, settings)}
-
-
-@click.command('factor-regressor', context_settings={'help_option_names': ['-h', '--help']})
-@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True)
-@click.option('--resolution', type=click.IntRange(min=8), default=32, show_default=True)
-@click.option('--cells', type=click.IntRange(min=1), default=2, show_default=True)
-@click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the regressor file goes.')
-def factor_regressor_command(scene, resolution, cells, out):
-    """Train and save the demo's factor regressor (the feature space of its coverage measure)."""
-    result = make_factor_file(out, scene, resolution, cells)
-    click.echo(f"wrote {result['path']} in {result['seconds']:.1f} s; held-out R^2 {result['accuracy']['all']:.3f}")

@@ -17,14 +17,14 @@ import multiprocessing
 import os
 import time
 
-import click
 import torch
 
-from linkgan_plugin.analysis.cli_options import NullStream
+from linkgan_plugin.checks import LinkganError
 from linkgan_plugin.demo.baseline import load_baseline_state
 from linkgan_plugin.demo.data import scene_stream
 from linkgan_plugin.demo.evaluation import evaluate_model, evaluation_work
 from linkgan_plugin.demo.settings import LOSS_KWARGS, make_networks, TRAINER_KWARGS
+from linkgan_plugin.progress import open_bar
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.checkpoint import networks_from_checkpoint, save_checkpoint
 from linkgan_plugin.toy.loop import build_loss, ToyTrainer
@@ -104,8 +104,9 @@ def _worker(kind, baseline_path, spec_dict, settings, out_path, counter):
                     seconds={'finetune': seconds, 'evaluation': time.perf_counter() - start - seconds})
 
 
-def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=True):
-    """The control and the linked fine-tune (each then evaluated), in two processes when `parallel`.
+def run_finetunes(baseline_path, spec, settings, workdir, bar=None, parallel=True):
+    """The control and the linked fine-tune (each then evaluated), in two processes when `parallel`, under one
+    progress bar of the bar factory `bar` (linkgan_plugin.progress; None: none).
 
     Returns:
         {'control': result, 'linked': result}, result = {'G', 'D', 'G_ema', 'kimg', 'evaluation', 'seconds'}.
@@ -117,7 +118,7 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
     counter = ctx.Value('l', 0)
     runs = 'from-scratch runs' if settings.get('scratch_kimg') else 'fine-tunes'
     label = f'{runs} (control | linked) + evaluation'
-    with click.progressbar(length=total, label=label, show_eta=True, file=None if show else NullStream()) as bar:
+    with open_bar(bar, total, label) as bar:
         if parallel:
             procs = [ctx.Process(target=_worker, args=(kind, baseline_path, spec.to_dict(), settings, paths[kind], counter))
                      for kind in paths]
@@ -132,8 +133,8 @@ def run_finetunes(baseline_path, spec, settings, workdir, show=True, parallel=Tr
                 p.join()
             failed = [kind for kind, p in zip(paths, procs) if p.exitcode != 0]
             if failed:
-                raise click.ClickException(f'the {" and ".join(failed)} fine-tune failed (exit code '
-                                           f'{[p.exitcode for p in procs]}); rerun with --serial to see its traceback')
+                raise LinkganError(f'the {" and ".join(failed)} fine-tune failed (exit code '
+                                   f'{[p.exitcode for p in procs]}); rerun with --serial to see its traceback')
             bar.update(total - seen)
         else:
             class _Counter:

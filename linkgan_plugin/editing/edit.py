@@ -21,24 +21,24 @@ row's squared change in and out of the region per region pixel (`metrics.region_
 draws a `linkgan lelsd` direction (+s and -s per strength) instead of resamplings (`edit_offsets`).
 """
 
-import json
 import math
 import os
+import warnings
 
-import click
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.analysis.cli_options import (
-    device_option, load_camera_file, load_for_cli, network_options, progress_bar, seeds_option, truncation_option)
 from linkgan_plugin.analysis.metrics import region_change, resample_offsets
-from linkgan_plugin.analysis.network_loading import CAMERAS, file_sha256
+from linkgan_plugin.analysis.network_loading import file_sha256
 from linkgan_plugin.analysis.pictures import default_tile, draw_grid, interpolation_frames, save_gif
-from linkgan_plugin.checks import option_errors
-from linkgan_plugin.editing.lelsd import load_directions, network_hash
+from linkgan_plugin.analysis.inputs import load_camera_file
+from linkgan_plugin.checks import LinkganWarning, option_errors, OptionError, UsageProblem
+from linkgan_plugin.editing import directions_file
+from linkgan_plugin.editing.lelsd import network_hash
+from linkgan_plugin.progress import open_bar
 from linkgan_plugin.regions import fixed_region_mask
-from linkgan_plugin.regularizer import BoundSpec, perturbation_offsets, sample_link_noise
+from linkgan_plugin.regularizer import perturbation_offsets, sample_link_noise
 from linkgan_plugin.render import render_variants
 
 MODES = ('resample', 'noise')
@@ -62,33 +62,34 @@ def load_ws_file(path, num_ws, w_dim, network_sha256=None):
     Returns:
         (ws [N, num_ws, w_dim] float32, c [N, c_dim] or None).
     Raises:
-        click.BadParameter naming --ws.
+        OptionError naming --ws (LinkganWarning when the codes were made for another network file).
     """
     try:
         with np.load(path) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as e:
-        raise click.BadParameter(f'cannot read {path} as .npz: {type(e).__name__}: {e}', param_hint='--ws') from None
+        raise OptionError('--ws', f'cannot read {path} as .npz: {type(e).__name__}: {e}') from None
     if 'ws' not in arrays:
-        raise click.BadParameter(f'{path} has no array \'ws\' (has: {", ".join(arrays) or "none"})', param_hint='--ws')
+        raise OptionError('--ws', f'{path} has no array \'ws\' (has: {", ".join(arrays) or "none"})')
     made_for = {k: int(arrays[k]) for k in ('num_ws', 'w_dim') if k in arrays and arrays[k].ndim == 0}  # linkgan project.
     if any(v != {'num_ws': num_ws, 'w_dim': w_dim}[k] for k, v in made_for.items()):
         source = str(arrays['network_path']) if 'network_path' in arrays else 'another network'
-        raise click.BadParameter(f'{path} holds codes made for {source} ({", ".join(f"{k}={v}" for k, v in made_for.items())}); '
-                                 f'this network has num_ws={num_ws}, w_dim={w_dim}: project the images into this '
-                                 'network (linkgan project --network ...)', param_hint='--ws')
+        raise OptionError('--ws', f'{path} holds codes made for {source} ({", ".join(f"{k}={v}" for k, v in made_for.items())}); '
+                                  f'this network has num_ws={num_ws}, w_dim={w_dim}: project the images into this '
+                                  'network (linkgan project --network ...)')
     if network_sha256 and 'network_sha256' in arrays and str(arrays['network_sha256']) != network_sha256:
-        click.echo(f'warning: {path} was made for {arrays["network_path"] if "network_path" in arrays else "another network"} '
-                   '(a different file than --network): the codes may not reconstruct the projected images', err=True)
+        warnings.warn(f'{path} was made for {arrays["network_path"] if "network_path" in arrays else "another network"} '
+                      '(a different file than --network): the codes may not reconstruct the projected images',
+                      LinkganWarning, stacklevel=2)
     ws = torch.from_numpy(np.asarray(arrays['ws'], dtype=np.float32))
     if ws.ndim == 2:
         ws = ws[:, None].repeat(1, num_ws, 1)
     if ws.ndim != 3 or ws.shape[1:] != (num_ws, w_dim) or ws.shape[0] < 1:
-        raise click.BadParameter(f'\'ws\' in {path} has shape {list(arrays["ws"].shape)}; this network needs '
-                                 f'[N, {num_ws}, {w_dim}] or [N, {w_dim}]', param_hint='--ws')
+        raise OptionError('--ws', f'\'ws\' in {path} has shape {list(arrays["ws"].shape)}; this network needs '
+                                 f'[N, {num_ws}, {w_dim}] or [N, {w_dim}]')
     c = torch.from_numpy(np.asarray(arrays['c'], dtype=np.float32)) if 'c' in arrays else None
     if c is not None and (c.ndim != 2 or c.shape[0] != ws.shape[0]):
-        raise click.BadParameter(f'\'c\' in {path} must be [{ws.shape[0]}, c_dim], got {list(c.shape)}', param_hint='--ws')
+        raise OptionError('--ws', f'\'c\' in {path} must be [{ws.shape[0]}, c_dim], got {list(c.shape)}')
     return ws, c
 
 
@@ -139,27 +140,27 @@ def edit_offsets(path, index, strengths, gen, batch, mode='resample'):
     Returns:
         (plus [M, N, w_dim], minus [M, N, w_dim] on gen.device, a label such as 'LELSD dirs.npz #0 a=1.5,3', 'ReSeFa' for its files).
     Raises:
-        click.BadParameter naming the option.
+        OptionError naming the option.
     """
     if mode != 'resample':
-        raise click.BadParameter('--mode applies to link resampling, not to --direction', param_hint='--mode')
+        raise OptionError('--mode', '--mode applies to link resampling, not to --direction')
     try:
         values = [float(v) for v in str(strengths or DEFAULT_EDIT_STRENGTHS).split(',') if v.strip()]
     except ValueError:
-        raise click.BadParameter(f'{strengths!r}: expected numbers like "-1,-0.5,0.5,1"', param_hint='--strengths') from None
+        raise OptionError('--strengths', f'{strengths!r}: expected numbers like "-1,-0.5,0.5,1"') from None
     mags = sorted({abs(v) for v in values if math.isfinite(v) and v != 0})
     if not mags or len(mags) > 8:
-        raise click.BadParameter(f'{strengths!r}: give 1 to 8 non-zero finite strengths', param_hint='--strengths')
+        raise OptionError('--strengths', f'{strengths!r}: give 1 to 8 non-zero finite strengths')
     with option_errors('--direction'):
-        result = load_directions(path, gen)
+        result = directions_file.load(path, gen, kind='directions')
     if result.space != 'w' or result.rows is not None:
-        raise click.BadParameter(f'{path}: `linkgan edit` draws W-space directions applied to every ws row; this one is '
-                                 f'space {result.space!r}, rows {result.rows or "all"}', param_hint='--direction')
+        raise OptionError('--direction', f'{path}: `linkgan edit` draws W-space directions applied to every ws row; this one is '
+                                 f'space {result.space!r}, rows {result.rows or "all"}')
     if not 0 <= index < result.num_directions:
-        raise click.BadParameter(f'{path} has {result.num_directions} direction(s): index {index} is out of range',
-                                 param_hint='--index')
+        raise OptionError('--index', f'{path} has {result.num_directions} direction(s): index {index} is out of range')
     if result.network_hash and result.network_hash != network_hash(gen.G):
-        click.echo(f'warning: {path} was found on another network ({result.network_path or result.network_hash})', err=True)
+        warnings.warn(f'{path} was found on another network ({result.network_path or result.network_hash})',
+                      LinkganWarning, stacklevel=2)
     u = result.direction(index, gen.device)[None, None].expand(len(mags), batch, -1)
     m = torch.tensor(mags, device=gen.device)[:, None, None]
     method = {'lelsd': 'LELSD', 'resefa': 'ReSeFa'}.get(result.settings.get('method', 'lelsd'), 'direction')
@@ -209,93 +210,22 @@ def change_per_pixel(original, variants, mask):
     return change['in_px'].mean(dim=1), change['out_px'].mean(dim=1)
 
 #----------------------------------------------------------------------------
-# CLI.
-
-
-@click.command('edit', context_settings={'help_option_names': ['-h', '--help']})
-@network_options()
-@click.option('--link', 'link_name', type=str, default=None, help='Link to edit. Default: the first.')
-@seeds_option(help='Seeds, e.g. "0,3,5-7". Default: 0-3.')
-@click.option('--ws', 'ws_file', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='Edit these codes instead of seeds: .npz with \'ws\' [N, num_ws, w_dim] or [N, w_dim] (optional \'c\').')
-@click.option('--num', type=click.IntRange(1, 16), default=4, show_default=True, help='Resamplings per side.')
-@click.option('--mode', type=click.Choice(MODES), default='resample', show_default=True,
-              help='resample: copy the axes of a freshly mapped z; noise: add alpha * N(0, I) on the axes.')
-@click.option('--alpha', type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help='Noise strength (--mode noise). Default: the spec\'s alpha.')
-@truncation_option()
-@click.option('--resample-seed', type=click.IntRange(min=0), default=0, show_default=True,
-              help='Seed of the fresh z / noise of the resamplings.')
-@click.option('--interp', type=click.IntRange(min=0), default=0, help='Also write a GIF of this many frames (>= 2).')
-@click.option('--camera', type=click.Choice(CAMERAS), default='frontal', show_default=True, help='EG3D camera.')
-@click.option('--c-file', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='EG3D camera labels (.npy or .json, [25] or [N, 25]); overrides --camera.')
-@click.option('--tile', type=click.IntRange(16, 1024), default=None, help='Tile size in pixels. Default: 128-256.')
-@click.option('--heat-max', type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help='Fixed heatmap scale (mean |diff|, images in [-1, 1]). Default: per row.')
-@device_option()
-@click.option('--out', type=click.Path(dir_okay=False), default='linkgan-edit.png', show_default=True,
-              help='Grid PNG; a JSON with the numbers is written beside it.')
-@click.option('--gif', 'gif_path', type=click.Path(dir_okay=False), default=None,
-              help='GIF path for --interp. Default: --out with .gif.')
-@click.option('--direction', 'direction_file', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='Draw a `linkgan lelsd` direction (.npz) instead of resampling: +s and -s per strength; '
-                   '--link picks the region outlined.')
-@click.option('--index', 'direction_index', type=click.IntRange(min=0), default=0, show_default=True,
-              help='Which direction of --direction.')
-@click.option('--strengths', type=str, default=None, help=f'--direction strengths. Default: {DEFAULT_EDIT_STRENGTHS}.')
-def edit_command(network, upstream, spec, link_name, seeds, ws_file, num, mode, alpha, truncation, resample_seed, interp,
-                 camera, c_file, tile, heat_max, device, out, gif_path, direction_file, direction_index, strengths):
-    """Resample one link's axes for chosen samples: a grid in the paper's Fig. 3 layout (and an optional GIF)."""
-    check_edit_options(seeds, ws_file, interp, gif_path, alpha, mode, out, direction_file, strengths, direction_index)
-    net, gen, spec_obj, origin, dev = load_for_cli(network, upstream, spec, device, camera)
-    if c_file and not gen.is_eg3d:
-        raise click.BadParameter(f'only EG3D networks take cameras; {net.path} is {net.flavour}', param_hint='--c-file')
-    with option_errors('--link'):
-        link_index = spec_obj.links.index(spec_obj.select([link_name]).links[0]) if link_name else 0
-    bound = BoundSpec(spec_obj, gen.w_dim)
-    alpha = spec_obj.alpha if alpha is None else alpha
-    generator = torch.Generator().manual_seed(resample_seed)
-    ws, c, row_labels = edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, dev)
-    if direction_file:      # A LELSD direction: +s in the first group of edit columns, -s in the second.
-        linked, complement, mode = edit_offsets(direction_file, direction_index, strengths, gen, len(row_labels), mode)
-    else:
-        linked, complement = link_offsets(gen, bound, ws, link_index, num, mode, alpha, truncation, c, generator)
-    link = spec_obj.links[link_index]
-    axes_text = link.to_dict()['axes']
-    title = (f'link {link.name}: axes {axes_text if isinstance(axes_text, str) else f"{len(link.axes)} listed"} '
-             f'of {gen.w_dim}; {mode}' + (f' alpha {alpha:g}' if mode == 'noise' else '') + f'; psi {truncation:g}')
-    summary = run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, title, out,
-                       tile=tile, heat_max=heat_max, interp=interp, gif_path=gif_path)
-    summary.update({'network': net.path, 'spec_origin': origin, 'mode': mode, 'alpha': alpha if mode == 'noise' else None,
-                    'truncation': truncation, 'resample_seed': resample_seed})
-    click.echo(f'{"sample":<10}{"linked: in":>14}{"linked: out":>14}{"compl.: in":>14}{"compl.: out":>14}   '
-               '(mean squared change per region pixel)')
-    for n, label in enumerate(row_labels):
-        click.echo(f'{label:<10}{summary["linked_change_in"][n]:>14.4f}{summary["linked_change_out"][n]:>14.4f}'
-                   f'{summary["complement_change_in"][n]:>14.4f}{summary["complement_change_out"][n]:>14.4f}')
-    if interp:
-        click.echo(f'wrote {summary["gif"]} ({interp} frames)')
-    json_path = os.path.splitext(out)[0] + '.json'
-    with open(json_path, 'w', encoding='utf-8') as f:
-        json.dump(summary, f, indent=2)
-    click.echo(f'wrote {out} ({summary["grid_size"][0]}x{summary["grid_size"][1]}) and {json_path}')
-
+# The command's steps (cli/edit.py).
 
 def check_edit_options(seeds, ws_file, interp, gif_path, alpha, mode, out, direction_file, strengths, direction_index):
-    """Cross-option checks of `linkgan edit` (click errors naming the option)."""
+    """Cross-option checks of `linkgan edit` (OptionError naming the option, UsageProblem)."""
     if seeds is not None and ws_file is not None:
-        raise click.UsageError('give either --seeds or --ws, not both')
+        raise UsageProblem('give either --seeds or --ws, not both')
     if interp == 1:
-        raise click.BadParameter('a GIF needs at least 2 frames (or 0 for none)', param_hint='--interp')
+        raise OptionError('--interp', 'a GIF needs at least 2 frames (or 0 for none)')
     if gif_path and not interp:
-        raise click.BadParameter('--gif needs --interp K', param_hint='--gif')
+        raise OptionError('--gif', '--gif needs --interp K')
     if alpha is not None and mode != 'noise':
-        raise click.BadParameter('--alpha only applies with --mode noise', param_hint='--alpha')
+        raise OptionError('--alpha', '--alpha only applies with --mode noise')
     if not out.lower().endswith('.png'):
-        raise click.BadParameter(f'{out!r}: the grid is written as PNG (name it *.png)', param_hint='--out')
+        raise OptionError('--out', f'{out!r}: the grid is written as PNG (name it *.png)')
     if not direction_file and (strengths is not None or direction_index):
-        raise click.BadParameter('needs --direction FILE', param_hint='--strengths' if strengths else '--index')
+        raise OptionError('--strengths' if strengths else '--index', 'needs --direction FILE')
 
 
 def edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, device):
@@ -305,8 +235,7 @@ def edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, device):
         ws, c = load_ws_file(ws_file, gen.num_ws, gen.w_dim, network_sha256=file_sha256(net.path))
         row_labels = [f'ws {i}' for i in range(ws.shape[0])]
         if c is not None and c.shape[1] != gen.c_dim:
-            raise click.BadParameter(f'\'c\' in {ws_file} has {c.shape[1]} values; the network has c_dim={gen.c_dim}',
-                                     param_hint='--ws')
+            raise OptionError('--ws', f'\'c\' in {ws_file} has {c.shape[1]} values; the network has c_dim={gen.c_dim}')
     else:
         seeds = list(seeds or DEFAULT_SEEDS)
         row_labels = [f'seed {s}' for s in seeds]
@@ -321,11 +250,12 @@ def edit_codes(gen, net, seeds, ws_file, c_file, truncation, generator, device):
 
 
 def run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, title, out, tile=None, heat_max=None,
-             interp=0, gif_path=None, show=True):
+             interp=0, gif_path=None, bar=None):
     """Renders the edits, writes the grid PNG (and a GIF with interp >= 2) and returns the numbers (a dict).
 
     Args:
         linked, complement: offsets from link_offsets (or LELSD's edit_offsets), one group of edit columns each.
+        bar:                progress bar factory (linkgan_plugin.progress), None: none.
     Returns:
         {'link', 'rows', 'num', 'tile', 'grid', 'grid_size', 'heat_max', 'linked_change_in', 'linked_change_out',
          'complement_change_in', 'complement_change_out', 'gif'?, 'gif_frames'?}
@@ -333,8 +263,8 @@ def run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, titl
     link = bound.spec.links[link_index]
     num = len(linked)
     tile = tile or default_tile(gen.img_resolution)
-    with progress_bar(2 * num + 1, f'edit {link.name}: {len(row_labels)} sample(s)') as bar:
-        renders = render_edits(gen, ws, linked, complement, c, progress=bar.update)
+    with open_bar(bar, 2 * num + 1, f'edit {link.name}: {len(row_labels)} sample(s)') as b:
+        renders = render_edits(gen, ws, linked, complement, c, progress=b.update)
     masks = region_masks(bound, link_index, renders['original']['image'])
     outlines = drawing_masks(bound, link_index, masks, tile)
     grid, heat = draw_grid(renders, outlines, row_labels, title, tile, heat_max)
@@ -349,10 +279,11 @@ def run_edit(gen, bound, link_index, ws, c, linked, complement, row_labels, titl
                'complement_change_in': ci.tolist(), 'complement_change_out': co.tolist()}
     if interp:
         gif_path = gif_path or os.path.splitext(out)[0] + '.gif'
-        with progress_bar(interp, f'gif: {interp} frames') as bar:
-            frames = interpolation_frames(gen, ws, linked[0], outlines, interp, tile, c, progress=bar.update)
+        with open_bar(bar, interp, f'gif: {interp} frames') as b:
+            frames = interpolation_frames(gen, ws, linked[0], outlines, interp, tile, c, progress=b.update)
         save_gif(frames, gif_path)
         summary.update(gif=os.path.abspath(gif_path), gif_frames=interp)
     return summary
 
 #----------------------------------------------------------------------------
+

@@ -57,91 +57,36 @@ instead; the device is whatever the generator is on; .npz files are read with nu
 network_loading (`torch.load(map_location='cpu')`).
 
     result = find_directions(gen, region, num_directions=2, space='w', progress=bar.update)
-    save_directions('dirs.npz', result)
-    result = load_directions('dirs.npz', gen)
+    directions_file.save('dirs.npz', result)                   # editing/directions_file.py: every method's file
+    result = directions_file.load('dirs.npz', gen)
     ws_edit = edit_ws(ws, result.direction(0), strength, result.row_mask(gen.device))
 
-The command `linkgan lelsd` is `editing.lelsd_command`; `linkgan edit --direction FILE` draws a saved direction.
+The command is `linkgan directions --method lelsd` (cli/directions.py); `linkgan edit --direction FILE` draws a saved
+direction.
 """
 
 import dataclasses
 import hashlib
-import json
 import math
-import os
 import time
 
 import numpy as np
 import torch
 
-from linkgan_plugin.regions import BatchMasks, RegionMasks
+from linkgan_plugin.checks import check_argument, Choice
 from linkgan_plugin.editing.lelsd_scale import (draw_strengths, held_out_latents, LELSD_STREAM, Plateau,
                                                 search_latents, strength_grid, STREAMS, unit_direction, w_scale)
+from linkgan_plugin.editing.masking import MASK_MODE, RegionMasker
 from linkgan_plugin.render import RngReplay, seeded_generator
-from linkgan_plugin.checks import check_argument, Choice, SpecError
-from linkgan_plugin.spec import load_spec
 from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.synthesis_layers import crop_margin, LayerHooks, synthesis_layers
 
 SPACES = ('w', 'wplus')
-FORMAT = 2                      # Format 1: directions of the paper's settings (truncation 0.7, |a u| <= 1).
 
 # Defaults shared by the API and the CLI (the module docstring says why they depart from method.md sec. 4's).
 DEFAULTS = dict(num_directions=1, space='w', max_steps=1000, batch=4, lr=0.05, strengths=(0.125, 2.0), gamma=5.0,
-                truncation=1.0, mask_mode='mean', eps=1e-8, seed=0, plateau_window=50, plateau_tol=0.01,
+                truncation=1.0, mask_mode=MASK_MODE, eps=1e-8, seed=0, plateau_window=50, plateau_tol=0.01,
                 plateau_halvings=2, eval_samples=64, scale_samples=2048)
-
-#----------------------------------------------------------------------------
-# Regions.
-
-def region_spec(region_json, name='region', w_dim=None):
-    """A one-link LinkSpec holding `region_json` (the CLI's --region), validated exactly as a spec's region is.
-
-    Args:
-        region_json: a dict or JSON text, e.g. '{"box": [0, 0, 0.5, 0.5]}' (any region kind of the link spec).
-        name:        the link's name. Its axes ('0:1') are a placeholder: LELSD uses only the region.
-    Raises:
-        SpecError naming the problem (paths read 'links[0].region...').
-    """
-    if isinstance(region_json, str):
-        try:
-            region_json = json.loads(region_json)
-        except json.JSONDecodeError as e:
-            raise SpecError([f'region: invalid JSON: {e}']) from None
-    return load_spec({'links': [{'name': name, 'axes': '0:1', 'region': region_json}]}, w_dim=w_dim)
-
-
-class RegionMasker:
-    """Masks of one region at any layer resolution, per sample: a thin view of the one mask assembler
-    (`regions.RegionMasks` of a one-link spec) with LELSD's mask mode (regions.MASK_MODES) for semantic regions.
-
-        masker = RegionMasker(one_link_spec, mode='mean')
-        sem = masker.segment(x0, x1)         # None for fixed regions, else [N, H, W] (under no_grad)
-        m = masker.at(h, w, device, sem)     # [1 or N, h, w] in [0, 1]
-    """
-
-    def __init__(self, spec, mode=DEFAULTS['mask_mode']):
-        if len(spec.links) != 1:
-            raise ValueError(f'RegionMasker takes a one-link spec, got {len(spec.links)} links')
-        self.masks = RegionMasks(spec, mode=mode)
-        self.region = spec.links[0].region
-        self.mode = mode
-
-    @property
-    def is_fixed(self):
-        return self.region.is_fixed
-
-    def segment(self, x0, x1=None):
-        """Semantic masks [N, H, W] of the originals x0 combined with those of the edits x1 (per sample), or None."""
-        if self.is_fixed:
-            return None
-        return self.masks.for_batch(x0, None if x1 is None else [x1]).semantic[:, 0]
-
-    def at(self, height, width, device, semantic=None):
-        """[1, h, w] for fixed regions (exact rasterisation), [N, h, w] area-resized semantic masks."""
-        if semantic is None and not self.is_fixed:
-            raise ValueError('a semantic region needs the masks of segment() at every resolution')
-        return BatchMasks(self.masks, None if semantic is None else semantic[:, None], device).at(height, width)[:, 0]
 
 #----------------------------------------------------------------------------
 # Feature maps through forward hooks.
@@ -321,50 +266,6 @@ def network_hash(G):
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
-
-def save_directions(path, result):
-    """Writes an .npz (no pickles): the directions and, as JSON text, everything else of the result."""
-    meta = {k: v for k, v in dataclasses.asdict(result).items() if k != 'directions'}
-    meta['format'] = FORMAT
-    os.makedirs(os.path.dirname(os.path.abspath(path)) or '.', exist_ok=True)
-    np.savez(path, directions=np.asarray(result.directions, dtype=np.float32), meta=np.array(json.dumps(meta)))
-
-
-def load_directions(path, gen=None):
-    """Reads an .npz written by save_directions; checks it against `gen` (w_dim, num_ws) when given.
-
-    Raises:
-        ValueError naming the file and the problem.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except Exception as e:
-        raise ValueError(f'{path}: cannot read as .npz ({type(e).__name__}: {e})') from None
-    if 'directions' not in arrays or 'meta' not in arrays:
-        kind = ('a StyleSpace channel file (S-space channels, not W directions: editing.stylespace reads it)'
-                if 'channels' in arrays and 'layers' in arrays else 'not a `linkgan lelsd` file')
-        raise ValueError(f'{path}: {kind} (W directions need arrays directions and meta; has '
-                         f'{", ".join(arrays) or "none"})')
-    try:
-        meta = json.loads(str(arrays['meta']))
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{path}: meta is not JSON ({e})') from None
-    version = meta.pop('format', None)
-    if version != FORMAT:
-        raise ValueError(f'{path}: format {version}; this version reads format {FORMAT}' +
-                         (' (format 1 directions were searched with the paper\'s settings, at truncation 0.7 and edits '
-                          'below compare\'s strengths: search again)' if version == 1 else ''))
-    fields = {f.name for f in dataclasses.fields(LelsdResult)}
-    result = LelsdResult(directions=arrays['directions'], **{k: v for k, v in meta.items() if k in fields})
-    expect = (result.w_dim,) if result.space == 'w' else (result.num_ws, result.w_dim)
-    if result.directions.ndim != 2 + (result.space == 'wplus') or tuple(result.directions.shape[1:]) != expect:
-        raise ValueError(f'{path}: directions have shape {list(result.directions.shape)}, expected [K, '
-                         f'{", ".join(map(str, expect))}] for space {result.space!r}')
-    if gen is not None and (gen.w_dim != result.w_dim or gen.num_ws != result.num_ws):
-        raise ValueError(f'{path}: directions are for w_dim={result.w_dim}, num_ws={result.num_ws}; this network has '
-                         f'w_dim={gen.w_dim}, num_ws={gen.num_ws}')
-    return result
 
 #----------------------------------------------------------------------------
 # Finding directions.

@@ -43,21 +43,16 @@ cameras), and the network it was made for ('network_path', 'network_sha256', 'nu
 'targets' (names), 'psnr'; `linkgan edit --ws` reads it.
 """
 
-import json
 import math
 import os
 import time
 
-import click
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.analysis.cli_options import (
-    device_for_cli, device_option, load_camera_file, network_for_cli, network_option, progress_bar, upstream_option)
-from linkgan_plugin.analysis.network_loading import file_sha256
 from linkgan_plugin.analysis.pictures import default_tile, stack_horizontal, to_uint8
-from linkgan_plugin.checks import check_argument, Choice
+from linkgan_plugin.checks import check_argument, Choice, OptionError
 
 SPACES = ('w', 'wplus')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif', '.ppm', '.pgm')
@@ -367,15 +362,15 @@ def _optimise_codes(gen, c, codes, losses, maps, noise_reg, steps, lr, w_noise, 
 # Targets.
 
 def list_targets(path):
-    """Image files of `path` (a file, or a directory's image files sorted by name). BadParameter on --target."""
+    """Image files of `path` (a file, or a directory's image files sorted by name). OptionError on --target."""
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path)
                        if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(path, f)))
         if not files:
-            raise click.BadParameter(f'{path} holds no image files ({", ".join(IMAGE_EXTENSIONS)})', param_hint='--target')
+            raise OptionError('--target', f'{path} holds no image files ({", ".join(IMAGE_EXTENSIONS)})')
         return files
     if not os.path.isfile(path):
-        raise click.BadParameter(f'{path}: no such file or directory', param_hint='--target')
+        raise OptionError('--target', f'{path}: no such file or directory')
     return [path]
 
 
@@ -385,7 +380,7 @@ def read_target(path, resolution, channels, warn=None):
     Converts other channel layouts (gray -> RGB by repetition, RGBA/LA -> alpha dropped, colour -> gray by
     luminance for 1-channel networks) and resizes other sizes (Lanczos), each with a message to `warn`.
     Raises:
-        click.BadParameter naming the file, on --target, when it cannot be read as an image.
+        OptionError naming the file, on --target, when it cannot be read as an image.
     """
     from PIL import Image
     warn = warn or (lambda message: None)
@@ -416,10 +411,10 @@ def read_target(path, resolution, channels, warn=None):
                 warn(f'target {name} is {w}x{h}; the network makes {resolution}x{resolution}: resized{aspect}')
                 img = img.resize((resolution, resolution), Image.LANCZOS)
             arr = np.asarray(img, dtype=np.float32)
-    except click.BadParameter:
+    except OptionError:
         raise
     except Exception as e:
-        raise click.BadParameter(f'cannot read {path} as an image: {type(e).__name__}: {e}', param_hint='--target') from None
+        raise OptionError('--target', f'cannot read {path} as an image: {type(e).__name__}: {e}') from None
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     return torch.from_numpy(arr.transpose(2, 0, 1).copy()) / 127.5 - 1
 
@@ -455,7 +450,7 @@ def pair_picture(target, image, tile):
     return stack_horizontal(tiles, pad=2)
 
 
-def _save_pair_pictures(stem, names, targets, images, resolution):
+def save_pair_pictures(stem, names, targets, images, resolution):
     """<stem>-NNN-<target name>.png (pair_picture at edit's default tile) per target; returns their absolute paths."""
     tile = default_tile(resolution)
     pictures = []
@@ -471,96 +466,5 @@ def psnr_table(names, psnrs, mean):
     width = max(12, max(len(n) for n in names) + 2)
     lines = [f'{"target":<{width}}{"PSNR (dB)":>10}'] + [f'{n:<{width}}{p:>10.2f}' for n, p in zip(names, psnrs)]
     return '\n'.join(lines + [f'{"mean":<{width}}{mean:>10.2f}'])
-
-#----------------------------------------------------------------------------
-# CLI.
-
-def _load_feature_net(path, targets, device):
-    """The TorchScript feature network at `path`, tried on one target; BadParameter on --feature-net if it fails."""
-    try:
-        fnet = torch.jit.load(path, map_location=device).eval()
-        with torch.no_grad():
-            feature_list(fnet, targets[:1].to(device))
-    except Exception as e:
-        raise click.BadParameter(f'{path}: {type(e).__name__}: {e}', param_hint='--feature-net') from None
-    return fnet
-
-
-@click.command('project', context_settings={'help_option_names': ['-h', '--help']})
-@network_option()
-@click.option('--target', required=True, type=click.Path(exists=True),
-              help='An image, or a directory of images (.png, .jpg, ...), to reconstruct.')
-@click.option('--space', type=click.Choice(SPACES), default=DEFAULTS['space'], show_default=True,
-              help='w: one w per image; wplus: one w per synthesis row.')
-@click.option('--steps', type=click.IntRange(min=1), default=DEFAULTS['steps'], show_default=True)
-@click.option('--out', type=click.Path(dir_okay=False), default='projected.npz', show_default=True,
-              help='Codes file (.npz, read by `linkgan edit --ws`); PNGs and a JSON go beside it.')
-@click.option('--feature-net', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='TorchScript feature network (images [N, C, H, W] in [-1, 1] -> tensor or list of tensors) '
-                   'for a perceptual loss.')
-@click.option('--feature-weight', type=click.FloatRange(min=0.0), default=DEFAULTS['feature_weight'], show_default=True)
-@click.option('--multiscale', type=click.FloatRange(min=0.0), default=DEFAULTS['multiscale'], show_default=True,
-              help='Weight of the pooled-pyramid MSE term.')
-@upstream_option()
-@click.option('--c-file', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='Labels / EG3D cameras (.npy or .json, [c_dim] or [N, c_dim]). Default: zeros, EG3D frontal.')
-@device_option()
-@click.option('--seed', type=click.IntRange(min=0), default=DEFAULTS['seed'], show_default=True)
-@click.option('--lr', type=click.FloatRange(min=0.0, min_open=True), default=DEFAULTS['lr'], show_default=True,
-              help='Peak learning rate, in units of the spread of W.')
-@click.option('--noise-reg', type=click.FloatRange(min=0.0), default=DEFAULTS['noise_reg'], show_default=True,
-              help='>0: also optimise the noise maps (per image) with this regularisation weight; `linkgan edit` '
-                   'renders with the network\'s own maps, so keep 0 to edit the codes.')
-@click.option('--starts', type=click.IntRange(min=0), default=DEFAULTS['starts'], show_default=True,
-              help='Candidate starts (mapped z) besides the W average; each image starts from the closest render.')
-@click.option('--batch', type=click.IntRange(min=1), default=DEFAULTS['batch'], show_default=True,
-              help='Images optimised together.')
-def project_command(network, target, space, steps, out, feature_net, feature_weight, multiscale, upstream, c_file,
-                    device, seed, lr, noise_reg, starts, batch):
-    """Find latent codes that reconstruct images (GAN inversion); edit them with `linkgan edit --ws`."""
-    if not out.lower().endswith('.npz'):
-        raise click.BadParameter(f'{out!r}: codes are written as .npz', param_hint='--out')
-    dev = device_for_cli(device)
-    net, gen = network_for_cli(network, upstream, dev)
-    channels = int(getattr(gen.G, 'img_channels', 3))
-    warn = lambda message: click.echo(f'warning: {message}', err=True)
-    targets, files = load_targets(target, gen.img_resolution, channels, warn)
-    N = targets.shape[0]
-    c = None
-    if c_file:
-        if gen.c_dim == 0:
-            raise click.BadParameter(f'{net.path} takes no labels or cameras (c_dim 0)', param_hint='--c-file')
-        c = load_camera_file(c_file, N, gen.c_dim)
-    fnet = _load_feature_net(feature_net, targets, dev) if feature_net else None
-
-    click.echo(f'projecting {N} image(s) into {net.path} ({space}, {steps} steps, device {dev})', err=True)
-    with progress_bar(N * steps, f'project ({space})') as bar:
-        result = project_images(gen, targets, space=space, steps=steps, lr=lr, c=c, multiscale=multiscale,
-                                feature_net=fnet, feature_weight=feature_weight, noise_reg=noise_reg, seed=seed,
-                                starts=starts, batch=batch, progress=bar.update)
-
-    names = [os.path.basename(f) for f in files]
-    sha = file_sha256(net.path)
-    save_codes(out, result, net.path, sha, names, space, has_c=gen.c_dim > 0)
-    stem = os.path.splitext(out)[0]
-    pictures = _save_pair_pictures(stem, names, targets, result['images'], gen.img_resolution)
-    psnrs = result['psnr'].tolist()
-    summary = {'network': net.path, 'network_sha256': sha, 'flavour': net.flavour, 'space': space, 'steps': steps,
-               'lr': lr, 'multiscale': multiscale, 'feature_net': os.path.abspath(feature_net) if feature_net else None,
-               'feature_weight': feature_weight if feature_net else None, 'noise_reg': noise_reg, 'starts': starts, 'seed': seed,
-               'device': str(dev), 'w_avg': result['w_avg_origin'], 'codes': os.path.abspath(out),
-               'seconds': result['seconds'], 'mean_psnr': float(np.mean(psnrs)),
-               'targets': [{'name': n, 'file': os.path.abspath(f), 'psnr': p, 'picture': pic}
-                           for n, f, p, pic in zip(names, files, psnrs, pictures)]}
-    json_path = stem + '.json'
-    with open(json_path, 'w', encoding='utf-8') as f:
-        json.dump(summary, f, indent=2)
-    click.echo(psnr_table(names, psnrs, summary['mean_psnr']))
-    if result['noise']:
-        click.echo('note: the noise maps were optimised too; `linkgan edit --ws` renders with the network\'s own maps, '
-                   'so its renders differ from these reconstructions', err=True)
-    click.echo(f'wrote {out}, {len(pictures)} picture(s) ({stem}-NNN-*.png) and {json_path} '
-               f'({result["seconds"]:.1f} s); edit with: linkgan edit --network {network}'
-               + (f' --upstream {upstream}' if upstream else '') + f' --ws {out}')
 
 #----------------------------------------------------------------------------

@@ -31,14 +31,14 @@ network (64-d W, 32 px) takes ~35 s for 64 samples on one shared CPU thread (for
 slower there); a 512-d 1024 px StyleGAN2 at resolution 256 runs one sample per batch (400 MB of J), ~514 backward
 passes of the full network per sample.
 
-Directions are saved in `linkgan lelsd`'s W format (`lelsd.LelsdResult`, `lelsd.save_directions`): space 'w', all
+Directions are saved in the W-direction format (`lelsd.LelsdResult`, `directions_file.save`): space 'w', all
 rows, norm D (the typical distance between two codes, `lelsd_scale.w_scale`), so `linkgan edit --direction` and
 `linkgan compare --directions` draw them as LELSD's (edit: ws + s * v on every row, `lelsd.edit_ws`).
 settings['method'] is 'resefa'; settings['eigenvalues'] holds lambda and settings['inside_share'] the share of a small
 step's squared image change that falls inside the region (pooled over the samples), per direction.
 
-    result = find_directions(gen, lelsd.region_spec({'box': [0, 0, 0.5, 0.5]}), count=5, samples=64)
-    lelsd.save_directions('dirs.npz', result)
+    result = find_directions(gen, masking.region_spec({'box': [0, 0, 0.5, 0.5]}), count=5, samples=64)
+    directions_file.save("dirs.npz", result)
 """
 
 import time
@@ -47,7 +47,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.editing.lelsd import DEFAULTS as LELSD_DEFAULTS, LelsdResult, network_hash, RegionMasker
+from linkgan_plugin.editing.lelsd import DEFAULTS as LELSD_DEFAULTS, LelsdResult, network_hash
+from linkgan_plugin.editing.masking import RegionMasker
 from linkgan_plugin.editing.lelsd_scale import sample_latents, w_scale
 
 RESEFA_STREAM = 0x5efa          # Seeded streams (render.seeded_generator): never LELSD's nor compare's.

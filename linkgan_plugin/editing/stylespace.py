@@ -36,32 +36,27 @@ paper's: the standard deviation of s_lc over the samples (`std`), so an edit of 
 Edits go through forward hooks on the affines (`StyleHooks`), so they work on the toy networks and on upstream
 snapshots alike: `render_channel_edit(gen, ws, result, k, a)`.
 
-File (`save_channels` / `load_channels`): an .npz without pickles: 'layers' (unicode [K]: the affine's dotted path
-from G), 'channels' (int64 [K]), 'stds' and 'shares' (float32 [K]) and 'meta' (JSON: method 'stylespace', format,
-region, link, network hash and path, settings, the number of channels scanned). It holds no 'directions' array:
-`linkgan edit --direction` refuses it (naming the file); it is an S-space edit, not a W direction.
+File: editing/directions_file.py (kind 'channels': the layers, channel indices, stds and shares). It holds no W
+direction: `linkgan edit --direction` refuses it (naming the file); it is an S-space edit.
 
-    result = find_channels(gen, lelsd.region_spec({'box': [0, 0, 0.5, 0.5]}), count=5, samples=64)
-    save_channels('channels.npz', result)
-    x = render_channel_edit(gen, ws, load_channels('channels.npz', gen), 0, strength=3.0)['image']
+    result = find_channels(gen, masking.region_spec({'box': [0, 0, 0.5, 0.5]}), count=5, samples=64)
+    directions_file.save('channels.npz', result)
+    x = render_channel_edit(gen, ws, directions_file.load('channels.npz', gen), 0, strength=3.0)['image']
 """
 
 import dataclasses
-import json
-import os
 import time
 
-import numpy as np
 import torch
 
-from linkgan_plugin.editing.lelsd import network_hash, RegionMasker
+from linkgan_plugin.editing.lelsd import network_hash
+from linkgan_plugin.editing.masking import RegionMasker
 from linkgan_plugin.editing.lelsd_scale import sample_latents
 from linkgan_plugin.render import seeded_generator
 from linkgan_plugin.upstream.ddp import unwrap
 from linkgan_plugin.upstream.synthesis_layers import LayerHooks, synthesis_layers
 
 STYLESPACE_STREAM = 0x575e      # Seeded streams (render.seeded_generator): never LELSD's, ReSeFa's nor compare's.
-FORMAT = 1
 METHOD = 'stylespace'
 
 DEFAULTS = dict(count=5, samples=64, seed=0, truncation=1.0, probes=8, batch=8)
@@ -246,47 +241,6 @@ class StyleChannels:
     def count(self):
         return len(self.channels)
 
-
-def save_channels(path, result):
-    """Writes an .npz (no pickles): the channels as arrays, the rest as JSON text ('meta')."""
-    meta = {k: v for k, v in dataclasses.asdict(result).items() if k not in ('layers', 'channels', 'stds', 'shares')}
-    meta.update(method=METHOD, format=FORMAT)
-    os.makedirs(os.path.dirname(os.path.abspath(path)) or '.', exist_ok=True)
-    np.savez(path, layers=np.array(result.layers, dtype=str), channels=np.asarray(result.channels, dtype=np.int64),
-             stds=np.asarray(result.stds, dtype=np.float32), shares=np.asarray(result.shares, dtype=np.float32),
-             meta=np.array(json.dumps(meta)))
-
-
-def load_channels(path, gen=None):
-    """Reads an .npz of save_channels; with `gen`, checks every channel exists in its style layers.
-
-    Raises:
-        ValueError naming the file and the problem.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        meta = json.loads(str(arrays['meta'])) if 'meta' in arrays else {}
-    except Exception as e:
-        raise ValueError(f'{path}: cannot read as a StyleSpace .npz ({type(e).__name__}: {e})') from None
-    if meta.get('method') != METHOD or not {'layers', 'channels', 'stds'} <= set(arrays):
-        kind = 'a W-direction file (`linkgan lelsd` / resefa)' if 'directions' in arrays else 'not a StyleSpace file'
-        raise ValueError(f'{path}: {kind}; a StyleSpace file has method {METHOD!r} and arrays layers, channels, stds')
-    if meta.pop('format', None) != FORMAT:
-        raise ValueError(f'{path}: this version reads StyleSpace format {FORMAT}')
-    meta.pop('method')
-    fields = {f.name for f in dataclasses.fields(StyleChannels)}
-    result = StyleChannels(layers=[str(v) for v in arrays['layers']], channels=[int(v) for v in arrays['channels']],
-                           stds=[float(v) for v in arrays['stds']],
-                           shares=[float(v) for v in arrays.get('shares', np.zeros(len(arrays['channels'])))],
-                           **{k: v for k, v in meta.items() if k in fields})
-    if gen is not None:
-        known = {layer.name for layer in style_layers(gen.G)}
-        missing = [name for name in result.layers if name not in known]
-        if missing:
-            raise ValueError(f'{path}: style layer {missing[0]!r} is not in this network (its style layers: '
-                             f'{", ".join(sorted(known))})')
-    return result
 
 #----------------------------------------------------------------------------
 # The search.

@@ -15,11 +15,11 @@ nothing is unpickled:
     'linked'                                spec is not None;
     INFO_KEYS, when given                   'eval_spec' (the spec a baseline or control is measured with), 'role'
                                             ('baseline' | 'control' | 'linked'), 'kimg', 'settings', 'loss_kwargs',
-                                            'evaluation', 'seconds' (plain JSON-able values).
+                                            'trainer_kwargs', 'evaluation', 'seconds' (plain JSON-able values).
 
 Older layouts that stay readable: format 1 (the demo's checkpoints before this one: the same keys plus the pickled
 'G_ema' module, read by network_loading with a pickle warning), the study's runs before this module (no 'format',
-the generator keys only) and the demo's baselines (format 2, demo/baseline.py: its own file, the same network keys).
+the generator keys only) and the shipped demo baselines (format 2: the same network keys, no 'spec').
 """
 
 import os
@@ -30,7 +30,7 @@ from linkgan_plugin.spec import LinkSpec
 from linkgan_plugin.toy.networks import toy_classes
 
 CHECKPOINT_FORMAT = 3
-INFO_KEYS = ('eval_spec', 'role', 'kimg', 'settings', 'loss_kwargs', 'evaluation', 'seconds')
+INFO_KEYS = ('eval_spec', 'role', 'kimg', 'settings', 'loss_kwargs', 'trainer_kwargs', 'evaluation', 'seconds')
 
 #----------------------------------------------------------------------------
 

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import torch
 
 from linkgan_plugin.upstream.ddp import unwrap
+from linkgan_plugin.checks import LinkganError
 
 #----------------------------------------------------------------------------
 
-class SynthesisLayersNotFound(TypeError):
+class SynthesisLayersNotFound(LinkganError, TypeError):
     """No synthesis layers could be found in a generator; the message names its class and what was looked for."""
 
 

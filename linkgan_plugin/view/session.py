@@ -47,12 +47,12 @@ from PIL import Image, ImageDraw
 
 from linkgan_plugin.analysis.metrics import resample_offsets
 from linkgan_plugin.analysis.network_loading import SpecResolutionError, file_sha256, resolve_spec
-from linkgan_plugin.analysis.pictures import (
-    CYAN, RED, default_tile, depth_to_uint8, heat_colors, mask_edge, mean_abs_change, stack_horizontal,
-    stack_vertical, tile_image, to_rgb_uint8)
+from linkgan_plugin.analysis.pictures import (CYAN, RED, default_tile, depth_to_uint8, heat_colors, mask_edge,
+                                             mean_abs_change, stack_horizontal, stack_vertical, tile_image, to_rgb_uint8)
 from linkgan_plugin.checks import SpecError, short_repr
+from linkgan_plugin.editing import directions_file
 from linkgan_plugin.editing.edit import change_per_pixel, drawing_masks, region_masks, render_edits, seed_latents
-from linkgan_plugin.editing.lelsd import edit_ws, load_directions, network_hash
+from linkgan_plugin.editing.lelsd import edit_ws, network_hash
 from linkgan_plugin.editing.project import save_codes
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
@@ -198,7 +198,7 @@ def view_directions(path, networks):
     results, errors = {}, []
     for vn in networks:
         try:
-            results[vn.name] = load_directions(path, vn.gen)
+            results[vn.name] = directions_file.load(path, vn.gen, kind='directions')
         except ValueError as e:
             errors.append(e)
     if not results:
