@@ -22,7 +22,7 @@ from linkgan_plugin.editing import directions_file, lelsd, lelsd_scale, resefa, 
 from linkgan_plugin.cli import compare as compare_cli
 from linkgan_plugin.workflows import compare, compare_inputs, compare_methods, compare_report
 from linkgan_plugin.spec import load_spec
-from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
+from toy_checkpoints import AnalyticG, read_image, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -337,7 +337,7 @@ def test_cli_writes_json_markdown_and_png(tmp_path, checkpoints):
     md = (out / 'compare.md').read_text()
     assert '| Method | network | strength | MSE_i | MSE_o |' in md and 'LELSD within link' in md
     assert 'recall' in md and 'precision' in md
-    png = Image.open(out / 'compare.png')
+    png = read_image(out / 'compare.png')
     assert png.size == (820, 540) and len(np.unique(np.asarray(png.convert('RGB')).reshape(-1, 3), axis=0)) > 10
     assert {(s['network'], s['family'], s['count']) for s in report['lelsd']} == {
         ('linked', 'lelsd', 2), ('linked', 'lelsd-within', 2), ('control', 'lelsd', 2)}
@@ -386,7 +386,7 @@ def test_cli_resefa_and_stylespace_rows_on_toy_checkpoints(tmp_path, checkpoints
     for text in ('ReSeFa, median [range] of 2', 'ReSeFa, pick by inside share (seed', 'StyleSpace, median [range] of 2',
                  'StyleSpace, pick by share (seed', '## ReSeFa and StyleSpace searches'):
         assert text in md, text
-    assert Image.open(out / 'compare.png').size == (820, 540)
+    assert read_image(out / 'compare.png').size == (820, 540)
     files = [out / f'resefa-linked-seed{s}.npz' for s in (0, 1)]
     assert all(f.exists() for f in files) and (out / 'stylespace-control-seed1.npz').exists()
     assert directions_file.load(str(out / 'stylespace-control-seed1.npz')).settings['seed'] == 1

@@ -16,7 +16,7 @@ from linkgan_plugin.cli.edit import edit_command
 from linkgan_plugin.editing.edit import link_offsets, region_masks, render_edits, seed_latents
 from linkgan_plugin.regularizer import BoundSpec
 from linkgan_plugin.spec import load_spec
-from toy_checkpoints import AnalyticG, save_demo_checkpoint, toy_G
+from toy_checkpoints import AnalyticG, read_image, save_demo_checkpoint, toy_G
 
 SPEC = {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}},
                   {'name': 'corner', 'axes': '8:16', 'region': {'box': [0.5, 0.5, 1, 1]}}]}
@@ -97,9 +97,9 @@ def test_edit_command_grid_json_and_gif(tmp_path):
                '--interp', 5, '--out', out])
     assert res.exit_code == 0, res.output
     geo = grid_geometry(3, 3, 32)
-    assert Image.open(out).size == (geo['width'], geo['height'])
-    gif = Image.open(tmp_path / 'pics' / 'edit.gif')
-    assert gif.n_frames == 5 and gif.size == (3 * 32 + 4 * pictures.PAD, 32 + 2 * pictures.PAD + pictures.BAR_H)
+    assert read_image(out).size == (geo['width'], geo['height'])
+    with Image.open(tmp_path / 'pics' / 'edit.gif') as gif:
+        assert gif.n_frames == 5 and gif.size == (3 * 32 + 4 * pictures.PAD, 32 + 2 * pictures.PAD + pictures.BAR_H)
     summary = json.loads((tmp_path / 'pics' / 'edit.json').read_text())
     assert summary['rows'] == ['seed 0', 'seed 3', 'seed 4'] and summary['link']['name'] == 'corner'
     assert summary['gif_frames'] == 5 and len(summary['linked_change_in']) == 3
@@ -112,9 +112,9 @@ def test_edit_eg3d_has_depth_rows(tmp_path):
                '--out', tmp_path / 'e.png'])
     assert res.exit_code == 0, res.output
     geo = grid_geometry(2, 4, 32)                           # Two samples, each an image row and a depth row.
-    assert Image.open(tmp_path / 'e.png').size == (geo['width'], geo['height'])
-    gif = Image.open(tmp_path / 'e.gif')
-    assert gif.n_frames == 3 and gif.size[1] == 2 * 32 + 3 * pictures.PAD + pictures.BAR_H
+    assert read_image(tmp_path / 'e.png').size == (geo['width'], geo['height'])
+    with Image.open(tmp_path / 'e.gif') as gif:
+        assert gif.n_frames == 3 and gif.size[1] == 2 * 32 + 3 * pictures.PAD + pictures.BAR_H
     cams = tmp_path / 'cam.json'
     from linkgan_plugin.upstream.cameras import frontal_camera
     cams.write_text(json.dumps(frontal_camera(1)[0].tolist()))
@@ -134,8 +134,8 @@ def test_edit_ws_file_matches_seeds(tmp_path):
     for name in ('codes', 'w'):
         res = run(common + ['--ws', tmp_path / f'{name}.npz', '--out', tmp_path / f'{name}.png'])
         assert res.exit_code == 0, res.output
-        a = np.asarray(Image.open(tmp_path / 'seeds.png'))[:, pictures.GUTTER_W:]     # The row labels differ.
-        b = np.asarray(Image.open(tmp_path / f'{name}.png'))[:, pictures.GUTTER_W:]
+        a = np.asarray(read_image(tmp_path / 'seeds.png'))[:, pictures.GUTTER_W:]     # The row labels differ.
+        b = np.asarray(read_image(tmp_path / f'{name}.png'))[:, pictures.GUTTER_W:]
         assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 

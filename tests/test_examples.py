@@ -11,10 +11,11 @@ import sys
 import pytest
 import torch
 from click.testing import CliRunner
+from toy_checkpoints import read_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(REPO, 'examples')
-COMMANDS = json.load(open(os.path.join(EXAMPLES, 'commands.json'), encoding='utf-8'))
+COMMANDS = json.loads(read_text(os.path.join(EXAMPLES, 'commands.json')))
 SPECS = sorted(f for f in os.listdir(EXAMPLES) if f.endswith('.json') and f != 'commands.json')
 
 #----------------------------------------------------------------------------
@@ -28,7 +29,7 @@ def test_example_spec_passes_spec_check(spec):
 
 
 def test_every_spec_has_a_command_and_the_readme_shows_it():
-    readme = open(os.path.join(EXAMPLES, 'README.md'), encoding='utf-8').read()
+    readme = read_text(os.path.join(EXAMPLES, 'README.md'))
     assert sorted(v['spec'] for v in COMMANDS.values()) == SPECS
     assert {v['upstream'] for v in COMMANDS.values()} == {'sg2ada', 'sg3', 'eg3d'}
     for name, v in COMMANDS.items():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from toy_checkpoints import read_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, 'examples', 'gpu_validation.sh')
@@ -23,7 +24,7 @@ def test_dry_run_plans_and_checks_every_step(tmp_path):
     steps = {s['name']: s for s in report['steps']}
     assert [s for s in steps if s != 'pair'] == ['cuda_tests', 'bench_kernel', 'bench_loss', 'bench_loss_256']
     for name in ('cuda_tests', 'bench_kernel', 'bench_loss', 'bench_loss_256'):
-        assert steps[name]['status'] == 'checked', (name, open(steps[name]['log']).read())
+        assert steps[name]['status'] == 'checked', (name, read_text(steps[name]['log']))
     assert '--json' in steps['bench_kernel']['command'] and '-k cuda' in steps['cuda_tests']['command']
     assert '--device cuda' in steps['bench_loss']['command'] and '--resolution 256' in steps['bench_loss_256']['command']
     assert steps['pair']['status'] == 'skipped' and '--upstream' in steps['pair']['command']

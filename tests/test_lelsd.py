@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from linkgan_plugin.editing import directions_file, lelsd, lelsd_scale, masking
 from linkgan_plugin.cli.directions import directions_command
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.upstream.synthesis_layers import SynthesisLayersNotFound, synthesis_layers
-from toy_checkpoints import save_demo_checkpoint, toy_G
+from toy_checkpoints import read_image, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -419,7 +418,7 @@ def test_cli_writes_directions_and_rejects_bad_options(tmp_path):
     summary = json.loads((tmp_path / 'curve.json').read_text())
     assert summary['history'] == res.history and summary['stop'] == res.stop and summary['block'] == 2
     assert len(summary['block_means'][0]) == len(summary['block_ends']) == -(-res.stop['steps'] // 2)
-    assert Image.open(curve).size == (760, 440)
+    assert read_image(curve).size == (760, 440)
     r = run('--strengths', '2,1', '--out', out)
     assert r.exit_code == 2 and '--strengths' in r.output
     r = run('--curve', str(tmp_path / 'curve.jpg'), '--out', out)
@@ -461,7 +460,7 @@ def test_edit_draws_a_direction_with_the_fig3_grid(tmp_path):
         assert max(summary[f'{key}_change_out']) < 1e-10 and min(summary[f'{key}_change_in']) > 0
     r = CliRunner().invoke(edit_command, ['--network', net, '--direction', dirs, '--index', '1', '--out', str(out)])
     assert r.exit_code == 0 and max(json.loads((tmp_path / 'grid.json').read_text())['linked_change_out']) > 0
-    assert Image.open(out).size[0] > 7 * 64
+    assert read_image(out).size[0] > 7 * 64
     r = CliRunner().invoke(edit_command, ['--network', net, '--direction', dirs, '--index', '2', '--out', str(out)])
     assert r.exit_code == 2 and '--index' in r.output
 

@@ -16,6 +16,7 @@ from linkgan_plugin import smoke
 from linkgan_plugin.cli import main
 from linkgan_plugin.demo.dataset_zip import scene_spec, write_scenes
 from linkgan_plugin.workflows import pair, pair_training
+from toy_checkpoints import read_text
 
 #----------------------------------------------------------------------------
 # The toy upstream.
@@ -79,7 +80,8 @@ def training_loop(run_dir, data, total_kimg, kimg_per_tick, batch_size, random_s
     names, _ = list_images(data)
     from PIL import Image
     import io
-    res = Image.open(io.BytesIO(list_images(data)[1](names[0]))).size[0]
+    with Image.open(io.BytesIO(list_images(data)[1](names[0]))) as first:
+        res = first.size[0]
     images = load_images(data, len(names), res, seed=0)
     G, D = make_toy_networks('sg2ada', z_dim=16, w_dim=512, img_resolution=res, channels=8, mapping_layers=2)
     if resume_pkl:
@@ -187,12 +189,12 @@ def test_pair_trains_both_runs_evaluates_and_resumes(toy_upstream, scenes_data, 
     for role in pair_training.ROLES:
         run = report['runs'][role]
         assert run['trained_now'] and run['kimg'] == pytest.approx(0.064) and os.path.isfile(run['snapshot'])
-        opts = json.loads(open(os.path.join(run['run_dirs'][0], 'training_options.json')).read())
+        opts = json.loads(read_text(os.path.join(run['run_dirs'][0], 'training_options.json')))
         assert opts['random_seed'] == 0 and opts['training_set_kwargs']['path'] == data
         assert (out / role / 'train.log').is_file() and (out / role / pair_training.STATE_FILE).is_file()
-    assert json.loads(open(os.path.join(report['runs']['control']['run_dirs'][0], 'training_options.json')).read())[
+    assert json.loads(read_text(os.path.join(report['runs']['control']['run_dirs'][0], 'training_options.json')))[
         'loss_kwargs'] == {'class_name': smoke.UPSTREAM_LOSS}
-    linked_kwargs = json.loads(open(os.path.join(report['runs']['linked']['run_dirs'][0], 'training_options.json')).read())['loss_kwargs']
+    linked_kwargs = json.loads(read_text(os.path.join(report['runs']['linked']['run_dirs'][0], 'training_options.json')))['loss_kwargs']
     assert linked_kwargs == {'class_name': smoke.LINK_LOSS, 'spec': spec, 'link_pass': 'per_link'}
     # The demo's report layout: linked / control per link and metric, quality with its floors.
     assert report['spec_names'] == ['top_left', 'bottom_right']

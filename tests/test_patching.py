@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from linkgan_plugin import patching
+from toy_checkpoints import read_text
 
 needs_git = pytest.mark.skipif(shutil.which('git') is None, reason='git is not installed')
 pytestmark = needs_git
@@ -175,8 +176,8 @@ def test_apply_is_idempotent_and_reverts(tmp_path, patch_dir, flavour, use_git):
 
     rep = patching.run_patch(root, patch_dir=patch_dir)
     assert rep.ok and len(rep.changed) == 2
-    assert 'class_name=opts.loss' in open(train).read()                 # Really applied (not silently skipped).
-    assert '# no super().__init__(dataset)' in open(os.path.join(root, CODE_DIR[flavour], 'torch_utils', 'misc.py')).read()
+    assert 'class_name=opts.loss' in read_text(train)                 # Really applied (not silently skipped).
+    assert '# no super().__init__(dataset)' in read_text(os.path.join(root, CODE_DIR[flavour], 'torch_utils', 'misc.py'))
     after = snapshot(root)
 
     rep = patching.run_patch(root, patch_dir=patch_dir)                # Second run: already applied.
@@ -197,7 +198,7 @@ def test_no_compat_applies_only_required(tmp_path, patch_dir):
     root = make_tree(str(tmp_path / 'up'), 'sg3')
     rep = patching.run_patch(root, compat=False, patch_dir=patch_dir)
     assert rep.changed == ['sg3/loss-option.patch']
-    assert 'super().__init__(dataset)' in open(os.path.join(root, 'torch_utils', 'misc.py')).read()
+    assert 'super().__init__(dataset)' in read_text(os.path.join(root, 'torch_utils', 'misc.py'))
     rep = patching.run_patch(root, patch_dir=patch_dir)               # Then the compat set: only what is missing.
     assert rep.changed == ['sg3/compat-sampler.patch']
     det, ok = patching.is_loss_patched(root, patch_dir=patch_dir)
@@ -207,7 +208,7 @@ def test_no_compat_applies_only_required(tmp_path, patch_dir):
 def test_modified_fork_is_refused_and_left_unchanged(tmp_path, patch_dir):
     root = make_tree(str(tmp_path / 'up'), 'sg2ada')
     train = os.path.join(root, 'train.py')
-    text = open(train).read().replace("    c['batch'] = 4\n", "    c['batch'] = 8 # my fork\n")
+    text = read_text(train).replace("    c['batch'] = 4\n", "    c['batch'] = 8 # my fork\n")
     open(train, 'w').write(text)
     before = snapshot(root)
     with pytest.raises(patching.PatchError) as err:
@@ -223,7 +224,7 @@ def test_modified_fork_is_refused_and_left_unchanged(tmp_path, patch_dir):
 def test_missing_file_is_named(tmp_path, patch_dir):
     root = make_tree(str(tmp_path / 'up'), 'sg3')
     manifest_path = os.path.join(patch_dir, 'manifest.json')
-    manifest = json.load(open(manifest_path))
+    manifest = json.loads(read_text(manifest_path))
     manifest['sg3']['files'].remove('torch_utils/misc.py')
     json.dump(manifest, open(manifest_path, 'w'))
     os.remove(os.path.join(root, 'torch_utils', 'misc.py'))
@@ -237,7 +238,7 @@ def test_eg3d_inside_git_repo_is_really_patched(tmp_path, patch_dir):
     git_init(root)
     rep = patching.run_patch(os.path.join(root, 'eg3d'), patch_dir=patch_dir)
     assert len(rep.changed) == 2
-    assert 'class_name=opts.loss' in open(os.path.join(root, 'eg3d', 'train.py')).read()
+    assert 'class_name=opts.loss' in read_text(os.path.join(root, 'eg3d', 'train.py'))
 
 #----------------------------------------------------------------------------
 # Command line.
@@ -283,7 +284,7 @@ def test_real_manifest_is_complete():
 
 @pytest.mark.parametrize('path', sorted(os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(REPO, 'patches')) for f in fs if f.endswith('.patch')))
 def test_real_patches_are_minimal_git_diffs_with_a_header(path):
-    text = open(path, encoding='utf-8').read()
+    text = read_text(path)
     header, _, body = text.partition('diff --git ')
     assert 'linkgan-plugin patch for NVlabs/' in header
     assert ('Required.' in header and 'Adds' in header) or ('Optional' in header and 'Fixes' in header)
@@ -299,7 +300,7 @@ def test_real_patches_are_minimal_git_diffs_with_a_header(path):
 
 def test_real_loss_patch_adds_both_options():
     for up in _real_manifest().values():
-        text = open(up.patches[0].path, encoding='utf-8').read()
+        text = read_text(up.patches[0].path)
         assert "'--loss'" in text and "'--loss-kwargs'" in text
         assert 'class_name' in text and 'json.loads' in text and 'get_obj_by_name' in text
 

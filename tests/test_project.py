@@ -16,7 +16,7 @@ from linkgan_plugin.analysis.network_loading import file_sha256
 from linkgan_plugin.editing.project import (learning_rate, noise_regularisation, project_images, psnr, read_target,
                                             w_statistics)
 from linkgan_plugin.toy.networks import make_toy_networks
-from toy_checkpoints import SMALL, cli, save_demo_checkpoint, toy_G
+from toy_checkpoints import SMALL, cli, read_image, save_demo_checkpoint, toy_G
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -131,7 +131,7 @@ def test_codes_file_round_trips_into_linkgan_edit(tmp_path, checkpoint):
     report = json.loads((tmp_path / 'out' / 'codes.json').read_text())
     assert [t['psnr'] for t in report['targets']] == pytest.approx(psnr_saved.tolist(), abs=1e-4)
     assert 'img0.png' in out and 'mean' in out
-    pair = np.asarray(Image.open(report['targets'][1]['picture']))
+    pair = np.asarray(read_image(report['targets'][1]['picture']))
     tile = pictures.default_tile(16)
     assert pair.shape == (tile, 2 * tile + 2, 3)
     with torch.no_grad():
@@ -142,7 +142,7 @@ def test_codes_file_round_trips_into_linkgan_edit(tmp_path, checkpoint):
     grid = tmp_path / 'edit.png'
     code, out = cli('edit', '--network', checkpoint, '--ws', codes, '--num', 1, '--out', grid, '--device', 'cpu')
     assert code == 0, out
-    px = np.asarray(Image.open(grid))
+    px = np.asarray(read_image(grid))
     geo = pictures.grid_geometry(1, 2, tile)
     for n in range(2):
         x0, y0 = geo['origin'](n, 0)

@@ -11,6 +11,7 @@ import torch
 
 from linkgan_plugin import smoke
 from linkgan_plugin.upstream import cpu_compat
+from toy_checkpoints import read_image, read_text
 
 #----------------------------------------------------------------------------
 # Arguments.
@@ -39,11 +40,10 @@ def test_defaults_are_tiny_and_sane():
 # Tiny datasets.
 
 def test_make_dataset_2d(tmp_path):
-    import PIL.Image
     path = smoke.make_dataset(str(tmp_path / 'd'), resolution=32, count=5)
     files = sorted(os.listdir(path))
     assert files == [f'img{i:05d}.png' for i in range(5)]
-    img = np.asarray(PIL.Image.open(os.path.join(path, files[0])))
+    img = np.asarray(read_image(os.path.join(path, files[0])))
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8 and img.std() > 0
 
 
@@ -59,7 +59,7 @@ def test_tiny_dataset_has_camera_labels_where_the_flavour_says(tmp_path, key):
 
 def test_make_dataset_eg3d_has_camera_labels(tmp_path):
     path = smoke.make_dataset(str(tmp_path / 'd'), resolution=16, count=3, camera_labels=True)
-    labels = json.load(open(os.path.join(path, 'dataset.json')))['labels']
+    labels = json.loads(read_text(os.path.join(path, 'dataset.json')))['labels']
     assert [l[0] for l in labels] == ['img00000.png', 'img00001.png', 'img00002.png']
     for _, lab in labels:
         assert len(lab) == 25

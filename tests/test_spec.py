@@ -11,6 +11,7 @@ from linkgan_plugin.cli import main
 from linkgan_plugin.checks import SpecError
 from linkgan_plugin.regions import preset_box
 from linkgan_plugin.spec import DEFAULTS, OPTIONS, load_spec, options_markdown, split_loss_kwargs
+from toy_checkpoints import read_text
 
 
 def one_link(**region):
@@ -183,7 +184,7 @@ def test_options_are_declared_once():
 
 
 def test_readme_options_table_matches_the_schema():
-    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), 'README.md'), encoding='utf-8').read()
+    readme = read_text(os.path.join(os.path.dirname(os.path.dirname(__file__)), 'README.md'))
     section = readme.split('\n## The link spec\n', 1)[1].split('\n## ', 1)[0]
     table = section[section.index('| key |'):].split('\n\n', 1)[0].strip()
     assert table == options_markdown()

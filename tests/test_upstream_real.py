@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from linkgan_plugin import patching, smoke
+from toy_checkpoints import read_text
 
 pytestmark = [pytest.mark.upstream, pytest.mark.slow]
 
@@ -48,7 +49,7 @@ def tree_state(root):
         for fn in filenames:
             p = os.path.join(dirpath, fn)
             if not os.path.islink(p):
-                out[os.path.relpath(p, root)] = open(p, 'rb').read()
+                out[os.path.relpath(p, root)] = read_text(p, 'rb')
     return out
 
 
@@ -149,7 +150,7 @@ def test_smoke_with_linkloss_then_load_without_plugin_and_resume(key, extra, tmp
     # Resuming from it works (LinkLoss again).
     s2 = smoke.run_smoke(root, outdir=str(tmp_path / 'runs'), nimg=16, train_args=list(extra) + [f'--resume={pkl}'], timeout=1800, echo=lambda *_: None)
     assert s2['returncode'] == 0 and s2['ticks'] >= 1
-    opts = json.load(open(os.path.join(s2['run_dir'], 'training_options.json')))
+    opts = json.loads(read_text(os.path.join(s2['run_dir'], 'training_options.json')))
     assert opts['resume_pkl'] == pkl
 
 #----------------------------------------------------------------------------

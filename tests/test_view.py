@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from linkgan_plugin.analysis.network_loading import load_network, make_adapter
 from linkgan_plugin.analysis.pictures import heatmap
@@ -36,7 +35,7 @@ from linkgan_plugin.view.server import STATIC_FILES, ViewServer
 from linkgan_plugin.view.session import (
     ViewRequestError, ViewSession, network_names, resolve_view_spec)
 from linkgan_plugin.toy.networks import make_toy_networks
-from toy_checkpoints import SMALL, save_demo_checkpoint, toy_G, write_view_pair
+from toy_checkpoints import SMALL, read_image, save_demo_checkpoint, toy_G, write_view_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY_SPEC = {'links': [{'name': 'corner', 'axes': '0:8', 'region': {'box': [0, 0, 0.5, 0.5]}},
@@ -277,7 +276,7 @@ def request(server, method, path, body=None, headers=None, raw=None):
 
 def decode_png(url):
     assert url.startswith('data:image/png;base64,')
-    return Image.open(io.BytesIO(base64.b64decode(url.split(',', 1)[1])))
+    return read_image(io.BytesIO(base64.b64decode(url.split(',', 1)[1])))
 
 
 def test_the_page_and_its_assets_are_served_and_nothing_else(served):
@@ -419,7 +418,7 @@ def test_save_writes_the_picture_and_codes_that_edit_reads(served, pair_files, t
     state = {'seed': 5, 'link': 'top_left', 'linked': 1.0, 'linked_target': 9}
     status, paths, _ = request(served, 'POST', '/api/save', state)
     assert status == 200, paths
-    assert os.path.isfile(paths['png']) and Image.open(paths['png']).width > 2 * 3 * 128
+    assert os.path.isfile(paths['png']) and read_image(paths['png']).width > 2 * 3 * 128
     with open(paths['json'], encoding='utf-8') as f:
         saved = json.load(f)
     assert saved['state']['linked_target'] == 9 and set(saved['numbers']) == set(paths['codes'])

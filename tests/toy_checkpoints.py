@@ -4,6 +4,7 @@ one), the analytic linked / control pair `linkgan view`'s tests load, and a `lin
 import os
 
 import torch
+from PIL import Image
 import torch.nn.functional as F
 from click.testing import CliRunner
 
@@ -171,3 +172,16 @@ def write_view_pair(directory, seed=0):
         G = BoxLinkedG(BUILTIN_SPEC, eps=eps, seed=seed).eval()
         torch.save({'G_ema': G, 'flavour': 'sg2ada', 'spec': spec, 'linked': spec is not None}, path)
     return paths
+
+
+def read_image(path_or_file):
+    """A PIL image read whole and its file closed (Image.open alone leaves the file open until the image is loaded)."""
+    with Image.open(path_or_file) as img:
+        img.load()
+        return img.copy()
+
+
+def read_text(path, mode='r'):
+    """The whole content of the file `path` (text as UTF-8, or bytes with mode 'rb'), the file closed."""
+    with open(path, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:
+        return f.read()

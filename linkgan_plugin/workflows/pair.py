@@ -297,7 +297,8 @@ def plan_pair(upstream_dir, data, spec, kimg, out, resume=None, seed=0, train_ar
     batch = int(smoke.arg_value(common, 'batch') or 32)
     tick = tick if tick is not None else min(4.0, max(batch / 1000, kimg / 10))
     smoke_opts.update(tick_nimg=max(batch, int(round(tick * 1000))), grid=[8, 4])
-    spec_text = open(spec, encoding='utf-8').read()
+    with open(spec, encoding='utf-8') as f:
+        spec_text = f.read()
     settings = {'upstream': key, 'code_dir': det.code_dir, 'data': os.path.abspath(data), 'spec': os.path.abspath(spec),
                 'spec_json': json.loads(spec_text), 'resume': os.path.abspath(resume) if resume else None, 'seed': seed,
                 'train_args': common, 'link_kwargs': link_kwargs, 'smoke_opts': smoke_opts, 'tiny': bool(tiny),

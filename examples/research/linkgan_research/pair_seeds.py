@@ -31,7 +31,8 @@ def seed_row(path):
     """One seed's figures: {'links': {link: {metric: ratio}}, 'values': {role: {link: {metric: value}}} (role linked,
     control), 'swd_ratio', 'recall': {linked, control}, 'control_swd_over_floor'}; from a pair.json or a one-recipe
     study.json."""
-    data = json.load(open(path, encoding='utf-8'))
+    with open(path, encoding='utf-8') as f:
+        data = json.load(f)
     if 'ratios' in data:                                    # linkgan pair
         return {'links': {link: {m: r[m] for m in METRICS} for link, r in data['ratios'].items()},
                 'values': {role: {link: {m: v[m] for m in METRICS} for link, v in data['models'][role].items()}

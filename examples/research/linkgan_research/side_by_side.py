@@ -38,8 +38,10 @@ def agreement(real, toy):
 
 
 def side_by_side(run_dir):
-    pair = json.load(open(os.path.join(run_dir, 'pair', 'pair.json'), encoding='utf-8'))
-    study = json.load(open(os.path.join(run_dir, 'toy', 'study.json'), encoding='utf-8'))
+    with open(os.path.join(run_dir, 'pair', 'pair.json'), encoding='utf-8') as f:
+        pair = json.load(f)
+    with open(os.path.join(run_dir, 'toy', 'study.json'), encoding='utf-8') as f:
+        study = json.load(f)
     toy_rows = {row['link']: row for row in study['rows']}
     links = {}
     for link, ratios in pair['ratios'].items():

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from PIL import Image
 
 from linkgan_plugin.toy.networks import make_toy_networks
 
@@ -27,3 +28,10 @@ def toy_G(flavour='sg2ada', seed=0):
     """A SMALL toy G of `flavour` in eval mode without gradients, its weights drawn from `seed`."""
     torch.manual_seed(seed)
     return make_toy_networks(flavour, **SMALL)[0].eval().requires_grad_(False)
+
+
+def read_image(path_or_file):
+    """A PIL image read whole and its file closed (Image.open alone leaves the file open until the image is loaded)."""
+    with Image.open(path_or_file) as img:
+        img.load()
+        return img.copy()

@@ -6,7 +6,6 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from linkgan_plugin.analysis.metrics import PAPER_TABLE2
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS
@@ -14,7 +13,7 @@ from linkgan_research import table2
 from linkgan_research.study import make_jobs, recipe_spec
 from linkgan_plugin.toy.checkpoint import save_checkpoint
 
-from conftest import toy_G
+from conftest import read_image, toy_G
 
 RECIPE = {'faces-tiny': {'spec': {'links': [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes'}}]},
                          'settings': {'scratch_kimg': 0.1, 'scene': 'faces'}}}
@@ -79,7 +78,7 @@ def test_table_over_seeds_with_the_paper_rows_and_targets(run):
     assert table['targets']['eyes']['floor_met'] is False
     md = (out / 'table2.md').read_text()
     assert '## eyes' in md and 'StyleCLIP' in md and f'{PAPER_TABLE2["ReSeFa"]["eyes"][1]}' in md
-    png = Image.open(out / 'table2.png')
+    png = read_image(out / 'table2.png')
     assert png.width > 100 and png.height > 100
 
 
