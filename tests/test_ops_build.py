@@ -266,7 +266,7 @@ def test_nothing_is_compiled_at_import():
 
 def test_setup_requires_a_torch_that_has_what_the_bindings_use():
     # Tensor::const_data_ptr / mutable_data_ptr arrived in torch 2.1: with 2.0 both kernels would fail to build.
-    root = os.path.dirname(build.source_dir())
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     uses = any('const_data_ptr' in open(os.path.join(build.source_dir(), name)).read()
                for kind in build.KINDS.values() for name in kind['sources'] + kind['headers'])
     with open(os.path.join(root, 'setup.py')) as f:
