@@ -309,9 +309,7 @@ class LinkLoss:
         Args:
             before: ops.paths_run() taken before the pass.
         """
-        for key, calls in paths_run().items():
-            if calls == before.get(key, 0):
-                continue
+        for key in paths_run(since=before):
             device, path, reason = key
             report(f'Linkgan/masked_diff/{path}', torch.ones([], device=self.device))
             if key not in self._paths_logged:

@@ -255,8 +255,7 @@ def run_benchmark(device='cpu', cases=None, reps=7, max_seconds=None, log=print)
             log(format_row(row))
         if device.type == 'cuda':
             torch.cuda.empty_cache()
-    report['paths'] = [dict(device=d, path=p, reason=r, calls=n - before.get((d, p, r), 0))
-                       for (d, p, r), n in paths_run().items() if n != before.get((d, p, r), 0)]
+    report['paths'] = [dict(device=d, path=p, reason=r, calls=n) for (d, p, r), n in paths_run(since=before).items()]
     if report['left_out']:
         log(f'# {len(report["left_out"])} case(s) left out after --max-seconds {max_seconds}')
     return report

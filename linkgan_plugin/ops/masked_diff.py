@@ -86,10 +86,12 @@ def masked_diff(x, x1, x2, mask, impl='auto', mask_out=None):
     return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
 
 
-def paths_run():
-    """{(device type, path, reason): calls} of every masked_diff call in this process so far (a copy); path is
-    'cuda', 'cpu' or 'ref', reason one readable sentence (why that path)."""
-    return dict(_paths)
+def paths_run(since=None):
+    """{(device type, path, reason): calls} of the masked_diff calls in this process so far, or, given an earlier
+    paths_run() as `since`, of those made after it (paths with new calls only). path is 'cuda', 'cpu' or 'ref' (the
+    PyTorch reference), reason one readable sentence (why that path)."""
+    since = since or {}
+    return {key: calls - since.get(key, 0) for key, calls in _paths.items() if calls != since.get(key, 0)}
 
 #----------------------------------------------------------------------------
 
