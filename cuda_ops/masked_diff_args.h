@@ -22,7 +22,11 @@ namespace linkgan {
 constexpr int kMaxLinksPerCall = 32;
 // Pixels per work item: a CPU chunk and a CUDA forward block. Fixed, so the order in which a sample's terms are
 // summed depends on its height * width alone: never on the batch, the thread count or the GPU model.
-constexpr int64_t kPixelTile = 4096;
+// Why 2048: on the CPU 2048 and 4096 time the same (measured side by side, docs/kernel.md); on a GPU, 2048 makes
+// twice the blocks at the smallest training size (32 x 256^2: 1024 blocks, ~2 waves of the 528 an H100 keeps
+// resident at 4 blocks per SM, ~2.4 of an A100's 432; at 4096, 512 blocks fill an A100's first wave and a fifth of
+// the second), for a partial sum per 2048 pixels (0.2% of the bytes read) and a block reduction per 2 steps.
+constexpr int64_t kPixelTile = 2048;
 
 struct MaskRows {
     const void* base;       // accumulation dtype (fp32, fp64 for fp64 images)

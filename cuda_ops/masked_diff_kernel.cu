@@ -7,7 +7,7 @@
 // masked_diff_args.h (every operand read in place through per-link pointers and batch strides).
 //
 // Forward: grid (ceil(HW / kPixelTile), samples). A block owns one fixed tile of kPixelTile pixels of one sample,
-// whatever the batch and the GPU: thread t takes pixels tile + (s * kThreads + t) * 4 + [0, 4) at steps s = 0..3,
+// whatever the batch and the GPU: thread t takes pixels tile + (s * kThreads + t) * 4 + [0, 4) at steps s < kSteps,
 // and for each loads x once per channel and keeps up to kGroup links' sums in registers (x is read from memory
 // once per kGroup links; the masks, re-read per channel, hit L1). Per-thread sums in (step, channel, pixel) order,
 // a fixed shuffle tree per warp, the warps in order, one partial per (sample, tile, link, output); a second tiny

@@ -25,7 +25,7 @@ CASES = {
     'shared-x1-x2':     (2, 3, 3, 9, 11, False, False, 2, 3),
     'mask-over-batch':  (3, 2, 3, 15, 8, True, True, 1, 2),
     'mask-over-links':  (2, 4, 3, 10, 6, True, True, 2, 1),
-    'two-chunks-mixed': (2, 2, 3, 67, 71, False, True, 1, 2),  # 4757 pixels: more than one CPU chunk of 4096
+    'two-chunks-mixed': (2, 2, 3, 67, 71, False, True, 1, 2),  # 4757 pixels: three tiles of up to 2048 (kPixelTile)
     'big-parallel':     (2, 2, 4, 130, 129, True, False, 2, 2),  # above the CPU kernel's serial threshold
 }
 
