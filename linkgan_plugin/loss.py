@@ -46,6 +46,7 @@ from linkgan_plugin.upstream.stats import report
 
 DEFAULT_BASE = 'training.loss.StyleGAN2Loss'
 LINK_PASSES = ('batched', 'per_link')  # See the module docstring.
+_paths_logged = set()               # (device, path, reason) of the masked-difference op logged in this process (run).
 
 #----------------------------------------------------------------------------
 
@@ -114,7 +115,6 @@ class LinkLoss:
         self._link_phase = None         # The G phase that carries the link term in this iteration.
         self._fakes_for_D = []          # Detached perturbed images (and cameras) waiting for Dmain.
         self._alpha_scale = None        # [w_dim] per-axis std of W, for alpha_mode='w_std'.
-        self._paths_logged = set()      # (device, path, reason) of the masked-difference op already logged.
 
     def __getattr__(self, name):
         # Delegate everything else (run_G, run_D, pl_mean, r1_gamma, ...) to the base loss.
@@ -304,7 +304,8 @@ class LinkLoss:
         """What computed this link pass's masked differences, so every figure says what produced it: statistic
         `Linkgan/masked_diff/<path>` = 1 for each path that ran ('cuda' or 'cpu' kernel, 'ref' for the PyTorch
         reference; upstream writes it to stats.jsonl every tick, so a fallback shows as a `ref` key), and one log
-        line (stdout, upstream's log.txt) the first time each (device, path, reason) runs in this run.
+        line (stdout, upstream's log.txt) the first time each (device, path, reason) runs in this process (a run
+        of upstream's train.py; each DDP rank is its own process).
 
         Args:
             before: ops.paths_run() taken before the pass.
@@ -312,8 +313,8 @@ class LinkLoss:
         for key in paths_run(since=before):
             device, path, reason = key
             report(f'Linkgan/masked_diff/{path}', torch.ones([], device=self.device))
-            if key not in self._paths_logged:
-                self._paths_logged.add(key)
+            if key not in _paths_logged:
+                _paths_logged.add(key)
                 what = 'the PyTorch reference' if path == 'ref' else f'the fused {path} kernel'
                 print(f'linkgan: the link term\'s masked differences run on {what} ({device} tensors; {reason})',
                       flush=True)

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from linkgan_plugin import loss as loss_module
 from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.regularizer import link_penalty
 from linkgan_plugin.checks import SpecError
@@ -177,12 +178,15 @@ def test_fake_to_D_off_adds_no_D_pass():
 @pytest.mark.parametrize('flavour', ['sg2ada', 'sg3', 'eg3d'])
 def test_the_masked_diff_path_is_reported_every_pass_and_logged_once(flavour, monkeypatch, capsys):
     # Every published figure must say what produced it: the statistic Linkgan/masked_diff/<path> (stats.jsonl)
-    # at every link pass, and one log line per path and reason.
+    # at every link pass, and one log line per path and reason in the process, however many LinkLoss it makes.
     monkeypatch.delenv('LINKGAN_KERNEL', raising=False)
+    monkeypatch.setattr(loss_module, '_paths_logged', set())        # As in a fresh process.
     G, D, loss = make(flavour, spec=dict(SPEC, interval=1, fake_to_D=False), pl_weight=0)
     batch = batch_for(G, flavour)
     lines = []
     for it, kernel in enumerate(['', '', 'ref', 'ref']):
+        if it == 1:
+            G, D, loss = make(flavour, spec=dict(SPEC, interval=1, fake_to_D=False), pl_weight=0)   # Another LinkLoss.
         if kernel:
             monkeypatch.setenv('LINKGAN_KERNEL', kernel)
         stats.latest.clear()
