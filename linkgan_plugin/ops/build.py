@@ -210,13 +210,14 @@ def _compile(kind, src_dir, directory, name, level):
     of the binary."""
     from torch.utils import cpp_extension  # Imported here (lazy): it is slow to import and rarely needed.
     spec = KINDS[kind]
-    cpp_extension.load(
+    path = cpp_extension.load(
         name=name, sources=[os.path.join(src_dir, s) for s in spec['sources']],
         # Copies: load() appends its own flags to the lists it is given.
         extra_cflags=list(spec['extra_cflags']), extra_ldflags=list(spec['extra_ldflags']),
         extra_cuda_cflags=list(spec['extra_cuda_cflags']) or None, extra_include_paths=[src_dir],
         build_directory=directory, verbose=(level == 'full'), is_python_module=False)
-    return os.path.join(directory, f'{name}.so')
+    # load() returns the library's path (it may add a version suffix to the name); older torch returned None.
+    return path if isinstance(path, str) else os.path.join(directory, f'{name}.so')
 
 
 def _load_or_build(kind, level, announce):
