@@ -8,9 +8,10 @@ gave (H*W*B / (SMs*16) pixels a block): at 256x256 a sample alone took 256 block
 on an H100, so these tests fail on that split; a 70x61 image needed 17 blocks whatever the batch, which is why the
 older per-sample test in test_ops_masked_diff.py passed anyway. Each size runs in fp64 too: there every partial
 sum keeps its bits to the end, so any change in how a sample is split shows (in fp32 the final rounding of an
-fp64 total hides most; a CPU twin whose chunks followed the batch passed 4 of 5 fp32 cases). At 1024x1024 the batch is 64 overlapping windows of
-one buffer (a batch stride smaller than a sample, read in place), so it costs megabytes, not gigabytes; an odd
-stride also takes the element-wise load path against the sample alone's vector path.
+fp64 total hides most; a CPU twin whose chunks followed the batch passed 4 of its 5 fp32 / bf16 cases). At
+1024x1024 the batch is 64 overlapping windows of one buffer (a batch stride smaller than a sample, read in place),
+so it costs megabytes, not gigabytes; an odd stride also takes the element-wise load path against the sample
+alone's vector path.
 """
 
 import pytest
