@@ -41,7 +41,7 @@ setup(
     package_data={'linkgan_plugin': ['demo/assets/*.pt', 'view/static/*']},
     cmdclass={'build_py': BuildPyWithKernelSources},
     install_requires=[
-        'torch>=2.0,<2.14',
+        'torch>=2.1,<2.14',     # 2.1: Tensor.const_data_ptr / mutable_data_ptr, used by the kernels' bindings
         'numpy',
         'click>=8.0',
         'ninja',

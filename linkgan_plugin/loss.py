@@ -38,6 +38,7 @@ from torch.profiler import record_function
 
 from linkgan_plugin.regularizer import BoundSpec, link_penalty, PerLinkPass, sample_link_noise
 from linkgan_plugin.checks import check_argument, Choice, SpecError
+from linkgan_plugin.ops import paths_run
 from linkgan_plugin.render import RngReplay
 from linkgan_plugin.spec import load_spec, split_loss_kwargs
 from linkgan_plugin.upstream.flavours import make_flavour
@@ -45,6 +46,7 @@ from linkgan_plugin.upstream.stats import report
 
 DEFAULT_BASE = 'training.loss.StyleGAN2Loss'
 LINK_PASSES = ('batched', 'per_link')  # See the module docstring.
+_paths_logged = set()               # (device, path, reason) of the masked-difference op logged in this process (run).
 
 #----------------------------------------------------------------------------
 
@@ -176,6 +178,7 @@ class LinkLoss:
 
         ws = flavour.map(z, flavour.mapping_condition(camera, self.base), sync)
         nimg = cur_nimg if cur_nimg is not None else 0
+        paths_before = paths_run()
         options = dict(targets=flavour.masked_outputs(spec), primary=flavour.primary_output,
                        noise=self.perturbation_directions(z, ws, camera), alpha_scale=self._alpha_scale)
         if self.link_pass == 'per_link':
@@ -190,6 +193,7 @@ class LinkLoss:
             with record_function('linkgan:backward'):
                 total.backward()
         self._report(terms)
+        self._report_kernel_paths(paths_before)
 
     def _per_link_pass(self, ws, camera, nimg, sync, count, options):
         """The 'per_link' pass (module docstring): accumulates the gradients `_accumulate_link`'s batched branch
@@ -295,6 +299,25 @@ class LinkLoss:
         for i, name in enumerate(self.spec.names):
             report(f'Loss/link/{name}/in', sum(v[:, i] for v in terms.l_in.values()))
             report(f'Loss/link/{name}/out', sum(v[:, i] for v in terms.l_out.values()))
+
+    def _report_kernel_paths(self, before):
+        """What computed this link pass's masked differences, so every figure says what produced it: statistic
+        `Linkgan/masked_diff/<path>` = 1 for each path that ran ('cuda' or 'cpu' kernel, 'ref' for the PyTorch
+        reference; upstream writes it to stats.jsonl every tick, so a fallback shows as a `ref` key), and one log
+        line (stdout, upstream's log.txt) the first time each (device, path, reason) runs in this process (a run
+        of upstream's train.py; each DDP rank is its own process).
+
+        Args:
+            before: ops.paths_run() taken before the pass.
+        """
+        for key in paths_run(since=before):
+            device, path, reason = key
+            report(f'Linkgan/masked_diff/{path}', torch.ones([], device=self.device))
+            if key not in _paths_logged:
+                _paths_logged.add(key)
+                what = 'the PyTorch reference' if path == 'ref' else f'the fused {path} kernel'
+                print(f'linkgan: the link term\'s masked differences run on {what} ({device} tensors; {reason})',
+                      flush=True)
 
     #------------------------------------------------------------------------
 

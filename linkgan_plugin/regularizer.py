@@ -115,21 +115,19 @@ def perturbation_offsets(noise, bound, alpha, alpha_scale=None):
 # Step 2: masked differences (renders: linkgan_plugin.render; masks: linkgan_plugin.regions).
 
 def masked_terms(x, x1, x2, mask_in, mask_out=None):
-    """The one call site of the masked-difference op.
+    """The one call site of the masked-difference op: one call, the renders read where they are.
 
     Args:
         x:        [batch, C, H, W].
-        x1, x2:   [batch, links, C, H, W].
+        x1, x2:   lists of K renders [batch, C, H, W], link i's at index i: passed as they are (the op reads each
+                  in place, a channel slice such as EG3D's image_raw included; no torch.stack copy).
         mask_in:  [batch or 1, links, H, W] region masks for L_in.
-        mask_out: masks for L_out when they differ (semantic 'union'/'mean' modes); default mask_in.
+        mask_out: masks for L_out when they differ (semantic 'union'/'mean' modes); default mask_in. Either way
+                  one call: with its own mask_out the op computes L_out with it in the same pass.
     Returns:
         (L_in, L_out) masked sums, each [batch, links], fp32.
     """
-    if mask_out is None or mask_out is mask_in:
-        return masked_diff(x, x1, x2, mask_in)
-    l_in, _ = masked_diff(x, x1, x2, mask_in)
-    _, l_out = masked_diff(x, x1, x2, mask_out)
-    return l_in, l_out
+    return masked_diff(x, list(x1), list(x2), mask_in, mask_out=None if mask_out is mask_in else mask_out)
 
 
 def split_outputs(x, variants, targets=None, primary='image'):
@@ -170,10 +168,10 @@ def link_terms(masks, spec, x, variants, targets=None, primary='image'):
     l_in, l_out = {}, {}
     for key, (img, imgs) in outputs.items():
         _, C, H, W = img.shape
-        mask_in, mask_out = masks_in.at(H, W), masks_out.at(H, W)
+        mask_in = masks_in.at(H, W)
+        mask_out = mask_in if masks_out is masks_in else masks_out.at(H, W)
         with record_function('linkgan:masks+diff'):
-            l_in[key], l_out[key] = masked_terms(img, torch.stack(imgs[0::2], dim=1), torch.stack(imgs[1::2], dim=1),
-                                                 mask_in, mask_out)
+            l_in[key], l_out[key] = masked_terms(img, imgs[0::2], imgs[1::2], mask_in, mask_out)
         if spec.reduction == 'mean':
             l_in[key], l_out[key] = l_in[key] / (C * H * W), l_out[key] / (C * H * W)
     return LinkTerms(loss=weighted_penalty(spec, l_in, l_out, px.shape[0], px.device), l_in=l_in, l_out=l_out, x=x,

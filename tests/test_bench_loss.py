@@ -1,5 +1,6 @@
 """`linkgan bench loss`: phases read from the library's record_function labels, nesting resolved, profiler kept
-out of the timed blocks (a tiny run: the real benchmark is run by hand; no timing is asserted)."""
+out of the timed blocks, the call site against the one before it, the implementation that ran (a tiny run: the real
+benchmark is run by hand; no timing is asserted)."""
 
 import os
 import re
@@ -118,7 +119,37 @@ def test_output_has_ratio_and_every_labelled_phase(tiny_bench):
         assert ms >= 0, line
     assert 'no link iteration was profiled' not in out
 
-#----------------------------------------------------------------------------
+def test_call_site_table_has_new_and_old_side_by_side_and_says_the_kernel_ran(tiny_bench):
+    result, _, _ = tiny_bench
+    lines = result.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith('call site of the masked-difference op'))
+    assert 'forward + backward on 2 x 3 x 32^2 renders' in lines[head]
+    assert lines[head + 1].split() == ['links', 'L_out', 'mask', 'new', 'ms', 'old', 'ms', 'new/old', 'wall', 'cpu',
+                                       'new', 'MB', 'old', 'MB', 'new/old', 'MB']
+    rows = [line.replace('one mask', 'one-mask').split() for line in lines[head + 2:head + 8]]
+    assert [(int(r[0]), r[1]) for r in rows] == [(k, kind) for k in (1, 2, 4) for kind in ('one-mask', 'mask_out')]
+    for _, kind, new_ms, old_ms, wall, cpu, new_mb, old_mb, mb_ratio in rows:
+        assert float(new_ms) > 0 and float(old_ms) > 0 and float(wall) > 0 and float(cpu) > 0
+        # Memory is deterministic: the old call site holds the stacked copies (and, with mask_out, a second
+        # call's zero gradients) on top of what the new one needs.
+        assert 0 < float(new_mb) < float(old_mb) and float(mb_ratio) == pytest.approx(float(new_mb) / float(old_mb), rel=0.02, abs=0.01)
+    assert [line for line in lines if line.startswith('masked_diff ran on:')] == \
+        ['masked_diff ran on: cpu (%s calls on cpu tensors; tensors are on cpu)' % lines[-1].split('(')[1].split()[0]]
+
+
+@pytest.mark.parametrize('separate_out_mask', [False, True])
+def test_the_old_call_site_computes_what_the_new_one_does(cpu_kernel, separate_out_mask):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    renders = [torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(4)]
+    mask_in = torch.rand(1, 2, 8, 8, generator=g, dtype=torch.float64)
+    mask_out = torch.rand(2, 2, 8, 8, generator=g, dtype=torch.float64) if separate_out_mask else None
+    results = []
+    for fn in bench_loss.CALL_SITES.values():
+        l_in, l_out = fn(x, renders[0::2], renders[1::2], mask_in, mask_out)
+        results.append([l_in, l_out, *torch.autograd.grad(l_in.sum() + 2 * l_out.sum(), [x, *renders])])
+    for new, old in zip(*results):
+        torch.testing.assert_close(new, old, rtol=1e-12, atol=1e-12)
 
 #----------------------------------------------------------------------------
 # The link passes: peak memory, side-by-side time, a quiet profiler.
@@ -147,7 +178,8 @@ def test_quiet_profile_drops_kineto_lines_only(capfd, one_thread):
 
 def test_passes_table_reports_memory_and_time_of_both_passes(capfd, one_thread):
     result = CliRunner().invoke(main, ['bench', 'loss', '--blocks', '1', '--profiled-blocks', '1', '--batch', '4',
-                                       '--base', 'demo', '--no-scaling', '--pass-links', '1,2', '--pass-steps', '1'])
+                                       '--base', 'demo', '--no-scaling', '--pass-links', '1,2', '--pass-steps', '1',
+                                       '--no-call-site'])
     assert result.exit_code == 0, result.output
     assert 'USDT' not in capfd.readouterr().err
     lines = result.output.splitlines()
@@ -183,7 +215,7 @@ def test_sizes_reach_the_networks_and_the_header(monkeypatch):
     threads = torch.get_num_threads()
     result = CliRunner().invoke(main, ['bench', 'loss', '--blocks', '1', '--profiled-blocks', '1', '--batch', '4',
                                        '--base', 'demo', '--no-scaling', '--no-passes', '--resolution', '16',
-                                       '--channels', '8', '--w-dim', '96'])
+                                       '--channels', '8', '--w-dim', '96', '--no-call-site'])
     torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
     assert built == [(16, 96, 8)]

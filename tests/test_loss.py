@@ -1,10 +1,13 @@
-"""LinkLoss on the toy networks of every upstream flavour: phases, schedule, gain, D feeding, stats, errors."""
+"""LinkLoss on the toy networks of every upstream flavour: phases, schedule, gain, D feeding, stats, the kernel path
+recorded, errors. The README's promises about the link pass (RNG replay, EMAs, style mixing, EG3D's camera) are in
+test_link_pass_promises.py."""
 
 import json
 
 import pytest
 import torch
 
+from linkgan_plugin import loss as loss_module
 from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.regularizer import link_penalty
 from linkgan_plugin.checks import SpecError
@@ -172,12 +175,29 @@ def test_fake_to_D_off_adds_no_D_pass():
     assert calls == []
 
 
-def test_w_avg_is_not_moved_by_the_link_pass():
-    G, D, loss = make('sg2ada', spec=dict(SPEC, fake_to_D=False))
-    G.mapping.w_avg.fill_(0.25)
-    G.train().requires_grad_(True)
-    loss._accumulate_link(torch.randn(4, G.z_dim), torch.zeros(4, 0), True, None)
-    assert torch.all(G.mapping.w_avg == 0.25)
+@pytest.mark.parametrize('flavour', ['sg2ada', 'sg3', 'eg3d'])
+def test_the_masked_diff_path_is_reported_every_pass_and_logged_once(flavour, monkeypatch, capsys):
+    # Every published figure must say what produced it: the statistic Linkgan/masked_diff/<path> (stats.jsonl)
+    # at every link pass, and one log line per path and reason in the process, however many LinkLoss it makes.
+    monkeypatch.delenv('LINKGAN_KERNEL', raising=False)
+    monkeypatch.setattr(loss_module, '_paths_logged', set())        # As in a fresh process.
+    G, D, loss = make(flavour, spec=dict(SPEC, interval=1, fake_to_D=False), pl_weight=0)
+    batch = batch_for(G, flavour)
+    lines = []
+    for it, kernel in enumerate(['', '', 'ref', 'ref']):
+        if it == 1:
+            G, D, loss = make(flavour, spec=dict(SPEC, interval=1, fake_to_D=False), pl_weight=0)   # Another LinkLoss.
+        if kernel:
+            monkeypatch.setenv('LINKGAN_KERNEL', kernel)
+        stats.latest.clear()
+        call(loss, flavour, 'Gmain', batch, it)
+        assert [name for name in stats.latest if name.startswith('Linkgan/')] == \
+            [f'Linkgan/masked_diff/{kernel or "cpu"}'], it
+        assert stats.latest[f'Linkgan/masked_diff/{kernel or "cpu"}'] == 1
+        lines += [line for line in capsys.readouterr().out.splitlines() if 'masked differences run on' in line]
+    assert lines == ["linkgan: the link term's masked differences run on the fused cpu kernel (cpu tensors; tensors are on cpu)",
+                     "linkgan: the link term's masked differences run on the PyTorch reference (cpu tensors; "
+                     "LINKGAN_KERNEL=ref asks for the PyTorch reference)"]
 
 
 def test_stats_per_link_and_totals():
@@ -224,25 +244,6 @@ def test_eg3d_flavour_reads_the_layout_from_G_not_from_its_mapping_method():
     assert (loss.flavour.z_dim, loss.flavour.w_dim) == (16, 32)
     call(loss, 'eg3d', 'Gmain', batch_for(G, 'eg3d'), 0)
     assert loss._alpha_scale.shape == (32,)
-
-
-@pytest.mark.parametrize('mode', ['frontal', 'sampled'])
-def test_eg3d_link_pass_renders_from_the_spec_camera(mode):
-    # eg3d_camera 'frontal': the link pass renders every sample from the fixed frontal camera (boxes stay on the
-    # face); 'sampled': from the batch's own cameras. The base loss always renders the batch's cameras.
-    G, D, loss = make('eg3d', spec=dict(SPEC, interval=1, eg3d_camera=mode, fake_to_D=False), base=NullBase)
-    cameras = []
-    synthesis = G.synthesis
-    def spy(ws, c, *args, **kwargs):
-        cameras.append(c.detach().clone())
-        return synthesis(ws, c, *args, **kwargs)
-    G.synthesis = spy
-    batch = batch_for(G, 'eg3d')
-    call(loss, 'eg3d', 'Gmain', batch, 0)
-    frontal = frontal_camera(1)[0]
-    assert cameras, 'the link pass rendered nothing'
-    is_frontal = [bool(torch.allclose(c, frontal.expand_as(c))) for c in cameras]
-    assert all(is_frontal) if mode == 'frontal' else not any(is_frontal)
 
 
 @pytest.mark.parametrize('targets', [['image'], ['image', 'image_raw'], ['image', 'image_raw', 'image_depth']])

@@ -25,7 +25,7 @@ CASES = {
     'shared-x1-x2':     (2, 3, 3, 9, 11, False, False, 2, 3),
     'mask-over-batch':  (3, 2, 3, 15, 8, True, True, 1, 2),
     'mask-over-links':  (2, 4, 3, 10, 6, True, True, 2, 1),
-    'two-chunks-mixed': (2, 2, 3, 67, 71, False, True, 1, 2),  # 4757 pixels: more than one CPU chunk of 4096
+    'two-chunks-mixed': (2, 2, 3, 67, 71, False, True, 1, 2),  # 4757 pixels: three tiles of up to 2048 (kPixelTile)
     'big-parallel':     (2, 2, 4, 130, 129, True, False, 2, 2),  # above the CPU kernel's serial threshold
 }
 
@@ -178,8 +178,8 @@ def test_only_requested_gradients_are_computed(kernels):
         grads += torch.autograd.grad(l_in.sum() + 3 * l_out.sum(), [x1g])
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-10)
     ones = torch.ones(2, 3, dtype=torch.float64)
-    gx, gx1, gx2 = kernels['cpu'].masked_diff_bwd(ones, ones, x, x1, x2, mask, False, True, False)
-    assert gx.numel() == 0 and gx2.numel() == 0 and gx1.shape == x1.shape
+    gx, gx1, gx2 = kernels['cpu'].masked_diff_bwd(ones, ones, x, [x1], [x2], mask, None, False, True, False)
+    assert gx.numel() == 0 and gx2 == [] and [g.shape for g in gx1] == [x1.shape]
 
 
 def test_cpu_gradient_buffers_are_reused_only_when_free(kernels):
@@ -251,14 +251,18 @@ def test_python_errors_name_the_argument(arg, shape, match):
 def test_cpp_checks_name_the_tensor(kernels):
     ops = kernels['cpu']
     x, x1, x2, mask = make_case(CASES['links-3'], torch.float32)
-    with pytest.raises(RuntimeError, match='mask must be Float'):
-        ops.masked_diff_fwd(x, x1, x2, mask.double())
+    with pytest.raises(RuntimeError, match='mask_in must be Float'):
+        ops.masked_diff_fwd(x, [x1], [x2], mask.double(), None)
+    with pytest.raises(RuntimeError, match='mask_out must be'):
+        ops.masked_diff_fwd(x, [x1], [x2], mask, mask[:, :, :3])
     with pytest.raises(RuntimeError, match='x2 must be'):
-        ops.masked_diff_fwd(x, x1, x2[:, :, :2], mask)
+        ops.masked_diff_fwd(x, [x1], [x2[:, :, :2]], mask, None)
+    with pytest.raises(RuntimeError, match='each sample of x1 must be dense'):
+        ops.masked_diff_fwd(x, [x1.transpose(3, 4).contiguous().transpose(3, 4)], [x2], mask, None)
     with pytest.raises(RuntimeError, match='grad_out must be'):
-        ops.masked_diff_bwd(torch.ones(2, 3), torch.ones(2, 2), x, x1, x2, mask, True, True, True)
+        ops.masked_diff_bwd(torch.ones(2, 3), torch.ones(2, 2), x, [x1], [x2], mask, None, True, True, True)
     with pytest.raises(RuntimeError, match='x must be float32, float64, float16 or bfloat16'):
-        ops.masked_diff_fwd(x.int(), x1.int(), x2.int(), mask)
+        ops.masked_diff_fwd(x.int(), [x1.int()], [x2.int()], mask, None)
 
 
 def test_impl_argument_is_validated():
@@ -306,11 +310,15 @@ def test_fake_tensor_shapes_for_tracing(kernels):
     # the real kernels.
     from torch._subclasses.fake_tensor import FakeTensorMode
     x, x1, x2, mask = make_case(CASES['mask-over-links'], torch.float32)
-    real = kernels['cpu'].masked_diff_fwd(x, x1, x2, mask)
-    real_grads = kernels['cpu'].masked_diff_bwd(*real, x, x1, x2, mask, True, False, True)
+    x2 = [t.unsqueeze(1) for t in x2.unbind(1)]         # A list of one-link tensors, as the regularizer passes.
+    flat = lambda out: [out[0], *out[1], *out[2]] if len(out) == 3 else list(out)  # noqa: E731
+    real = kernels['cpu'].masked_diff_fwd(x, [x1], x2, mask, mask)
+    real_grads = kernels['cpu'].masked_diff_bwd(*real, x, [x1], x2, mask, mask, True, False, True)
     with FakeTensorMode() as mode:
-        fakes = [mode.from_tensor(t) for t in (x, x1, x2, mask)]
-        fake = kernels['cpu'].masked_diff_fwd(*fakes)
-        fake_grads = kernels['cpu'].masked_diff_bwd(*fake, *fakes, True, False, True)
-    for r, f in zip([*real, *real_grads], [*fake, *fake_grads]):
+        fx, fx1, fmask = (mode.from_tensor(t) for t in (x, x1, mask))
+        fx2 = [mode.from_tensor(t) for t in x2]
+        fake = kernels['cpu'].masked_diff_fwd(fx, [fx1], fx2, fmask, fmask)
+        fake_grads = kernels['cpu'].masked_diff_bwd(*fake, fx, [fx1], fx2, fmask, fmask, True, False, True)
+    assert len(flat(real_grads)) == len(flat(fake_grads)) == 1 + len(x2)
+    for r, f in zip(flat(real) + flat(real_grads), flat(fake) + flat(fake_grads)):
         assert r.shape == f.shape and r.dtype == f.dtype

@@ -158,3 +158,39 @@ def test_semantic_modes(tmp_path):
     assert uni.l_out['image'].item() == pytest.approx(0.0)
     assert mean.l_out['image'].item() == pytest.approx(6.0)
     assert src.l_in['image'].item() == 0
+
+
+def test_the_call_site_reads_renders_in_place_in_one_call_per_output(tmp_path, monkeypatch):
+    # EG3D-like outputs: 'image' contiguous, 'image_raw' a channel slice of a feature render; a semantic 'union'
+    # link, whose L_out mask differs from its L_in mask. The link term must not stack (copy) the renders, must not
+    # copy the slice, and must make one forward and one backward op call per output, with L_out's mask in it.
+    from test_ops_layouts import OpLog
+    monkeypatch.delenv('LINKGAN_KERNEL', raising=False)
+    (tmp_path / 'seg.py').write_text('def segment(x):\n    return (x[:, 0] > 0).long()\n')
+    A = torch.randn(W_DIM, 4 * 6 * 5, dtype=torch.float64, requires_grad=True)
+
+    def synth(ws):
+        feat = (ws[:, 0] @ A).reshape(-1, 4, 6, 5)
+        return {'image': feat[:, 1:] * 2, 'image_raw': feat[:, :3]}
+    spec = {'links': [{'name': 'l', 'axes': '0:2', 'region': {'box': [0, 0, 0.5, 1]}},
+                      {'name': 's', 'axes': '2:3', 'region': {'segmenter': f'{tmp_path}/seg.py:segment', 'classes': [1],
+                                                             'mode': 'union'}}]}
+    ws, p = torch.randn(3, 1, W_DIM, dtype=torch.float64), torch.randn(3, 2, W_DIM, dtype=torch.float64)
+    with OpLog() as log:
+        terms = link_penalty(synth, ws, bound_of(spec), targets=['image', 'image_raw'], noise=p)
+        terms.loss.sum().backward()
+    names = [name for name, _ in log.calls]
+    assert names.count('masked_diff_fwd') == names.count('masked_diff_bwd') == 2
+    tensors = lambda arg: [t for t in (arg if isinstance(arg, (list, tuple)) else [arg]) if torch.is_tensor(t)]  # noqa: E731
+    renders = [name for name, args in log.calls if name in ('stack', 'cat', 'clone', 'contiguous', 'copy_')
+               and any(t.ndim == 4 and t.shape[0] == 3 for t in tensors(args[0]))]
+    assert renders == []                # (RegionMasks stacks its fixed [H, W] masks once: not renders.)
+    for args in log.args_of('masked_diff_fwd'):
+        x, x1, x2, mask_in, mask_out = args
+        assert len(x1) == len(x2) == 2 and mask_out is not None and not torch.equal(mask_in, mask_out)
+    with monkeypatch.context() as m:
+        m.setenv('LINKGAN_KERNEL', 'ref')
+        A.grad, kernel_grad = None, A.grad.clone()
+        want = link_penalty(synth, ws, bound_of(spec), targets=['image', 'image_raw'], noise=p)
+        want.loss.sum().backward()
+    assert torch.allclose(terms.loss, want.loss, rtol=1e-12) and torch.allclose(kernel_grad, A.grad, rtol=1e-10)

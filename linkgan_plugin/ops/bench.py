@@ -1,18 +1,32 @@
 """`linkgan bench kernel`: the fused masked-difference kernel against eager and `torch.compile`, side by side.
 
-For each case (shape x links) and each pass (forward; forward+backward), in one process and one run:
+For each case (shape x links x dtype) and each pass (forward; forward+backward), in one process and one run:
 1. eager: `masked_diff_reference` as written (the ~20-pass PyTorch version);
 2. compiled: `torch.compile(masked_diff_reference)`, steady state (its compile time is reported apart);
 3. fused: `masked_diff(..., impl=<kernel>)`.
-The three are timed round-robin, so that a change in machine load hits all of them alike. Reported: median
-milliseconds, ratios of eager and compiled time to the fused time, and the fused kernel's
-effective bandwidth (the bytes it must move at least, divided by its time) beside the machine's copy
-bandwidth measured in the same run. Forward runs under `torch.no_grad()`; forward+backward asks
-`torch.autograd.grad` for the gradients of x, x1 and x2 of `L_in.sum() + L_out.sum()`.
+Forward runs under `torch.no_grad()`; forward+backward asks `torch.autograd.grad` for the gradients of x, x1 and
+x2 of `L_in.sum() + L_out.sum()`. Images in the case's dtype, masks in the accumulation dtype (fp32; fp64 for
+fp64), as the regularizer passes them, so no implementation pays a mask conversion.
 
-The compile time is the first compiled call minus the steady state; torch keeps compiled graphs in an on-disk
-cache, so it shrinks once a shape has been compiled by any earlier process.
-Ratios, never absolute times, are what to compare across machines; nothing here asserts a speed.
+Timing (`--device`):
+    cpu   host clock around each call; the three round-robin (A B C A B C ...), at least `reps` rounds and more
+          until 1 s has passed; median ms. (The method of the CPU figures in docs/kernel.md.)
+    cuda  CUDA events. One repetition = an L2 flush (a write of twice the L2 size), then `inner` back-to-back calls
+          between two events (ms per call = elapsed / inner); the three round-robin over `reps` repetitions, all
+          enqueued before one synchronisation; median over repetitions. So launch overhead counts only where the
+          GPU would wait for it, and no input is served from a warm L2.
+Reported per row: median ms, eager / fused and compiled / fused, the fused kernel's effective bandwidth (the bytes
+any implementation must move, divided by its time) and its share of the copy bandwidth measured the same way in
+the same run (a device-side copy of a buffer larger than the L2). An implementation that runs out of memory is
+reported as such and the row goes on. Ratios, never absolute times, are what to compare across machines;
+nothing here asserts a speed.
+
+Cases: the defaults (8x3x256x256 and 4x3x1024x1024, links 1 and 4, fp32: the rows docs/kernel.md quotes), or with
+`--training` the training sizes (`training_cases`: batch 32 and 64 at 256x256 and 1024x1024, 1, 2, 4 and 8 links,
+fp32 and fp16; torch.compile on two 4-link batch-32 cases only, as each compile takes tens of seconds).
+`--max-seconds` stops starting cases after that budget (those left out are listed in the JSON); `--plan` prints
+the rows without running anything (as CI does). The JSON records the provenance (doctor.provenance: card,
+compute capability, driver, CUDA, torch, nvcc) and the path masked_diff took (it must be the kernel).
 """
 
 import json
@@ -22,50 +36,52 @@ import time
 import click
 import torch
 
-from linkgan_plugin.ops import build
+from linkgan_plugin.ops import build, paths_run
+from linkgan_plugin.ops.doctor import provenance
 from linkgan_plugin.ops.masked_diff import masked_diff
-from linkgan_plugin.ops.reference import masked_diff_reference
+from linkgan_plugin.ops.reference import accumulation_dtype, masked_diff_reference
 
 DEFAULT_SHAPES = ((8, 3, 256, 256), (4, 3, 1024, 1024))
 DEFAULT_LINKS = (1, 4)
+DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16, 'fp64': torch.float64}
+PASSES = ('fwd', 'fwd+bwd')
 
 #----------------------------------------------------------------------------
+# Cases.
 
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def _median_ms(fn, device, reps, warmup=1):
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+def default_cases(shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, dtypes=('fp32',), compile_=True):
+    """[{'shape', 'links', 'dtype', 'compile'}] of every shape x links x dtype, in that order."""
+    return [dict(shape=tuple(s), links=k, dtype=d, compile=compile_) for s in shapes for k in links for d in dtypes]
 
 
-def copy_bandwidth_gbs(device, nbytes=256 << 20, reps=7):
-    """Measured copy bandwidth (bytes read + bytes written per second) of `dst.copy_(src)`, in GB/s."""
-    src = torch.randn(nbytes // 4, device=device)
-    dst = torch.empty_like(src)
-    ms = _median_ms(lambda: dst.copy_(src), device, reps, warmup=2)
-    return 2 * nbytes / (ms * 1e-3) / 1e9
+def training_cases(compile_=True):
+    """The training sizes, most telling first (what --max-seconds keeps): the two batch-32, 4-link cases with
+    torch.compile (fp32 at 256x256, fp16 at 1024x1024; each compile takes tens of seconds), then every other batch
+    (32, 64) x size (256, 1024) x links (1, 2, 4, 8) x dtype (fp32, fp16) without."""
+    first = [dict(shape=(32, 3, 256, 256), links=4, dtype='fp32', compile=compile_),
+             dict(shape=(32, 3, 1024, 1024), links=4, dtype='fp16', compile=compile_)]
+    rest = [dict(shape=(b, 3, r, r), links=k, dtype=d, compile=False) for b in (32, 64) for r in (256, 1024)
+            for k in (1, 2, 4, 8) for d in ('fp32', 'fp16')]
+    return first + [c for c in rest if {**c, 'compile': compile_} not in first]
+
+
+def plan_rows(cases):
+    """[{'shape', 'links', 'dtype', 'pass_', 'impls'}] a run of `cases` times, in order."""
+    return [dict(shape=list(c['shape']), links=c['links'], dtype=c['dtype'], pass_=p,
+                 impls=['fused', 'eager'] + (['compiled'] if c['compile'] else [])) for c in cases for p in PASSES]
 
 
 def make_inputs(shape, links, device, dtype=torch.float32, seed=0):
-    """x [B, C, H, W]; x1, x2 [B, links, C, H, W]; mask [B, links, H, W] (per-sample soft masks)."""
+    """x [B, C, H, W]; x1, x2 [B, links, C, H, W] (x plus noise) in `dtype`; mask [B, links, H, W] in [0, 1] in the
+    accumulation dtype. Drawn on `device` (a training-size case is gigabytes)."""
     B, C, H, W = shape
-    g = torch.Generator(device='cpu').manual_seed(seed)
-    x = torch.randn(B, C, H, W, generator=g, dtype=dtype).to(device)
-    x1 = (x.cpu().unsqueeze(1) + 0.1 * torch.randn(B, links, C, H, W, generator=g, dtype=dtype)).to(device)
-    x2 = (x.cpu().unsqueeze(1) + 0.1 * torch.randn(B, links, C, H, W, generator=g, dtype=dtype)).to(device)
-    mask = torch.rand(B, links, H, W, generator=g, dtype=dtype).to(device)
-    return x, x1, x2, mask
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(B, C, H, W, generator=g, device=device)
+    x1 = x.unsqueeze(1) + 0.1 * torch.randn(B, links, C, H, W, generator=g, device=device)
+    x2 = x.unsqueeze(1) + 0.1 * torch.randn(B, links, C, H, W, generator=g, device=device)
+    mask = torch.rand(B, links, H, W, generator=g, device=device, dtype=accumulation_dtype(dtype))
+    return x.to(dtype), x1.to(dtype), x2.to(dtype), mask
 
 
 def minimal_bytes(x, x1, x2, mask, backward):
@@ -75,6 +91,72 @@ def minimal_bytes(x, x1, x2, mask, backward):
         return read
     return 2 * read + sum(t.numel() * t.element_size() for t in (x, x1, x2))  # fwd reads + bwd reads + writes
 
+#----------------------------------------------------------------------------
+# Timers.
+
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _host_medians(runners, device, reps, min_seconds=1.0, max_reps=200):
+    """Median ms of each runner on the host clock, round-robin (A B C A B C ...) so that all see the same machine
+    load; at least `reps` rounds, more (up to `max_reps`) until `min_seconds` have passed."""
+    times = {name: [] for name in runners}
+    start, rounds = time.perf_counter(), 0
+    while rounds < reps or (time.perf_counter() - start < min_seconds and rounds < max_reps):
+        for name, fn in runners.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+        rounds += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}, rounds
+
+
+def l2_flusher(device):
+    """A callable that evicts the L2 of CUDA `device`: writes a buffer of twice its size (at least 64 MiB)."""
+    props = torch.cuda.get_device_properties(device)
+    buffer = torch.empty(max(2 * getattr(props, 'L2_cache_size', 0), 64 << 20) // 4, device=device)
+    return lambda: buffer.fill_(0.0)
+
+
+def _cuda_medians(runners, device, reps, inner=3):
+    """Median ms per call of each runner with CUDA events: per repetition an L2 flush, then `inner` back-to-back
+    calls between two events; round-robin over `reps` repetitions, one synchronisation at the end."""
+    flush, pending = l2_flusher(device), []
+    for _ in range(reps):
+        for name, fn in runners.items():
+            flush()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(inner):
+                fn()
+            end.record()
+            pending.append((name, start, end))
+    torch.cuda.synchronize(device)
+    times = {name: [] for name in runners}
+    for name, start, end in pending:
+        times[name].append(start.elapsed_time(end) / inner)
+    return {name: statistics.median(ts) for name, ts in times.items()}, reps
+
+
+def copy_bandwidth_gbs(device, nbytes=256 << 20, reps=7):
+    """Measured copy bandwidth (bytes read + bytes written per second) of `dst.copy_(src)`, in GB/s, timed as the
+    cases are on that device (for CUDA the buffer is at least four times the L2)."""
+    device = torch.device(device)
+    if device.type == 'cuda':
+        l2 = getattr(torch.cuda.get_device_properties(device), 'L2_cache_size', 0)
+        nbytes = max(nbytes, 4 * l2)
+    src = torch.randn(nbytes // 4, device=device)
+    dst = torch.empty_like(src)
+    copy = {'copy': lambda: dst.copy_(src)}
+    copy['copy']()
+    ms = (_cuda_medians(copy, device, reps) if device.type == 'cuda' else _host_medians(copy, device, reps))[0]['copy']
+    return 2 * nbytes / (ms * 1e-3) / 1e9
+
+#----------------------------------------------------------------------------
+# One case.
 
 def _forward(fn, x, x1, x2, mask):
     def run():
@@ -92,95 +174,112 @@ def _forward_backward(fn, x, x1, x2, mask):
     return run
 
 
-def _interleaved_medians(runners, device, reps, min_seconds=1.0, max_reps=200):
-    """Median ms of each runner, timed round-robin (A B C A B C ...) so that all see the same machine load.
+def _out_of_memory(error):
+    return isinstance(error, torch.cuda.OutOfMemoryError) or 'out of memory' in str(error).lower()
 
-    At least `reps` rounds, and more (up to `max_reps`) until `min_seconds` have passed: fast cases get many
-    samples, so that a few rounds stalled by other processes on a shared machine do not move the median.
-    """
-    times = {name: [] for name in runners}
-    start = time.perf_counter()
-    rounds = 0
-    while rounds < reps or (time.perf_counter() - start < min_seconds and rounds < max_reps):
-        for name, fn in runners.items():
-            t0 = time.perf_counter()
-            fn()
+
+def _runners(case, pass_, inputs, kernel, device):
+    """{impl: callable} of a row that ran once each (warm-up; compiled: compiles), and {impl: compile s or 'oom'}."""
+    make = _forward_backward if pass_ == 'fwd+bwd' else _forward
+    fns = {'fused': lambda *a: masked_diff(*a, impl=kernel), 'eager': masked_diff_reference}
+    if case['compile']:
+        torch._dynamo.reset()  # Compile time per case, not amortised over earlier cases.
+        fns['compiled'] = torch.compile(masked_diff_reference, dynamic=False)
+    runners, notes = {}, {}
+    for name, fn in fns.items():
+        runner = make(fn, *inputs)
+        t0 = time.perf_counter()
+        try:
+            runner()
             _sync(device)
-            times[name].append((time.perf_counter() - t0) * 1e3)
-        rounds += 1
-    return {name: statistics.median(ts) for name, ts in times.items()}, rounds
+        except RuntimeError as e:
+            if not _out_of_memory(e):
+                raise
+            notes[name] = 'oom'
+            torch.cuda.empty_cache()
+            continue
+        notes[name] = time.perf_counter() - t0
+        runners[name] = runner
+    return runners, notes
 
 
-def run_benchmark(device='cpu', shapes=DEFAULT_SHAPES, links=DEFAULT_LINKS, reps=7, compile_=True, log=print):
-    """Runs every case; returns a dict (the JSON report)."""
+def row_of(case, pass_, medians, first_s, nbytes, copy_gbs, rounds):
+    """The report row of one case and pass from the timings: medians {impl: ms} (an impl missing: it ran out of
+    memory), first_s {impl: s of the first call, or 'oom'}, nbytes (minimal_bytes), copy_gbs of the run."""
+    row = dict(shape=list(case['shape']), links=case['links'], dtype=case['dtype'], pass_=pass_, rounds=rounds,
+               oom=sorted(name for name, s in first_s.items() if s == 'oom'))
+    for name, ms in medians.items():
+        row[f'{name}_ms'] = ms
+    if 'compiled_ms' in row:
+        row['compile_s'] = max(0.0, first_s['compiled'] - row['compiled_ms'] / 1e3)
+    if 'fused_ms' in row:
+        row['fused_gbs'] = nbytes / (row['fused_ms'] * 1e-3) / 1e9
+        row['fused_of_copy'] = row['fused_gbs'] / copy_gbs
+        for name in ('eager', 'compiled'):
+            if f'{name}_ms' in row:
+                row[f'{name}_over_fused'] = row[f'{name}_ms'] / row['fused_ms']
+    return row
+
+
+def _measure_case(case, kernel, device, reps, copy_gbs):
+    inputs = make_inputs(case['shape'], case['links'], device, DTYPES[case['dtype']])
+    rows = []
+    for pass_ in PASSES:
+        runners, first_s = _runners(case, pass_, inputs, kernel, device)
+        timer = _cuda_medians if device.type == 'cuda' else _host_medians
+        medians, rounds = timer(runners, device, reps) if runners else ({}, 0)
+        rows.append(row_of(case, pass_, medians, first_s, minimal_bytes(*inputs, pass_ == 'fwd+bwd'), copy_gbs, rounds))
+        del runners
+    return rows
+
+#----------------------------------------------------------------------------
+
+def run_benchmark(device='cpu', cases=None, reps=7, max_seconds=None, log=print):
+    """Runs `cases` (default_cases()) on `device`; returns the JSON report: provenance, copy_gbs, rows, the cases
+    left out by `max_seconds`, and the masked_diff paths that ran (kernel or reference, why)."""
     device = torch.device(device)
     kernel = 'cuda' if device.type == 'cuda' else 'cpu'
     if build.load_extension(kernel) is None:
         raise click.ClickException(f'the {kernel} kernel did not build: {build.build_error(kernel)}')
-    report = dict(device=str(device), torch=torch.__version__, threads=torch.get_num_threads(), kernel=kernel, reps=reps,
-                  copy_gbs=copy_bandwidth_gbs(device), rows=[])
-    log(f'device {device}, torch {torch.__version__}, {report["threads"]} threads; measured copy bandwidth {report["copy_gbs"]:.1f} GB/s')
+    cases = default_cases() if cases is None else cases
+    report = dict(provenance(device), kernel=kernel, reps=reps, copy_gbs=copy_bandwidth_gbs(device), rows=[],
+                  left_out=[], timing='cuda events, L2 flushed' if device.type == 'cuda' else 'host clock')
+    log(f'{report["card"]} ({device}), torch {torch.__version__}, CUDA {report["cuda"]}, {report["threads"]} CPU threads; '
+        f'{report["timing"]}; measured copy bandwidth {report["copy_gbs"]:.1f} GB/s')
     log(format_header())
-    fused = lambda *a: masked_diff(*a, impl=kernel)  # noqa: E731
-    for shape in shapes:
-        for n_links in links:
-            inputs = make_inputs(shape, n_links, device)
-            for backward in (False, True):
-                make = _forward_backward if backward else _forward
-                row = dict(shape=list(shape), links=n_links, pass_='fwd+bwd' if backward else 'fwd')
-                runners = dict(fused=make(fused, *inputs), eager=make(masked_diff_reference, *inputs))
-                if compile_:
-                    torch._dynamo.reset()  # Compile time per case, not amortised over earlier cases.
-                    runners['compiled'] = make(torch.compile(masked_diff_reference, dynamic=False), *inputs)
-                    t0 = time.perf_counter()
-                    runners['compiled']()  # Compiles.
-                    _sync(device)
-                    first_ms = (time.perf_counter() - t0) * 1e3
-                for fn in runners.values():  # Warm-up: caches, allocator, first-call work.
-                    fn()
-                _sync(device)
-                medians, row['rounds'] = _interleaved_medians(runners, device, reps)
-                row['fused_ms'], row['eager_ms'] = medians['fused'], medians['eager']
-                if compile_:
-                    row['compiled_ms'] = medians['compiled']
-                    row['compile_s'] = max(0.0, first_ms - row['compiled_ms']) / 1e3
-                row['fused_gbs'] = minimal_bytes(*inputs, backward) / (row['fused_ms'] * 1e-3) / 1e9
-                row['fused_of_copy'] = row['fused_gbs'] / report['copy_gbs']
-                row['eager_over_fused'] = row['eager_ms'] / row['fused_ms']
-                if compile_:
-                    row['compiled_over_fused'] = row['compiled_ms'] / row['fused_ms']
-                report['rows'].append(row)
-                log(format_row(row))
-                del runners
-            del inputs
+    start, before = time.perf_counter(), paths_run()
+    for case in cases:
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            report['left_out'].append({**case, 'shape': list(case['shape'])})
+            continue
+        for row in _measure_case(case, kernel, device, reps, report['copy_gbs']):
+            report['rows'].append(row)
+            log(format_row(row))
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+    report['paths'] = [dict(device=d, path=p, reason=r, calls=n) for (d, p, r), n in paths_run(since=before).items()]
+    if report['left_out']:
+        log(f'# {len(report["left_out"])} case(s) left out after --max-seconds {max_seconds}')
     return report
 
 
 def format_header():
-    return ('| shape | links | pass | eager ms | compiled ms (compile s) | fused ms | eager/fused | compiled/fused | fused GB/s (of copy) |\n'
-            '|---|---|---|---|---|---|---|---|---|')
+    return ('| shape | links | dtype | pass | eager ms | compiled ms (compile s) | fused ms | eager/fused | compiled/fused | '
+            'fused GB/s (of copy) |\n|---|---|---|---|---|---|---|---|---|---|')
 
 
 def format_row(r):
     shape = 'x'.join(str(s) for s in r['shape'])
-    compiled = f"{r['compiled_ms']:.2f} ({r['compile_s']:.1f})" if 'compiled_ms' in r else '-'
-    ratio_c = f"{r['compiled_over_fused']:.2f}x" if 'compiled_over_fused' in r else '-'
-    return (f"| {shape} | {r['links']} | {r['pass_']} | {r['eager_ms']:.2f} | {compiled} | {r['fused_ms']:.2f} | "
-            f"{r['eager_over_fused']:.2f}x | {ratio_c} | {r['fused_gbs']:.1f} ({100 * r['fused_of_copy']:.0f}%) |")
+    ms = lambda name: f"{r[name + '_ms']:.2f}" if name + '_ms' in r else ('OOM' if name in r['oom'] else '-')  # noqa: E731
+    ratio = lambda name: f"{r[name + '_over_fused']:.2f}x" if name + '_over_fused' in r else '-'  # noqa: E731
+    compiled = f"{ms('compiled')} ({r['compile_s']:.1f})" if 'compile_s' in r else ms('compiled')
+    bandwidth = f"{r['fused_gbs']:.1f} ({100 * r['fused_of_copy']:.0f}%)" if 'fused_gbs' in r else '-'
+    return (f"| {shape} | {r['links']} | {r['dtype']} | {r['pass_']} | {ms('eager')} | {compiled} | {ms('fused')} | "
+            f"{ratio('eager')} | {ratio('compiled')} | {bandwidth} |")
 
 #----------------------------------------------------------------------------
 
-@click.command('kernel')
-@click.option('--device', default=None, help="'cpu' or 'cuda' (default: cuda when available, else cpu).")
-@click.option('--reps', type=click.IntRange(1, 1000), default=7, show_default=True, help='Minimum timed rounds per case (median; fast cases run more, for at least 1 s).')
-@click.option('--no-compile', is_flag=True, help='Skip the torch.compile column (saves its compile time).')
-@click.option('--quick', is_flag=True, help='Only the smaller shape (8x3x256x256).')
-@click.option('--shape', 'shapes', multiple=True, metavar='BxCxHxW', help='Image shape (repeatable; replaces the defaults).')
-@click.option('--links', 'links', type=click.IntRange(1, 64), multiple=True, help='Links per case (repeatable; default 1 and 4).')
-@click.option('--threads', type=click.IntRange(1, 1024), default=None, help='CPU threads for all three (default: torch.get_num_threads()).')
-@click.option('--json', 'json_path', type=click.Path(dir_okay=False, writable=True), default=None, help='Also write the report as JSON.')
-def bench_kernel_command(device, reps, no_compile, quick, shapes, links, threads, json_path):
-    """Fused masked-difference kernel vs eager and torch.compile, forward and forward+backward."""
+def _parse_shapes(shapes):
     parsed = []
     for text in shapes:
         try:
@@ -190,17 +289,46 @@ def bench_kernel_command(device, reps, no_compile, quick, shapes, links, threads
         if len(dims) != 4 or min(dims) < 1:
             raise click.BadParameter(f'expected BxCxHxW with positive integers, got {text!r}', param_hint='--shape')
         parsed.append(dims)
-    if quick and parsed:
-        raise click.UsageError('--quick and --shape are mutually exclusive')
+    return parsed
+
+
+@click.command('kernel')
+@click.option('--device', default=None, help="'cpu' or 'cuda' (default: cuda when available, else cpu).")
+@click.option('--reps', type=click.IntRange(1, 1000), default=7, show_default=True, help='Minimum timed rounds per case (median; on the CPU fast cases run more, for at least 1 s).')
+@click.option('--no-compile', is_flag=True, help='Skip the torch.compile column (saves its compile time).')
+@click.option('--quick', is_flag=True, help='Only the smaller shape (8x3x256x256).')
+@click.option('--training', is_flag=True, help='The training sizes (batch 32 and 64, 256 and 1024 px, 1-8 links, fp32 and fp16).')
+@click.option('--shape', 'shapes', multiple=True, metavar='BxCxHxW', help='Image shape (repeatable; replaces the defaults).')
+@click.option('--links', 'links', type=click.IntRange(1, 64), multiple=True, help='Links per case (repeatable; default 1 and 4).')
+@click.option('--dtype', 'dtypes', type=click.Choice(list(DTYPES)), multiple=True, help='Image dtype (repeatable; default fp32).')
+@click.option('--threads', type=click.IntRange(1, 1024), default=None, help='CPU threads for all three (default: torch.get_num_threads()).')
+@click.option('--max-seconds', type=click.FloatRange(min=0), default=None, help='Start no case after this many seconds (the rest are listed as left out).')
+@click.option('--plan', 'plan_only', is_flag=True, help='Print the rows a run would time and exit (runs nothing).')
+@click.option('--json', 'json_path', type=click.Path(dir_okay=False, writable=True), default=None, help='Also write the report as JSON.')
+def bench_kernel_command(device, reps, no_compile, quick, training, shapes, links, dtypes, threads, max_seconds,
+                         plan_only, json_path):
+    """Fused masked-difference kernel vs eager and torch.compile, forward and forward+backward."""
+    parsed = _parse_shapes(shapes)
+    if sum(map(bool, (quick, parsed, training))) > 1:
+        raise click.UsageError('--quick, --shape and --training are mutually exclusive')
+    if training:
+        cases = training_cases(compile_=not no_compile)
+    else:
+        cases = default_cases(tuple(parsed) or (DEFAULT_SHAPES[:1] if quick else DEFAULT_SHAPES), tuple(links) or DEFAULT_LINKS,
+                              tuple(dtypes) or ('fp32',), compile_=not no_compile)
+    if plan_only:
+        for row in plan_rows(cases):
+            click.echo(f"plan: {'x'.join(map(str, row['shape']))} links {row['links']} {row['dtype']} {row['pass_']}: "
+                       f"{', '.join(row['impls'])}")
+        return
     if device is None:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise click.BadParameter('CUDA is not available in this torch', param_hint='--device')
     if threads is not None:
         torch.set_num_threads(threads)  # This benchmark process only.
-    shapes = tuple(parsed) or (DEFAULT_SHAPES[:1] if quick else DEFAULT_SHAPES)
-    report = run_benchmark(device, shapes=shapes, links=tuple(links) or DEFAULT_LINKS, reps=reps, compile_=not no_compile,
-                           log=lambda line: click.echo(line if line.startswith('|') else f'# {line}'))
+    report = run_benchmark(device, cases=cases, reps=reps, max_seconds=max_seconds,
+                           log=lambda line: click.echo(line if line.startswith(('|', '#')) else f'# {line}'))
     if json_path:
         with open(json_path, 'w', encoding='utf-8') as f:
             json.dump(report, f, indent=2)

@@ -1,12 +1,15 @@
 """`linkgan doctor`: what the masked-difference kernel will run on here, and why.
 
 Reports, in order: 1. versions (Python, torch, CUDA, nvcc, ninja, the C++ compiler); 2. where the kernel
-sources and the build cache are; 3. for each device present, which path `masked_diff(impl='auto')` takes and
-why; 4. unless --no-build, builds (or loads from the cache) each kernel it would use, with the time taken and a
-check against the reference. Always exits 0: it is a report, not a test.
+sources and the build cache are (and, with a GPU, the arch list and compute capabilities in the CUDA cache key);
+3. for each device present, which path `masked_diff(impl='auto')` takes and why; 4. unless --no-build, builds (or
+loads from the cache) each kernel it would use, with the time taken and a check against the reference. Exits 0
+(it is a report, not a test) unless --strict and a kernel it would use failed to build or to match.
+`provenance(device)` is what benchmarks record beside their figures.
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -22,7 +25,9 @@ from linkgan_plugin.ops.reference import masked_diff_reference
 #----------------------------------------------------------------------------
 
 def _tool_version(command, pick='first'):
-    """First (or last) non-empty line of `command --version`, or a note when it is missing or fails."""
+    """The first non-empty line of `command --version` (pick='first'), the last one ('last'), or the first that
+    says 'release' (nvcc's: 'Cuda compilation tools, release 13.0, V13.0.88'; else the last); a note when the tool
+    is missing or fails."""
     exe = shutil.which(command[0])
     if exe is None:
         return 'not found'
@@ -33,7 +38,9 @@ def _tool_version(command, pick='first'):
     lines = [line.strip() for line in (out.stdout + out.stderr).splitlines() if line.strip()]
     if not lines:
         return f'{exe}: no output'
-    return f"{lines[0] if pick == 'first' else lines[-1]}  ({exe})"
+    release = [line for line in lines if 'release' in line]
+    line = lines[0] if pick == 'first' else release[0] if pick == 'release' and release else lines[-1]
+    return f'{line}  ({exe})'
 
 
 def collect_versions():
@@ -47,10 +54,50 @@ def collect_versions():
         ('torch', f'{torch.__version__} ({torch.get_num_threads()} CPU threads)'),
         ('torch CUDA', cuda),
         ('GPUs', gpu),
-        ('nvcc', _tool_version(['nvcc', '--version'], pick='last')),
+        ('nvcc', _tool_version(['nvcc', '--version'], pick='release')),
         ('ninja', _tool_version(['ninja', '--version'])),
         ('C++ compiler', _tool_version([os.environ.get('CXX', 'c++'), '--version'])),
     ]
+
+
+def gpu_driver():
+    """The NVIDIA driver version (`nvidia-smi`), else torch's CUDA driver API version, else 'unknown'."""
+    smi = shutil.which('nvidia-smi')
+    if smi:
+        try:
+            out = subprocess.run([smi, '--query-gpu=driver_version', '--format=csv,noheader'], capture_output=True,
+                                 text=True, timeout=30)
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    api = getattr(torch._C, '_cuda_getDriverVersion', None)
+    return f'CUDA driver API {api() // 1000}.{api() % 1000 // 10}' if api and torch.cuda.is_available() else 'unknown'
+
+
+def _cpu_name():
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        return names[0] if names else platform.processor() or platform.machine()
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
+def provenance(device):
+    """What produced a figure on `device` ('cpu', 'cuda', 'cuda:N'): a dict of the card (name, compute capability,
+    SMs, L2 MiB, memory GiB) or the CPU (name, torch threads), driver, torch's CUDA, torch, nvcc, Python."""
+    device = torch.device(device)
+    out = dict(device=str(device), torch=torch.__version__, cuda=torch.version.cuda, python=sys.version.split()[0],
+               nvcc=_tool_version(['nvcc', '--version'], pick='release'), threads=torch.get_num_threads(), cpu=_cpu_name())
+    if device.type == 'cuda':
+        props = torch.cuda.get_device_properties(device)
+        out.update(card=props.name, capability=f'{props.major}.{props.minor}', sms=props.multi_processor_count,
+                   l2_mb=getattr(props, 'L2_cache_size', 0) / 2**20, memory_gb=props.total_memory / 2**30,
+                   driver=gpu_driver())
+    else:
+        out.update(card=out['cpu'], driver=None)
+    return out
 
 
 def self_check(device):
@@ -66,18 +113,8 @@ def self_check(device):
 
 #----------------------------------------------------------------------------
 
-@click.command('doctor')
-@click.option('--no-build', is_flag=True, help='Report only; do not build or load the kernels.')
-@click.option('--verbosity', type=click.Choice(build.VERBOSITIES), default=None,
-              help='Build output (default: $LINKGAN_VERBOSITY, else brief).')
-def doctor_command(no_build, verbosity):
-    """Versions, the kernel path masked_diff would take and why; builds the kernel and times it."""
-    echo = click.echo
-    echo('linkgan doctor: masked-difference kernel')
-    echo('\nVersions')
-    for name, value in collect_versions():
-        echo(f'  {name:<13} {value}')
-
+def _report_files(echo):
+    """Sources, cache root, CUDA arch key and LINKGAN_* settings; returns the source directory (None: missing)."""
     echo('\nFiles')
     try:
         src = build.source_dir()
@@ -86,11 +123,19 @@ def doctor_command(no_build, verbosity):
         src = None
         echo(f'  sources       MISSING: {e}')
     echo(f'  cache root    {build.cache_root()}  (set LINKGAN_CACHE_DIR to move it)')
-    env = {k: os.environ[k] for k in ('LINKGAN_KERNEL', 'LINKGAN_VERBOSITY', 'LINKGAN_CACHE_DIR', 'LINKGAN_BUILD_TIMEOUT', 'LINKGAN_CPU_GRAD_POOL') if k in os.environ}
+    if torch.cuda.is_available():
+        arch_list, capabilities = build.cuda_arch_key()
+        echo(f'  CUDA archs    {arch_list or "TORCH_CUDA_ARCH_LIST unset"}; visible GPUs '
+             f'{", ".join(".".join(map(str, c)) for c in capabilities)} (both in the cuda cache key)')
+    env = {k: os.environ[k] for k in ('LINKGAN_KERNEL', 'LINKGAN_VERBOSITY', 'LINKGAN_CACHE_DIR', 'LINKGAN_BUILD_TIMEOUT',
+                                      'LINKGAN_CPU_GRAD_POOL', 'TORCH_CUDA_ARCH_LIST') if k in os.environ}
     echo(f'  environment   {env or "no LINKGAN_* settings"}')
+    return src
 
+
+def _report_paths(echo, devices):
+    """{device: path masked_diff(impl='auto') takes}, each printed with its reason."""
     echo('\nKernel path for masked_diff(impl="auto")')
-    devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     plan = {}
     for device in devices:
         x = torch.empty(1, 1, 1, 1, device=device)
@@ -103,24 +148,53 @@ def doctor_command(no_build, verbosity):
     if not torch.cuda.is_available():
         why = 'this torch has no CUDA' if torch.version.cuda is None else 'no GPU visible'
         echo(f'  cuda  tensors -> n/a   ({why}; the CUDA source can still be compile-checked with nvcc)')
+    return plan
 
-    if no_build or src is None:
-        echo('\nBuild: skipped' + (' (--no-build)' if no_build else ' (no sources)'))
-        return
+
+def _build_and_check(echo, plan, verbosity):
+    """Builds (or loads) each kernel of `plan` and checks it against the reference; returns the kinds that failed."""
     echo('\nBuild')
-    for device in devices:
-        if plan[device] not in ('cpu', 'cuda'):
-            echo(f'  {device:<5} nothing to build (path is {plan[device]})')
+    failed = []
+    for device, kind in plan.items():
+        if kind not in ('cpu', 'cuda'):
+            echo(f'  {device:<5} nothing to build (path is {kind})')
             continue
-        kind = plan[device]
         echo(f'  {kind:<5} build dir {build.build_dir(kind)}')
         t0 = time.perf_counter()
         ops = build.load_extension(kind, verbosity)
         seconds = time.perf_counter() - t0
         if ops is None:
-            echo(f'  {kind:<5} FAILED after {seconds:.1f} s; masked_diff falls back to the reference. Cause: {build.build_error(kind)}')
+            echo(f'  {kind:<5} FAILED after {seconds:.1f} s: impl=\'auto\' falls back to the reference (one warning), '
+                 f'impl=\'{kind}\' / LINKGAN_KERNEL={kind} raise. Cause: {build.build_error(kind)}')
+            failed.append(kind)
             continue
         echo(f'  {kind:<5} ready in {seconds:.1f} s (a cold build takes seconds to a minute; a cached load ~0.1 s)')
-        echo(f'  {kind:<5} self-check vs reference: max relative difference {self_check(device):.1e}')
+        rel = self_check(device)
+        echo(f'  {kind:<5} self-check vs reference: max relative difference {rel:.1e}')
+        if not rel < 1e-4:
+            failed.append(kind)
+    return failed
+
+
+@click.command('doctor')
+@click.option('--no-build', is_flag=True, help='Report only; do not build or load the kernels.')
+@click.option('--verbosity', type=click.Choice(build.VERBOSITIES), default=None,
+              help='Build output (default: $LINKGAN_VERBOSITY, else brief).')
+@click.option('--strict', is_flag=True, help='Exit 1 when a kernel it would use failed to build or to match the reference.')
+def doctor_command(no_build, verbosity, strict):
+    """Versions, the kernel path masked_diff would take and why; builds the kernel and times it."""
+    echo = click.echo
+    echo('linkgan doctor: masked-difference kernel')
+    echo('\nVersions')
+    for name, value in collect_versions():
+        echo(f'  {name:<13} {value}')
+    src = _report_files(echo)
+    plan = _report_paths(echo, ['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
+    if no_build or src is None:
+        echo('\nBuild: skipped' + (' (--no-build)' if no_build else ' (no sources)'))
+        return
+    failed = _build_and_check(echo, plan, verbosity)
+    if strict and failed:
+        raise click.ClickException(f'kernel(s) {", ".join(failed)} failed (see above)')
 
 #----------------------------------------------------------------------------

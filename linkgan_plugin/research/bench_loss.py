@@ -32,6 +32,14 @@ torch's allocator, with its time), summed in time order, the peak above what was
 caching and everything else); on a GPU, torch.cuda.max_memory_allocated. Steps are measured after warm-up steps,
 so Adam's state and the gradient buffers already exist.
 
+Then the call site of the masked-difference op (`measure_call_site`, `--call-site`): `regularizer.masked_terms` (the
+renders passed as they are, one op call per output) against the call site before it (`legacy_masked_terms`: the
+renders copied into [B, K, C, H, W] by torch.stack, a second full call when L_out's mask differs, each call's
+unused output given a zero gradient), side by side in one run: the forward and backward of the link term's masked
+differences on renders of the link pass's size (leaves that require grad), 1, 2 and 4 links, with one mask and with
+a separate L_out mask (semantic 'union' / 'mean' links); median time of alternating steps and peak memory.
+The last line says which masked_diff implementation ran (`masked_diff ran on: ...`; 'ref' is the PyTorch reference).
+
 torch.profiler's own log lines (kineto prints `USDT: ... profiler_start` / `profiler_stop` on the C-level stderr
 when a profiler starts and stops; KINETO_LOG_LEVEL only counts when set before the first profiler of the process)
 are kept out of the output: `quiet_profile` sends file descriptor 2 to /dev/null around start and stop only.
@@ -48,8 +56,10 @@ import click
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from linkgan_plugin import regularizer
 from linkgan_plugin.demo import settings as demo
 from linkgan_plugin.demo.data import SceneStream
+from linkgan_plugin.ops import masked_diff, paths_run
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.loop import build_loss, ToyTrainer
 
@@ -367,6 +377,83 @@ def measure_passes(num_links, steps=4, warmup=1, settings=None, seed=0, base='de
     return out
 
 
+#----------------------------------------------------------------------------
+# The call site of the masked-difference op, before and after issue 31.
+
+def legacy_masked_terms(x, x1, x2, mask_in, mask_out=None):
+    """The call site as it was before issue 31, kept for this bench's side-by-side only (same arguments and results
+    as regularizer.masked_terms): the K renders copied into [batch, K, C, H, W] by torch.stack, and when L_out's
+    mask differs a second full call, each call's unused output given a zero gradient (as the old autograd node
+    materialised one), so every backward writes all three gradients."""
+    x1, x2 = torch.stack(list(x1), dim=1), torch.stack(list(x2), dim=1)
+    if mask_out is None or mask_out is mask_in:
+        return masked_diff(x, x1, x2, mask_in)
+    l_in, unused_out = masked_diff(x, x1, x2, mask_in)
+    unused_in, l_out = masked_diff(x, x1, x2, mask_out)
+    return l_in + 0 * unused_out, l_out + 0 * unused_in
+
+
+CALL_SITES = {'new': regularizer.masked_terms, 'old': legacy_masked_terms}
+
+
+def measure_call_site(num_links, steps=5, settings=None, seed=0, device='cpu'):
+    """Time and peak memory of the link term's masked differences, forward and backward, at each call site.
+
+    Renders like the link pass's (batch_gpu // 2 samples of [3, resolution, resolution], leaves that require
+    grad), K = num_links links, masks [1, K, H, W] ('one mask') or with a separate [samples, K, H, W] L_out mask
+    ('mask_out'). The two call sites alternate for `steps` timed steps after a warm-up, then one step of each runs
+    under peak_memory. Returns {mask kind: {call site: {'wall': [s], 'cpu': [s], 'peak': bytes}}}.
+    """
+    settings = {**demo.DEMO_DEFAULTS, **(settings or {})}
+    n, R = max(1, settings['batch'] // 2), settings['resolution']
+    g = torch.Generator().manual_seed(seed)
+    leaf = lambda: torch.randn(n, 3, R, R, generator=g).to(device).requires_grad_(True)  # noqa: E731
+    x, x1, x2 = leaf(), [leaf() for _ in range(num_links)], [leaf() for _ in range(num_links)]
+    mask_in = torch.rand(1, num_links, R, R, generator=g).to(device)
+    out = {}
+    for kind, mask_out in (('one mask', None), ('mask_out', torch.rand(n, num_links, R, R, generator=g).to(device))):
+        def step(name):
+            l_in, l_out = CALL_SITES[name](x, x1, x2, mask_in, mask_out)
+            torch.autograd.grad(l_in.sum() + l_out.sum(), [x, *x1, *x2])
+        times = {name: {'wall': [], 'cpu': []} for name in CALL_SITES}
+        for i in range(steps + 1):
+            for name in (CALL_SITES if i % 2 == 0 else list(CALL_SITES)[::-1]):
+                t, c = _clock(device)
+                step(name)
+                t1, c1 = _clock(device)
+                if i:                                       # The first round warms up.
+                    times[name]['wall'].append(t1 - t)
+                    times[name]['cpu'].append(c1 - c)
+        out[kind] = {name: {**times[name], 'peak': peak_memory(lambda: step(name), device)} for name in CALL_SITES}
+    return out
+
+
+def _print_call_site(links, steps, settings, device):
+    full = {**demo.DEMO_DEFAULTS, **(settings or {})}
+    click.echo('')
+    click.echo(f'call site of the masked-difference op (regularizer.masked_terms, new) against the one before it '
+               f'(old: torch.stack of the renders, a second call for a separate L_out mask, zero gradients written): '
+               f'forward + backward on {max(1, full["batch"] // 2)} x 3 x {full["resolution"]}^2 renders, medians of '
+               f'{steps} alternating steps; peak memory above the start')
+    click.echo(f'  {"links":>5s} {"L_out mask":>10s} {"new ms":>8s} {"old ms":>8s} {"new/old wall":>12s} {"cpu":>5s} '
+               f'{"new MB":>7s} {"old MB":>7s} {"new/old MB":>10s}')
+    for k in links:
+        for kind, r in measure_call_site(k, steps=steps, settings=settings, device=device).items():
+            wall = {name: statistics.median(r[name]['wall']) for name in r}
+            cpu = {name: statistics.median(r[name]['cpu']) for name in r}
+            mb = {name: r[name]['peak'] / 2**20 for name in r}
+            click.echo(f'  {k:5d} {kind:>10s} {wall["new"] * 1e3:8.2f} {wall["old"] * 1e3:8.2f} '
+                       f'{wall["new"] / wall["old"]:12.3f} {cpu["new"] / cpu["old"]:5.3f} {mb["new"]:7.3f} '
+                       f'{mb["old"]:7.3f} {mb["new"] / mb["old"] if mb["old"] else float("nan"):10.3f}')
+
+
+def print_paths_run(before):
+    """'masked_diff ran on: <path> (<calls> calls on <device> tensors; <reason>)' for each implementation that ran
+    since `before` (ops.paths_run()); path 'ref' is the PyTorch reference."""
+    for (device, path, reason), calls in paths_run(since=before).items():
+        click.echo(f'masked_diff ran on: {path} ({calls} calls on {device} tensors; {reason})')
+
+
 def per_link_iteration(r, path):
     """Seconds of a label path per profiled link iteration (0 when it did not run)."""
     n = r['link_iterations']
@@ -458,6 +545,8 @@ def _link_counts(ctx, param, value):
 @click.option('--pass-steps', type=click.IntRange(min=1), default=4, show_default=True,
               help='Timed link steps per pass and link count (after a warm-up step; steps with a lazy '
                    'regularization phase due are not timed).')
+@click.option('--call-site/--no-call-site', default=True, show_default=True,
+              help='Also compare the call site of the masked-difference op with the one before it (1, 2, 4 links).')
 @click.option('--device', default='cpu', show_default=True,
               help='Where the networks train: cpu, cuda or cuda:N (times wait for the device to finish).')
 @click.option('--resolution', type=click.Choice(['16', '32', '64', '128', '256', '512']), default=None,
@@ -469,9 +558,10 @@ def _link_counts(ctx, param, value):
 @click.option('--w-dim', type=click.IntRange(min=64), default=None,
               help='Width of w (default: the demo\'s 64; at least 64, the four quadrant links\' 16 axes each).')
 def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling, passes, pass_links, pass_steps,
-                       device, resolution, channels, w_dim):
+                       call_site, device, resolution, channels, w_dim):
     """Time training steps with the base loss and with LinkLoss, side by side."""
     device = checked_device(device)
+    paths_before = paths_run()
     if threads:
         torch.set_num_threads(threads)
     sizes = {'batch': batch, 'resolution': resolution, 'channels': channels, 'w_dim': w_dim}
@@ -505,6 +595,9 @@ def bench_loss_command(blocks, profiled_blocks, batch, threads, bases, scaling, 
     if passes:
         _print_passes([measure_passes(k, steps=pass_steps, settings=settings, device=device) for k in pass_links],
                       pass_steps)
+    if call_site:
+        _print_call_site((1, 2, 4), max(pass_steps, 5), settings, device)
+    print_paths_run(paths_before)
 
 
 def checked_device(name):
