@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from linkgan_plugin.research import bench_loss
-from linkgan_plugin.research.bench_loss import D_PASS_FAKES, LINK_PASS, RENDERS
+from linkgan_plugin.workflows import bench_loss
+from linkgan_plugin.workflows.bench_loss import D_PASS_FAKES, LINK_PASS, RENDERS
 from linkgan_plugin.cli import main
 
 G_FAKES = LINK_PASS + ('linkgan:D on fakes',)

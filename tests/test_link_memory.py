@@ -7,7 +7,7 @@ import torch
 
 from linkgan_plugin.loss import LinkLoss
 from linkgan_plugin.regularizer import BoundSpec, link_penalty, PerLinkPass
-from linkgan_plugin.research.bench_loss import peak_memory
+from linkgan_plugin.workflows.bench_loss import peak_memory
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.losses import TOY_LOSSES
 from linkgan_plugin.toy.networks import make_toy_networks

@@ -18,7 +18,7 @@ COMMANDS = {
     'spec':       'linkgan_plugin.cli.spec:spec_group',
     'patch':      'linkgan_plugin.cli.patch:patch_command',
     'smoke':      'linkgan_plugin.cli.smoke:smoke_command',
-    'doctor':     'linkgan_plugin.ops.doctor:doctor_command',
+    'doctor':     'linkgan_plugin.cli.doctor:doctor_command',
     'bench':      'linkgan_plugin.cli:bench_group',
     'eval':       'linkgan_plugin.cli.eval:eval_command',
     'edit':       'linkgan_plugin.cli.edit:edit_command',
@@ -30,8 +30,8 @@ COMMANDS = {
 }
 
 BENCH_COMMANDS = {
-    'loss':   'linkgan_plugin.research.bench_loss:bench_loss_command',
-    'kernel': 'linkgan_plugin.ops.bench:bench_kernel_command',
+    'loss':   'linkgan_plugin.cli.bench_loss:bench_loss_command',
+    'kernel': 'linkgan_plugin.cli.bench_kernel:bench_kernel_command',
 }
 
 #----------------------------------------------------------------------------

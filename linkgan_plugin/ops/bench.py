@@ -29,13 +29,12 @@ the rows without running anything (as CI does). The JSON records the provenance 
 compute capability, driver, CUDA, torch, nvcc) and the path masked_diff took (it must be the kernel).
 """
 
-import json
 import statistics
 import time
 
-import click
 import torch
 
+from linkgan_plugin.checks import LinkganError, OptionError
 from linkgan_plugin.ops import build, paths_run
 from linkgan_plugin.ops.doctor import provenance
 from linkgan_plugin.ops.masked_diff import masked_diff
@@ -240,7 +239,7 @@ def run_benchmark(device='cpu', cases=None, reps=7, max_seconds=None, log=print)
     device = torch.device(device)
     kernel = 'cuda' if device.type == 'cuda' else 'cpu'
     if build.load_extension(kernel) is None:
-        raise click.ClickException(f'the {kernel} kernel did not build: {build.build_error(kernel)}')
+        raise LinkganError(f'the {kernel} kernel did not build: {build.build_error(kernel)}')
     cases = default_cases() if cases is None else cases
     report = dict(provenance(device), kernel=kernel, reps=reps, copy_gbs=copy_bandwidth_gbs(device), rows=[],
                   left_out=[], timing='cuda events, L2 flushed' if device.type == 'cuda' else 'host clock')
@@ -279,7 +278,7 @@ def format_row(r):
 
 #----------------------------------------------------------------------------
 
-def _parse_shapes(shapes):
+def parse_shapes(shapes):
     parsed = []
     for text in shapes:
         try:
@@ -287,51 +286,9 @@ def _parse_shapes(shapes):
         except ValueError:
             dims = ()
         if len(dims) != 4 or min(dims) < 1:
-            raise click.BadParameter(f'expected BxCxHxW with positive integers, got {text!r}', param_hint='--shape')
+            raise OptionError('--shape', f'expected BxCxHxW with positive integers, got {text!r}')
         parsed.append(dims)
     return parsed
 
-
-@click.command('kernel')
-@click.option('--device', default=None, help="'cpu' or 'cuda' (default: cuda when available, else cpu).")
-@click.option('--reps', type=click.IntRange(1, 1000), default=7, show_default=True, help='Minimum timed rounds per case (median; on the CPU fast cases run more, for at least 1 s).')
-@click.option('--no-compile', is_flag=True, help='Skip the torch.compile column (saves its compile time).')
-@click.option('--quick', is_flag=True, help='Only the smaller shape (8x3x256x256).')
-@click.option('--training', is_flag=True, help='The training sizes (batch 32 and 64, 256 and 1024 px, 1-8 links, fp32 and fp16).')
-@click.option('--shape', 'shapes', multiple=True, metavar='BxCxHxW', help='Image shape (repeatable; replaces the defaults).')
-@click.option('--links', 'links', type=click.IntRange(1, 64), multiple=True, help='Links per case (repeatable; default 1 and 4).')
-@click.option('--dtype', 'dtypes', type=click.Choice(list(DTYPES)), multiple=True, help='Image dtype (repeatable; default fp32).')
-@click.option('--threads', type=click.IntRange(1, 1024), default=None, help='CPU threads for all three (default: torch.get_num_threads()).')
-@click.option('--max-seconds', type=click.FloatRange(min=0), default=None, help='Start no case after this many seconds (the rest are listed as left out).')
-@click.option('--plan', 'plan_only', is_flag=True, help='Print the rows a run would time and exit (runs nothing).')
-@click.option('--json', 'json_path', type=click.Path(dir_okay=False, writable=True), default=None, help='Also write the report as JSON.')
-def bench_kernel_command(device, reps, no_compile, quick, training, shapes, links, dtypes, threads, max_seconds,
-                         plan_only, json_path):
-    """Fused masked-difference kernel vs eager and torch.compile, forward and forward+backward."""
-    parsed = _parse_shapes(shapes)
-    if sum(map(bool, (quick, parsed, training))) > 1:
-        raise click.UsageError('--quick, --shape and --training are mutually exclusive')
-    if training:
-        cases = training_cases(compile_=not no_compile)
-    else:
-        cases = default_cases(tuple(parsed) or (DEFAULT_SHAPES[:1] if quick else DEFAULT_SHAPES), tuple(links) or DEFAULT_LINKS,
-                              tuple(dtypes) or ('fp32',), compile_=not no_compile)
-    if plan_only:
-        for row in plan_rows(cases):
-            click.echo(f"plan: {'x'.join(map(str, row['shape']))} links {row['links']} {row['dtype']} {row['pass_']}: "
-                       f"{', '.join(row['impls'])}")
-        return
-    if device is None:
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        raise click.BadParameter('CUDA is not available in this torch', param_hint='--device')
-    if threads is not None:
-        torch.set_num_threads(threads)  # This benchmark process only.
-    report = run_benchmark(device, cases=cases, reps=reps, max_seconds=max_seconds,
-                           log=lambda line: click.echo(line if line.startswith(('|', '#')) else f'# {line}'))
-    if json_path:
-        with open(json_path, 'w', encoding='utf-8') as f:
-            json.dump(report, f, indent=2)
-        click.echo(f'# wrote {json_path}')
 
 #----------------------------------------------------------------------------

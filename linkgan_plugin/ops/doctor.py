@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import click
 import torch
 
 from linkgan_plugin.ops import build
@@ -113,7 +112,7 @@ def self_check(device):
 
 #----------------------------------------------------------------------------
 
-def _report_files(echo):
+def report_files(echo):
     """Sources, cache root, CUDA arch key and LINKGAN_* settings; returns the source directory (None: missing)."""
     echo('\nFiles')
     try:
@@ -133,7 +132,7 @@ def _report_files(echo):
     return src
 
 
-def _report_paths(echo, devices):
+def report_paths(echo, devices):
     """{device: path masked_diff(impl='auto') takes}, each printed with its reason."""
     echo('\nKernel path for masked_diff(impl="auto")')
     plan = {}
@@ -151,7 +150,7 @@ def _report_paths(echo, devices):
     return plan
 
 
-def _build_and_check(echo, plan, verbosity):
+def build_and_check(echo, plan, verbosity):
     """Builds (or loads) each kernel of `plan` and checks it against the reference; returns the kinds that failed."""
     echo('\nBuild')
     failed = []
@@ -175,26 +174,5 @@ def _build_and_check(echo, plan, verbosity):
             failed.append(kind)
     return failed
 
-
-@click.command('doctor')
-@click.option('--no-build', is_flag=True, help='Report only; do not build or load the kernels.')
-@click.option('--verbosity', type=click.Choice(build.VERBOSITIES), default=None,
-              help='Build output (default: $LINKGAN_VERBOSITY, else brief).')
-@click.option('--strict', is_flag=True, help='Exit 1 when a kernel it would use failed to build or to match the reference.')
-def doctor_command(no_build, verbosity, strict):
-    """Versions, the kernel path masked_diff would take and why; builds the kernel and times it."""
-    echo = click.echo
-    echo('linkgan doctor: masked-difference kernel')
-    echo('\nVersions')
-    for name, value in collect_versions():
-        echo(f'  {name:<13} {value}')
-    src = _report_files(echo)
-    plan = _report_paths(echo, ['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
-    if no_build or src is None:
-        echo('\nBuild: skipped' + (' (--no-build)' if no_build else ' (no sources)'))
-        return
-    failed = _build_and_check(echo, plan, verbosity)
-    if strict and failed:
-        raise click.ClickException(f'kernel(s) {", ".join(failed)} failed (see above)')
 
 #----------------------------------------------------------------------------
