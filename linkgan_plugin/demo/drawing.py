@@ -1,0 +1,158 @@
+"""Drawing primitives of the procedural face scenes (faces.py, portraits.py): argument checks, factor draws, the
+pixel grid, signed distances, the antialiased canvas, skin colour and the head's shading.
+
+Conventions (both scenes): images are drawn as RGB intensities in [0, 1] and returned as 2 * intensity - 1 in
+[-1, 1]; lengths are fractions of the image side; x is the column, y the row (down); a pixel's coordinates are its
+centre's, (index + 0.5) / R. A shape is an approximate signed distance d [N, R, R] (image widths, negative
+inside), painted with the antialiased opacity clamp(0.5 - d * R, 0, 1); a pixel takes the shape's class where that
+opacity is >= 0.5 (its centre lies inside).
+"""
+
+import math
+
+import torch
+
+#----------------------------------------------------------------------------
+# Arguments and factors.
+
+def check_scene_arguments(batch, resolution, min_resolution, hint=''):
+    """ValueError naming `batch` or `resolution` unless batch is an integer >= 1 and resolution one >= min_resolution
+    (`hint`: said after the bound, e.g. ' (32 or 64 intended)')."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f'batch must be an integer >= 1, got {batch!r}')
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < min_resolution:
+        raise ValueError(f'resolution must be an integer >= {min_resolution}{hint}, got {resolution!r}')
+
+
+def draw_factor_table(batch, generator, table, names, jitter=0.05):
+    """Every factor of `batch` images from one [batch, columns] uniform draw, in the order of `table`, so fixing
+    (overriding) one factor afterwards leaves every other factor's draw the same.
+
+    Args:
+        table: [(name, kind, value)] with kind 'uniform' (value (low, high): one column, [batch]), 'palette' (value a
+               tuple of RGB entries: one column picks an entry, three move its channels by up to +-jitter, clamped
+               to [0, 1]: [batch, 3]) or 'colour' (value (low, span): three columns, uniform in [low, low + span]
+               per channel: [batch, 3]).
+        names: the order of the returned dict.
+    Returns:
+        {name: float32 [batch] or [batch, 3]} in the order of `names`.
+    """
+    width = {'uniform': 1, 'palette': 4, 'colour': 3}
+    u = torch.rand([batch, sum(width[kind] for _, kind, _ in table)], generator=generator)
+    out, k = {}, 0
+    for name, kind, value in table:
+        if kind == 'uniform':
+            low, high = value
+            out[name] = low + (high - low) * u[:, k]
+        elif kind == 'palette':
+            entries = torch.tensor(value)
+            pick = (u[:, k] * len(value)).long().clamp(max=len(value) - 1)
+            out[name] = (entries[pick] + jitter * (2 * u[:, k + 1:k + 4] - 1)).clamp(0, 1)
+        else:
+            low, span = value
+            out[name] = low + span * u[:, k:k + 3]
+        k += width[kind]
+    return {name: out[name] for name in names}
+
+
+def apply_overrides(factors, overrides):
+    """`factors` ({name: [N] or [N, 3]}) with `overrides` ({name: a number or a tensor broadcastable to the
+    factor's shape}) replacing some, in place; ValueError naming the override for an unknown name or a bad shape."""
+    for name, value in (overrides or {}).items():
+        if name not in factors:
+            raise ValueError(f'overrides: unknown factor {name!r} (known: {", ".join(factors)})')
+        try:
+            factors[name] = torch.as_tensor(value, dtype=torch.float32).expand_as(factors[name]).clone()
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise ValueError(f'overrides[{name!r}]: must be a number or broadcast to shape '
+                             f'{list(factors[name].shape)} ({type(e).__name__}: {e})') from None
+    return factors
+
+#----------------------------------------------------------------------------
+# The canvas.
+
+def per_image(t):
+    """[N] -> [N, 1, 1]: a per-image value over the pixels."""
+    return t[:, None, None]
+
+
+def per_image_rgb(c):
+    """[N, 3] -> [N, 3, 1, 1]: a per-image colour over the pixels."""
+    return c[:, :, None, None]
+
+
+def pixel_grid(resolution):
+    """Pixel-centre coordinates (x, y), each [1, R, R] in (0, 1): x = (column + 0.5) / R, y = (row + 0.5) / R."""
+    t = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+    return t[None, :].expand(resolution, resolution)[None], t[:, None].expand(resolution, resolution)[None]
+
+
+class Canvas:
+    """N images [N, 3, R, R] (intensities, starting black) and their label maps [N, R, R] (starting `background`),
+    painted back to front."""
+
+    def __init__(self, batch, resolution, background=0):
+        self.resolution = resolution
+        self.img = torch.zeros(batch, 3, resolution, resolution)
+        self.labels = torch.full([batch, resolution, resolution], background, dtype=torch.int64)
+
+    def cover(self, d):
+        """The antialiased opacity [N, R, R] in [0, 1] of the shape of signed distance d: clamp(0.5 - d R, 0, 1)."""
+        return (0.5 - d * self.resolution).clamp(0, 1)
+
+    def paint(self, alpha, colour, cls, label_alpha=None):
+        """Composites `colour` (broadcast to [N, 3, R, R]) with opacity `alpha` [N, R, R]; the class `cls` (None:
+        none) goes where label_alpha (default alpha) >= 0.5."""
+        self.img = self.img + alpha[:, None] * (colour - self.img)
+        if cls is not None:
+            self.labels = torch.where((alpha if label_alpha is None else label_alpha) >= 0.5, cls, self.labels)
+
+    def result(self):
+        """(images float32 [N, 3, R, R] in [-1, 1], labels int64 [N, R, R])."""
+        return (self.img.clamp(0, 1) * 2 - 1).contiguous(), self.labels
+
+#----------------------------------------------------------------------------
+# Shapes and light.
+
+def ellipse_distance(x, y, cx, cy, a, b):
+    """Approximate signed distance (image widths; negative inside) from the pixel centres (x, y) to the
+    axis-aligned ellipse of centre (cx, cy) and half-axes (a, b): (r - 1) / |grad r| with r the ellipse's
+    radial coordinate (exact on the outline, first-order near it). Arguments broadcast; [N, R, R]."""
+    a, b = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
+    dx, dy = x - cx, y - cy
+    r = ((dx / a).square() + (dy / b).square()).sqrt()
+    grad = ((dx / a.square()).square() + (dy / b.square()).square()).sqrt() / r.clamp(min=1e-6)
+    return (r - 1) / grad.clamp(min=1e-6)
+
+
+def skin_colour(tone, warmth, dark, pale, warmth_scale=0.04):
+    """Skin RGB [N, 3] in [0, 1]: from `dark` (tone 0) to `pale` (tone 1) (RGB triples), red up and blue down by
+    warmth_scale * warmth (warmth in [-1, 1])."""
+    dark, pale = torch.tensor(dark), torch.tensor(pale)
+    colour = dark + (pale - dark) * tone[:, None]
+    return (colour + warmth_scale * warmth[:, None] * torch.tensor([1.0, 0.0, -1.0])).clamp(0, 1)
+
+
+def head_shading(x, y, fx, fy, fw, half_height, f, elevation=1.0, gain=1.6):
+    """The light over the whole head: exposure * (1 - s + gain s max(n . L, 0)), with s = f['light_strength'], n the
+    normal of an ellipsoid a little larger than the face (centre (fx, fy), half-axes 1.15 fw and 1.1 half_height;
+    outside it: the normal of its rim), L the light's direction (f['light_angle'] in the image plane, `elevation`
+    radians off the viewing axis) and f['exposure'] a gain. [N, R, R]."""
+    nx = (x - fx) / (1.15 * fw)
+    ny = (y - fy) / (1.1 * half_height)
+    r = (nx.square() + ny.square()).sqrt()
+    scale = torch.where(r > 1, 1 / r.clamp(min=1e-6), torch.ones_like(r))
+    nx, ny = nx * scale, ny * scale
+    nz = (1 - nx.square() - ny.square()).clamp(min=0).sqrt()
+    angle = f['light_angle'][:, None, None]
+    lambert = (nx * torch.cos(angle) * math.sin(elevation) + ny * torch.sin(angle) * math.sin(elevation)
+               + nz * math.cos(elevation)).clamp(min=0)
+    s = f['light_strength'][:, None, None]
+    return f['exposure'][:, None, None] * (1 - s + gain * s * lambert)
+
+
+def hair_texture(x, fx, strands=11):
+    """Soft strands across the hair: in [-1, 1], [N, 1, R, R] (a fixed pattern that moves with the head)."""
+    return torch.sin(2 * math.pi * strands * (x - fx))[:, None]
+
+#----------------------------------------------------------------------------
