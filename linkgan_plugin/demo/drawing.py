@@ -9,8 +9,13 @@ opacity is >= 0.5 (its centre lies inside).
 """
 
 import math
+from types import SimpleNamespace
 
 import torch
+
+# The classes of both face scenes' label maps (int64).
+BACKGROUND, SKIN, HAIR, CLOTHES, BROWS, EYES, NOSE, MOUTH = range(8)
+CLASS_NAMES = ('background', 'skin', 'hair', 'clothes', 'brows', 'eyes', 'nose', 'mouth')
 
 #----------------------------------------------------------------------------
 # Arguments and factors.
@@ -154,5 +159,85 @@ def head_shading(x, y, fx, fy, fw, half_height, f, elevation=1.0, gain=1.6):
 def hair_texture(x, fx, strands=11):
     """Soft strands across the hair: in [-1, 1], [N, 1, R, R] (a fixed pattern that moves with the head)."""
     return torch.sin(2 * math.pi * strands * (x - fx))[:, None]
+
+#----------------------------------------------------------------------------
+# The head (background, hair, neck, clothes, ears, face, fringe, brows): the same in both face scenes.
+
+def make_head(f, R, geometry):
+    """What every part of a face is drawn from: the pixel grid, the pose and outline, the light, the colours.
+
+    Args:
+        f:        the factors ({name: [N] or [N, 3]}: pose_x, pose_y, face_width, skin_tone, skin_warmth,
+                  light_angle, light_strength, exposure, hair_colour, and what the painters read).
+        R:        the resolution.
+        geometry: {'face_x', 'face_y', 'half_height' (of the face's outline), 'eye_xs', 'eye_y' (the eyes'
+                  centres), 'skin_dark', 'skin_pale' (RGB)}: the scene's fixed layout.
+    Returns:
+        a namespace: f, N, R, x, y [1, R, R], px, py, fx, fy, fw [N, 1, 1], shade [N, 1, R, R], skin [N, 3], hair
+        [N, 3], and the geometry's entries.
+    """
+    g = SimpleNamespace(**geometry)
+    x, y = pixel_grid(R)
+    px, py = per_image(f['pose_x']), per_image(f['pose_y'])
+    fx, fy, fw = g.face_x + px, g.face_y + py, per_image(f['face_width'])
+    shade = head_shading(x, y, fx, fy, fw, g.half_height, f)[:, None]               # [N, 1, R, R]
+    skin = skin_colour(f['skin_tone'], f['skin_warmth'], g.skin_dark, g.skin_pale)  # [N, 3]
+    return SimpleNamespace(**geometry, f=f, N=f['pose_x'].shape[0], R=R, x=x, y=y, px=px, py=py, fx=fx, fy=fy,
+                           fw=fw, shade=shade, skin=skin, hair=f['hair_colour'])
+
+
+def paint_back(canvas, h):
+    """Background, the hair's back (crown and sides), neck and clothes; returns the crown's distance [N, R, R]."""
+    f, x, y, fx, fy, fw, rgb, cover = h.f, h.x, h.y, h.fx, h.fy, h.fw, per_image_rgb, canvas.cover
+    # Background: its colour, a little darker towards the bottom.
+    canvas.paint(torch.ones(h.N, h.R, h.R), rgb(f['background_colour']) * (1.08 - 0.2 * y[:, None]), None)
+
+    # The hair's back: a crown behind the head and the sides down to the hair's length.
+    volume = per_image(f['hair_volume'])
+    crown_y, crown_a, crown_b = fy - 0.04, fw + volume, h.half_height + volume - 0.01
+    crown = ellipse_distance(x, y, fx, crown_y, crown_a, crown_b)
+    hair_end = 0.45 + 0.5 * per_image(f['hair_length'])
+    sides = torch.maximum(torch.maximum((x - fx).abs() - crown_a, y - hair_end), crown_y - y)
+    canvas.paint(cover(torch.minimum(crown, sides)), rgb(h.hair) * h.shade * (0.9 + 0.1 * hair_texture(x, fx)), HAIR)
+
+    # Neck (shaded by the chin) and clothes (shoulders).
+    neck = torch.maximum((x - fx).abs() - 0.45 * fw, fy + 0.15 - y)
+    canvas.paint(cover(neck), rgb(h.skin) * h.shade * 0.72, SKIN)
+    clothes = ellipse_distance(x, y, fx, 1.16 + h.py, 0.46, 0.22)
+    canvas.paint(cover(clothes), rgb(f['clothes_colour']) * h.shade, CLOTHES)
+    return crown
+
+
+def paint_face(canvas, h, crown):
+    """Ears (under short hair only), the face's egg-shaped outline (darker around the eyes) and the fringe."""
+    f, x, y, px, py, fx, fy, fw = h.f, h.x, h.y, h.px, h.py, h.fx, h.fy, h.fw
+    rgb, cover = per_image_rgb, canvas.cover
+    ears_show = per_image((f['hair_length'] < 0.5).float())
+    for side in (-1, 1):
+        ear = ellipse_distance(x, y, fx + side * (fw + 0.005), h.eye_y + 0.045 + py, 0.03, 0.05)
+        canvas.paint(cover(ear) * ears_show, rgb(h.skin) * h.shade * 0.88, SKIN)
+    below = ((y - fy) / h.half_height).clamp(0, 1)
+    face = ellipse_distance(x, y, fx, fy, fw * (1 - 0.2 * below.square()), h.half_height)
+    socket = sum(torch.exp(-((x - ex - px) / 0.075).square() - ((y - h.eye_y - py + 0.008) / 0.045).square())
+                 for ex in h.eye_xs)                                        # Darker around the eyes.
+    canvas.paint(cover(face), rgb(h.skin) * h.shade * (1 - 0.12 * socket[:, None]), SKIN)
+
+    # Fringe: the crown's front above the hairline (lower towards the temples).
+    hairline = per_image(f['hairline']) + 0.12 * ((x - fx) / fw).square()
+    canvas.paint(cover(torch.maximum(crown, y - hairline)),
+                 rgb(h.hair) * h.shade * (0.9 + 0.1 * hair_texture(x, fx)), HAIR)
+
+
+def paint_brows(canvas, h, arch=0.012, half_length=0.065):
+    """Eyebrows: thick arcs (f['brow_thickness'] in the middle, f['brow_height'] above the eyes' centre row; their
+    ends `arch` lower, a number or [N, 1, 1]) and thinner, a darker tone of the hair."""
+    f, x, y, px = h.f, h.x, h.y, h.px
+    brow_y, brow_t = h.eye_y + h.py - per_image(f['brow_height']), per_image(f['brow_thickness'])
+    brow_colour = per_image_rgb(h.hair * 0.7) * h.shade
+    for ex in h.eye_xs:
+        u = ((x - ex - px) / half_length).clamp(-1, 1)
+        arc = brow_y + arch * u.square()
+        brow = torch.maximum((y - arc).abs() - brow_t / 2 * (1 - 0.5 * u.square()), (x - ex - px).abs() - half_length)
+        canvas.paint(canvas.cover(brow), brow_colour, BROWS)
 
 #----------------------------------------------------------------------------

@@ -65,17 +65,16 @@ must read shapes.
 """
 
 import math
-from types import SimpleNamespace
 
 import torch
 
-from linkgan_plugin.demo.drawing import (apply_overrides, Canvas, check_scene_arguments, draw_factor_table,
-                                         ellipse_distance, hair_texture, head_shading, per_image, per_image_rgb,
-                                         pixel_grid, skin_colour)
+# The classes are the face scenes' (drawing.py), re-exported here.
+from linkgan_plugin.demo.drawing import (apply_overrides, BACKGROUND, BROWS, Canvas, check_scene_arguments,  # noqa: F401
+                                         CLASS_NAMES, CLOTHES, draw_factor_table, ellipse_distance, EYES, HAIR,
+                                         make_head, MOUTH, NOSE, paint_back, paint_brows, paint_face, per_image,
+                                         per_image_rgb, SKIN)
 from linkgan_plugin.regions import preset_box
 
-BACKGROUND, SKIN, HAIR, CLOTHES, BROWS, EYES, NOSE, MOUTH = range(8)
-CLASS_NAMES = ('background', 'skin', 'hair', 'clothes', 'brows', 'eyes', 'nose', 'mouth')
 
 # The face presets and the class that fills each (most of its pixels lie inside the preset's box on every face).
 PRESET_CLASSES = {'eyes': EYES, 'nose': NOSE, 'mouth': MOUTH}
@@ -120,6 +119,9 @@ MOUTH_X, MOUTH_Y = ((preset_box('mouth')[0] + preset_box('mouth')[2]) / 2,
                     (preset_box('mouth')[1] + preset_box('mouth')[3]) / 2)                    # 0.496, 0.719
 EYE_HALF_WIDTH, EYE_HALF_HEIGHT = 0.055, 0.022
 FACE_Y, FACE_HALF_HEIGHT = 0.525, 0.355
+# What drawing.make_head needs of the head's fixed geometry and skin.
+FACE_GEOMETRY = dict(face_x=FACE_X, face_y=FACE_Y, half_height=FACE_HALF_HEIGHT, eye_xs=EYE_XS, eye_y=EYE_Y,
+                     skin_dark=SKIN_DARK, skin_pale=SKIN_PALE)
 
 #----------------------------------------------------------------------------
 # Faces.
@@ -147,11 +149,11 @@ def faces(batch, resolution=32, generator=None, overrides=None):
         generator = torch.Generator().manual_seed(0)
     f = draw_factors(batch, generator, overrides)
     canvas = Canvas(batch, resolution, BACKGROUND)
-    head = _head(f, resolution)
-    crown = _paint_back(canvas, head)
-    _paint_face(canvas, head, crown)
+    head = make_head(f, resolution, FACE_GEOMETRY)
+    crown = paint_back(canvas, head)
+    paint_face(canvas, head, crown)
     _paint_nose(canvas, head)
-    _paint_brows(canvas, head)
+    paint_brows(canvas, head)
     _paint_eyes(canvas, head)
     _paint_mouth(canvas, head)
     return (*canvas.result(), f)
@@ -166,59 +168,6 @@ def draw_factors(batch, generator, overrides=None):
         {name: float32 [batch] or [batch, 3] (COLOUR_FACTORS)} for every name of FACTOR_NAMES.
     """
     return apply_overrides(draw_factor_table(batch, generator, FACTOR_TABLE, FACTOR_NAMES, PALETTE_JITTER), overrides)
-
-
-def _head(f, R):
-    """What every part of a face is drawn from: the pixel grid, the pose and outline, the light, the colours."""
-    x, y = pixel_grid(R)
-    px, py = per_image(f['pose_x']), per_image(f['pose_y'])
-    fx, fy, fw = FACE_X + px, FACE_Y + py, per_image(f['face_width'])
-    shade = head_shading(x, y, fx, fy, fw, FACE_HALF_HEIGHT, f)[:, None]        # [N, 1, R, R]
-    skin = skin_colour(f['skin_tone'], f['skin_warmth'], SKIN_DARK, SKIN_PALE)  # [N, 3]
-    return SimpleNamespace(f=f, N=f['pose_x'].shape[0], R=R, x=x, y=y, px=px, py=py, fx=fx, fy=fy, fw=fw,
-                           shade=shade, skin=skin, hair=f['hair_colour'])
-
-
-def _paint_back(canvas, h):
-    """Background, the hair's back (crown and sides), neck and clothes; returns the crown's distance [N, R, R]."""
-    f, x, y, fx, fy, fw, rgb, cover = h.f, h.x, h.y, h.fx, h.fy, h.fw, per_image_rgb, canvas.cover
-    # Background: its colour, a little darker towards the bottom.
-    canvas.paint(torch.ones(h.N, h.R, h.R), rgb(f['background_colour']) * (1.08 - 0.2 * y[:, None]), None)
-
-    # The hair's back: a crown behind the head and the sides down to the hair's length.
-    volume = per_image(f['hair_volume'])
-    crown_y, crown_a, crown_b = fy - 0.04, fw + volume, FACE_HALF_HEIGHT + volume - 0.01
-    crown = ellipse_distance(x, y, fx, crown_y, crown_a, crown_b)
-    hair_end = 0.45 + 0.5 * per_image(f['hair_length'])
-    sides = torch.maximum(torch.maximum((x - fx).abs() - crown_a, y - hair_end), crown_y - y)
-    canvas.paint(cover(torch.minimum(crown, sides)), rgb(h.hair) * h.shade * (0.9 + 0.1 * hair_texture(x, fx)), HAIR)
-
-    # Neck (shaded by the chin) and clothes (shoulders).
-    neck = torch.maximum((x - fx).abs() - 0.45 * fw, fy + 0.15 - y)
-    canvas.paint(cover(neck), rgb(h.skin) * h.shade * 0.72, SKIN)
-    clothes = ellipse_distance(x, y, fx, 1.16 + h.py, 0.46, 0.22)
-    canvas.paint(cover(clothes), rgb(f['clothes_colour']) * h.shade, CLOTHES)
-    return crown
-
-
-def _paint_face(canvas, h, crown):
-    """Ears (under short hair only), the face's egg-shaped outline (darker around the eyes) and the fringe."""
-    f, x, y, px, py, fx, fy, fw = h.f, h.x, h.y, h.px, h.py, h.fx, h.fy, h.fw
-    rgb, cover = per_image_rgb, canvas.cover
-    ears_show = per_image((f['hair_length'] < 0.5).float())
-    for side in (-1, 1):
-        ear = ellipse_distance(x, y, fx + side * (fw + 0.005), EYE_Y + 0.045 + py, 0.03, 0.05)
-        canvas.paint(cover(ear) * ears_show, rgb(h.skin) * h.shade * 0.88, SKIN)
-    below = ((y - fy) / FACE_HALF_HEIGHT).clamp(0, 1)
-    face = ellipse_distance(x, y, fx, fy, fw * (1 - 0.2 * below.square()), FACE_HALF_HEIGHT)
-    socket = sum(torch.exp(-((x - ex - px) / 0.075).square() - ((y - EYE_Y - py + 0.008) / 0.045).square())
-                 for ex in EYE_XS)                                          # Darker around the eyes.
-    canvas.paint(cover(face), rgb(h.skin) * h.shade * (1 - 0.12 * socket[:, None]), SKIN)
-
-    # Fringe: the crown's front above the hairline (lower towards the temples).
-    hairline = per_image(f['hairline']) + 0.12 * ((x - fx) / fw).square()
-    canvas.paint(cover(torch.maximum(crown, y - hairline)),
-                 rgb(h.hair) * h.shade * (0.9 + 0.1 * hair_texture(x, fx)), HAIR)
 
 
 def _paint_nose(canvas, h):
@@ -238,18 +187,6 @@ def _paint_nose(canvas, h):
     under = cover(ellipse_distance(x, y, nx, ny + 0.75 * nh, 0.8 * nw, 0.25 * nh))
     nose = nose * (1 - 0.45 * under)[:, None]
     canvas.paint(cover(ellipse_distance(x, y, nx, ny, nw, nh)), nose, NOSE)
-
-
-def _paint_brows(canvas, h):
-    """Eyebrows: thick arcs, ends lower than the middle and thinner, a darker tone of the hair."""
-    f, x, y, px = h.f, h.x, h.y, h.px
-    brow_y, brow_t = EYE_Y + h.py - per_image(f['brow_height']), per_image(f['brow_thickness'])
-    brow_colour = per_image_rgb(h.hair * 0.7) * h.shade
-    for ex in EYE_XS:
-        u = ((x - ex - px) / 0.065).clamp(-1, 1)
-        arc = brow_y + 0.012 * u.square()
-        brow = torch.maximum((y - arc).abs() - brow_t / 2 * (1 - 0.5 * u.square()), (x - ex - px).abs() - 0.065)
-        canvas.paint(canvas.cover(brow), brow_colour, BROWS)
 
 
 def _paint_eyes(canvas, h):
