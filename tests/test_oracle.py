@@ -65,7 +65,7 @@ def test_tint_share_names_a_bad_shape(diff, mask, message):
 
 def test_the_oracle_recovers_the_known_ratios_tint_shares_and_ties_of_a_synthetic_scene():
     report = oracle_report(synthetic, ('s', 'unused'), PARTS, BOXES, 8, samples=4096, batch=1024,
-                           groups={'s alone': ('s',)})
+                           groups={'s alone': ('s',)}, per_factor=True)
     for region in BOXES:
         entry = report['regions'][region]
         assert entry['shared_variance'] == pytest.approx(SHARED[region] ** 2 / 3, rel=0.06)
@@ -76,6 +76,7 @@ def test_the_oracle_recovers_the_known_ratios_tint_shares_and_ties_of_a_syntheti
         assert entry['tint_share_shared'] == pytest.approx(1)
         assert entry['groups']['s alone']['over_own'] == pytest.approx(entry['ratio'], rel=1e-9)
         assert list(entry['other_parts_over_own'].values()) == [0.0]          # The halves' own factors stay apart.
+        assert entry['factors_over_own'] == {PARTS[region][0]: pytest.approx(1, rel=1e-9)}
         assert (entry['box_height_px'], entry['box_width_px'], entry['box_rows'], entry['box_pixels']) == (8, 4, 8, 32)
     assert report['ties']['shared_mean_shift_correlation']['left-right'] == pytest.approx(1)
     assert report['masks'] == 'binary' and report['samples'] == 4096

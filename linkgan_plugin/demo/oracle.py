@@ -76,7 +76,8 @@ def _check_factor_names(known, shared, parts, groups):
 #----------------------------------------------------------------------------
 # The measurement.
 
-def oracle_report(draw, shared, parts, boxes, resolution, samples=1024, batch=128, seed=0, groups=None, binary=True):
+def oracle_report(draw, shared, parts, boxes, resolution, samples=1024, batch=128, seed=0, groups=None, binary=True,
+                  per_factor=False):
     """The oracle measurement of a scene, per region (module docstring).
 
     Args:
@@ -89,6 +90,8 @@ def oracle_report(draw, shared, parts, boxes, resolution, samples=1024, batch=12
         samples:    faces measured (>= 2); batch: faces drawn at once.
         groups:     optional {group: factor names} (e.g. CROSSING_GROUPS) whose in-box variance is also reported.
         binary:     masks of pixel centres inside the box (the paper's), else the soft covered fraction.
+        per_factor: also redraw each part factor alone and report its in-box variance over its region's own
+                    (one render per part factor more per batch).
     Returns:
         JSON-able {'resolution', 'samples', 'seed', 'masks', 'regions': {region: {...}}, 'ties': {...}}.
     """
@@ -105,12 +108,12 @@ def oracle_report(draw, shared, parts, boxes, resolution, samples=1024, batch=12
         base, new = draw(n, resolution, g_base)[2], draw(n, resolution, g_new)[2]
         if sums is None:
             _check_factor_names(list(base), shared, parts, groups)
-        part = _batch_sums(draw, resolution, base, new, shared, parts, groups or {}, masks)
+        part = _batch_sums(draw, resolution, base, new, shared, parts, groups or {}, masks, per_factor)
         sums = part if sums is None else _merge(sums, part)
-    return _summarise(sums, boxes, masks, resolution, samples, seed, binary, groups or {})
+    return _summarise(sums, boxes, masks, resolution, samples, seed, binary, groups or {}, parts if per_factor else {})
 
 
-def _batch_sums(draw, resolution, base, new, shared, parts, groups, masks):
+def _batch_sums(draw, resolution, base, new, shared, parts, groups, masks, per_factor):
     """Sums over one batch: per (redrawn set, region) the in-box squared change ('energy') and its tint energy
     ('tint'); per region the own changes' tint shares ('shares' [samples]) and the mean in-box shift of each sample
     under the shared redraw ('shifts' [samples])."""
@@ -122,7 +125,8 @@ def _batch_sums(draw, resolution, base, new, shared, parts, groups, masks):
 
     x = render(())
     sets = {'shared': tuple(shared), 'all': tuple(base), **{f'own:{r}': tuple(p) for r, p in parts.items()},
-            **{f'group:{g}': tuple(p) for g, p in groups.items()}}
+            **{f'group:{g}': tuple(p) for g, p in groups.items()},
+            **{f'factor:{n}': (n,) for p in (parts.values() if per_factor else ()) for n in p}}
     out = {'energy': {}, 'tint': {}, 'shares': {}, 'shifts': {}}
     for key, redrawn in sets.items():
         diff = render(redrawn) - x
@@ -145,7 +149,7 @@ def _merge(a, b):
             'shifts': {k: torch.cat([a['shifts'][k], v]) for k, v in b['shifts'].items()}}
 
 
-def _summarise(sums, boxes, masks, resolution, samples, seed, binary, groups):
+def _summarise(sums, boxes, masks, resolution, samples, seed, binary, groups, factor_parts):
     """The JSON-able report of the accumulated sums (see oracle_report)."""
     def variance(key, region):      # Per in-box value: E (x' - x)^2 / 2.
         return sums['energy'][key, region] / (2 * samples * 3 * float(masks[region].sum()))
@@ -153,19 +157,22 @@ def _summarise(sums, boxes, masks, resolution, samples, seed, binary, groups):
     regions = {}
     for region, box in boxes.items():
         shared, all_, own = variance('shared', region), variance('all', region), variance(f'own:{region}', region)
-        key = f'own:{region}'
+        key, shares = f'own:{region}', sums['shares'][region]
         regions[region] = {
             'box_height_px': (box[3] - box[1]) * resolution, 'box_width_px': (box[2] - box[0]) * resolution,
             'box_rows': int((masks[region][0, 0].sum(dim=1) > 0).sum()), 'box_pixels': float(masks[region].sum()),
             'shared_variance': shared, 'own_variance': own, 'all_variance': all_,
             'ratio': _ratio(shared, own), 'shared_of_all': _ratio(shared, all_), 'own_of_all': _ratio(own, all_),
             'tint_share_own': _ratio(sums['tint'][key, region], sums['energy'][key, region]),
-            'tint_share_own_median': float(sums['shares'][region].median()) if len(sums['shares'][region]) else math.nan,
+            'tint_share_own_median': float(shares.median()) if len(shares) else math.nan,
             'tint_share_shared': _ratio(sums['tint']['shared', region], sums['energy']['shared', region]),
             'groups': {g: {'variance': variance(f'group:{g}', region),
                            'over_own': _ratio(variance(f'group:{g}', region), own)} for g in groups},
             'other_parts_over_own': {r: _ratio(variance(f'own:{r}', region), own) for r in boxes if r != region},
         }
+        if factor_parts:
+            regions[region]['factors_over_own'] = {n: _ratio(variance(f'factor:{n}', region), own)
+                                                   for n in factor_parts[region]}
     names = list(boxes)
     shifts = torch.stack([sums['shifts'][r] for r in names])             # [regions, samples]
     corr = torch.corrcoef(shifts) if len(names) > 1 else torch.ones(1, 1)
