@@ -94,10 +94,12 @@ def pixel_grid(resolution):
 
 class Canvas:
     """N images [N, 3, R, R] (intensities, starting black) and their label maps [N, R, R] (starting `background`),
-    painted back to front."""
+    painted back to front. With exact=True a fully opaque paint leaves exactly its colour (torch.lerp), so what
+    lies under it cannot reach the result even by a rounding; faces.py keeps the plain img + alpha (colour - img)
+    its committed networks were trained on."""
 
-    def __init__(self, batch, resolution, background=0):
-        self.resolution = resolution
+    def __init__(self, batch, resolution, background=0, exact=False):
+        self.resolution, self.exact = resolution, exact
         self.img = torch.zeros(batch, 3, resolution, resolution)
         self.labels = torch.full([batch, resolution, resolution], background, dtype=torch.int64)
 
@@ -108,9 +110,26 @@ class Canvas:
     def paint(self, alpha, colour, cls, label_alpha=None):
         """Composites `colour` (broadcast to [N, 3, R, R]) with opacity `alpha` [N, R, R]; the class `cls` (None:
         none) goes where label_alpha (default alpha) >= 0.5."""
-        self.img = self.img + alpha[:, None] * (colour - self.img)
+        if self.exact:
+            weight = alpha[:, None].expand_as(self.img)
+            self.img = torch.lerp(self.img, torch.as_tensor(colour).expand_as(self.img), weight)
+        else:
+            self.img = self.img + alpha[:, None] * (colour - self.img)
         if cls is not None:
             self.labels = torch.where((alpha if label_alpha is None else label_alpha) >= 0.5, cls, self.labels)
+
+    def crop(self, rows, cols):
+        """A canvas over the pixels [rows, cols] (slices) of this one, to paint a small part there; `paste` puts it
+        back. Its resolution (the antialiasing scale) stays this one's."""
+        sub = Canvas.__new__(Canvas)
+        sub.resolution, sub.exact = self.resolution, self.exact
+        sub.img, sub.labels = self.img[..., rows, cols], self.labels[:, rows, cols]
+        return sub
+
+    def paste(self, sub, rows, cols):
+        """Writes a cropped canvas (`crop`) back into [rows, cols]."""
+        self.img, self.labels = self.img.clone(), self.labels.clone()
+        self.img[..., rows, cols], self.labels[:, rows, cols] = sub.img, sub.labels
 
     def result(self):
         """(images float32 [N, 3, R, R] in [-1, 1], labels int64 [N, R, R])."""
@@ -184,6 +203,12 @@ def make_head(f, R, geometry):
     skin = skin_colour(f['skin_tone'], f['skin_warmth'], g.skin_dark, g.skin_pale)  # [N, 3]
     return SimpleNamespace(**geometry, f=f, N=f['pose_x'].shape[0], R=R, x=x, y=y, px=px, py=py, fx=fx, fy=fy,
                            fw=fw, shade=shade, skin=skin, hair=f['hair_colour'])
+
+
+def crop_head(h, rows, cols):
+    """The head namespace (make_head) over the pixels [rows, cols] (slices) only, for a cropped canvas."""
+    return SimpleNamespace(**{**vars(h), 'x': h.x[:, rows, cols], 'y': h.y[:, rows, cols],
+                              'shade': h.shade[..., rows, cols]})
 
 
 def paint_back(canvas, h):
