@@ -69,7 +69,7 @@ import math
 import torch
 
 # The classes are the face scenes' (drawing.py), re-exported here.
-from linkgan_plugin.demo.drawing import (apply_overrides, BACKGROUND, BROWS, Canvas, check_scene_arguments,  # noqa: F401
+from linkgan_plugin.demo.drawing import (apply_overrides, BACKGROUND, BROWS, Canvas, check_scene_arguments,
                                          CLASS_NAMES, CLOTHES, draw_factor_table, ellipse_distance, EYES, HAIR,
                                          make_head, MOUTH, NOSE, paint_back, paint_brows, paint_face, per_image,
                                          per_image_rgb, SKIN)

@@ -62,7 +62,8 @@ import torch
 from linkgan_plugin.demo.drawing import (apply_overrides, Canvas, check_scene_arguments, crop_head,
                                          draw_factor_table, ellipse_distance, EYES, make_head, MOUTH, NOSE,
                                          paint_back, paint_brows, paint_face, per_image, per_image_rgb)
-from linkgan_plugin.demo.faces import (CLASS_NAMES, class_fractions, EYE_XS, EYE_Y, FACE_X, HAIR_PALETTE,  # noqa: F401
+# faces' layout; CLASS_NAMES, class_fractions and PRESET_CLASSES are re-exported (the same classes and presets).
+from linkgan_plugin.demo.faces import (CLASS_NAMES, class_fractions, EYE_XS, EYE_Y, FACE_X, HAIR_PALETTE,
                                        MOUTH_X, MOUTH_Y, NOSE_X, PALETTE_JITTER, PRESET_CLASSES)
 from linkgan_plugin.regions import box_centre_mask, preset_box
 

@@ -21,7 +21,8 @@ from linkgan_plugin.regions import preset_box
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = {'ratio': 3.0, 'tint_share_own': 0.2, 'box_height_px': 5.0}
-RUNS = (('faces@32', faces_scene, faces_scene.faces, 32), ('portraits@64', portraits_scene, portraits_scene.portraits, 64))
+RUNS = (('faces@32', faces_scene, faces_scene.faces, 32),
+        ('portraits@64', portraits_scene, portraits_scene.portraits, 64))
 
 
 def measure(samples):
@@ -71,7 +72,8 @@ def region_table(report):
         g = e['groups']
         others = ', '.join(f'{k} {v:.3f}' for k, v in e['other_parts_over_own'].items())
         lines.append(f'| {region} | {e["box_height_px"]:.2f} x {e["box_width_px"]:.2f} | {e["box_rows"]} | '
-                     f'**{e["ratio"]:.2f}** | **{e["tint_share_own"]:.3f}** (median {e["tint_share_own_median"]:.3f}) | '
+                     f'**{e["ratio"]:.2f}** | **{e["tint_share_own"]:.3f}** '
+                     f'(median {e["tint_share_own_median"]:.3f}) | '
                      f'{e["shared_of_all"]:.3f} | {g["skin"]["over_own"]:.2f} | {g["light"]["over_own"]:.2f} | '
                      f'{g["exposure"]["over_own"]:.2f} | {g["pose"]["over_own"]:.2f} | {others} |')
     ties = report['ties']['shared_mean_shift_correlation']
@@ -160,7 +162,8 @@ def page(result, step_cost):
         lines += ['## Toy training step cost, 32 px against 64 px (one thread)', '',
                   'Made by `OMP_NUM_THREADS=1 python examples/research_drafts/testbed/step_cost.py` (step_cost.json): '
                   'the demo\'s networks at each resolution, stepped in alternating rounds on pre-drawn batches; the '
-                  f'machine was busy (2 cores shared with two trainings; load average {step_cost["load_average_after"][0]:.1f}), '
+                  'machine was busy (2 cores shared with two trainings; load average '
+                  f'{step_cost["load_average_after"][0]:.1f}), '
                   'so the ratios are the figures to use.', '',
                   '| step | batch | s / kimg at 32 px | s / kimg at 64 px | 64 / 32 |', '|---|---|---|---|---|']
         for kind in ('baseline', 'link_finetune'):
