@@ -2,8 +2,9 @@
 rasterised exactly at any resolution or segmented per image, the mask modes, and the one mask assembler.
 
 All masks are float tensors with values in [0, 1]:
-- boxes: each pixel's value is the fraction of its area the union of boxes covers (exact at every resolution,
-  binary when box edges fall on the pixel grid);
+- boxes: each pixel's value is the fraction of its area the union of boxes covers (soft, the default: exact at
+  every resolution, binary when box edges fall on the pixel grid), or with "binary": true 1 where the pixel's
+  centre lies in a box, else 0 (the paper's binary masks);
 - mask images: alpha (RGBA, LA) or luminance / 255, resized with antialiasing;
 - semantic: 1 where the segmenter's label is one of the chosen classes, computed under no_grad.
 
@@ -12,18 +13,15 @@ its JSON (`parse_region`, called by spec.py for every link), serialises itself a
 itself, so a new kind is one class there. `RegionMasks` turns the regions of a spec into masks for a batch.
 """
 
-import functools
-import importlib
-import importlib.util
 import json
 import os
-import sys
 
 import torch
 import torch.nn.functional as F
 
-from linkgan_plugin.checks import (check_argument, checked_value, Choice, file_problem, is_int, is_number, key_path,
-                                   LinkganError, MAX_BOXES, MAX_INT, read_mask, short_repr, short_text)
+from linkgan_plugin.checks import (Boolean, check_argument, checked_value, Choice, file_problem, is_int, is_number,
+                                   key_path, MAX_BOXES, MAX_INT, read_mask, short_repr, short_text)
+from linkgan_plugin.segmenters import load_segmenter, resolve_segmenter_ref, SegmenterError, semantic_mask
 
 #----------------------------------------------------------------------------
 # Fixed regions.
@@ -41,6 +39,26 @@ def box_coverage(boxes, height, width):
         cols = _interval_overlap(x0, x1, width)     # [width]
         rows = _interval_overlap(y0, y1, height)    # [height]
         out = torch.maximum(out, rows[:, None] * cols[None, :])
+    return out.float()
+
+
+def box_centre_mask(boxes, height, width):
+    """1 where a pixel's centre lies in the union of normalised boxes, else 0: the binary masks.
+
+    A centre (column + 0.5) / width, (row + 0.5) / height is inside [x0, y0, x1, y1] when x0 <= x < x1 and
+    y0 <= y < y1 (half-open: boxes that tile the image do not overlap, and a box whose edges fall on pixel centres
+    keeps (x1 - x0) * width columns).
+
+    Args:
+        boxes: list of [x0, y0, x1, y1] in [0, 1] (x = column, y = row).
+    Returns:
+        float32 tensor [height, width] in {0, 1}.
+    """
+    cx = (torch.arange(width, dtype=torch.float64) + 0.5) / width
+    cy = (torch.arange(height, dtype=torch.float64) + 0.5) / height
+    out = torch.zeros(height, width, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        out |= ((cy >= y0) & (cy < y1))[:, None] & ((cx >= x0) & (cx < x1))[None, :]
     return out.float()
 
 
@@ -65,107 +83,6 @@ def fixed_region_mask(region, height, width):
     """Mask [height, width] of a region that does not depend on the image: the region kind rasterises itself
     (REGION_KINDS); ValueError for a semantic region."""
     return region.rasterise(height, width)
-
-#----------------------------------------------------------------------------
-# Segmenters.
-
-class SegmenterError(LinkganError, ValueError):
-    pass
-
-
-def resolve_segmenter_ref(ref, base_dir='.'):
-    """Checks a segmenter reference can be loaded and returns it in normalised form (file paths made absolute).
-
-    Forms: 'pkg.module:callable', 'path/file.py:callable', 'path/model.pt' (TorchScript).
-    """
-    ref = ref.strip()
-    if ':' not in ref or ref.endswith(('.pt', '.pth', '.ts')):
-        path = ref if os.path.isabs(ref) else os.path.normpath(os.path.join(base_dir, ref))
-        problem = file_problem(path, 'TorchScript segmenter file')
-        if problem:
-            raise SegmenterError(f'{problem} (or use "module:callable" / "file.py:callable")')
-        ref = path
-    else:
-        target, attr = ref.rsplit(':', 1)
-        if target.endswith('.py'):
-            path = target if os.path.isabs(target) else os.path.normpath(os.path.join(base_dir, target))
-            problem = file_problem(path, 'segmenter file')
-            if problem:
-                raise SegmenterError(problem)
-            ref = f'{path}:{attr}'
-    load_segmenter(ref)
-    return ref
-
-
-@functools.lru_cache(maxsize=16)
-def load_segmenter(ref):
-    """Loads a (normalised) segmenter reference and returns a callable images -> scores or labels."""
-    if ':' not in ref or ref.endswith(('.pt', '.pth', '.ts')):
-        try:
-            model = torch.jit.load(ref, map_location='cpu')
-        except Exception as e:
-            raise SegmenterError(f'cannot load TorchScript segmenter {ref}: {type(e).__name__}: {short_text(str(e))}') from None
-        return model.eval()
-    target, attr = ref.rsplit(':', 1)
-    try:
-        if target.endswith('.py'):
-            name = '_linkgan_segmenter_' + str(abs(hash(target)))
-            spec = importlib.util.spec_from_file_location(name, target)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(target)
-    except Exception as e:
-        raise SegmenterError(f'cannot import segmenter module {target!r}: {type(e).__name__}: {short_text(str(e))}') from None
-    fn = getattr(module, attr, None)
-    if fn is None:
-        raise SegmenterError(f'segmenter module {target!r} has no attribute {attr!r}')
-    if isinstance(fn, type):  # A module class: instantiate with no arguments.
-        try:
-            fn = fn()
-        except Exception as e:
-            raise SegmenterError(f'cannot instantiate segmenter {ref}: {type(e).__name__}: {short_text(str(e))}') from None
-    if not callable(fn):
-        raise SegmenterError(f'segmenter {ref} is not callable')
-    if isinstance(fn, torch.nn.Module):
-        fn.eval()
-    return fn
-
-
-@torch.no_grad()
-def semantic_mask(segmenter, images, classes, height, width):
-    """Union-of-classes mask of `images` by `segmenter`.
-
-    Args:
-        segmenter: callable, images [N, 3, H, W] in [-1, 1] -> class scores [N, K, h, w] or labels [N, h, w].
-        images:    [N, C, H, W].
-        classes:   class ids to union.
-    Returns:
-        float32 [N, height, width] in {0, 1}.
-    """
-    if isinstance(segmenter, torch.nn.Module):
-        param = next(segmenter.parameters(), None)
-        if param is not None and param.device != images.device:
-            segmenter.to(images.device)
-    out = segmenter(images.detach().float())
-    if not isinstance(out, torch.Tensor):
-        raise SegmenterError(f'segmenter returned {type(out).__name__}, expected a tensor of scores or labels')
-    if out.ndim == 4 and out.shape[1] > 1:
-        labels = out.argmax(dim=1)
-    elif out.ndim == 4:
-        labels = out[:, 0].round().long()
-    elif out.ndim == 3:
-        labels = out.round().long()
-    else:
-        raise SegmenterError(f'segmenter output must be [N, K, h, w] or [N, h, w], got {list(out.shape)}')
-    if labels.shape[0] != images.shape[0]:
-        raise SegmenterError(f'segmenter returned {labels.shape[0]} masks for {images.shape[0]} images')
-    ids = torch.as_tensor(classes, device=labels.device)
-    m = torch.isin(labels, ids).float()[:, None]
-    if m.shape[2:] != (height, width):
-        m = F.interpolate(m, size=(height, width), mode='nearest')
-    return m[:, 0]
 
 #----------------------------------------------------------------------------
 # Mask modes: how a semantic region's mask of the original image meets the mask of the image compared with it.
@@ -223,8 +140,10 @@ class Region:
     and implements
         parse(value, path, base_dir, errors) -> an instance, or None after errors.add(...) naming the JSON path;
         to_dict() -> its JSON object (parsing it again gives the same region);
-        rasterise(height, width) -> float32 tensor [height, width] in [0, 1] (fixed kinds only; imports torch).
-    The attributes below stay None where a kind has no use for them.
+        rasterise(height, width) -> float32 tensor [height, width] in [0, 1] (fixed kinds only; imports torch);
+        pixel_problem(height, width) -> None, or why its mask is unusable at that size (default None; for binary
+                                         boxes, a mask with no pixel or every pixel: reported at its "binary").
+    The attributes below stay None (binary False) where a kind has no use for them.
     """
     selectors = ()
     fields = ()
@@ -236,6 +155,7 @@ class Region:
     segmenter = None        # normalised segmenter reference (loaded by load_segmenter).
     classes = None          # class ids whose union forms the region.
     mode = 'source'         # semantic mask mode, one of MASK_MODES.
+    binary = False          # boxes: 1 where a pixel's centre is inside, instead of the covered fraction.
 
     @classmethod
     def parse(cls, value, path, base_dir, errors):
@@ -247,22 +167,29 @@ class Region:
     def rasterise(self, height, width):
         raise ValueError(f'a {self.kind} region depends on the image: its masks come from its segmenter')
 
+    def pixel_problem(self, height, width):
+        return None
+
     def __repr__(self):
         return f'{type(self).__name__}({json.dumps(self.to_dict())})'
 
 
 class BoxesRegion(Region):
     """{"box": [x0, y0, x1, y1]} or {"boxes": [[...], ...]} (at most 256: MAX_BOXES), normalised to [0, 1]. A pixel's
-    mask value is the fraction of its area the union of boxes covers. The union must leave some of the image out."""
+    mask value is the fraction of its area the union of boxes covers; with "binary": true (default false) it is 1
+    where the pixel's centre lies in a box, else 0. The union must leave some of the image out."""
     selectors = ('box', 'boxes')
+    fields = ('binary',)
     kind = 'boxes'
 
-    def __init__(self, boxes):
+    def __init__(self, boxes, binary=False):
         self.boxes = boxes
+        self.binary = binary
 
     @classmethod
     def parse(cls, value, path, base_dir, errors):
         key = 'box' if 'box' in value else 'boxes'
+        ok_binary, binary = checked_value(Boolean(), value.get('binary', False), f'{path}.binary', errors)
         raw = [value['box']] if key == 'box' else value['boxes']
         if not isinstance(raw, list) or not raw or len(raw) > MAX_BOXES:
             errors.add(f'{path}.boxes', f'must be a non-empty list of at most {MAX_BOXES} boxes [x0, y0, x1, y1] '
@@ -275,34 +202,49 @@ class BoxesRegion(Region):
             errors.add(f'{path}.{key}', 'covers the whole image: the outside term would always be 0 '
                        '(a region must leave part of the image out)')
             return None
-        return cls(boxes)
+        return cls(boxes, binary) if ok_binary else None
 
     def to_dict(self):
-        return {'boxes': [list(b) for b in self.boxes]}
+        return {'boxes': [list(b) for b in self.boxes], **self._binary_dict()}
+
+    def _binary_dict(self):
+        return {'binary': True} if self.binary else {}
 
     def rasterise(self, height, width):
-        return box_coverage(self.boxes, height, width)
+        return (box_centre_mask if self.binary else box_coverage)(self.boxes, height, width)
+
+    def pixel_problem(self, height, width):
+        """None, or why the binary mask is unusable at [height, width]: no pixel centre in it, or every one."""
+        if not self.binary:
+            return None
+        count = int(self.rasterise(height, width).sum())
+        if count == 0:
+            return f'no pixel centre lies in the boxes at {height}x{width} (use larger boxes, or soft masks)'
+        if count == height * width:
+            return f'every pixel centre lies in the boxes at {height}x{width}: the outside term would always be 0'
+        return None
 
 
 class PresetRegion(BoxesRegion):
     """{"preset": NAME}: a face part of aligned FFHQ (PRESETS_256: eyes, left_eye, right_eye, nose,
-    mouth, chin, eyebrow), as one box. A plain string is shorthand."""
+    mouth, chin, eyebrow), as one box; "binary" as for boxes. A plain string is shorthand (soft)."""
     selectors = ('preset',)
 
-    def __init__(self, preset):
-        super().__init__([preset_box(preset)])
+    def __init__(self, preset, binary=False):
+        super().__init__([preset_box(preset)], binary)
         self.preset = preset
 
     @classmethod
     def parse(cls, value, path, base_dir, errors):
+        ok_binary, binary = checked_value(Boolean(), value.get('binary', False), f'{path}.binary', errors)
         name = value['preset']
         if not isinstance(name, str) or name not in PRESETS_256:
             errors.add(f'{path}.preset', f'unknown preset {short_repr(name)} (known: {", ".join(PRESETS_256)})')
             return None
-        return cls(name)
+        return cls(name, binary) if ok_binary else None
 
     def to_dict(self):
-        return {'preset': self.preset}
+        return {'preset': self.preset, **self._binary_dict()}
 
 
 class MaskRegion(Region):

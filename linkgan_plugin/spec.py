@@ -168,12 +168,16 @@ class LinkSpec:
         errors.raise_if_any()
 
     def check_resolution(self, resolution):
-        """Raises SpecError when a box is narrower or shorter than one pixel at `resolution`."""
+        """Raises SpecError when a box is narrower or shorter than one pixel at `resolution`, or a region's mask is
+        unusable there (a binary region holding no pixel centre, or every one)."""
         errors = Problems()
         for i, link in enumerate(self.links):
             for j, (x0, y0, x1, y1) in enumerate(link.region.boxes or []):
                 if (x1 - x0) * resolution < 1 or (y1 - y0) * resolution < 1:
                     errors.add(f'links[{i}].region', f'box {j} is smaller than one pixel at resolution {resolution}')
+            problem = link.region.pixel_problem(resolution, resolution)
+            if problem:
+                errors.add(f'links[{i}].region' + ('.binary' if link.region.binary else ''), problem)
         errors.raise_if_any()
 
     def __repr__(self):

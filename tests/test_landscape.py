@@ -8,7 +8,8 @@ from linkgan_plugin.demo.segmenter import (held_out_accuracy, landscape_spec, sa
                                            train_segmenter)
 from linkgan_plugin.demo.landscape import (CLASS_COLOURS, GROUND, OBJECT, SKY, LandscapeStream, class_fractions,
                                       colour_labels, follows_colour_law, landscapes)
-from linkgan_plugin.regions import RegionMasks, semantic_mask
+from linkgan_plugin.regions import RegionMasks
+from linkgan_plugin.segmenters import semantic_mask
 from linkgan_plugin.checks import SpecError
 from linkgan_plugin.spec import load_spec
 

@@ -273,3 +273,38 @@ def evaluate_links(gen, spec, samples=1024, batch=32, seed=0, alpha=None, trunca
     return {'results': results, 'samples_per_second': samples / max(seconds, 1e-9), 'seconds': seconds}
 
 #----------------------------------------------------------------------------
+# Tint: how much of an in-region change is one uniform colour shift.
+
+def tint_energies(diff, mask):
+    """The in-region energy of changes and of their uniform-tint part, per sample.
+
+    The tint of a change d over a region of weights M is its per-channel weighted mean t_c = sum(M d_c) / sum(M);
+    its energy is sum_c t_c^2 sum(M), and the total is sum_c sum(M d_c^2) (so 0 <= tint <= total, equal for a pure
+    tint, tint ~0 for a pattern of zero mean over the region).
+
+    Args:
+        diff: [N, C, H, W] changes (edited minus original images, any units).
+        mask: [1 or N, 1, H, W] region weights in [0, 1] (binary or soft).
+    Returns:
+        (tint [N], total [N]) float64.
+    """
+    if diff.ndim != 4:
+        raise ValueError(f'diff must be [N, C, H, W], got shape {list(diff.shape)}')
+    N, _, H, W = diff.shape
+    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[2:] != (H, W) or mask.shape[0] not in (1, N):
+        raise ValueError(f'mask must be [1 or N, 1, H, W] = [1 or {N}, 1, {H}, {W}], got shape {list(mask.shape)}')
+    d, m = diff.double(), mask.double()
+    area = m.sum(dim=[2, 3]).clamp(min=1e-12)                         # [1 or N, 1]
+    mean = (m * d).sum(dim=[2, 3]) / area                             # [N, C]
+    tint = (mean.square() * area).sum(dim=1)
+    total = (m * d.square()).sum(dim=[1, 2, 3])
+    return tint, total
+
+
+def tint_share(diff, mask):
+    """The share of each sample's in-region change that is a uniform tint (tint_energies: tint / total), [N]
+    float64 in [0, 1]; 0 for a sample whose change is zero in the region."""
+    tint, total = tint_energies(diff, mask)
+    return torch.where(total > 0, tint / total.clamp(min=1e-300), torch.zeros_like(total)).clamp(0, 1)
+
+#----------------------------------------------------------------------------

@@ -45,13 +45,15 @@ can be fixed with `overrides`. Lengths are fractions of the image side, colours 
     mouth_open         [0, 1]        the gap between the lips is mouth_open * 0.035 (teeth show in its top half);
     lip_redness        [0, 1]        how far the lips' colour goes from the skin's towards red.
 
-Drawing: a pixel-centre grid (x, y = (index + 0.5) / R); every shape is an analytic one (ellipses, an egg, boxes,
-arcs, a lens for the mouth) with an approximate signed distance d (image widths, negative inside), painted back to
-front with the antialiased coverage clamp(0.5 - d * R, 0, 1) as its opacity; a pixel takes a shape's class where
-the coverage is >= 0.5 (its centre is inside). Order: background, the hair's back (crown and sides), neck, clothes,
-ears, face, fringe, nose, eyebrows, eyes, mouth. All factors are drawn first, from one [N, F] uniform draw, then
-`overrides` replace some: changing one factor leaves every other factor's value the same, and changing a part
-factor leaves every pixel that no shape of its part touches bit for bit the same.
+Drawing (the primitives of drawing.py, shared with portraits.py): a pixel-centre grid (x, y = (index + 0.5) / R);
+every shape is an analytic one (ellipses, an egg, boxes, arcs, a lens for the mouth) with an approximate signed
+distance d (image widths, negative inside), painted back to front with the antialiased coverage
+clamp(0.5 - d * R, 0, 1) as its opacity; a pixel takes a shape's class where the coverage is >= 0.5 (its centre is
+inside). Order: background, the hair's back (crown and sides), neck, clothes, ears, face, fringe, nose, eyebrows,
+eyes, mouth. All factors are drawn first, from one [N, F] uniform draw, then `overrides` replace some: changing one
+factor leaves every other factor's value the same, and changing a part factor leaves every pixel that no shape of
+its part touches bit for bit the same. The output is frozen: networks were trained on it (tests/test_faces.py holds
+the hash of a seeded batch).
 
 There is no colour law (unlike the landscapes): lips, skin and a red background may share colours, so a segmenter
 must read shapes.
@@ -66,10 +68,13 @@ import math
 
 import torch
 
+# The classes are the face scenes' (drawing.py), re-exported here.
+from linkgan_plugin.demo.drawing import (apply_overrides, BACKGROUND, BROWS, Canvas, check_scene_arguments,
+                                         CLASS_NAMES, CLOTHES, draw_factor_table, ellipse_distance, EYES, HAIR,
+                                         make_head, MOUTH, NOSE, paint_back, paint_brows, paint_face, per_image,
+                                         per_image_rgb, SKIN)
 from linkgan_plugin.regions import preset_box
 
-BACKGROUND, SKIN, HAIR, CLOTHES, BROWS, EYES, NOSE, MOUTH = range(8)
-CLASS_NAMES = ('background', 'skin', 'hair', 'clothes', 'brows', 'eyes', 'nose', 'mouth')
 
 # The face presets and the class that fills each (most of its pixels lie inside the preset's box on every face).
 PRESET_CLASSES = {'eyes': EYES, 'nose': NOSE, 'mouth': MOUTH}
@@ -114,9 +119,17 @@ MOUTH_X, MOUTH_Y = ((preset_box('mouth')[0] + preset_box('mouth')[2]) / 2,
                     (preset_box('mouth')[1] + preset_box('mouth')[3]) / 2)                    # 0.496, 0.719
 EYE_HALF_WIDTH, EYE_HALF_HEIGHT = 0.055, 0.022
 FACE_Y, FACE_HALF_HEIGHT = 0.525, 0.355
+# What drawing.make_head needs of the head's fixed geometry and skin.
+FACE_GEOMETRY = dict(face_x=FACE_X, face_y=FACE_Y, half_height=FACE_HALF_HEIGHT, eye_xs=EYE_XS, eye_y=EYE_Y,
+                     skin_dark=SKIN_DARK, skin_pale=SKIN_PALE)
 
 #----------------------------------------------------------------------------
 # Faces.
+
+FACTOR_TABLE = (tuple((name, 'uniform', bounds) for name, bounds in FACTOR_RANGES.items())
+                + (('hair_colour', 'palette', HAIR_PALETTE), ('eye_colour', 'palette', EYE_PALETTE),
+                   ('background_colour', 'colour', (0.1, 0.8)), ('clothes_colour', 'colour', (0.05, 0.8))))
+
 
 def faces(batch, resolution=32, generator=None, overrides=None):
     """Draws `batch` independent aligned faces, their label maps and their factors (module docstring).
@@ -131,116 +144,77 @@ def faces(batch, resolution=32, generator=None, overrides=None):
         (images float32 [N, 3, R, R] in [-1, 1], labels int64 [N, R, R] with the classes BACKGROUND..MOUTH,
          factors {name: float32 [N] or [N, 3]} with every name of FACTOR_NAMES).
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f'batch must be an integer >= 1, got {batch!r}')
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < MIN_RESOLUTION:
-        raise ValueError(f'resolution must be an integer >= {MIN_RESOLUTION} (32 or 64 intended), got {resolution!r}')
+    check_scene_arguments(batch, resolution, MIN_RESOLUTION, ' (32 or 64 intended)')
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     f = draw_factors(batch, generator, overrides)
-    N, R = batch, resolution
-    col = lambda t: t[:, None, None]                                        # [N] -> [N, 1, 1] (over pixels).
-    rgb = lambda c: c[:, :, None, None]                                     # [N, 3] -> [N, 3, 1, 1].
-    cover = lambda d: (0.5 - d * R).clamp(0, 1)                             # Antialiased opacity [N, R, R].
+    canvas = Canvas(batch, resolution, BACKGROUND)
+    head = make_head(f, resolution, FACE_GEOMETRY)
+    crown = paint_back(canvas, head)
+    paint_face(canvas, head, crown)
+    _paint_nose(canvas, head)
+    paint_brows(canvas, head)
+    _paint_eyes(canvas, head)
+    _paint_mouth(canvas, head)
+    return (*canvas.result(), f)
 
-    # Pixel-centre coordinates in [0, 1]: x = column, y = row (down).
-    t = (torch.arange(R, dtype=torch.float32) + 0.5) / R
-    y, x = t[:, None].expand(R, R)[None], t[None, :].expand(R, R)[None]    # [1, R, R]
 
-    img = torch.zeros(N, 3, R, R)
-    labels = torch.full([N, R, R], BACKGROUND, dtype=torch.int64)
+def draw_factors(batch, generator, overrides=None):
+    """Every factor of `batch` faces (module docstring), drawn from one [batch, F] uniform draw in a fixed order
+    (FACTOR_TABLE: so overriding one factor leaves every other's draw the same); then `overrides` ({name: value})
+    replace some (ValueError naming an unknown one).
 
-    def paint(alpha, colour, cls, label_alpha=None):
-        # Composites `colour` with opacity `alpha` [N, R, R]; the class goes where label_alpha (default alpha) >= 0.5.
-        nonlocal img, labels
-        img = img + alpha[:, None] * (colour - img)
-        if cls is not None:
-            labels = torch.where((alpha if label_alpha is None else label_alpha) >= 0.5, cls, labels)
+    Returns:
+        {name: float32 [batch] or [batch, 3] (COLOUR_FACTORS)} for every name of FACTOR_NAMES.
+    """
+    return apply_overrides(draw_factor_table(batch, generator, FACTOR_TABLE, FACTOR_NAMES, PALETTE_JITTER), overrides)
 
-    px, py = col(f['pose_x']), col(f['pose_y'])
-    fx, fy, fw = FACE_X + px, FACE_Y + py, col(f['face_width'])
-    shade = _shading(x, y, fx, fy, fw, f)[:, None]                          # [N, 1, R, R]
-    skin = _skin_colour(f['skin_tone'], f['skin_warmth'])                   # [N, 3]
-    hair = f['hair_colour']
 
-    # Background: its colour, a little darker towards the bottom.
-    paint(torch.ones(N, R, R), rgb(f['background_colour']) * (1.08 - 0.2 * y[:, None]), None)
-
-    # The hair's back: a crown behind the head and the sides down to the hair's length.
-    volume = col(f['hair_volume'])
-    crown_y, crown_a, crown_b = fy - 0.04, fw + volume, FACE_HALF_HEIGHT + volume - 0.01
-    crown = _ellipse_distance(x, y, fx, crown_y, crown_a, crown_b)
-    hair_end = 0.45 + 0.5 * col(f['hair_length'])
-    sides = torch.maximum(torch.maximum((x - fx).abs() - crown_a, y - hair_end), crown_y - y)
-    paint(cover(torch.minimum(crown, sides)), rgb(hair) * shade * (0.9 + 0.1 * _hair_texture(x, fx)), HAIR)
-
-    # Neck (shaded by the chin) and clothes (shoulders).
-    neck = torch.maximum((x - fx).abs() - 0.45 * fw, fy + 0.15 - y)
-    paint(cover(neck), rgb(skin) * shade * 0.72, SKIN)
-    clothes = _ellipse_distance(x, y, fx, 1.16 + py, 0.46, 0.22)
-    paint(cover(clothes), rgb(f['clothes_colour']) * shade, CLOTHES)
-
-    # Ears (under short hair only) and the face's egg-shaped outline.
-    ears_show = col((f['hair_length'] < 0.5).float())
-    for side in (-1, 1):
-        ear = _ellipse_distance(x, y, fx + side * (fw + 0.005), EYE_Y + 0.045 + py, 0.03, 0.05)
-        paint(cover(ear) * ears_show, rgb(skin) * shade * 0.88, SKIN)
-    below = ((y - fy) / FACE_HALF_HEIGHT).clamp(0, 1)
-    face = _ellipse_distance(x, y, fx, fy, fw * (1 - 0.2 * below.square()), FACE_HALF_HEIGHT)
-    socket = sum(torch.exp(-((x - ex - px) / 0.075).square() - ((y - EYE_Y - py + 0.008) / 0.045).square())
-                 for ex in EYE_XS)                                          # Darker around the eyes.
-    paint(cover(face), rgb(skin) * shade * (1 - 0.12 * socket[:, None]), SKIN)
-
-    # Fringe: the crown's front above the hairline (lower towards the temples).
-    hairline = col(f['hairline']) + 0.12 * ((x - fx) / fw).square()
-    paint(cover(torch.maximum(crown, y - hairline)), rgb(hair) * shade * (0.9 + 0.1 * _hair_texture(x, fx)), HAIR)
-
-    # Nose: its oval (skin) with a shadow along the bridge on the far side from the light, a lighter tip and a
-    # dark shadow under it with the nostrils.
-    nx, nw, nh = NOSE_X + px, col(f['nose_width']), col(f['nose_length'])
-    ny = NOSE_BOTTOM + py - nh
+def _paint_nose(canvas, h):
+    """The nose: its oval (skin) with a shadow along the bridge on the far side from the light, a lighter tip and
+    a dark shadow under it with the nostrils."""
+    f, x, y, col, rgb, cover = h.f, h.x, h.y, per_image, per_image_rgb, canvas.cover
+    nx, nw, nh = NOSE_X + h.px, col(f['nose_width']), col(f['nose_length'])
+    ny = NOSE_BOTTOM + h.py - nh
     light_x = col(torch.cos(f['light_angle']))
     far_side = torch.where(light_x >= 0, -1.0, 1.0)
     strength = col(f['light_strength'])
-    nose = torch.ones(N, 3, R, R) * rgb(skin) * shade
-    bridge = cover(_ellipse_distance(x, y, nx + far_side * 0.45 * nw, ny - 0.2 * nh, 0.012, 0.9 * nh))
+    nose = torch.ones(h.N, 3, h.R, h.R) * rgb(h.skin) * h.shade
+    bridge = cover(ellipse_distance(x, y, nx + far_side * 0.45 * nw, ny - 0.2 * nh, 0.012, 0.9 * nh))
     nose = nose * (1 - (0.12 + 0.3 * strength * light_x.abs()) * bridge)[:, None]
-    tip = cover(_ellipse_distance(x, y, nx, ny + 0.15 * nh, 0.45 * nw, 0.35 * nh))
+    tip = cover(ellipse_distance(x, y, nx, ny + 0.15 * nh, 0.45 * nw, 0.35 * nh))
     nose = nose * (1 + 0.1 * tip)[:, None]
-    under = cover(_ellipse_distance(x, y, nx, ny + 0.75 * nh, 0.8 * nw, 0.25 * nh))
+    under = cover(ellipse_distance(x, y, nx, ny + 0.75 * nh, 0.8 * nw, 0.25 * nh))
     nose = nose * (1 - 0.45 * under)[:, None]
-    paint(cover(_ellipse_distance(x, y, nx, ny, nw, nh)), nose, NOSE)
+    canvas.paint(cover(ellipse_distance(x, y, nx, ny, nw, nh)), nose, NOSE)
 
-    # Eyebrows: thick arcs, ends lower than the middle and thinner, a darker tone of the hair.
-    brow_y, brow_t = EYE_Y + py - col(f['brow_height']), col(f['brow_thickness'])
-    brow_colour = rgb(hair * 0.7) * shade
-    for ex in EYE_XS:
-        u = ((x - ex - px) / 0.065).clamp(-1, 1)
-        arc = brow_y + 0.012 * u.square()
-        brow = torch.maximum((y - arc).abs() - brow_t / 2 * (1 - 0.5 * u.square()), (x - ex - px).abs() - 0.065)
-        paint(cover(brow), brow_colour, BROWS)
 
-    # Eyes: a white, the iris (its colour, moved by the gaze) and pupil inside it; a dark line along the upper lid
-    # (fainter along the lower one). The class covers the lids' outline, so even a half-closed eye has pixels.
-    eye_b = EYE_HALF_HEIGHT * col(f['eye_open'])
-    gaze = 0.5 * EYE_HALF_WIDTH * col(f['gaze'])
-    ey = EYE_Y + py
+def _paint_eyes(canvas, h):
+    """Eyes: a white, the iris (its colour, moved by the gaze) and pupil inside it; a dark line along the upper lid
+    (fainter along the lower one). The class covers the lids' outline, so even a half-closed eye has pixels."""
+    f, x, y, N, R, shade, cover = h.f, h.x, h.y, h.N, h.R, h.shade, canvas.cover
+    eye_b = EYE_HALF_HEIGHT * per_image(f['eye_open'])
+    gaze = 0.5 * EYE_HALF_WIDTH * per_image(f['gaze'])
+    ey = EYE_Y + h.py
     for ex in EYE_XS:
-        cx = ex + px
-        eye = _ellipse_distance(x, y, cx, ey, EYE_HALF_WIDTH, eye_b)
+        cx = ex + h.px
+        eye = ellipse_distance(x, y, cx, ey, EYE_HALF_WIDTH, eye_b)
         colour = torch.tensor([0.92, 0.90, 0.87])[None, :, None, None].expand(N, 3, R, R)
-        iris = cover(_ellipse_distance(x, y, cx + gaze, ey, 0.021, 0.021))
-        colour = colour + iris[:, None] * (rgb(f['eye_colour']) - colour)
-        pupil = cover(_ellipse_distance(x, y, cx + gaze, ey, 0.009, 0.009))
+        iris = cover(ellipse_distance(x, y, cx + gaze, ey, 0.021, 0.021))
+        colour = colour + iris[:, None] * (per_image_rgb(f['eye_colour']) - colour)
+        pupil = cover(ellipse_distance(x, y, cx + gaze, ey, 0.009, 0.009))
         colour = colour * (1 - 0.85 * pupil[:, None])
-        paint(cover(eye), colour * shade.clamp(max=1.0), None)
-        lid = cover(_ellipse_distance(x, y, cx, ey - 0.003, EYE_HALF_WIDTH + 0.006, eye_b + 0.007))
+        canvas.paint(cover(eye), colour * shade.clamp(max=1.0), None)
+        lid = cover(ellipse_distance(x, y, cx, ey - 0.003, EYE_HALF_WIDTH + 0.006, eye_b + 0.007))
         ring = (lid - cover(eye)).clamp(min=0) * torch.where(y < ey, 1.0, 0.35)
-        paint(ring, torch.tensor([0.06, 0.04, 0.04])[None, :, None, None] * shade, EYES, label_alpha=lid)
+        canvas.paint(ring, torch.tensor([0.06, 0.04, 0.04])[None, :, None, None] * shade, EYES, label_alpha=lid)
 
-    # Mouth: a lens between the upper and lower lip's outlines, bent by the smile; the dark inside (teeth in its
-    # top half) where the lips part; a dark line where they meet.
-    mx, my, mw = MOUTH_X + px, MOUTH_Y + py, col(f['mouth_width'])
+
+def _paint_mouth(canvas, h):
+    """Mouth: a lens between the upper and lower lip's outlines, bent by the smile; the dark inside (teeth in its
+    top half) where the lips part; a dark line where they meet."""
+    f, x, y, shade, col, rgb, cover = h.f, h.x, h.y, h.shade, per_image, per_image_rgb, canvas.cover
+    mx, my, mw = MOUTH_X + h.px, MOUTH_Y + h.py, col(f['mouth_width'])
     u = ((x - mx) / mw).clamp(-1, 1)
     envelope = (1 - u.square()).clamp(min=0).sqrt()
     centre = my - 0.022 * col(f['smile']) * u.square()
@@ -248,8 +222,8 @@ def faces(batch, resolution=32, generator=None, overrides=None):
     d = y - centre
     upper, lower = gap + (0.012 * envelope + 0.003), gap + (0.02 * envelope + 0.003)
     lips = torch.maximum((x - mx).abs() - mw, torch.where(d < 0, -d - upper, d - lower))
-    lip_colour = rgb(skin) + (0.35 + 0.4 * col(f['lip_redness'])[:, None]) * (
-        torch.tensor([0.72, 0.22, 0.25])[None, :, None, None] - rgb(skin))
+    lip_colour = rgb(h.skin) + (0.35 + 0.4 * col(f['lip_redness'])[:, None]) * (
+        torch.tensor([0.72, 0.22, 0.25])[None, :, None, None] - rgb(h.skin))
     mouth = lip_colour * shade
     inside = cover(torch.maximum((x - mx).abs() - mw, d.abs() - gap))
     teeth = inside * cover(d) * ((col(f['mouth_open']) - 0.2) / 0.3).clamp(0, 1)    # The inside's top half.
@@ -257,76 +231,7 @@ def faces(batch, resolution=32, generator=None, overrides=None):
     mouth = mouth + teeth[:, None] * (torch.tensor([0.88, 0.86, 0.8])[None, :, None, None] * shade - mouth)
     seam = cover(torch.maximum((x - mx).abs() - mw, d.abs() - 0.006)) * (1 - inside)
     mouth = mouth * (1 - 0.5 * seam)[:, None]
-    paint(cover(lips), mouth, MOUTH)
-
-    return (img.clamp(0, 1) * 2 - 1).contiguous(), labels, f
-
-
-def draw_factors(batch, generator, overrides=None):
-    """Every factor of `batch` faces (module docstring), drawn from one [batch, F] uniform draw in a fixed order
-    (so overriding one factor leaves every other's draw the same); then `overrides` ({name: value}) replace some.
-
-    Returns:
-        {name: float32 [batch] or [batch, 3] (COLOUR_FACTORS)} for every name of FACTOR_NAMES.
-    """
-    u = torch.rand([batch, len(FACTOR_RANGES) + 2 * 4 + 2 * 3], generator=generator)
-    out, k = {}, 0
-    for name, (low, high) in FACTOR_RANGES.items():
-        out[name] = low + (high - low) * u[:, k]
-        k += 1
-    for name, palette in (('hair_colour', HAIR_PALETTE), ('eye_colour', EYE_PALETTE)):
-        table = torch.tensor(palette)
-        pick = (u[:, k] * len(palette)).long().clamp(max=len(palette) - 1)
-        out[name] = (table[pick] + PALETTE_JITTER * (2 * u[:, k + 1:k + 4] - 1)).clamp(0, 1)
-        k += 4
-    out['background_colour'] = 0.1 + 0.8 * u[:, k:k + 3]
-    out['clothes_colour'] = 0.05 + 0.8 * u[:, k + 3:k + 6]
-    for name, value in (overrides or {}).items():
-        if name not in out:
-            raise ValueError(f'overrides: unknown factor {name!r} (known: {", ".join(FACTOR_NAMES)})')
-        out[name] = torch.as_tensor(value, dtype=torch.float32).expand_as(out[name]).clone()
-    return {name: out[name] for name in FACTOR_NAMES}
-
-
-def _skin_colour(tone, warmth):
-    """Skin RGB [N, 3] in [0, 1]: from SKIN_DARK (tone 0) to SKIN_PALE (tone 1), red up and blue down with warmth."""
-    dark, pale = torch.tensor(SKIN_DARK), torch.tensor(SKIN_PALE)
-    colour = dark + (pale - dark) * tone[:, None]
-    return (colour + 0.04 * warmth[:, None] * torch.tensor([1.0, 0.0, -1.0])).clamp(0, 1)
-
-
-def _shading(x, y, fx, fy, fw, f):
-    """The light over the whole head: exposure * (1 - s + 1.6 s max(n . L, 0)), with s the light's strength, n the
-    normal of an ellipsoid a little larger than the face (outside it: the normal of its rim), L the light's
-    direction (light_angle in the image plane, 57 degrees off the viewing axis). [N, R, R]."""
-    nx = (x - fx) / (1.15 * fw)
-    ny = (y - fy) / (1.1 * FACE_HALF_HEIGHT)
-    r = (nx.square() + ny.square()).sqrt()
-    scale = torch.where(r > 1, 1 / r.clamp(min=1e-6), torch.ones_like(r))
-    nx, ny = nx * scale, ny * scale
-    nz = (1 - nx.square() - ny.square()).clamp(min=0).sqrt()
-    elevation = 1.0
-    angle = f['light_angle'][:, None, None]
-    lambert = (nx * torch.cos(angle) * math.sin(elevation) + ny * torch.sin(angle) * math.sin(elevation)
-               + nz * math.cos(elevation)).clamp(min=0)
-    s = f['light_strength'][:, None, None]
-    return f['exposure'][:, None, None] * (1 - s + 1.6 * s * lambert)
-
-
-def _hair_texture(x, fx):
-    """Soft strands across the hair: in [-1, 1], [N, 1, R, R] (a fixed pattern that moves with the head)."""
-    return torch.sin(2 * math.pi * 11 * (x - fx))[:, None]
-
-
-def _ellipse_distance(x, y, cx, cy, a, b):
-    """Approximate signed distance (image widths; negative inside) from the pixel centres (x, y) to the
-    axis-aligned ellipse of centre (cx, cy) and half-axes (a, b): (r - 1) / |grad r| with r the ellipse's
-    radial coordinate (exact on the outline, first-order near it). Arguments broadcast; [N, R, R]."""
-    a, b = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
-    dx, dy = x - cx, y - cy
-    r = ((dx / a).square() + (dy / b).square()).sqrt()
-    grad = ((dx / a.square()).square() + (dy / b.square()).square()).sqrt() / r.clamp(min=1e-6)
-    return (r - 1) / grad.clamp(min=1e-6)
+    canvas.paint(cover(lips), mouth, MOUTH)
 
 #----------------------------------------------------------------------------
 

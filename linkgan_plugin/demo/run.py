@@ -73,7 +73,7 @@ from linkgan_plugin.demo.segmenter import landscape_spec, make_segmenter_file, s
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec, GOALS, LOSS_KWARGS, TARGETS
 from linkgan_plugin.demo.training import run_finetunes
 from linkgan_plugin.progress import open_bar
-from linkgan_plugin.regions import load_segmenter
+from linkgan_plugin.segmenters import load_segmenter
 from linkgan_plugin.toy.checkpoint import networks_from_checkpoint, save_checkpoint
 
 #----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The semantic demo's segmenter: a small CNN trained on procedural landscapes in seconds, saved as TorchScript.
 
 The demo names it in its link spec by file, exactly as a user names their own segmenter, so the spec's TorchScript
-path (regions.resolve_segmenter_ref / load_segmenter / semantic_mask) is exercised end to end:
+path (segmenters.resolve_segmenter_ref / load_segmenter / semantic_mask) is exercised end to end:
 
     seg = train_segmenter(steps=400, resolution=32, seed=0)      # ~12 s on one CPU thread
     save_segmenter(seg, 'run/seg.pt')                            # torch.jit.script + save
@@ -128,7 +128,7 @@ def fit_small_network(model, step_loss, steps, lr, progress=None):
 
 
 def save_segmenter(module, path):
-    """Saves `module` as TorchScript (torch.jit.script), loadable by regions.load_segmenter. Returns the path."""
+    """Saves `module` as TorchScript (torch.jit.script), loadable by segmenters.load_segmenter. Returns the path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with warnings.catch_warnings():     # torch >= 2.10 marks TorchScript deprecated; regions still loads it.
         warnings.simplefilter('ignore', DeprecationWarning)
