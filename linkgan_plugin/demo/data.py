@@ -27,6 +27,7 @@ import torch
 
 from linkgan_plugin.demo.faces import faces, FaceStream
 from linkgan_plugin.demo.landscape import LANDSCAPE_SCENES, landscapes, LandscapeStream
+from linkgan_plugin.demo.portraits import portraits, PortraitStream
 
 PATTERNS = ('blank', 'disc', 'square', 'hsplit', 'vsplit')
 
@@ -125,7 +126,8 @@ class SceneStream:
 # for the face presets). The landscape scenes are the semantic ones (a segmented sky link); the cells and the faces
 # are box scenes (no segmenter: fixed box or mask regions).
 
-SCENES = ('cells', *LANDSCAPE_SCENES, 'faces')
+SCENES = ('cells', *LANDSCAPE_SCENES, 'faces', 'portraits')
+SCENE_RESOLUTIONS = {'portraits': 64}          # Scenes drawn at another size than the demo's default.
 
 
 def is_landscape(settings):
@@ -137,6 +139,8 @@ def scene_stream(settings, batch, seed):
     """An endless stream of (images, labels [batch, 0]) of the settings' scene."""
     if settings.get('scene') == 'faces':
         return FaceStream(batch, settings['resolution'], seed=seed)
+    if settings.get('scene') == 'portraits':
+        return PortraitStream(batch, settings['resolution'], seed=seed)
     if is_landscape(settings):
         return LandscapeStream(batch, settings['resolution'], seed=seed, skies=LANDSCAPE_SCENES[settings['scene']])
     return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed, light=settings.get('light', 0.0))
@@ -146,6 +150,8 @@ def scene_images(settings, count, generator):
     """`count` scenes [count, 3, R, R] of the settings' scene."""
     if settings.get('scene') == 'faces':
         return faces(count, settings['resolution'], generator=generator)[0]
+    if settings.get('scene') == 'portraits':
+        return portraits(count, settings['resolution'], generator=generator)[0]
     if is_landscape(settings):
         return landscapes(count, settings['resolution'], generator=generator,
                           skies=LANDSCAPE_SCENES[settings['scene']])[0]

@@ -13,7 +13,7 @@ import torch
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
 from linkgan_plugin.demo.baseline import save_baseline, train_baseline_snapshots
-from linkgan_plugin.demo.data import SCENES
+from linkgan_plugin.demo.data import SCENE_RESOLUTIONS, SCENES
 from linkgan_plugin.demo.factors import make_factor_file
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS
 
@@ -26,13 +26,16 @@ from linkgan_plugin.demo.settings import DEMO_DEFAULTS
               help='Also save <out stem>-<kimg>.pt every this many kimg.')
 @click.option('--seed', type=click.IntRange(min=0), default=0, show_default=True)
 @click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True, help='The demo scene it learns.')
+@click.option('--resolution', type=click.IntRange(min=8), default=None,
+              help='Image size (default: the scene\'s, 32 for all but portraits, 64).')
 @click.option('--threads', type=click.IntRange(min=1), default=1, show_default=True,
               help='torch threads (1 makes the result bit-reproducible).')
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')
-def baseline_command(kimg, snapshot_every, seed, scene, threads, out):
+def baseline_command(kimg, snapshot_every, seed, scene, resolution, threads, out):
     """Train a demo baseline from scratch (the shipped ones: cells 160 kimg, landscape 64, faces 320)."""
     torch.set_num_threads(threads)
-    settings = {**DEMO_DEFAULTS, 'seed': seed, 'scene': scene}
+    settings = {**DEMO_DEFAULTS, 'seed': seed, 'scene': scene,
+                'resolution': resolution or SCENE_RESOLUTIONS.get(scene, DEMO_DEFAULTS['resolution'])}
     stem = os.path.splitext(out)[0]
     trainer = train_baseline_snapshots(settings, kimg, snapshot_every, lambda k: f'{stem}-{k:06.1f}.pt', bar=progress_bar)
     save_baseline(out, trainer, settings)
