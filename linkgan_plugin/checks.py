@@ -208,6 +208,19 @@ class Boolean:
 
 
 @dataclass(frozen=True)
+class OrNone:
+    """`null` (None), or what `validator` accepts."""
+    validator: object
+
+    @property
+    def describe(self):
+        return f'`null` or {self.validator.describe}'
+
+    def __call__(self, value):
+        return None if value is None else self.validator(value)
+
+
+@dataclass(frozen=True)
 class Choice:
     """One string of `choices`."""
     choices: tuple

@@ -100,6 +100,9 @@ class LinkLoss:
         if spec_source is None:
             raise SpecError(['spec: LinkLoss needs a link spec: pass spec=FILE_OR_DICT or links=[...] in --loss-kwargs'])
         spec = load_spec(spec_source)                       # Fail on a bad spec before anything heavy.
+        if self.link_pass == 'per_link' and (spec.grad_ratio is not None or spec.log_grad_ratio):
+            raise SpecError(['grad_ratio: the adaptive weight (and log_grad_ratio) needs link_pass "batched": '
+                             '"per_link" backpropagates each link before the weight is known'])
         base_cls = resolve_class(base_name or DEFAULT_BASE)
         nets = dict(G_mapping=G_mapping, G_synthesis=G_synthesis) if G_mapping is not None or G_synthesis is not None else dict(G=G)
         self.base = base_cls(device=device, D=D, augment_pipe=augment_pipe, **nets, **base_kwargs)
@@ -186,12 +189,16 @@ class LinkLoss:
         else:
             terms = link_penalty(flavour.synthesizer(camera, nimg, sync), ws, self.bound, **options)
             total = terms.loss.mean() * spec.interval
+            adv = None
             if spec.fake_to_D:
                 with record_function('linkgan:D on fakes'):
                     fakes, fake_camera, _ = self._pick_perturbed(terms, camera, count=gen_z.shape[0])
-                    total = total + self._adversarial(fakes, fake_camera, nimg)
+                    adv = self._adversarial(fakes, fake_camera, nimg)
+            if spec.grad_ratio is not None or spec.log_grad_ratio:
+                with record_function('linkgan:grad ratio'):
+                    total = total * self._gradient_weight(total, adv, terms, camera, nimg)
             with record_function('linkgan:backward'):
-                total.backward()
+                (total if adv is None else total + adv).backward()
         self._report(terms)
         self._report_kernel_paths(paths_before)
 
@@ -229,6 +236,33 @@ class LinkLoss:
             with record_function('linkgan:backward'):
                 ws.backward(ws_leaf.grad)          # Through the mapping network, once.
         return terms
+
+    def _gradient_weight(self, link_total, adv, terms, camera, nimg):
+        """The weight of the link term (`grad_ratio`, the adaptive weight of VQGAN's discriminator loss applied to
+        the link term): measures r = ||grad_G link_total|| / ||grad_G L_adv|| on G's parameters, L_adv being G's
+        adversarial loss on the link pass's perturbed fakes (with fake_to_D; else on its unperturbed renders), and
+        reports r (`Loss/link/grad_ratio`) and the cosine of the two gradients (`Loss/link/grad_cosine`). Returns
+        grad_ratio / r (clamped to [1e-4, 1e4], reported as `Loss/link/weight`), or 1 when grad_ratio is null
+        (log_grad_ratio: measured only). A scalar without gradient."""
+        spec = self.spec
+        params = self.flavour.generator_parameters()
+        if adv is not None and spec.fake_to_D_weight > 0:
+            reference = adv / spec.fake_to_D_weight
+        else:
+            x = terms.x if not isinstance(terms.x, dict) else {k: terms.x[k] for k in self.flavour.discriminator_inputs}
+            reference = F.softplus(-self.flavour.discriminate(self.base, x, camera, nimg, sync=False)).mean()
+        flat = lambda loss: torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(
+            torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True), params)])
+        g_link, g_adv = flat(link_total), flat(reference)
+        n_link, n_adv = g_link.norm(), g_adv.norm()
+        ratio = n_link / n_adv.clamp(min=1e-12)
+        report('Loss/link/grad_ratio', ratio.detach())
+        report('Loss/link/grad_cosine', (g_link @ g_adv / (n_link * n_adv).clamp(min=1e-24)).detach())
+        if spec.grad_ratio is None:
+            return 1.0
+        weight = (spec.grad_ratio / ratio.clamp(min=1e-12)).clamp(1e-4, 1e4).detach()
+        report('Loss/link/weight', weight)
+        return weight
 
     @staticmethod
     def _scatter(grad, rows, samples, n):

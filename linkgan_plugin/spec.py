@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 from linkgan_plugin.checks import (
     Boolean, checked_value, Choice, file_kind, file_problem, Integer, is_int, is_number, key_path, MAX_NAME,
-    MAX_SPEC_BYTES, MAX_W_DIM, Number, Problems, short_repr, short_text, SpecError, Subset)
+    MAX_SPEC_BYTES, MAX_W_DIM, Number, OrNone, Problems, short_repr, short_text, SpecError, Subset)
 from linkgan_plugin.regions import parse_region
 
 #----------------------------------------------------------------------------
@@ -87,6 +87,13 @@ OPTIONS = (
            'loss and D\'s fake loss'),
     Option('fake_to_D_weight', 1.0, Number(),
            'weight of those extra adversarial terms'),
+    Option('grad_ratio', None, OrNone(Number(positive=True)),
+           'adaptive weight (VQGAN\'s, applied to the link term): at every link step the term is scaled so that its '
+           'gradient norm on G (with the `interval` gain) is this many times the adversarial term\'s; `null`: '
+           'the lambdas as given (the paper). Costs two extra backward passes per link step'),
+    Option('log_grad_ratio', False, Boolean(),
+           'measure and log that ratio (`Loss/link/grad_ratio`, and the cosine of the two gradients) without '
+           'adapting the weight: how to calibrate a fixed lambda'),
     Option('eg3d_targets', ['image', 'image_raw'], Subset(EG3D_TARGETS),
            'EG3D outputs that are masked (`image_depth` adds geometry)'),
     Option('eg3d_camera', 'sampled', Choice(EG3D_CAMERAS),

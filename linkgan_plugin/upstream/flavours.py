@@ -94,6 +94,11 @@ class Flavour:
     def mapping_module(self):
         return self.G.mapping
 
+    def generator_parameters(self):
+        """G's trainable parameters (mapping and synthesis; DDP wrappers looked through), in a fixed order."""
+        modules = [self.G] if self.G is not None else [self.G_mapping, self.G_synthesis]
+        return [p for m in modules for p in unwrap(m).parameters() if p.requires_grad]
+
     # Call conventions ---------------------------------------------------------
     def parse_call(self, args, kwargs):
         """(sync, gain, cur_nimg) from the trailing arguments; cur_nimg is None where the upstream has none."""
