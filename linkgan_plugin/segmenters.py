@@ -1,6 +1,6 @@
 """Segmenters: the callables a semantic region's masks come from (`{"segmenter": REF, "classes": [...]}`), checked
 while a spec is parsed (`resolve_segmenter_ref`), loaded once (`load_segmenter`) and applied per batch
-(`semantic_mask`). regions.py re-exports every name here.
+(`semantic_mask`). A segmenter file is a torch.export program (.pt2) or TorchScript (model_files.py).
 """
 
 import functools
@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from linkgan_plugin.checks import file_problem, LinkganError, short_text
+from linkgan_plugin.model_files import is_model_file, load_model_file
 
 #----------------------------------------------------------------------------
 
@@ -23,12 +24,13 @@ class SegmenterError(LinkganError, ValueError):
 def resolve_segmenter_ref(ref, base_dir='.'):
     """Checks a segmenter reference can be loaded and returns it in normalised form (file paths made absolute).
 
-    Forms: 'pkg.module:callable', 'path/file.py:callable', 'path/model.pt' (TorchScript).
+    Forms: 'pkg.module:callable', 'path/file.py:callable', 'path/model.pt2' (torch.export) or 'path/model.pt'
+    (TorchScript).
     """
     ref = ref.strip()
-    if ':' not in ref or ref.endswith(('.pt', '.pth', '.ts')):
+    if ':' not in ref or is_model_file(ref):
         path = ref if os.path.isabs(ref) else os.path.normpath(os.path.join(base_dir, ref))
-        problem = file_problem(path, 'TorchScript segmenter file')
+        problem = file_problem(path, 'segmenter file (.pt2 or TorchScript)')
         if problem:
             raise SegmenterError(f'{problem} (or use "module:callable" / "file.py:callable")')
         ref = path
@@ -47,12 +49,11 @@ def resolve_segmenter_ref(ref, base_dir='.'):
 @functools.lru_cache(maxsize=16)
 def load_segmenter(ref):
     """Loads a (normalised) segmenter reference and returns a callable images -> scores or labels."""
-    if ':' not in ref or ref.endswith(('.pt', '.pth', '.ts')):
+    if ':' not in ref or is_model_file(ref):
         try:
-            model = torch.jit.load(ref, map_location='cpu')
-        except Exception as e:
-            raise SegmenterError(f'cannot load TorchScript segmenter {ref}: {type(e).__name__}: {short_text(str(e))}') from None
-        return model.eval()
+            return load_model_file(ref, what='segmenter')
+        except LinkganError as e:
+            raise SegmenterError(short_text(str(e), 400)) from None
     target, attr = ref.rsplit(':', 1)
     try:
         if target.endswith('.py'):

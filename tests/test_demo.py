@@ -10,7 +10,8 @@ import torch
 from click.testing import CliRunner
 
 from linkgan_plugin.cli import main
-from linkgan_plugin.demo.data import SceneStream, scenes
+from linkgan_plugin.demo.data import scenes
+from linkgan_plugin.demo.scenes import scene_stream
 from linkgan_plugin.toy.checkpoint import CHECKPOINT_FORMAT, networks_from_checkpoint
 
 #----------------------------------------------------------------------------
@@ -22,7 +23,7 @@ def test_scenes_shape_range_and_reproducibility():
     assert a.shape == (8, 3, 32, 32) and a.dtype == torch.float32
     assert a.min() >= -1 and a.max() <= 1
     assert torch.equal(a, b)
-    s1, s2 = SceneStream(4, seed=5), SceneStream(4, seed=5)
+    s1, s2 = (scene_stream({'scene': 'cells', 'resolution': 32, 'cells': 2}, 4, seed=5) for _ in range(2))
     assert torch.equal(next(s1)[0], next(s2)[0])
     assert next(s1)[1].shape == (4, 0)
 
@@ -257,7 +258,7 @@ def test_landscape_demo_semantic_link(tmp_path, scene):
     assert result.exit_code == 0, result.output
     report = json.loads((out / 'report.json').read_text())
     region = report['spec']['links'][0]['region']
-    assert region['segmenter'] == str(out / 'segmenter.pt') and region['classes'] == [0] and region['mode'] == 'source'
+    assert region['segmenter'] == str(out / 'segmenter.pt2') and region['classes'] == [0] and region['mode'] == 'source'
     assert report['settings']['scene'] == scene and report['baseline']['scene'] == scene
     assert report['segmenter']['accuracy']['real']['pixel_accuracy'] > 0.9
     assert set(report['segmenter']['generated_accuracy']) == {'control', 'linked'}
@@ -358,21 +359,21 @@ def test_faces_demo_from_scratch_takes_only_the_baselines_sizes(tmp_path, demo_o
 
 
 def test_stronger_linkage_names_a_baseline_file_only_where_none_ships(tmp_path, monkeypatch):
-    from linkgan_plugin.demo import baseline as demo_baseline
     from linkgan_plugin.demo.run import stronger_linkage_line
+    from linkgan_plugin.demo.scenes import scene_of
     assert '--baseline FILE' not in stronger_linkage_line({'scene': 'faces', 'finetune_kimg': 16.0})
-    monkeypatch.setitem(demo_baseline.BASELINE_FILES, 'faces', str(tmp_path / 'missing.pt'))
+    monkeypatch.setattr(scene_of('faces'), 'baseline_path', lambda: str(tmp_path / 'missing.pt'))
     line = stronger_linkage_line({'scene': 'faces', 'finetune_kimg': 16.0})
     assert 'linkgan demo --from-scratch 160 --scene faces --baseline FILE' in line and 'no faces baseline ships' in line
 
 
 @pytest.mark.parametrize('entry', ['file missing', 'no entry'])
 def test_faces_demo_without_a_shipped_baseline_says_how_to_get_one(tmp_path, monkeypatch, entry):
-    from linkgan_plugin.demo import baseline as demo_baseline
+    from linkgan_plugin.demo.scenes import scene_of
     if entry == 'no entry':
-        monkeypatch.delitem(demo_baseline.BASELINE_FILES, 'faces')
+        monkeypatch.setattr(scene_of('faces'), 'baseline', None)
     else:       # The entry stays, the file is gone (a checkout without the asset).
-        monkeypatch.setitem(demo_baseline.BASELINE_FILES, 'faces', str(tmp_path / 'faces_baseline.pt'))
+        monkeypatch.setattr(scene_of('faces'), 'baseline_path', lambda: str(tmp_path / 'faces_baseline.pt'))
     out = tmp_path / 'o'
     result = CliRunner().invoke(main, ['demo', '--scene', 'faces', '--outdir', str(out)])
     assert result.exit_code != 0 and 'Traceback' not in result.output

@@ -9,10 +9,10 @@ import torch
 
 from linkgan_plugin.cli.demo import demo_command
 from linkgan_plugin.cli.scenes import scenes_command
-from linkgan_plugin.demo.data import is_landscape, SCENES, scene_images, scene_stream
+from linkgan_plugin.demo.scenes import scene_images, scene_of, scene_stream, SCENES
 from linkgan_plugin.demo.faces import (BACKGROUND, CLASS_NAMES, COLOUR_FACTORS, EYES, FACTOR_NAMES, FACTOR_PARTS,
                                        FACTOR_RANGES, MOUTH, NOSE, PART_FACTORS, PRESET_CLASSES, SHARED_FACTORS,
-                                       FaceStream, class_fractions, faces)
+                                       class_fractions, faces)
 from linkgan_plugin.regions import preset_box
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -54,7 +54,7 @@ def test_faces_and_stream_are_reproducible_and_never_touch_the_global_rng():
     d, _, _ = faces(8)                                               # No generator: a fresh one seeded 0.
     assert torch.equal(torch.get_rng_state(), state) and torch.equal(d, draw(8, seed=0)[0])
 
-    stream = FaceStream(batch=4, seed=7)
+    stream = scene_stream({'scene': 'faces', 'resolution': 32}, 4, seed=7)
     x1, y1 = next(stream)
     assert y1.shape == (4, 0) and stream.label_maps.shape == (4, 32, 32) and stream.factors['smile'].shape == (4,)
     g = torch.Generator().manual_seed(7)
@@ -132,7 +132,7 @@ def test_faces_are_a_registered_scene_of_the_demo():
     for command in (demo_command, scenes_command):
         assert 'faces' in next(p for p in command.params if p.name == 'scene').type.choices, command.name
     settings = {'scene': 'faces', 'resolution': 32, 'cells': 2}
-    assert not is_landscape(settings)                           # a box scene (no segmenter).
+    assert not scene_of(settings).semantic                      # a box scene (no segmenter).
     # Every part factor belongs to one face part, named like its preset.
     assert set(FACTOR_PARTS) == set(PRESET_CLASSES) and sum(FACTOR_PARTS.values(), ()) == PART_FACTORS
     images, labels = next(scene_stream(settings, 4, seed=9))

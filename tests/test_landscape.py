@@ -4,11 +4,13 @@ through a spec's segmenter region exactly as a user's would be."""
 import pytest
 import torch
 
+from linkgan_plugin.demo.scenes import scene_stream
 from linkgan_plugin.demo.segmenter import (held_out_accuracy, landscape_spec, save_segmenter, segmenter_accuracy,
                                            train_segmenter)
-from linkgan_plugin.demo.landscape import (CLASS_COLOURS, GROUND, OBJECT, SKY, LandscapeStream, class_fractions,
+from linkgan_plugin.demo.landscape import (CLASS_COLOURS, GROUND, OBJECT, SKY, class_fractions,
                                       colour_labels, follows_colour_law, landscapes)
 from linkgan_plugin.regions import RegionMasks
+from linkgan_plugin.model_files import load_model_file
 from linkgan_plugin.segmenters import semantic_mask
 from linkgan_plugin.checks import SpecError
 from linkgan_plugin.spec import load_spec
@@ -22,11 +24,11 @@ def draw(n=64, resolution=32, seed=0):
 
 @pytest.fixture(scope='module')
 def segmenter_file(tmp_path_factory):
-    """A demo segmenter trained briefly (100 steps: ~98% pixel accuracy) and saved as TorchScript."""
+    """A demo segmenter trained briefly (100 steps: ~98% pixel accuracy) and saved as a torch.export program."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        path = tmp_path_factory.mktemp('seg') / 'seg.pt'
+        path = tmp_path_factory.mktemp('seg') / 'seg.pt2'
         save_segmenter(train_segmenter(steps=100, seed=0), str(path))
     finally:
         torch.set_num_threads(threads)
@@ -67,7 +69,7 @@ def test_varied_skies_keep_the_layout_and_laws_and_give_the_sky_its_own_variatio
     rest = (labels != SKY)[:, None].expand_as(plain)
     assert torch.equal(plain[rest], skies[rest]) and not torch.equal(plain, skies)
     assert follows_colour_law(skies, labels).all() and torch.equal(colour_labels(skies), labels)
-    assert torch.equal(LandscapeStream(batch=8, seed=2, skies=True).__next__()[0],
+    assert torch.equal(next(scene_stream({'scene': 'skies', 'resolution': 32}, 8, seed=2))[0],
                        landscapes(8, 32, torch.Generator().manual_seed(2), skies=True)[0])
 
     def sky_stats(images):
@@ -109,7 +111,7 @@ def test_scenes_and_stream_are_reproducible_with_a_seed():
     b, lb = draw(8, seed=3)
     c, _ = draw(8, seed=4)
     assert torch.equal(a, b) and torch.equal(la, lb) and not torch.equal(a, c)
-    s1, s2 = LandscapeStream(batch=4, seed=7), LandscapeStream(batch=4, seed=7)
+    s1, s2 = (scene_stream({'scene': 'landscape', 'resolution': 32}, 4, seed=7) for _ in range(2))
     x1, y1 = next(s1)
     x2, _ = next(s2)
     assert torch.equal(x1, x2) and y1.shape == (4, 0)
@@ -134,13 +136,13 @@ def test_segmenter_accuracy_of_an_oracle_and_of_a_constant_guess():
 
 
 def test_trained_segmenter_is_accurate_on_held_out_sharp_and_blurred_scenes(segmenter_file):
-    seg = torch.jit.load(str(segmenter_file))
+    seg = load_model_file(str(segmenter_file), what='segmenter')
     acc = held_out_accuracy(seg, samples=128, seed=0, blur_sigma=1.0)
     assert acc['real']['pixel_accuracy'] > 0.95 and acc['blurred']['pixel_accuracy'] > 0.95
     assert acc['real']['per_class_iou'][SKY] > 0.95
 
 
-def test_torchscript_segmenter_loads_through_a_spec_and_gives_per_sample_masks(segmenter_file):
+def test_exported_segmenter_loads_through_a_spec_and_gives_per_sample_masks(segmenter_file):
     spec = load_spec(landscape_spec(segmenter_file.name), base_dir=str(segmenter_file.parent), w_dim=64)
     link = spec.links[0]
     assert link.name == 'sky' and list(link.axes) == list(range(16))

@@ -6,12 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from linkgan_plugin.demo.scenes import scene_stream
 from linkgan_plugin.demo import portraits as portraits_module
 from linkgan_plugin.demo.oracle import CROSSING_GROUPS, oracle_report
 from linkgan_plugin.demo.portraits import (CLASS_NAMES, class_fractions, COLOUR_FACTORS, CROSSING_FACTORS,
                                            EYE_PALETTE, FACTOR_NAMES, FACTOR_PARTS, FACTOR_RANGES, LIP_PALETTE,
                                            MIN_BOX_PX, MIN_RESOLUTION, OUTSIDE_FACTORS, PART_FACTORS, part_windows,
-                                           PortraitStream, portraits, PRESET_CLASSES, SHARED_FACTORS)
+                                           portraits, PRESET_CLASSES, SHARED_FACTORS)
 from linkgan_plugin.regions import box_centre_mask, preset_box
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -62,7 +63,7 @@ def test_portraits_and_stream_are_reproducible_and_never_touch_the_global_rng():
     state = torch.get_rng_state()
     d, _, _ = portraits(4)
     assert torch.equal(torch.get_rng_state(), state) and torch.equal(d, draw(4, seed=0)[0])
-    stream = PortraitStream(batch=4, seed=7)
+    stream = scene_stream({'scene': 'portraits', 'resolution': 64}, 4, seed=7)
     x1, y1 = next(stream)
     g = torch.Generator().manual_seed(7)
     images, labels, _ = portraits(4, 64, g)

@@ -21,8 +21,9 @@ from linkgan_plugin.analysis.quality import sliced_wasserstein, swd_floor
 from linkgan_plugin.demo.baseline import load_baseline_state
 from linkgan_plugin.demo.data import scenes
 from linkgan_plugin.demo.evaluation import evaluate_model, floor_scenes, real_scenes
-from linkgan_plugin.demo.factors import (cell_factors, factor_accuracy, factor_features, FACTOR_DEFAULTS,
-                                         factor_settings, FactorFeatures, load_factor_regressor, SHIPPED)
+from linkgan_plugin.demo.factors import (factor_accuracy, factor_features, FACTOR_DEFAULTS, factor_settings,
+                                         FactorFeatures, load_factor_regressor)
+from linkgan_plugin.demo.scenes import cell_factors, scene_of
 from linkgan_plugin.demo.segmenter import gaussian_blur
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
 from linkgan_plugin.toy.networks import ToyGeneratorSG2ADA
@@ -184,7 +185,7 @@ def test_cell_factors_read_a_drawn_scene():
 
 def test_shipped_regressor_matches_the_code_and_reads_scenes():
     settings = dict(DEMO_DEFAULTS)
-    model, key, kwargs = load_factor_regressor(SHIPPED[('cells', 32, 2)])
+    model, key, kwargs = load_factor_regressor(scene_of('cells').regressor_path())
     assert key == ('cells', 32, 2) and kwargs == FACTOR_DEFAULTS
     state = torch.random.get_rng_state()
     features = factor_features(settings, train=False)
@@ -200,7 +201,7 @@ def test_shipped_landscape_regressors_read_their_own_scenes(scene):
     # Each landscape scene ships its own regressor; the varied skies' adds the sky's spread to the sky part, and
     # reads it back from held-out scenes (a regressor of the plain scenes has no such output).
     settings = {**DEMO_DEFAULTS, 'scene': scene}
-    model, key, kwargs = load_factor_regressor(SHIPPED[(scene, 32, 0)])
+    model, key, kwargs = load_factor_regressor(scene_of(scene).regressor_path())
     assert key == (scene, 32, 0) and kwargs == FACTOR_DEFAULTS
     features = factor_features(settings, train=False)
     assert features.name == f'factors:{scene}'
@@ -218,7 +219,7 @@ def test_shipped_faces_regressor_reads_held_out_faces(one_thread):
     # pixel box whose width and length hardly show), mouth 0.41 / 0.40; 'all' 0.78.
     from linkgan_plugin.demo.faces import FACTOR_PARTS, SHARED_FACTORS
     settings = {**DEMO_DEFAULTS, 'scene': 'faces'}
-    model, key, kwargs = load_factor_regressor(SHIPPED[('faces', 32, 0)])
+    model, key, kwargs = load_factor_regressor(scene_of('faces').regressor_path())
     assert key == ('faces', 32, 0) and kwargs == factor_settings('faces') != FACTOR_DEFAULTS
     features = factor_features(settings, train=False)
     assert features.name == 'factors:faces'

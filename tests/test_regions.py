@@ -2,6 +2,8 @@
 
 import json
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,8 @@ from linkgan_plugin import regions as regions_module
 from linkgan_plugin.regions import (MASK_MODES, PRESETS_256, REGION_KINDS, BoxesRegion, MaskRegion, PresetRegion,
                                     Region, RegionMasks, SegmenterError, SegmenterRegion, box_coverage, combine_masks,
                                     fixed_region_mask, load_segmenter, mask_image, preset_box, semantic_mask)
+from linkgan_plugin.checks import SpecError
+from linkgan_plugin.model_files import save_exported
 from linkgan_plugin.spec import load_spec
 
 
@@ -140,17 +144,35 @@ def test_semantic_mask_from_a_python_file(tmp_path):
     assert m[0, :4].min() == 1 and m[0, 4:].max() == 0 and m[1].max() == 0
 
 
-def test_semantic_mask_from_torchscript(tmp_path):
-    class Labels(torch.nn.Module):
-        def forward(self, images):
-            return (images[:, 0] > 0).long() * 3
-    torch.jit.script(Labels()).save(str(tmp_path / 'labels.pt'))
-    spec = load_spec({'links': [{'name': 's', 'axes': '0:2', 'region': {'segmenter': 'labels.pt', 'classes': [3]}}]},
+class Labels(torch.nn.Module):
+    """A segmenter of labels: class 3 where the red channel is positive."""
+    def forward(self, images):
+        return (images[:, 0] > 0).long() * 3
+
+
+@pytest.mark.parametrize('name', ['labels.pt', 'labels.pt2'], ids=['torchscript', 'torch.export'])
+def test_semantic_mask_from_a_segmenter_file(tmp_path, name):
+    path = str(tmp_path / name)
+    if name.endswith('.pt2'):
+        save_exported(Labels(), torch.zeros(2, 3, 4, 4), path)
+    else:
+        with warnings.catch_warnings():                # torch 2.13 deprecates writing TorchScript; users still do.
+            warnings.simplefilter('ignore', DeprecationWarning)
+            torch.jit.script(Labels()).save(path)
+    spec = load_spec({'links': [{'name': 's', 'axes': '0:2', 'region': {'segmenter': name, 'classes': [3]}}]},
                      base_dir=str(tmp_path))
-    img = -torch.ones(1, 3, 4, 4)
+    img = -torch.ones(3, 3, 4, 4)                     # Another batch size than the export's example.
     img[0, 0, :, :2] = 1
     m = semantic_mask(load_segmenter(spec.links[0].region.segmenter), img, [3], 4, 4)
-    assert m[0, :, :2].min() == 1 and m[0, :, 2:].max() == 0
+    assert m[0, :, :2].min() == 1 and m[0, :, 2:].max() == 0 and m[1:].max() == 0
+
+
+def test_a_segmenter_file_that_does_not_load_is_named(tmp_path):
+    bad = tmp_path / 'broken.pt2'
+    bad.write_bytes(b'not a program')
+    with pytest.raises(SpecError, match='broken.pt2.*torch.export .pt2 or a TorchScript file'):
+        load_spec({'links': [{'name': 's', 'axes': '0:2', 'region': {'segmenter': 'broken.pt2', 'classes': [1]}}]},
+                  base_dir=str(tmp_path))
 
 
 def test_bad_segmenter_output_is_named():

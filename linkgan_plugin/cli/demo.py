@@ -8,8 +8,7 @@ import click
 from linkgan_plugin.checks import option_errors, SpecError, UsageProblem
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
-from linkgan_plugin.demo.data import SCENES
-from linkgan_plugin.demo.landscape import LANDSCAPE_SCENES
+from linkgan_plugin.demo.scenes import scene_of, SCENES
 from linkgan_plugin.demo.run import demo_markdown, run_demo
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
 
@@ -90,7 +89,7 @@ def demo_command(outdir, spec_path, scene, mask_mode, baseline, seed, baseline_k
     if spec_path is not None:
         with option_errors('--spec', SpecError):
             demo_spec(spec_path, w_dim=DEMO_DEFAULTS['w_dim'], resolution=int(resolution or DEMO_DEFAULTS['resolution']),
-                      semantic=scene in LANDSCAPE_SCENES)
+                      semantic=scene_of(scene).semantic)
     click.echo(f'linkgan demo: baseline {baseline}; outputs in {outdir}')
     options = dict(scene=scene, mask_mode=mask_mode, seed=seed, baseline_kimg=baseline_kimg, finetune_kimg=finetune_kimg,
                    scratch_kimg=scratch_kimg, samples=samples, batch=batch,

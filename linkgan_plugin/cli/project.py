@@ -13,14 +13,16 @@ from linkgan_plugin.analysis.network_loading import file_sha256
 from linkgan_plugin.checks import LinkganWarning, OptionError
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import device_option, network_option, progress_bar, upstream_option
+from linkgan_plugin.model_files import load_model_file
 from linkgan_plugin.editing.project import (DEFAULTS, feature_list, load_targets, project_images, psnr_table,
                                             save_codes, save_pair_pictures, SPACES)
 
 #----------------------------------------------------------------------------
 def _load_feature_net(path, targets, device):
-    """The TorchScript feature network at `path`, tried on one target; OptionError on --feature-net if it fails."""
+    """The feature network at `path` (model_files: a torch.export .pt2 or TorchScript), tried on one target;
+    OptionError on --feature-net if it fails."""
     try:
-        fnet = torch.jit.load(path, map_location=device).eval()
+        fnet = load_model_file(path, device, what='feature network')
         with torch.no_grad():
             feature_list(fnet, targets[:1].to(device))
     except Exception as e:
@@ -38,7 +40,8 @@ def _load_feature_net(path, targets, device):
 @click.option('--out', type=click.Path(dir_okay=False), default='projected.npz', show_default=True,
               help='Codes file (.npz, read by `linkgan edit --ws`); PNGs and a JSON go beside it.')
 @click.option('--feature-net', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='TorchScript feature network (images [N, C, H, W] in [-1, 1] -> tensor or list of tensors) '
+              help='Feature network file, a torch.export .pt2 or TorchScript (images [N, C, H, W] in [-1, 1] -> tensor or '
+                   'list of tensors) '
                    'for a perceptual loss.')
 @click.option('--feature-weight', type=click.FloatRange(min=0.0), default=DEFAULTS['feature_weight'], show_default=True)
 @click.option('--multiscale', type=click.FloatRange(min=0.0), default=DEFAULTS['multiscale'], show_default=True,

@@ -8,7 +8,7 @@ import click
 from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
-from linkgan_plugin.demo.data import SCENES
+from linkgan_plugin.demo.scenes import SCENES
 from linkgan_plugin.demo.dataset_zip import check_dataset_options, scene_spec, write_scenes
 
 #----------------------------------------------------------------------------

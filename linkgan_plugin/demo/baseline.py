@@ -21,22 +21,16 @@ import os
 import torch
 
 from linkgan_plugin.checks import LinkganError
-from linkgan_plugin.demo.data import scene_stream
+from linkgan_plugin.demo.scenes import scene_of, scene_stream
 from linkgan_plugin.demo.settings import LOSS_KWARGS, make_networks, TRAINER_KWARGS
 from linkgan_plugin.progress import open_bar
 from linkgan_plugin.toy.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from linkgan_plugin.toy.loop import build_loss, ToyTrainer
 
-ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
-BASELINE_FILE = os.path.join(ASSETS, 'demo_baseline.pt')
-# The shipped baseline of each scene. The varied skies ('skies') have none of their own: they share the plain
-# landscapes' networks, so `--from-scratch` runs take its sizes and a fine-tune from it first sees varied skies.
-# A checkout without a scene's file (or a scene without an entry) gets shipped_baseline's message: how to train one.
-BASELINE_FILES = {'cells': BASELINE_FILE, 'landscape': os.path.join(ASSETS, 'landscape_baseline.pt'),
-                  'skies': os.path.join(ASSETS, 'landscape_baseline.pt'),
-                  'faces': os.path.join(ASSETS, 'faces_baseline.pt')}
-# Their lengths in kimg (`linkgan baseline --scene S --kimg K` reproduces each; docs/demo.md has the convergence runs).
-BASELINE_KIMG = {'cells': 160, 'landscape': 64, 'skies': 64, 'faces': 320}
+BASELINE_FILE = scene_of('cells').baseline_path()     # The cells' (the demo's default scene).
+# Each scene's shipped baseline is its Scene.baseline (scenes.py); the varied skies share the plain landscapes', so
+# `--from-scratch` runs take its sizes and a fine-tune from it first sees varied skies. A checkout without a scene's
+# file (or a scene without one) gets shipped_baseline's message: how to train one.
 BASELINE_FORMATS = (2, CHECKPOINT_FORMAT)   # The shipped files' older layout, and save_checkpoint's.
 
 #----------------------------------------------------------------------------
@@ -49,21 +43,23 @@ def save_baseline(path, trainer, settings):
 
 
 def has_shipped_baseline(scene):
-    """True when a baseline ships for `scene`: it has an entry in BASELINE_FILES and the file exists."""
-    path = BASELINE_FILES.get(scene)
+    """True when a baseline ships for `scene`: the scene names one (Scene.baseline) and the file exists."""
+    path = scene_of(scene).baseline_path()
     return path is not None and os.path.isfile(path)
 
 
 def shipped_baseline(scene):
-    """The path of the shipped baseline of `scene` (BASELINE_FILES). Raises LinkganError, saying how to get a
-    baseline, when none ships for the scene (no entry, or its file is missing)."""
-    path = BASELINE_FILES.get(scene)
+    """The path of the shipped baseline of `scene` (Scene.baseline). Raises LinkganError, saying how to get a
+    baseline, when none ships for the scene (none named, or its file is missing)."""
+    s = scene_of(scene)
+    path = s.baseline_path()
     if not has_shipped_baseline(scene):
         missing = f' ({path} is missing)' if path else ''
         raise LinkganError(
-            f'no shipped baseline for the {scene} scene{missing}: train one with `linkgan-research baseline --scene {scene} '
-            f'--kimg {BASELINE_KIMG.get(scene, 160)} --out FILE` and pass --baseline FILE, or use --baseline train (a short one trained now, '
-            f'--baseline-kimg). With --from-scratch any baseline file serves: it only gives the networks\' sizes.')
+            f'no shipped baseline for the {scene} scene{missing}: train one with `linkgan-research baseline --scene '
+            f'{scene} --kimg {s.baseline_kimg or 160} --out FILE` and pass --baseline FILE, or use --baseline train (a '
+            f'short one trained now, --baseline-kimg). With --from-scratch any baseline file serves: it only gives the '
+            f'networks\' sizes.')
     return path
 
 

@@ -18,16 +18,13 @@ image-wide stripes, and the fine-tune mostly dulls the whole image (edit_i fell 
 `cells=4` stays available (`linkgan demo --cells 4`) for finer boxes on a bigger budget.
 
     images = scenes(batch, resolution=32, generator=g)    # [batch, 3, R, R] float32 in [-1, 1]
-    loader = SceneStream(batch=32, seed=0)                 # an endless, reproducible stream of (images, labels)
+    stream = scene_of('cells').stream(settings, batch=32, seed=0)   # scenes.py: an endless, reproducible stream
 """
 
 import math
 
 import torch
 
-from linkgan_plugin.demo.faces import faces, FaceStream
-from linkgan_plugin.demo.landscape import LANDSCAPE_SCENES, landscapes, LandscapeStream
-from linkgan_plugin.demo.portraits import portraits, PortraitStream
 
 PATTERNS = ('blank', 'disc', 'square', 'hsplit', 'vsplit')
 
@@ -103,56 +100,4 @@ def apply_shared_light(images, light, generator=None):
     mix = strength * (0.75 + 0.25 * along)[:, None]
     return ((1 - mix) * (images + 1) / 2 + mix * colour) * 2 - 1
 
-
-class SceneStream:
-    """An endless, reproducible stream of scene batches: iterate for (images [batch, 3, R, R], labels [batch, 0])."""
-
-    def __init__(self, batch=32, resolution=32, cells=2, seed=0, light=0.0):
-        self.batch, self.resolution, self.cells, self.light = batch, resolution, cells, light
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        img = scenes(self.batch, self.resolution, self.cells, self.generator, self.light)
-        return img, torch.zeros([self.batch, 0])
-
 #----------------------------------------------------------------------------
-
-#----------------------------------------------------------------------------
-# The demo's scenes by name (settings['scene'], the commands' --scene choices): 'cells' (this module), 'landscape'
-# and 'skies' (landscape.py: the same landscapes, plain or under varied skies) and 'faces' (faces.py: aligned faces
-# for the face presets). The landscape scenes are the semantic ones (a segmented sky link); the cells and the faces
-# are box scenes (no segmenter: fixed box or mask regions).
-
-SCENES = ('cells', *LANDSCAPE_SCENES, 'faces', 'portraits')
-SCENE_RESOLUTIONS = {'portraits': 64}          # Scenes drawn at another size than the demo's default.
-
-
-def is_landscape(settings):
-    """True for the semantic scenes ('landscape', 'skies'), False for the box scenes ('cells', 'faces')."""
-    return settings.get('scene', 'cells') in LANDSCAPE_SCENES
-
-
-def scene_stream(settings, batch, seed):
-    """An endless stream of (images, labels [batch, 0]) of the settings' scene."""
-    if settings.get('scene') == 'faces':
-        return FaceStream(batch, settings['resolution'], seed=seed)
-    if settings.get('scene') == 'portraits':
-        return PortraitStream(batch, settings['resolution'], seed=seed)
-    if is_landscape(settings):
-        return LandscapeStream(batch, settings['resolution'], seed=seed, skies=LANDSCAPE_SCENES[settings['scene']])
-    return SceneStream(batch, settings['resolution'], settings['cells'], seed=seed, light=settings.get('light', 0.0))
-
-
-def scene_images(settings, count, generator):
-    """`count` scenes [count, 3, R, R] of the settings' scene."""
-    if settings.get('scene') == 'faces':
-        return faces(count, settings['resolution'], generator=generator)[0]
-    if settings.get('scene') == 'portraits':
-        return portraits(count, settings['resolution'], generator=generator)[0]
-    if is_landscape(settings):
-        return landscapes(count, settings['resolution'], generator=generator,
-                          skies=LANDSCAPE_SCENES[settings['scene']])[0]
-    return scenes(count, settings['resolution'], settings['cells'], generator=generator, light=settings.get('light', 0.0))

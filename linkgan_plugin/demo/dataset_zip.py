@@ -4,7 +4,7 @@
     linkgan scenes --scene cells --resolution 64 --count 2000 --out scenes.zip --spec-out spec.json
     linkgan scenes --scene faces --resolution 128 --count 500 --camera-labels --out faces128.zip   # for EG3D
 
-The images are those of the demo (demo/data.py `scene_images`: cells, landscape, skies, faces), drawn from a
+The images are those of the demo (demo/scenes.py `scene_images`: cells, landscape, skies, faces, portraits), drawn from a
 torch.Generator seeded `--seed`, written by smoke.write_dataset (upstream's dataset_tool.py layout: img00000.png,
 ... and, with labels, dataset.json). `--camera-labels` adds one 25-value EG3D camera per image (yaw and pitch
 jittered, smoke.jittered_camera_labels): EG3D's train.py needs them. `--spec-out` writes the scene's built-in link
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from linkgan_plugin.checks import OptionError
-from linkgan_plugin.demo.data import scene_images
+from linkgan_plugin.demo.scenes import scene_images
 from linkgan_plugin.demo.settings import BUILTIN_SPECS, DEMO_DEFAULTS
 from linkgan_plugin.smoke import jittered_camera_labels, write_dataset
 from linkgan_plugin.spec import load_spec

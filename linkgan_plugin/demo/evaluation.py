@@ -29,7 +29,7 @@ from linkgan_plugin.analysis.datasets import generated_images
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.metrics import evaluate_links
 from linkgan_plugin.analysis.realism import measure_quality, real_floors
-from linkgan_plugin.demo.data import scene_images
+from linkgan_plugin.demo.scenes import scene_images
 from linkgan_plugin.demo.factors import factor_features
 
 REAL_SEED_OFFSET = 1_000_003        # Real scenes for the quality distance: a stream no training run draws from.
@@ -58,7 +58,7 @@ def evaluation_work(settings):
 
 def evaluation_features(settings):
     """The feature space coverage is measured in: the settings' factor space where a regressor ships for its scene,
-    resolution and cells (demo/factors.py SHIPPED: every demo scene at 32 px), else the generic
+    resolution and cells (Scene.regressor: every demo scene at its own resolution), else the generic
     analysis.coverage.RandomConvFeatures (no training in an evaluation). Its `name` goes into the report."""
     return factor_features(settings, train=False) or RandomConvFeatures()
 

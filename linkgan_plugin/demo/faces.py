@@ -60,8 +60,7 @@ must read shapes.
 
     images, labels, factors = faces(batch, resolution=32, generator=g)   # [N, 3, R, R] in [-1, 1], [N, R, R] int64
     images, labels, factors = faces(8, generator=g, overrides={'mouth_open': 1.0})   # one factor fixed
-    stream = FaceStream(batch=32, seed=0)                                # endless (images, labels [batch, 0]);
-    images, _ = next(stream); stream.label_maps; stream.factors          # the last batch's label maps, factors
+    stream = scene_of('faces').stream(settings, 32, seed=0)             # scenes.py: endless (images, labels) batches
 """
 
 import math
@@ -240,22 +239,5 @@ def class_fractions(labels, num_classes=len(CLASS_NAMES)):
     onehot = torch.nn.functional.one_hot(labels.flatten(1), num_classes).float()
     return onehot.mean(dim=1)
 
-
-class FaceStream:
-    """An endless, reproducible stream of face batches, drop-in for demo_data.SceneStream: iterate for
-    (images [batch, 3, R, R], labels [batch, 0]); the label maps of the last batch are `label_maps` [batch, R, R]
-    and its factors `factors` ({name: [batch] or [batch, 3]})."""
-
-    def __init__(self, batch=32, resolution=32, seed=0):
-        self.batch, self.resolution = batch, resolution
-        self.generator = torch.Generator().manual_seed(seed)
-        self.label_maps = self.factors = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        img, self.label_maps, self.factors = faces(self.batch, self.resolution, self.generator)
-        return img, torch.zeros([self.batch, 0])
 
 #----------------------------------------------------------------------------

@@ -45,17 +45,17 @@ never drawn from, so the demo's other numbers stay bit-identical. The feature sp
 seed: every model of every run is measured in the same space. 500 steps of 32 scenes: about 20 s of CPU time on
 one thread (27-32 s wall measured on a shared, busy 2-core machine).
 
-The demo's four scenes at 32 px (cells 2 x 2, landscape, skies, faces) ship their trained regressors (SHIPPED:
+The demo's scenes ship their trained regressors (scenes.Scene.regressor:
 assets/factor_regressor_{cells,landscape,skies,faces}.pt, 0.34-0.36 MB each, the faces' 0.76 MB, float16 weights),
 each trained with its scene's settings (`factor_settings`: FACTOR_DEFAULTS, and for the faces 1500 steps, blur up to
 0.5 px, width 24, hidden 192, 91 s on one thread, which lift the parts' held-out R^2 from eyes 0.14 / nose -0.01 /
 mouth 0.03 to 0.56 / 0.02 / 0.40 at 1024 faces; the shared factors 0.76 -> 0.91), reproduced bit for bit on one
 thread by
 
-    linkgan factor-regressor --scene cells --out linkgan_plugin/demo/assets/factor_regressor_cells.pt
-    linkgan factor-regressor --scene landscape --out linkgan_plugin/demo/assets/factor_regressor_landscape.pt
-    linkgan factor-regressor --scene skies --out linkgan_plugin/demo/assets/factor_regressor_skies.pt
-    linkgan factor-regressor --scene faces --out linkgan_plugin/demo/assets/factor_regressor_faces.pt
+    linkgan-research factor-regressor --scene cells --out linkgan_plugin/demo/assets/factor_regressor_cells.pt
+    linkgan-research factor-regressor --scene landscape --out linkgan_plugin/demo/assets/factor_regressor_landscape.pt
+    linkgan-research factor-regressor --scene skies --out linkgan_plugin/demo/assets/factor_regressor_skies.pt
+    linkgan-research factor-regressor --scene faces --out linkgan_plugin/demo/assets/factor_regressor_faces.pt
 
 Other scenes and sizes train on first use (`factor_features` caches one per process and scene; the demo's
 evaluation does not train one, it falls back to analysis.coverage.RandomConvFeatures).
@@ -74,145 +74,30 @@ import torch
 import torch.nn.functional as F
 
 from linkgan_plugin.analysis.coverage import detail_energy
-from linkgan_plugin.demo.data import scenes, SCENES
-from linkgan_plugin.demo.faces import FACTOR_NAMES as FACE_FACTOR_NAMES, FACTOR_PARTS, faces, SHARED_FACTORS
-from linkgan_plugin.demo.landscape import CLASS_COLOURS, CLASS_NAMES, LANDSCAPE_SCENES, landscapes, SKY
+from linkgan_plugin.demo.scenes import scene_of
 from linkgan_plugin.demo.segmenter import fit_small_network, gaussian_blur
-from linkgan_plugin.regions import box_coverage, preset_box
 
 # Defaults shared by the API, the demo's evaluation and the shipped file (which records them).
 FACTOR_DEFAULTS = dict(steps=500, batch=32, lr=3e-3, width=16, hidden=128, seed=0, stat_samples=2048,
                        blur=1.0, gain=0.1, shift=0.1, noise=0.1)
-# Per scene, what differs from FACTOR_DEFAULTS: the faces' parts are a few pixels at 32 px, and the default
-# regressor hardly reads them (held-out R^2 eyes 0.14, nose -0.01, mouth 0.03); three times the steps, a sharper
-# augmentation and a wider network read eyes and mouth (module docstring's table).
-SCENE_FACTOR_SETTINGS = {'faces': dict(steps=1500, blur=0.5, width=24, hidden=192)}
 FORMAT = 1
-GRID = 4                        # Blocks per side of the 'shape' / 'layout' grids.
 HELD_OUT_SEED = 2_000_003       # Seed offset of the held-out scenes factor_accuracy reports on.
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'assets')
-SHIPPED = {('cells', 32, 2): os.path.join(ASSETS, 'factor_regressor_cells.pt'),
-           ('landscape', 32, 0): os.path.join(ASSETS, 'factor_regressor_landscape.pt'),
-           ('skies', 32, 0): os.path.join(ASSETS, 'factor_regressor_skies.pt'),
-           ('faces', 32, 0): os.path.join(ASSETS, 'factor_regressor_faces.pt')}
-FACE_REGIONS = ('shared', *FACTOR_PARTS)     # The faces' parts: their detail regions (the whole image, the presets).
 
 #----------------------------------------------------------------------------
-# Factors of real scenes.
-
-def _block_shares(mask, grid):
-    """[..., s, s] bool -> [..., grid * grid] share of True per block (s a multiple of grid)."""
-    b = mask.shape[-1] // grid
-    m = mask.float().reshape(*mask.shape[:-2], grid, b, grid, b)
-    return m.mean(dim=(-1, -3)).flatten(-2)
-
-
-def cell_factors(images, cells=2, grid=GRID):
-    """The factors of sharp 'cells' scenes (module docstring), read from their pixels.
-
-    Args:
-        images: [N, 3, R, R] scenes of data.scenes (R / cells a multiple of grid).
-        cells:  cells per side.
-    Returns:
-        (float32 [N, cells * cells * (6 + grid * grid)], groups [(name, start, stop)]).
-    """
-    N, C, R, _ = images.shape
-    K, s = cells, R // cells
-    if R % K or s % grid:
-        raise ValueError(f'cell_factors: the cell size ({R} / {K}) must be a multiple of {grid}')
-    x = images.float().reshape(N, C, K, s, K, s).permute(0, 2, 4, 1, 3, 5).reshape(N, K * K, C, s, s)
-    bg = x[..., 0, 0]                                                       # [N, K*K, 3]
-    on = (x - bg[..., None, None]).abs().amax(dim=2) > 1e-6                 # [N, K*K, s, s]
-    count = on.sum(dim=(-1, -2))[..., None]                                 # [N, K*K, 1]
-    fg = torch.where(count > 0, (x * on[:, :, None]).sum(dim=(-1, -2)) / count.clamp(min=1), bg)
-    factors = torch.cat([bg, fg, _block_shares(on, grid)], dim=2)           # [N, K*K, 6 + grid^2]
-    per_cell, groups = factors.shape[2], []
-    for cell in range(K * K):
-        o = cell * per_cell
-        groups += [(f'cell{cell}/background', o, o + 3), (f'cell{cell}/foreground', o + 3, o + 6),
-                   (f'cell{cell}/shape', o + 6, o + per_cell)]
-    return factors.reshape(N, -1), groups
-
-
-def landscape_factors(images, labels, grid=GRID, skies=False):
-    """The factors of sharp landscapes (module docstring), read from their pixels and label maps.
-
-    Args:
-        images: [N, 3, R, R]; labels: int64 [N, R, R] (landscape.landscapes; R a multiple of grid).
-        skies:  also the sky's spread (the 'skies' scene).
-    Returns:
-        (float32 [N, 3 * grid * grid + 9 (+ 3 with skies)], groups [(name, start, stop)]).
-    """
-    R = images.shape[2]
-    if R % grid:
-        raise ValueError(f'landscape_factors: the resolution ({R}) must be a multiple of {grid}')
-    layout = torch.cat([_block_shares(labels == k, grid) for k in range(len(CLASS_NAMES))], dim=1)
-    colours = []
-    for k in range(len(CLASS_NAMES)):
-        m = (labels == k)[:, None].float()                                  # [N, 1, R, R]
-        count = m.sum(dim=(2, 3))
-        centre = torch.tensor([(lo + hi) / 2 for lo, hi in CLASS_COLOURS[k]])[None]
-        colours.append(torch.where(count > 0, (images.float() * m).sum(dim=(2, 3)) / count.clamp(min=1), centre))
-    n = layout.shape[1]
-    groups = [('layout', 0, n)] + [(name, n + 3 * k, n + 3 * k + 3) for k, name in enumerate(CLASS_NAMES)]
-    if skies:
-        m = (labels == SKY)[:, None].float()
-        count = m.sum(dim=(2, 3)).clamp(min=1)
-        mean = (images.float() * m).sum(dim=(2, 3)) / count
-        var = ((images.float() - mean[:, :, None, None]).square() * m).sum(dim=(2, 3)) / count
-        colours.append(var.sqrt())
-        groups.append(('sky_spread', groups[-1][2], groups[-1][2] + 3))
-    return torch.cat([layout] + colours, dim=1), groups
-
-
-def face_factors(values):
-    """The factors of faces (faces.faces' `factors` dict: every name of faces.FACTOR_NAMES), in natural units, as
-    columns in FACTOR_NAMES order (a colour takes 3).
-
-    Returns:
-        (float32 [N, F], groups [(factor name, start, stop)]).
-    """
-    columns, groups, start = [], [], 0
-    for name in FACE_FACTOR_NAMES:
-        value = values[name].float()
-        value = value[:, None] if value.ndim == 1 else value
-        columns.append(value)
-        groups.append((name, start, start + value.shape[1]))
-        start += value.shape[1]
-    return torch.cat(columns, dim=1), groups
-
-
-def face_detail_masks(resolution):
-    """The faces' detail regions, FACE_REGIONS' order: the whole image ('shared'), then the eyes', nose's and mouth's
-    preset boxes (regions.box_coverage: each pixel's covered share). float32 [4, R, R]."""
-    parts = [box_coverage([preset_box(name)], resolution, resolution) for name in FACTOR_PARTS]
-    return torch.stack([torch.ones(resolution, resolution)] + parts)
-
+# Factors of real scenes (each scene's own: demo/scenes.py).
 
 def scene_key(settings):
-    """(scene, resolution, cells) of the settings: what a regressor is trained for (cells 0 for landscapes). Lit
-    cell scenes (settings['light'] > 0) have no factor space of their own: None (use the generic features)."""
-    scene = settings.get('scene', 'cells')
-    if settings.get('light'):
-        return None
-    return scene, int(settings['resolution']), int(settings['cells']) if scene == 'cells' else 0
+    """(scene, resolution, cells) the settings' regressor is trained for (scenes.Scene.factor_key); None for data
+    with no factor space of its own (lit cells)."""
+    return scene_of(settings).factor_key(settings)
 
 
 def real_factor_batch(key, count, generator):
     """`count` fresh real scenes of a scene_key and their factors: (images [count, 3, R, R], factors [count, F],
     groups)."""
     scene, resolution, cells = key
-    if scene in LANDSCAPE_SCENES:
-        skies = LANDSCAPE_SCENES[scene]
-        images, labels = landscapes(count, resolution, generator=generator, skies=skies)
-        return (images, *landscape_factors(images, labels, skies=skies))
-    if scene == 'faces':
-        images, _, values = faces(count, resolution, generator=generator)
-        return (images, *face_factors(values))
-    if scene != 'cells':
-        raise ValueError(f'no factor regressor for the {scene!r} scene (known: {", ".join(SCENES)})')
-    images = scenes(count, resolution, cells, generator=generator)
-    return (images, *cell_factors(images, cells))
+    return scene_of(scene).factor_batch(resolution, cells, count, generator)
 
 #----------------------------------------------------------------------------
 # The regressor.
@@ -336,14 +221,15 @@ def load_factor_regressor(path):
 
 
 def factor_settings(scene):
-    """The training settings of a scene's regressor: FACTOR_DEFAULTS with the scene's SCENE_FACTOR_SETTINGS."""
-    return {**FACTOR_DEFAULTS, **SCENE_FACTOR_SETTINGS.get(scene, {})}
+    """The training settings of a scene's regressor: FACTOR_DEFAULTS with the scene's own (Scene.factor_settings)."""
+    return {**FACTOR_DEFAULTS, **scene_of(scene).factor_settings}
 
 
 def shipped_regressor(key):
     """The shipped FactorRegressor of a scene_key, None if none ships for it (or the file was trained with other
     settings than the scene's factor_settings)."""
-    path = SHIPPED.get(tuple(key))
+    scene = scene_of(key[0])
+    path = scene.regressor_path() if tuple(key) == scene.regressor_key() else None
     if path is None or not os.path.isfile(path):
         return None
     model, file_key, kwargs = load_factor_regressor(path)
@@ -372,23 +258,8 @@ class FactorFeatures:
         self.regressor, self.key = regressor, tuple(key)
         scene, resolution, cells = self.key
         _, _, groups = real_factor_batch(self.key, 1, torch.Generator().manual_seed(0))
-        n = groups[-1][2]
-        self.detail_grid = cells if scene == 'cells' else 2
-        self.detail_masks = face_detail_masks(resolution) if scene == 'faces' else None
-        regions = self.detail_grid ** 2
-        if scene == 'faces':
-            detail = [(f'{part}/detail', n + i, n + i + 1) for i, part in enumerate(FACE_REGIONS)]
-            self.parts = {part: [*(SHARED_FACTORS if part == 'shared' else FACTOR_PARTS[part]), f'{part}/detail']
-                          for part in FACE_REGIONS}
-        elif scene == 'cells':
-            detail = [(f'cell{i}/detail', n + i, n + i + 1) for i in range(regions)]
-            self.parts = {f'cell{i}': [f'cell{i}/{g}' for g in ('background', 'foreground', 'shape', 'detail')]
-                          for i in range(regions)}
-        else:
-            detail = [('detail', n, n + regions)]
-            self.parts = {'layout': ['layout', 'detail'], **{name: [name] for name in CLASS_NAMES}}
-            if LANDSCAPE_SCENES[scene]:
-                self.parts['sky'].append('sky_spread')
+        self.detail_grid, self.detail_masks, detail, self.parts = scene_of(scene).feature_layout(resolution, cells,
+                                                                                                 groups)
         self.groups = groups + detail
         self.name = f'factors:{scene}'
 
@@ -407,7 +278,7 @@ class FactorFeatures:
 
 def factor_features(settings, train=True):
     """The FactorFeatures of the settings' scene: the shipped regressor where one ships for its scene, resolution
-    and cells (SHIPPED), else one trained now (~10-30 s; train=False: None instead). Cached per process and scene,
+    and cells (Scene.regressor), else one trained now (~10-30 s; train=False: None instead). Cached per process and scene,
     not per seed: every run is measured in the same space."""
     key = scene_key(settings)
     if key is None:

@@ -32,8 +32,7 @@ generator can learn the scenes at 32 x 32 on a CPU.
 
     images, labels = landscapes(batch, resolution=32, generator=g)   # [N, 3, R, R] float32 in [-1, 1], [N, R, R] int64
     images, labels = landscapes(batch, generator=g, skies=True)      # the same scenes' layout under varied skies
-    stream = LandscapeStream(batch=32, seed=0)                       # endless (images, labels [batch, 0]) batches;
-    images, _ = next(stream); stream.label_maps                      # label maps of the last batch [batch, R, R]
+    stream = scene_of('skies').stream(settings, 32, seed=0)           # scenes.py: endless (images, labels) batches
 """
 
 import math
@@ -43,9 +42,6 @@ import torch
 SKY, GROUND, OBJECT = 0, 1, 2
 CLASS_NAMES = ('sky', 'ground', 'object')
 OBJECT_KINDS = ('sun', 'tree', 'house')
-
-# The landscape scenes by name (settings['scene']) and whether their skies vary.
-LANDSCAPE_SCENES = {'landscape': False, 'skies': True}
 
 # Colour law of each class: per channel (R, G, B) the [low, high] range, images in [-1, 1]. The plain sky stays
 # inside R [-1, 0], G [-0.8, 0.6]; varied skies use the whole law.
@@ -229,21 +225,5 @@ def class_fractions(labels, num_classes=len(CLASS_NAMES)):
 
 #----------------------------------------------------------------------------
 
-class LandscapeStream:
-    """An endless, reproducible stream of landscape batches (varied skies with skies=True), drop-in for
-    demo_data.SceneStream: iterate for
-    (images [batch, 3, R, R], labels [batch, 0]); the label maps of the last batch are `label_maps` [batch, R, R]."""
-
-    def __init__(self, batch=32, resolution=32, seed=0, skies=False):
-        self.batch, self.resolution, self.skies = batch, resolution, skies
-        self.generator = torch.Generator().manual_seed(seed)
-        self.label_maps = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        img, self.label_maps = landscapes(self.batch, self.resolution, self.generator, self.skies)
-        return img, torch.zeros([self.batch, 0])
 
 #----------------------------------------------------------------------------

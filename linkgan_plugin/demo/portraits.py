@@ -52,7 +52,7 @@ come from one [N, F] uniform draw (drawing.draw_factor_table), so overriding one
 
     images, labels, factors = portraits(batch, resolution=64, generator=g)   # [N, 3, 64, 64] in [-1, 1], [N, 64, 64]
     images, labels, factors = portraits(8, generator=g, overrides={'smile': 1.0})
-    stream = PortraitStream(batch=32, seed=0)                                # endless (images, labels [batch, 0])
+    stream = scene_of('portraits').stream(settings, 32, seed=0)             # scenes.py: endless batches
 """
 
 import math
@@ -274,21 +274,5 @@ def _paint_mouth(canvas, h, window):
 
 #----------------------------------------------------------------------------
 
-class PortraitStream:
-    """An endless, reproducible stream of portrait batches, drop-in for demo_data.SceneStream: iterate for
-    (images [batch, 3, R, R], labels [batch, 0]); the label maps of the last batch are `label_maps` [batch, R, R]
-    and its factors `factors` ({name: [batch] or [batch, 3]})."""
-
-    def __init__(self, batch=32, resolution=64, seed=0):
-        self.batch, self.resolution = batch, resolution
-        self.generator = torch.Generator().manual_seed(seed)
-        self.label_maps = self.factors = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        img, self.label_maps, self.factors = portraits(self.batch, self.resolution, self.generator)
-        return img, torch.zeros([self.batch, 0])
 
 #----------------------------------------------------------------------------

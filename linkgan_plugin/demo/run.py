@@ -67,8 +67,8 @@ from linkgan_plugin.analysis.report import codes_and_resamples, leakage_picture,
 from linkgan_plugin.demo.baseline import (has_shipped_baseline, load_baseline_state, save_baseline, shipped_baseline,
                                           train_baseline_snapshots)
 from linkgan_plugin.demo.evaluation import evaluate_model, real_scenes
-from linkgan_plugin.demo.data import is_landscape
-from linkgan_plugin.demo.landscape import colour_labels, LANDSCAPE_SCENES
+from linkgan_plugin.demo.landscape import colour_labels
+from linkgan_plugin.demo.scenes import scene_of
 from linkgan_plugin.demo.segmenter import landscape_spec, make_segmenter_file, segmenter_accuracy
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec, GOALS, LOSS_KWARGS, TARGETS
 from linkgan_plugin.demo.training import run_finetunes
@@ -159,12 +159,12 @@ def save_demo_checkpoint(path, G, D, G_ema, spec, role, kimg, settings):
 
 def prepare_semantic(outdir, settings, bar=None):
     """The landscape demo's segmenter, trained now on procedural (image, label) pairs and saved as TorchScript in
-    outdir, named in the spec by file exactly as a user's segmenter would be. Returns its spec, path, accuracy."""
-    path = os.path.join(outdir, 'segmenter.pt')
+    outdir (a torch.export program), named in the spec by file exactly as a user's segmenter would be. Returns its spec, path, accuracy."""
+    path = os.path.join(outdir, 'segmenter.pt2')
     steps = 400
     with open_bar(bar, steps, 'segmenter') as b:
         made = make_segmenter_file(path, steps=steps, resolution=settings['resolution'], seed=settings['seed'],
-                                   progress=b.update, skies=LANDSCAPE_SCENES[settings['scene']])
+                                   progress=b.update, skies=scene_of(settings).skies)
     return {**made, 'spec': landscape_spec(path, mode=settings.get('mask_mode', 'source'))}
 
 
@@ -217,9 +217,9 @@ def run_demo(outdir, spec_source=None, bar=None, baseline='shipped', parallel=Tr
         settings[key] = base['settings'][key]           # The networks and scenes are the baseline's.
     base_scene = base['settings'].get('scene', 'cells')
     # A landscape baseline serves both landscape scenes; runs from scratch take only the baseline's sizes.
-    if not (settings.get('scratch_kimg') or (is_landscape(settings) and base_scene in LANDSCAPE_SCENES)):
+    if not (settings.get('scratch_kimg') or (scene_of(settings).semantic and scene_of(base_scene).semantic)):
         settings['scene'] = base_scene
-    semantic = prepare_semantic(outdir, settings, bar) if is_landscape(settings) else None
+    semantic = prepare_semantic(outdir, settings, bar) if scene_of(settings).semantic else None
     spec = demo_spec(spec_source if spec_source is not None or semantic is None else semantic['spec'],
                      w_dim=settings['w_dim'], resolution=settings['resolution'], semantic=semantic is not None,
                      scene=settings['scene'])

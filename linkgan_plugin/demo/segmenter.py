@@ -4,9 +4,9 @@ The demo names it in its link spec by file, exactly as a user names their own se
 path (segmenters.resolve_segmenter_ref / load_segmenter / semantic_mask) is exercised end to end:
 
     seg = train_segmenter(steps=400, resolution=32, seed=0)      # ~12 s on one CPU thread
-    save_segmenter(seg, 'run/seg.pt')                            # torch.jit.script + save
+    save_segmenter(seg, 'run/seg.pt2')                           # a torch.export program
     spec = landscape_spec('run/seg.pt')                          # {'links': [{'name': 'sky', 'axes': '0:16', ...}]}
-    segmenter_accuracy(torch.jit.load('run/seg.pt'), images, labels)   # {'pixel_accuracy', 'per_class_iou', ...}
+    segmenter_accuracy(load_model_file('run/seg.pt2'), images, labels)   # {'pixel_accuracy', 'per_class_iou', ...}
 
 The network maps images [N, 3, H, W] in [-1, 1] to class scores [N, 3, H, W] (landscape.SKY, GROUND, OBJECT) at any
 resolution: four 3x3 convolutions (dilations 1, 2, 4, 1: a 17-pixel receptive field) and a 1x1 classifier.
@@ -18,12 +18,12 @@ slightly off in colour: per sample, a Gaussian blur (sigma 0-1.5 px), a colour g
 import math
 import os
 import time
-import warnings
 
 import torch
 import torch.nn.functional as F
 
 from linkgan_plugin.demo.landscape import CLASS_NAMES, landscapes, SKY
+from linkgan_plugin.model_files import load_model_file, save_exported
 
 NUM_CLASSES = len(CLASS_NAMES)
 HELD_OUT_SEED = 1_000_003       # Seed offset of the held-out scenes accuracy is reported on (never used to train).
@@ -127,14 +127,11 @@ def fit_small_network(model, step_loss, steps, lr, progress=None):
     return model.eval().requires_grad_(False)
 
 
-def save_segmenter(module, path):
-    """Saves `module` as TorchScript (torch.jit.script), loadable by segmenters.load_segmenter. Returns the path."""
+def save_segmenter(module, path, resolution=32):
+    """Saves `module` as a torch.export program (.pt2, model_files.save_exported: any batch size), loadable by
+    segmenters.load_segmenter as a user's segmenter file is. Returns the path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with warnings.catch_warnings():     # torch >= 2.10 marks TorchScript deprecated; regions still loads it.
-        warnings.simplefilter('ignore', DeprecationWarning)
-        scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.script(module.cpu().eval())
-        torch.jit.save(scripted, path)
-    return path
+    return save_exported(module.cpu(), torch.zeros([2, 3, resolution, resolution]), path)
 
 
 @torch.no_grad()
@@ -184,8 +181,8 @@ def make_segmenter_file(path, steps=SEGMENTER_DEFAULTS['steps'], resolution=SEGM
     t0 = time.perf_counter()
     module = train_segmenter(steps, resolution, seed, progress, skies=skies)
     seconds = time.perf_counter() - t0
-    save_segmenter(module, path)
-    reloaded = torch.jit.load(path, map_location='cpu').eval()
+    save_segmenter(module, path, resolution)
+    reloaded = load_model_file(path, what='segmenter')
     return {'path': path, 'train_seconds': seconds, 'steps': steps,
             'accuracy': held_out_accuracy(reloaded, resolution=resolution, seed=seed, skies=skies)}
 

@@ -3,6 +3,7 @@ against, and the networks it trains. Shared by the demo command, its baseline, t
 research tools, so none of them imports the command module."""
 
 from linkgan_plugin.checks import SpecError
+from linkgan_plugin.demo.scenes import REGISTRY
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.networks import ToyDiscriminatorSG2ADA, make_toy_networks
 
@@ -20,34 +21,17 @@ DEMO_SPEC_DEFAULTS = {
     'fake_to_D':    True,       # Perturbed renders are also scored by D, so the edits stay realistic.
 }
 
-BUILTIN_SPEC = {
-    'links': [
-        {'name': 'top_left',     'axes': '0:16',  'region': {'box': [0.0, 0.0, 0.5, 0.5]}},
-        {'name': 'bottom_right', 'axes': '16:32', 'region': {'box': [0.5, 0.5, 1.0, 1.0]}},
-    ],
-    **DEMO_SPEC_DEFAULTS,
-}
-
-# The faces scene's (demo/faces.py): the paper's three face regions as the face presets' boxes (regions.PRESETS_256:
-# at 32 px eyes 14.4 x 2.5 px, nose 5.8 x 5, mouth 8.8 x 3.8; the faces put each part inside its box), each linked
-# to its own 16 of the 64 axes.
-FACES_SPEC = {
-    'links': [
-        {'name': 'eyes',  'axes': '0:16',  'region': {'preset': 'eyes'}},
-        {'name': 'nose',  'axes': '16:32', 'region': {'preset': 'nose'}},
-        {'name': 'mouth', 'axes': '32:48', 'region': {'preset': 'mouth'}},
-    ],
-    **DEMO_SPEC_DEFAULTS,
-}
-
-# The built-in spec of each box scene. The landscape scenes have none here: their spec names the segmenter the demo
-# trains at run time (segmenter.landscape_spec).
-BUILTIN_SPECS = {'cells': BUILTIN_SPEC, 'faces': FACES_SPEC}
+# The built-in spec of each box scene: its links (demo/scenes.py) with the demo's recipe. The landscape scenes have
+# none here: their spec names the segmenter the demo trains at run time (segmenter.landscape_spec).
+BUILTIN_SPECS = {scene.name: {'links': scene.links, **DEMO_SPEC_DEFAULTS} for scene in REGISTRY.values()
+                 if scene.links is not None}
+BUILTIN_SPEC = BUILTIN_SPECS['cells']           # The cells': the top-left and bottom-right quadrants, 16 axes each.
+FACES_SPEC = BUILTIN_SPECS['faces']             # The faces' eyes, nose and mouth presets, 16 axes each.
 
 # Networks, training and evaluation sizes (the CLI's defaults).
 DEMO_DEFAULTS = {
     'resolution':    32,
-    'scene':         'cells',   # demo_data.SCENES: 'cells' or 'faces' (boxes), 'landscape' or 'skies' (semantic).
+    'scene':         'cells',   # scenes.SCENES: 'cells', 'faces' or 'portraits' (boxes), 'landscape' or 'skies'.
     'cells':         2,         # Scene grid (demo_data.scenes): 2 x 2 independent quadrants.
     'w_dim':         64,
     'z_dim':         32,
@@ -95,7 +79,7 @@ def demo_spec(source=None, w_dim=None, resolution=None, semantic=False, scene='c
                      defaults=DEMO_SPEC_DEFAULTS)
     fixed_only = [link.name for link in spec.links if not link.region.is_fixed]
     if fixed_only and not semantic:
-        raise SpecError([f'links: the demo\'s box scenes (cells, faces) have no segmenter classes; use box or mask '
+        raise SpecError([f'links: the demo\'s box scenes (cells, faces, portraits) have no segmenter classes; use box or mask '
                          f'regions (semantic: {", ".join(fixed_only)})'])
     return spec
 

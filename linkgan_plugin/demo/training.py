@@ -21,7 +21,7 @@ import torch
 
 from linkgan_plugin.checks import LinkganError
 from linkgan_plugin.demo.baseline import load_baseline_state
-from linkgan_plugin.demo.data import scene_stream
+from linkgan_plugin.demo.scenes import scene_stream
 from linkgan_plugin.demo.evaluation import evaluate_model, evaluation_work
 from linkgan_plugin.demo.settings import LOSS_KWARGS, make_networks, TRAINER_KWARGS
 from linkgan_plugin.progress import open_bar

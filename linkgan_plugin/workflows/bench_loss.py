@@ -58,7 +58,7 @@ from torch.profiler import ProfilerActivity, profile
 from linkgan_plugin import regularizer
 from linkgan_plugin.checks import OptionError
 from linkgan_plugin.demo import settings as demo
-from linkgan_plugin.demo.data import SceneStream
+from linkgan_plugin.demo.scenes import scene_stream
 from linkgan_plugin.ops import masked_diff
 from linkgan_plugin.spec import load_spec
 from linkgan_plugin.toy.loop import build_loss, ToyTrainer
@@ -235,12 +235,12 @@ def strip_spec(num_links, w_dim):
 
 
 def _run(G0, D0, settings, spec_dict, base, seed, device='cpu', **link_kwargs):
-    """(ToyTrainer, SceneStream) of copies of G0 and D0 on `device` with the base loss (spec_dict None) or LinkLoss."""
+    """(ToyTrainer, the cells' scene stream) of copies of G0 and D0 on `device` with the base loss (spec_dict None) or LinkLoss."""
     loss_kwargs, trainer_kwargs = BASES[base]
     G, D = copy.deepcopy(G0).to(device), copy.deepcopy(D0).to(device)
     loss = build_loss('sg2ada', G, D, device=device, spec=spec_dict, **loss_kwargs, **link_kwargs)
     trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], device=device, **trainer_kwargs)
-    return trainer, SceneStream(settings['batch'], settings['resolution'], seed=seed)
+    return trainer, scene_stream({**settings, 'scene': 'cells'}, settings['batch'], seed)
 
 
 def _clock(device):

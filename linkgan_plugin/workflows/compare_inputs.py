@@ -12,7 +12,7 @@ from linkgan_plugin.analysis.datasets import DatasetError, load_images
 from linkgan_plugin.analysis.inputs import device_from_option, network_from_option
 from linkgan_plugin.analysis.network_loading import read_training_options, resolve_spec
 from linkgan_plugin.checks import option_errors, OptionError, SpecError, UsageProblem
-from linkgan_plugin.demo.data import scene_images
+from linkgan_plugin.demo.scenes import scene_images
 from linkgan_plugin.demo.evaluation import REAL_SEED_OFFSET
 from linkgan_plugin.editing import directions_file, lelsd, masking
 from linkgan_plugin.spec import load_spec

@@ -13,7 +13,7 @@ import torch
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
 from linkgan_plugin.demo.baseline import save_baseline, train_baseline_snapshots
-from linkgan_plugin.demo.data import SCENE_RESOLUTIONS, SCENES
+from linkgan_plugin.demo.scenes import scene_of, SCENES
 from linkgan_plugin.demo.factors import make_factor_file
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS
 
@@ -35,7 +35,7 @@ def baseline_command(kimg, snapshot_every, seed, scene, resolution, threads, out
     """Train a demo baseline from scratch (the shipped ones: cells 160 kimg, landscape 64, faces 320)."""
     torch.set_num_threads(threads)
     settings = {**DEMO_DEFAULTS, 'seed': seed, 'scene': scene,
-                'resolution': resolution or SCENE_RESOLUTIONS.get(scene, DEMO_DEFAULTS['resolution'])}
+                'resolution': resolution or scene_of(scene).resolution}
     stem = os.path.splitext(out)[0]
     trainer = train_baseline_snapshots(settings, kimg, snapshot_every, lambda k: f'{stem}-{k:06.1f}.pt', bar=progress_bar)
     save_baseline(out, trainer, settings)

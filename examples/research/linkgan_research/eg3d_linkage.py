@@ -80,7 +80,7 @@ from linkgan_plugin.analysis.pictures import draw_grid, stack_horizontal, stack_
 from linkgan_plugin.checks import LinkganError, OptionError
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
-from linkgan_plugin.demo.data import scene_stream
+from linkgan_plugin.demo.scenes import scene_stream
 from linkgan_plugin.demo.evaluation import scene_quality
 from linkgan_plugin.demo.faces import MIN_RESOLUTION
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec, FACES_SPEC
