@@ -3,6 +3,8 @@ targets or codes files get clear messages."""
 
 import json
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from linkgan_plugin.editing.edit import load_ws_file, seed_latents
 from linkgan_plugin.analysis.generator import GeneratorAdapter
 from linkgan_plugin.analysis.pictures import to_uint8
 from linkgan_plugin.analysis.network_loading import file_sha256
+from linkgan_plugin.checks import LinkganWarning
 from linkgan_plugin.editing.project import (learning_rate, noise_regularisation, project_images, psnr, read_target,
                                             w_statistics)
 from linkgan_plugin.toy.networks import make_toy_networks
@@ -195,11 +198,12 @@ def test_codes_file_for_another_network_is_refused_or_flagged(tmp_path, checkpoi
     code, out = cli('edit', '--network', other, '--ws', codes, '--num', 1, '--out', tmp_path / 'e.png')
     assert code == 2 and '--ws' in out and 'made for' in out and str(checkpoint) in out and 'w_dim=32' in out, out
     # Same shapes, different weights: a warning naming the network the codes were made for.
-    ws, _ = load_ws_file(str(codes), 6, 32, network_sha256='0' * 64)
+    with pytest.warns(LinkganWarning, match='was made for'):
+        ws, _ = load_ws_file(str(codes), 6, 32, network_sha256='0' * 64)
     assert ws.shape == (1, 6, 32)
-    assert 'was made for' in capsys.readouterr().err
-    load_ws_file(str(codes), 6, 32, network_sha256=file_sha256(checkpoint))
-    assert 'was made for' not in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', LinkganWarning)             # The same network: no warning.
+        load_ws_file(str(codes), 6, 32, network_sha256=file_sha256(checkpoint))
 
 
 def test_eg3d_with_a_camera_file(tmp_path):
