@@ -34,18 +34,22 @@ INFO_KEYS = ('eval_spec', 'role', 'kimg', 'settings', 'loss_kwargs', 'trainer_kw
 
 #----------------------------------------------------------------------------
 
-def state_copy(module):
-    """The state dict of `module`, every tensor detached, cloned and contiguous (the same bytes on every run)."""
-    return {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
+def state_copy(module, half=False):
+    """The state dict of `module`, every tensor detached, cloned and contiguous (the same bytes on every run);
+    floating tensors in float16 with `half` (a shipped asset: half the bytes; loading upcasts to the module's
+    float32)."""
+    cast = (lambda v: v.half() if v.is_floating_point() else v) if half else (lambda v: v)
+    return {k: cast(v.detach().clone().contiguous()) for k, v in module.state_dict().items()}
 
 
-def save_checkpoint(path, G_ema, flavour, spec=None, G=None, D=None, **info):
+def save_checkpoint(path, G_ema, flavour, spec=None, G=None, D=None, half=False, **info):
     """Writes a toy checkpoint (layout in the module docstring).
 
     Args:
         G_ema:   the (smoothed) toy generator; flavour: its flavour.
         spec:    the LinkSpec or spec dict it was trained with; None for a network trained without links.
         G, D:    the training networks, both or neither.
+        half:    store the floating tensors in float16 (state_copy).
         info:    any of INFO_KEYS, plain values (a LinkSpec for eval_spec is written as its dict).
     Raises:
         ValueError naming an unknown flavour, an unknown info key, or G without D.
@@ -58,9 +62,9 @@ def save_checkpoint(path, G_ema, flavour, spec=None, G=None, D=None, **info):
         raise ValueError('give both training networks G and D, or neither')
     as_dict = lambda s: s.to_dict() if isinstance(s, LinkSpec) else s
     data = {'format': CHECKPOINT_FORMAT, 'flavour': flavour, 'G_init_kwargs': dict(G_ema.init_kwargs),
-            'G_ema_state': state_copy(G_ema), 'spec': as_dict(spec), 'linked': spec is not None}
+            'G_ema_state': state_copy(G_ema, half), 'spec': as_dict(spec), 'linked': spec is not None}
     if G is not None:
-        data.update(G_state=state_copy(G), D_init_kwargs=dict(D.init_kwargs), D_state=state_copy(D))
+        data.update(G_state=state_copy(G, half), D_init_kwargs=dict(D.init_kwargs), D_state=state_copy(D, half))
     data.update({key: as_dict(value) for key, value in info.items()})
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save(data, path)
