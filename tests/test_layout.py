@@ -178,6 +178,20 @@ def test_the_package_layout_holds():
     assert not problems, '\n'.join(problems)
 
 
+def test_the_package_writes_no_torchscript():
+    # torch 2.13 deprecates scripting and tracing: the package writes torch.export programs (model_files.py) and only
+    # reads the TorchScript files users bring (pytest.ini lets torch's own internal scripting through).
+    pattern = re.compile(r'torch\.jit\.(script|trace)\b')
+    hits = []
+    for root, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith('.py'):
+                path = os.path.join(root, name)
+                with open(path, encoding='utf-8') as f:
+                    hits += [f'{os.path.relpath(path, ROOT)}:{i + 1}' for i, line in enumerate(f) if pattern.search(line)]
+    assert not hits, hits
+
+
 def test_no_top_level_module_shadows_upstream():
     names = {os.path.splitext(n)[0] for n in os.listdir(PACKAGE)}
     assert not names & {'dnnlib', 'torch_utils', 'training', 'metrics', 'legacy', 'camera_utils', 'gui_utils'}

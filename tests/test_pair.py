@@ -339,6 +339,20 @@ def test_segment_progress_reads_the_tick_when_every_tick_is_snapshotted(tmp_path
     (run / 'stats.jsonl').write_text('{"Progress/kimg": {"num"')     # Cut short.
     assert pair_training.segment_progress(str(run))[0] == 1.0
 
+
+def test_role_snapshots_count_on_across_resumed_segments(tmp_path):
+    # A role resumed once: the second segment's snapshots start again at 0 in their names (upstream's counter), and
+    # count on from the first segment's length; a segment without snapshots adds nothing.
+    role = tmp_path / 'control'
+    for name, snaps in (('00000-a', (0, 4, 8)), ('00001-b', ()), ('00002-c', (0, 4))):
+        (role / name).mkdir(parents=True)
+        for k in snaps:
+            (role / name / f'network-snapshot-{k:06d}.pkl').write_bytes(b'')
+    got = pair_training.role_snapshots(str(role))
+    assert [s['kimg'] for s in got] == [0.0, 4.0, 8.0, 8.0, 12.0]
+    assert got[-1]['path'] == str(role / '00002-c' / 'network-snapshot-000004.pkl')
+    assert pair_training.role_snapshots(str(tmp_path / 'missing')) == []
+
 #----------------------------------------------------------------------------
 # `linkgan scenes`.
 
@@ -405,11 +419,16 @@ def test_sigterm_stops_every_training_and_its_children(tmp_path, mode, roles):
     while not all(f.exists() and f.read_text().endswith('\n') for f in files) and driver.poll() is None:
         assert time.time() < deadline, 'the fake trainings did not start'
         time.sleep(0.1)
-    assert driver.poll() is None, driver.stdout.read()
+    if driver.poll() is not None:
+        output = driver.stdout.read()
+        driver.stdout.close()
+        pytest.fail(f'the driver ended early: {output}')
     pids = [int(p) for f in files for p in f.read_text().split()]
     assert len(pids) == 2 * len(roles) and all(_alive(p) for p in pids)
     driver.send_signal(signal.SIGTERM)
-    assert driver.wait(timeout=30) == 128 + signal.SIGTERM
+    rc = driver.wait(timeout=30)
+    driver.stdout.close()
+    assert rc == 128 + signal.SIGTERM
     deadline = time.time() + 10
     while any(_alive(p) for p in pids) and time.time() < deadline:
         time.sleep(0.1)

@@ -209,7 +209,8 @@ def test_modified_fork_is_refused_and_left_unchanged(tmp_path, patch_dir):
     root = make_tree(str(tmp_path / 'up'), 'sg2ada')
     train = os.path.join(root, 'train.py')
     text = read_text(train).replace("    c['batch'] = 4\n", "    c['batch'] = 8 # my fork\n")
-    open(train, 'w').write(text)
+    with open(train, 'w') as f:
+        f.write(text)
     before = snapshot(root)
     with pytest.raises(patching.PatchError) as err:
         patching.run_patch(root, patch_dir=patch_dir)
@@ -226,7 +227,8 @@ def test_missing_file_is_named(tmp_path, patch_dir):
     manifest_path = os.path.join(patch_dir, 'manifest.json')
     manifest = json.loads(read_text(manifest_path))
     manifest['sg3']['files'].remove('torch_utils/misc.py')
-    json.dump(manifest, open(manifest_path, 'w'))
+    with open(manifest_path, 'w') as f:
+        json.dump(manifest, f)
     os.remove(os.path.join(root, 'torch_utils', 'misc.py'))
     with pytest.raises(patching.PatchError, match=r'torch_utils/misc.py: no such file'):
         patching.run_patch(root, patch_dir=patch_dir)

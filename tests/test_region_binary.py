@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from linkgan_plugin.checks import SpecError
 from linkgan_plugin.regions import box_centre_mask, box_coverage, fixed_region_mask, PRESETS_256, preset_box
 from linkgan_plugin.spec import load_spec
-from linkgan_plugin.spec_cli import check_command
+from linkgan_plugin.cli.spec import check_command
 
 
 def spec_of(region, resolution=None):

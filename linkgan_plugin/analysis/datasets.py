@@ -29,12 +29,17 @@ def list_images(path):
     if os.path.isdir(path):
         names = [os.path.relpath(os.path.join(root, f), path) for root, _, files in os.walk(path) for f in files
                  if f.lower().endswith(IMAGE_EXTENSIONS)]
-        return sorted(names), lambda name: open(os.path.join(path, name), 'rb').read()
+        return sorted(names), lambda name: _read_bytes(os.path.join(path, name))
     if zipfile.is_zipfile(path):
         archive = zipfile.ZipFile(path)
         names = sorted(n for n in archive.namelist() if n.lower().endswith(IMAGE_EXTENSIONS))
         return names, archive.read
     raise DatasetError(f'{path}: not a folder or a zip of images (upstream dataset format)')
+
+
+def _read_bytes(path):
+    with open(path, 'rb') as f:
+        return f.read()
 
 
 def load_images(path, count, resolution, seed=0):

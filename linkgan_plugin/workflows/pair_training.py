@@ -60,6 +60,18 @@ def segment_progress(run_dir):
     return kimg, os.path.join(run_dir, fname)
 
 
+def role_snapshots(role_dir):
+    """Every snapshot of one role, [{'kimg': kimg since the role's start, 'path'}] in training order: a segment
+    resumed from the previous one's last snapshot counts on from that segment's length (segment_progress)."""
+    out, offset = [], 0.0
+    for d in segment_dirs(role_dir):
+        names = sorted((int(m.group(1)), f) for f in os.listdir(d) for m in [SNAPSHOT_RE.match(f)] if m)
+        out += [{'kimg': offset + k, 'path': os.path.join(d, f)} for k, f in names]
+        if names:
+            offset += segment_progress(d)[0]
+    return out
+
+
 def segment_seconds(run_dir, kimg):
     """Training seconds of one upstream run directory up to its snapshot at `kimg` (segment_progress's kimg: the
     snapshot name's whole kimg, or its tick's exact kimg): train.py's own Timing/total_sec at the last tick whose kimg
@@ -163,8 +175,9 @@ class Segment:
         finally:
             if self.timer:
                 self.timer.cancel()
-        self.reader.join()
-        self.log.close()
+            self.reader.join(timeout=60)        # The group is gone, so the pipe is at its end.
+            self.proc.stdout.close()
+            self.log.close()
         return 124 if self.timed_out else rc
 
     def tail(self, lines=25):

@@ -9,6 +9,10 @@ from linkgan_plugin.toy.networks import make_toy_networks
 SMALL = dict(z_dim=8, w_dim=32, img_resolution=16, channels=8, mapping_layers=2)
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: takes more than a few seconds')
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
