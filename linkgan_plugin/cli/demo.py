@@ -8,7 +8,7 @@ import click
 from linkgan_plugin.checks import option_errors, SpecError, UsageProblem
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
-from linkgan_plugin.demo.scenes import scene_of, SCENES
+from linkgan_plugin.demo.scenes import scene_of, scenes_help, SCENES
 from linkgan_plugin.demo.run import demo_markdown, run_demo
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS, demo_spec
 
@@ -33,12 +33,8 @@ class BaselineChoice(click.ParamType):
               help='Where report.json, report.md, leakage.png, samples.png and the checkpoints go.')
 @click.option('--spec', 'spec_path', type=click.Path(exists=True, dir_okay=False), default=None,
               help='Link spec JSON (box or mask regions, w_dim 64). Default: the scene\'s built-in spec (cells: two '
-                   'quadrants; faces: eyes, nose, mouth).')
-@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True,
-              help='cells: boxes on a 2x2 grid of independent cells; landscape: a semantic link (sky), its region '
-                   'segmented per sample by a segmenter trained at demo time and named in the spec as a TorchScript '
-                   'file; skies: the same under varied skies (time of day, brightness, clouds); faces: aligned faces, '
-                   'boxes on the eyes, nose and mouth.')
+                   'quadrants; faces, portraits: eyes, nose, mouth).')
+@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True, help=scenes_help())
 @click.option('--mask-mode', type=click.Choice(['source', 'union', 'mean']), default='source', show_default=True,
               help='landscape: which images the sky mask comes from (the spec\'s region mode).')
 @click.option('--baseline', type=BaselineChoice(), default='shipped', show_default=True,
@@ -52,8 +48,8 @@ class BaselineChoice(click.ParamType):
               show_default=True, help='Thousands of images for each fine-tune (control and linked).')
 @click.option('--from-scratch', 'scratch_kimg', type=click.FloatRange(min=0, min_open=True), default=None,
               help='Train control and linked from scratch for this many kimg (batch --batch, the same initial '
-                   'weights) instead of fine-tuning the baseline: the study\'s strongest recipe (docs/study.md; '
-                   '160 kimg: about 25 minutes on 2 cores).')
+                   'weights) instead of fine-tuning the baseline: the study\'s strongest recipe '
+                   '(examples/research/results/study.md; 160 kimg: about 25 minutes on 2 cores).')
 @click.option('--samples', type=click.IntRange(min=16), default=DEMO_DEFAULTS['samples'], show_default=True,
               help='Evaluation samples per model, and images per set for the quality distance.')
 @click.option('--batch', type=click.IntRange(min=2), default=DEMO_DEFAULTS['batch'], show_default=True,

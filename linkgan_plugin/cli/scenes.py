@@ -8,14 +8,14 @@ import click
 from linkgan_plugin.checks import option_errors, SpecError
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
-from linkgan_plugin.demo.scenes import SCENES
+from linkgan_plugin.demo.scenes import scenes_help, SCENES
 from linkgan_plugin.demo.dataset_zip import check_dataset_options, scene_spec, write_scenes
 
 #----------------------------------------------------------------------------
 
 @click.command('scenes', cls=Command)
 @click.option('--out', required=True, type=click.Path(), help='A .zip (or a folder) to write, upstream\'s dataset format.')
-@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True, help='Which demo scenes.')
+@click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True, help=scenes_help())
 @click.option('--resolution', type=click.IntRange(min=8), default=64, show_default=True,
               help='Image size (a power of two for upstream; EG3D: 128, 256 or 512).')
 @click.option('--count', type=click.IntRange(min=1), default=1000, show_default=True, help='Number of images.')

@@ -12,8 +12,8 @@ Steps (CPU, about 5 minutes on 2 cores with the defaults):
          control: the base loss only;   linked: LinkLoss (the same base loss plus the link term).
        The paper fine-tunes converged generators; the control keeps extra training from being credited to LinkGAN.
        `--from-scratch KIMG` instead trains both from the same fresh networks for KIMG at --batch, the link term
-       acting from the first step (the study's strongest recipe, docs/study.md; 160 kimg: about 25 minutes on 2
-       cores).
+       acting from the first step (the study's strongest recipe, examples/research/results/study.md; 160 kimg: about
+       25 minutes on 2 cores).
     3. Evaluation of the three G_ema (demo/evaluation.py): every metric of metrics.METRIC_TABLE (mse_i, mse_o, edit_i,
        edit_o, keep_o and locality) on --samples fixed-seed samples, the same latents and perturbations for all
        three, and the quality distance (sliced Wasserstein on Laplacian-pyramid patches) to held-out real scenes.
@@ -110,11 +110,12 @@ def stronger_linkage_line(settings):
     if settings.get('scratch_kimg'):
         return ('**For stronger linkage**: train longer under the link term (a larger `--from-scratch`), or set '
                 '`"perturbation": "resample"` in a `--spec` to train with the evaluation\'s own perturbation (not a '
-                'like-for-like comparison with the paper); docs/study.md has every recipe measured.')
+                'like-for-like comparison with the paper); examples/research/results/study.md has every recipe '
+                'measured.')
     return (f'**For stronger linkage**: `linkgan demo --from-scratch 160{scene}` trains both networks from scratch with '
             f'the link term from the first step (the cells scene: about {STRONGER_MINUTES} minutes on 2 '
             f'cores{sizes}); a {settings["finetune_kimg"]:g}-kimg fine-tune only moves the locality part way '
-            '(docs/study.md has every recipe measured).')
+            '(examples/research/results/study.md has every recipe measured).')
 
 
 def demo_intro(report):

@@ -30,7 +30,7 @@ GRID = 4                        # Blocks per side of the cells' 'shape' and the 
 class Scene:
     """One scene (module docstring). Subclasses set the attributes and implement `draw` and `factor_batch`.
 
-    name:            settings['scene'] and the commands' --scene choice.
+    name:            settings['scene'] and the commands' --scene choice; `summary` says what it is (their help).
     semantic:        its built-in link is a segmented class (no fixed box), so the demo trains a segmenter.
     resolution:      the size its data is drawn at unless the settings say otherwise.
     links:           its built-in links (spec 'links': box or preset regions), None for the semantic scenes.
@@ -39,6 +39,7 @@ class Scene:
                      `resolution`; `factor_settings`: what its training takes besides factors.FACTOR_DEFAULTS.
     """
     name = None
+    summary = ''
     semantic = False
     resolution = 32
     links = None
@@ -105,6 +106,7 @@ class SceneStream:
 
 class Cells(Scene):
     name = 'cells'
+    summary = 'boxes on a 2x2 grid of independent cells (32 px)'
     links = [{'name': 'top_left', 'axes': '0:16', 'region': {'box': [0.0, 0.0, 0.5, 0.5]}},
              {'name': 'bottom_right', 'axes': '16:32', 'region': {'box': [0.5, 0.5, 1.0, 1.0]}}]
     baseline, baseline_kimg = 'demo_baseline.pt', 160
@@ -135,6 +137,8 @@ class Landscapes(Scene):
 
     def __init__(self, name, skies):
         self.name, self.skies = name, skies
+        self.summary = ('the landscapes under varied skies (time of day, brightness, clouds)' if skies else
+                        'the sky as a semantic link, segmented per sample by a segmenter trained at demo time')
         self.baseline, self.baseline_kimg = 'landscape_baseline.pt', 64    # The varied skies share it.
         self.regressor = f'factor_regressor_{name}.pt'
 
@@ -184,6 +188,7 @@ class FaceScene(Scene):
 
 class Faces(FaceScene):
     name, module = 'faces', faces_module
+    summary = 'procedural aligned faces (32 px), boxes on the eyes, nose and mouth'
     links = [{'name': 'eyes', 'axes': '0:16', 'region': {'preset': 'eyes'}},
              {'name': 'nose', 'axes': '16:32', 'region': {'preset': 'nose'}},
              {'name': 'mouth', 'axes': '32:48', 'region': {'preset': 'mouth'}}]
@@ -196,6 +201,8 @@ class Faces(FaceScene):
 
 class Portraits(FaceScene):
     name, module, binary_masks = 'portraits', portraits_module, True
+    summary = ('64 px portraits whose eyes, nose and mouth carry their own content (binary boxes; the Table 2 '
+               'testbed)')
     resolution = 64
     # One link per part, 1/8 of the demo's 64-d W each (the paper's Table 3 optimum), the paper's binary masks.
     links = [{'name': 'eyes', 'axes': '0:8', 'region': {'preset': 'eyes', 'binary': True}},
@@ -291,6 +298,11 @@ def factor_columns(values, names):
 REGISTRY = {scene.name: scene for scene in (Cells(), Landscapes('landscape', skies=False),
                                              Landscapes('skies', skies=True), Faces(), Portraits())}
 SCENES = tuple(REGISTRY)
+
+
+def scenes_help():
+    """'name: summary; ...' of every scene, for the commands' --scene help."""
+    return '; '.join(f'{scene.name}: {scene.summary}' for scene in REGISTRY.values()) + '.'
 
 
 def scene_of(settings_or_name):
