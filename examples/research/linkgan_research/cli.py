@@ -12,10 +12,12 @@ EXPERIMENTS = {
     'table2':           'linkgan_research.table2:table2_command',
     'eg3d-linkage':     'linkgan_research.eg3d_linkage:eg3d_linkage_command',
     'project-study':    'linkgan_research.inversion_study:project_study_command',
+    'testbed':          'linkgan_research.testbed:testbed_command',
     'convergence':      'linkgan_research.convergence:convergence_command',
     'layer-leakage':    'linkgan_research.layer_leakage:layer_leakage_command',
     'pair-seeds':       'linkgan_research.pair_seeds:pair_seeds_command',
     'side-by-side':     'linkgan_research.side_by_side:side_by_side_command',
+    'pair-curve':       'linkgan_research.pair_curve:pair_curve_command',
     'baseline':         'linkgan_research.assets:baseline_command',
     'factor-regressor': 'linkgan_research.assets:factor_regressor_command',
 }

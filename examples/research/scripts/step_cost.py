@@ -6,7 +6,8 @@ batch 32) and a LinkLoss fine-tune step (batch 16) with the recommended spec of 
 8 of the 64 axes each, binary preset boxes). The two resolutions' steps alternate in rounds of 16 (one R1 step per
 16), so both see the same machine load; data are drawn beforehand and timed apart.
 
-    OMP_NUM_THREADS=1 python examples/research_drafts/testbed/step_cost.py --rounds 3     # writes step_cost.json here
+    OMP_NUM_THREADS=1 python examples/research/scripts/step_cost.py --rounds 3 \
+        --out examples/research/results/testbed/step_cost.json     # then `linkgan-research testbed --page-only`
 """
 
 import argparse
@@ -71,7 +72,7 @@ def measure(rounds, steps=16):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'step_cost.json'))
+    parser.add_argument('--out', required=True, help='The JSON to write (the testbed page reads OUT_DIR/step_cost.json).')
     args = parser.parse_args()
     torch.set_num_threads(1)
     result = measure(args.rounds)

@@ -1,16 +1,17 @@
-"""The testbed's oracle page: faces.py at 32 px against portraits.py at 64 px, measured with demo/oracle.py.
+"""`linkgan-research testbed`: can the testbed show the effect? The scene as its own oracle, per region: how much of
+the region's variance is its own content (faces at 32 px against portraits at 64 px, demo/oracle.py).
 
-Writes, next to this file: oracle.json (every measurement), portraits.png (samples; shared-only and part-only
-redraws of the same portraits) and oracle.md (the tables; with step_cost.json from step_cost.py when present).
+Writes OUT/oracle.json (every measurement), OUT/portraits.png (samples; shared-only and part-only redraws of the
+same portraits) and OUT/oracle.md (the tables; with OUT/step_cost.json from scripts/step_cost.py when present).
 
-    OMP_NUM_THREADS=1 python examples/research_drafts/testbed/make_oracle.py --samples 2048
-    python examples/research_drafts/testbed/make_oracle.py --page-only      # picture and page from oracle.json
+    linkgan-research testbed --samples 2048 --out examples/research/results/testbed
+    linkgan-research testbed --page-only --out examples/research/results/testbed    # picture and page from the JSON
 """
 
-import argparse
 import json
 import os
 
+import click
 import torch
 from PIL import Image, ImageDraw
 
@@ -19,7 +20,6 @@ from linkgan_plugin.demo import portraits as portraits_scene
 from linkgan_plugin.demo.oracle import CROSSING_GROUPS, oracle_report
 from linkgan_plugin.regions import preset_box
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = {'ratio': 3.0, 'tint_share_own': 0.2, 'box_height_px': 5.0}
 RUNS = (('faces@32', faces_scene, faces_scene.faces, 32),
         ('portraits@64', portraits_scene, portraits_scene.portraits, 64))
@@ -31,7 +31,7 @@ def measure(samples):
         boxes = {part: preset_box(part) for part in module.FACTOR_PARTS}
         for binary in (True, False):
             key = f'{name}/{"binary" if binary else "soft"}'
-            print('measuring', key, flush=True)
+            click.echo(f'measuring {key}', err=True)
             out[key] = oracle_report(draw, module.SHARED_FACTORS, module.FACTOR_PARTS, boxes, resolution,
                                      samples=samples, batch=128, groups=CROSSING_GROUPS, binary=binary,
                                      per_factor=binary)
@@ -132,15 +132,15 @@ def design():
             'clothes change no box pixel.',
             '- Still shared: skin, light, exposure and pose change every box (the group columns), and the boxes\' '
             'mean shifts stay correlated, so the regions are not independent cells.',
-            '- Recommended spec (portraits_spec.json): one link per region, 8 of the toy\'s 64 axes each (1/8 of W), '
+            '- Recommended spec (the portraits scene\'s built-in links, recipes/portraits_spec.json): one link per region, 8 of the toy\'s 64 axes each (1/8 of W), '
             'binary preset boxes.', '']
 
 
 def page(result, step_cost):
     n = result['portraits@64/binary']['samples']
     lines = ['# The testbed\'s oracle: faces at 32 px against portraits at 64 px', '',
-             'Made by `OMP_NUM_THREADS=1 python examples/research_drafts/testbed/make_oracle.py '
-             f'--samples {n}` (demo/oracle.py; every number below is in oracle.json).', '',
+             f'Made by `linkgan-research testbed --samples {n} --out examples/research/results/testbed` '
+             '(demo/oracle.py; every number below is in oracle.json).', '',
              'Per region, with the scene as its own oracle: the per-pixel variance inside the face-preset box when '
              'only the shared factors (skin, light, exposure, pose, face, hair, background, clothes) are redrawn, over '
              'that when only the region\'s own part factors are; the share of the part edits\' in-box change that is '
@@ -160,7 +160,8 @@ def page(result, step_cost):
               'the nose\'s, the mouth\'s part factors redrawn (nothing outside that part\'s box changes).', '']
     if step_cost:
         lines += ['## Toy training step cost, 32 px against 64 px (one thread)', '',
-                  'Made by `OMP_NUM_THREADS=1 python examples/research_drafts/testbed/step_cost.py` (step_cost.json): '
+                  'Made by `OMP_NUM_THREADS=1 python examples/research/scripts/step_cost.py --out '
+                  'examples/research/results/testbed/step_cost.json`: '
                   'the demo\'s networks at each resolution, stepped in alternating rounds on pre-drawn batches; the '
                   'machine was busy (2 cores shared with two trainings; load average '
                   f'{step_cost["load_average_after"][0]:.1f}), '
@@ -175,25 +176,31 @@ def page(result, step_cost):
     return '\n'.join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--samples', type=int, default=2048)
-    parser.add_argument('--page-only', action='store_true', help='Redraw the picture and page from oracle.json.')
-    args = parser.parse_args()
+@click.command(name='testbed')
+@click.option('--out', type=click.Path(file_okay=False), required=True, help='Where oracle.json, .md and .png go.')
+@click.option('--samples', type=click.IntRange(min=16), default=2048, show_default=True,
+              help='Scenes drawn per measurement.')
+@click.option('--page-only', is_flag=True, help='Redraw the picture and page from OUT/oracle.json.')
+def testbed_command(out, samples, page_only):
+    """The scene as an oracle: per face region, its shared over its own variance, tint share and box size
+    (faces at 32 px against portraits at 64 px)."""
     torch.set_num_threads(1)
-    if args.page_only:
-        with open(os.path.join(HERE, 'oracle.json')) as f:
+    os.makedirs(out, exist_ok=True)
+    result_path = os.path.join(out, 'oracle.json')
+    if page_only:
+        if not os.path.isfile(result_path):
+            raise click.UsageError(f'--page-only: {result_path} does not exist (run without --page-only first)')
+        with open(result_path) as f:
             result = json.load(f)
     else:
-        result = measure(args.samples)
-        with open(os.path.join(HERE, 'oracle.json'), 'w') as f:
+        result = measure(samples)
+        with open(result_path, 'w') as f:
             json.dump(result, f, indent=2)
-    picture(os.path.join(HERE, 'portraits.png'))
-    cost_path = os.path.join(HERE, 'step_cost.json')
-    step_cost = json.load(open(cost_path)) if os.path.isfile(cost_path) else None
-    with open(os.path.join(HERE, 'oracle.md'), 'w') as f:
+    picture(os.path.join(out, 'portraits.png'))
+    cost_path = os.path.join(out, 'step_cost.json')
+    step_cost = None
+    if os.path.isfile(cost_path):
+        with open(cost_path) as f:
+            step_cost = json.load(f)
+    with open(os.path.join(out, 'oracle.md'), 'w') as f:
         f.write(page(result, step_cost))
-
-
-if __name__ == '__main__':
-    main()
