@@ -46,7 +46,7 @@ def run_length(settings):
 #----------------------------------------------------------------------------
 # One fine-tune.
 
-def finetune(baseline, spec, settings, linked, progress=None):
+def finetune(baseline, spec, settings, linked, progress=None, callback=None):
     """Fine-tunes copies of the baseline's networks with the base loss (linked=False: the control) or LinkLoss.
 
     With `settings['scratch_kimg']` set (the study's "from scratch" recipes) it trains fresh networks instead:
@@ -59,6 +59,8 @@ def finetune(baseline, spec, settings, linked, progress=None):
         spec:      LinkSpec (used when linked).
         settings:  the demo's settings (finetune_kimg, finetune_batch, resolution, cells, seed; scratch_kimg).
         progress:  optional callable(n) after every iteration.
+        callback:  optional callable(trainer) after every iteration (to read `upstream.stats.latest` or evaluate
+                   G_ema part way; it must not change the networks).
     Returns:
         the ToyTrainer (G, D, G_ema, cur_nimg).
     """
@@ -80,6 +82,8 @@ def finetune(baseline, spec, settings, linked, progress=None):
         trainer.step(*next(stream))
         if progress is not None:
             progress(1)
+        if callback is not None:
+            callback(trainer)
     return trainer
 
 #----------------------------------------------------------------------------

@@ -45,12 +45,12 @@ def baseline_command(kimg, snapshot_every, seed, scene, resolution, threads, fp1
 
 @click.command('factor-regressor', cls=Command)
 @click.option('--scene', type=click.Choice(SCENES), default='cells', show_default=True)
-@click.option('--resolution', type=click.IntRange(min=8), default=32, show_default=True)
+@click.option('--resolution', type=click.IntRange(min=8), default=None, help='Default: the scene\'s (32; portraits 64).')
 @click.option('--cells', type=click.IntRange(min=1), default=2, show_default=True)
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the regressor file goes.')
 def factor_regressor_command(scene, resolution, cells, out):
     """Train and save a scene's factor regressor (the feature space of the coverage measure)."""
-    result = make_factor_file(out, scene, resolution, cells)
+    result = make_factor_file(out, scene, resolution or scene_of(scene).resolution, cells)
     click.echo(f"wrote {result['path']} in {result['seconds']:.1f} s; held-out R^2 {result['accuracy']['all']:.3f}")
 
 #----------------------------------------------------------------------------
