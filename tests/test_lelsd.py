@@ -1,4 +1,4 @@
-"""LELSD (`linkgan_plugin.editing.lelsd`, its search's scales in `lelsd_scale`; `linkgan lelsd` is
+"""LELSD (`linkgan_plugin.editing.lelsd`, its search's scales in `lelsd_scale`; `linkgan directions --method lelsd` is
 `linkgan directions --method lelsd`): recovery of a known local direction, the localization score by hand, the correlation
 penalty, the plateau stop, the lr in units of W's spread, edits at the strengths compare sweeps, W / W+ / row subsets,
 batch independence, synthesis-layer discovery, file I/O, CLI (with the training curve)."""

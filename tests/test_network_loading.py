@@ -218,7 +218,7 @@ def test_pickle_warning_once(tmp_path, monkeypatch, capsys):
 
 
 def test_state_dict_checkpoint_loads_without_unpickling(tmp_path, monkeypatch, capsys):
-    # Tensors and plain values only, without a format (what `linkgan study` saved before the one layout).
+    # Tensors and plain values only, without a format (what `linkgan-research study` saved before the one layout).
     monkeypatch.setattr(nl, '_pickle_warned', False)
     G = toy_G()
     torch.save({'flavour': 'sg2ada', 'G_init_kwargs': dict(G.init_kwargs), 'G_ema_state': G.state_dict(),

@@ -11,7 +11,7 @@ Two file formats are accepted:
      `training`), so the upstream checkout must be importable: `upstream=DIR` (CLI `--upstream`, environment
      `LINKGAN_UPSTREAM`) puts DIR first on sys.path for the rest of the process (lazily built upstream ops import
      from it later). An eg3d repository root is accepted: its code lives under `eg3d/`.
-  2. linkgan toy checkpoints (`torch.save` zip files) of `linkgan demo`, `linkgan study` and the tests, written by
+  2. linkgan toy checkpoints (`torch.save` zip files) of `linkgan demo`, `linkgan-research study` and the tests, written by
      toy.checkpoint.save_checkpoint: tensors and plain values ('flavour', 'G_init_kwargs' + 'G_ema_state' to rebuild
      the toy generator, 'spec', ...), read with weights_only and no pickle warning. Older demo checkpoints also hold
      'G_ema' (the pickled module), used when its class still imports, else rebuilt from the state.
@@ -169,7 +169,7 @@ def load_network(path, upstream=None):
 
 def _load_tensors_only(path):
     """The checkpoint's dict when torch.load(weights_only=True) can read it (tensors and plain values: e.g. the
-    networks `linkgan study` saves), else None (it holds pickled objects, such as a demo checkpoint's G_ema)."""
+    networks `linkgan-research study` saves), else None (it holds pickled objects, such as a demo checkpoint's G_ema)."""
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception:

@@ -31,7 +31,7 @@ class MethodGroups(click.ParamType):
 @click.option('--region', type=str, default=None, help='Override the link\'s region: JSON of any region kind.')
 @click.option('--out', 'outdir', required=True, type=click.Path(file_okay=False), help='Output directory.')
 @click.option('--directions', 'direction_files', multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help='`linkgan lelsd` files (repeatable), matched to networks by hash. Default: found on the fly.')
+              help='`linkgan directions` files (repeatable), matched to networks by hash. Default: found on the fly.')
 @click.option('--within-link', is_flag=True, help='Also LELSD directions restricted to the link\'s axes (linked networks).')
 @click.option('--methods', 'groups', type=MethodGroups(), default=','.join(DEFAULTS['methods']), show_default=True,
               help='Methods measured, comma-separated: linkgan (or same axes resampled on a control), lelsd, resefa, '

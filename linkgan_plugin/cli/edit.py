@@ -44,7 +44,7 @@ from linkgan_plugin.regularizer import BoundSpec
 @click.option('--gif', 'gif_path', type=click.Path(dir_okay=False), default=None,
               help='GIF path for --interp. Default: --out with .gif.')
 @click.option('--direction', 'direction_file', type=click.Path(exists=True, dir_okay=False), default=None,
-              help='Draw a `linkgan lelsd` direction (.npz) instead of resampling: +s and -s per strength; '
+              help='Draw a `linkgan directions` direction (.npz) instead of resampling: +s and -s per strength; '
                    '--link picks the region outlined.')
 @click.option('--index', 'direction_index', type=click.IntRange(min=0), default=0, show_default=True,
               help='Which direction of --direction.')

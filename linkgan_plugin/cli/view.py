@@ -18,7 +18,7 @@ from linkgan_plugin.view.session import MAX_NETWORKS, MAX_SEED
 @spec_option(help='Link spec (file or inline JSON). Default: the first network\'s (a control without one takes the '
                   'linked network\'s).')
 @click.option('--direction', 'direction_files', multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help='`linkgan lelsd` / `linkgan directions` .npz file: one more slider per direction it holds (repeatable).')
+              help='`linkgan directions` .npz file: one more slider per direction it holds (repeatable).')
 @truncation_option()
 @click.option('--seed', type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help='The first sample\'s seed.')
 @click.option('--link', 'link_name', type=str, default=None, help='The first link shown. Default: the spec\'s first.')

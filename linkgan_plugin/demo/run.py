@@ -3,7 +3,7 @@ the base loss alone (the control), then measure both against each other as the p
 
 Steps (CPU, about 5 minutes on 2 cores with the defaults):
     1. Baseline: by default the converged baseline shipped in the package (`assets/demo_baseline.pt`: the toy sg2ada
-       G and its minibatch-stddev D trained on procedural scenes for 160 kimg; `linkgan baseline --kimg 160`
+       G and its minibatch-stddev D trained on procedural scenes for 160 kimg; `linkgan-research baseline --kimg 160`
        reproduces it, demo/baseline.py). `--baseline train` trains one from scratch for --baseline-kimg instead;
        `--baseline FILE` uses another baseline file. The networks' sizes and the scene are the baseline's (a
        landscape baseline serves both landscape scenes); `--from-scratch` takes only its sizes and keeps --scene.
@@ -47,7 +47,7 @@ The built-in spec (`BUILTIN_SPEC`) links the top-left and the bottom-right quadr
 axes of W, with the fine-tune recipe in DEMO_SPEC_DEFAULTS; the faces' (`--scene faces`, `FACES_SPEC`) links the
 paper's eyes, nose and mouth (the face presets' boxes) to axes 0:16, 16:32 and 32:48, with the same recipe, and its
 report sets each link's locality beside the paper's for that region; its shipped baseline
-(assets/faces_baseline.pt, `linkgan baseline --scene faces --kimg 320`) is trained like the cells'. A scene whose
+(assets/faces_baseline.pt, `linkgan-research baseline --scene faces --kimg 320`) is trained like the cells'. A scene whose
 baseline file is missing makes `--baseline shipped` refuse with what to run instead (demo_baseline.shipped_baseline).
 A user spec (`--spec FILE`) keeps its
 own values; the fields it leaves out take the demo's recipe rather than the library DEFAULTS.

@@ -18,7 +18,7 @@ mask images, semantic masks; EG3D depth rows). A heatmap is the mean over the K 
 well-linked network shows a bright in-region map beside a dark out-region one. The JSON beside the grid holds each
 row's squared change in and out of the region per region pixel (`metrics.region_change`).
 `--interp K` writes a GIF of K frames lerping from the original to the first linked resampling; `--direction FILE`
-draws a `linkgan lelsd` direction (+s and -s per strength) instead of resamplings (`edit_offsets`).
+draws a `linkgan directions` direction (+s and -s per strength) instead of resamplings (`edit_offsets`).
 """
 
 import math

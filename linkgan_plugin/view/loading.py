@@ -25,7 +25,7 @@ def load_view_session(networks, upstream=None, spec=None, direction_files=(), tr
     Args:
         networks:        network files (demo checkpoints or upstream snapshot pickles), 1 to MAX_NETWORKS.
         upstream, spec, truncation, device: as the other network commands take them.
-        direction_files: `linkgan lelsd` / `linkgan directions` .npz files (W or W+ directions).
+        direction_files: `linkgan directions` .npz files (W or W+ directions).
         seed, link:      the page's first sample and link.
     """
     if not 1 <= len(networks) <= MAX_NETWORKS:

@@ -8,7 +8,7 @@ A view state (ViewState, the JSON the page sends) names one sample and the edits
     linked_target   the seed whose w gives the linked axes' target (the page's "resample linked axes" draws a new one)
     other           t in [0, 1]: every other axis lerps from the sample's own to those of `other_target`'s w
     other_target    the seed whose w gives the other axes' target
-    directions      one strength per direction slider (`linkgan lelsd` / `linkgan directions` files, units of D: 1 moves
+    directions      one strength per direction slider (`linkgan directions` files, units of D: 1 moves
                     a code as far as resampling it), in [-DIRECTION_RANGE, DIRECTION_RANGE]
     yaw             EG3D: the rendering camera's yaw in radians, in [-YAW_RANGE, YAW_RANGE] (0 = frontal; the
                     mapping keeps the frontal camera)
@@ -186,7 +186,7 @@ def resolve_view_spec(entries, explicit=None):
 
 
 def view_directions(path, networks):
-    """Direction sliders of one `linkgan lelsd` / `linkgan directions` file (every direction it holds).
+    """Direction sliders of one `linkgan directions` file (every direction it holds).
 
     A file recording the network it was found on applies to the view's networks with that hash; otherwise (or when
     none has it) to every network whose w_dim / num_ws fit, with a note.

@@ -40,7 +40,7 @@ def seed_row(path):
                 'swd_ratio': data['quality_ratio'],
                 'recall': {role: data['coverage'][role]['recall'] for role in ('linked', 'control')},
                 'control_swd_over_floor': data['quality']['control'] / data['quality_floor']}
-    rows = data['rows']                                     # linkgan study: one recipe, a row per link
+    rows = data['rows']                                     # linkgan-research study: one recipe, a row per link
     recipes = {row['recipe'] for row in rows}
     if len(recipes) != 1:
         raise SystemExit(f'{path}: holds recipes {sorted(recipes)}; give a study of one recipe')

@@ -1,4 +1,4 @@
-"""`linkgan eg3d-linkage`: three toy EG3D runs from one start (control, linked, linked with depth masked) that see the
+"""`linkgan-research eg3d-linkage`: three toy EG3D runs from one start (control, linked, linked with depth masked) that see the
 same latents and cameras, are measured per output (RGB and depth), resume exactly, and are not trained twice.
 """
 

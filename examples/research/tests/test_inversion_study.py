@@ -5,7 +5,7 @@
 - on an analytic perfectly linked generator whose rows drive different pixels, codes projected in W and W+ score
   locality 0, as sampled codes do; the same generator with leakage scores > 0 on both;
 - the sampled half equals metrics.evaluate_links on the same seed;
-- `linkgan project-study` writes study.json / .md / .png on tiny toy demo checkpoints and refuses bad input.
+- `linkgan-research project-study` writes study.json / .md / .png on tiny toy demo checkpoints and refuses bad input.
 """
 
 import json

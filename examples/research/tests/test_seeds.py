@@ -1,4 +1,4 @@
-"""`linkgan study-seeds`: mean and range over seeds, and the control's own spread as the noise floor."""
+"""`linkgan-research study-seeds`: mean and range over seeds, and the control's own spread as the noise floor."""
 
 import json
 

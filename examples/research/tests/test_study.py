@@ -1,4 +1,4 @@
-"""`linkgan study`: every recipe is paired with the right control, from-scratch recipes train fresh networks, and the
+"""`linkgan-research study`: every recipe is paired with the right control, from-scratch recipes train fresh networks, and the
 command writes its table, JSON and frontier plot and resumes finished jobs.
 """
 

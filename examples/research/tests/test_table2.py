@@ -1,4 +1,4 @@
-"""`linkgan table2`: compares each study's linked network and control per link, resumes, and tabulates over seeds
+"""`linkgan-research table2`: compares each study's linked network and control per link, resumes, and tabulates over seeds
 with the paper's rows, the targets and the Fig. 8 picture; bad input names STUDIES."""
 
 import json
@@ -20,7 +20,7 @@ RECIPE = {'faces-tiny': {'spec': {'links': [{'name': 'eyes', 'axes': '0:8', 'reg
 
 
 def fake_study(folder, seed):
-    """A finished `linkgan study` output of RECIPE at `seed`: study.json, and toy networks (different weights for
+    """A finished `linkgan-research study` output of RECIPE at `seed`: study.json, and toy networks (different weights for
     linked and control) where the study would have saved them."""
     settings = {**DEMO_DEFAULTS, 'w_dim': 32, 'seed': seed}
     _, (row,) = make_jobs(RECIPE, settings, recipe_spec)
