@@ -9,7 +9,8 @@ r / (the link's ratio at lambda 1); with `--adaptive R`, LinkLoss's `grad_ratio:
 more point; every recipe against one control (the same fine-tune without the link term), the study's jobs
 (`linkgan_research.study`: resumable, OUT/runs/). Writes OUT/study.json and study.md (the study's table),
 OUT/frontier.json (the points and the rule's pick), OUT/frontier.md and OUT/frontier.png (locality against recall,
-linked / control, one point per recipe).
+linked / control, one point per recipe), and OUT/final_recipes.json (the pick applied to every calibrated link, one
+network per link, for `linkgan-research study --recipes` over the final seeds).
 
 The rule (RULE, fixed here before any final seed runs): among the recipes whose recall is at least 0.9x the
 control's and whose SWD is at most 1.25x (the issue's floor), the most local (lowest locality); when none
@@ -89,6 +90,19 @@ def frontier(entries, recipes):
     return {'points': points, 'rule': RULE, 'pick': chosen, 'met': met}
 
 
+def final_recipes(front, calibration, scene, kimg):
+    """The pick applied to every calibrated link, one network per link (the final seeds' recipes file): the picked
+    gradient ratio set with each link's own calibration, or the adaptive weight when the pick is adaptive."""
+    chosen = front['pick']
+    out = {}
+    for link in calibration['links']:
+        recipe = sweep_recipes(calibration, scene, link, [chosen['ratio']], kimg,
+                               adaptive=chosen['ratio'] if chosen['adaptive'] else None)
+        name = f'adaptive-{chosen["ratio"]:g}' if chosen['adaptive'] else f'ratio-{chosen["ratio"]:g}'
+        out[link] = {k: v for k, v in recipe[name].items() if k != 'ratio'}
+    return out
+
+
 def frontier_markdown(front, link, kimg, command):
     lines = [f'# Lambda sweep: the {link} link, {kimg:g}-kimg fine-tunes', '', f'Made by `{command}`.', '',
              'Per recipe, linked / control (one control: the same fine-tune without the term): locality (per-pixel '
@@ -159,6 +173,8 @@ def lambda_sweep_command(baseline, calibration, link, ratios, adaptive, kimg, se
         f.write(study_markdown(entries, f'Lambda sweep ({link})'))
     with open(os.path.join(out, 'frontier.json'), 'w', encoding='utf-8') as f:
         json.dump({'command': command, **front}, f, indent=2)
+    with open(os.path.join(out, 'final_recipes.json'), 'w', encoding='utf-8') as f:
+        json.dump(final_recipes(front, cal, scene, kimg), f, indent=2)
     md = frontier_markdown(front, link, kimg, command)
     with open(os.path.join(out, 'frontier.md'), 'w', encoding='utf-8') as f:
         f.write(md)

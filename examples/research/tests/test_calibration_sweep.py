@@ -12,7 +12,7 @@ from linkgan_plugin.demo.scenes import scene_of
 from linkgan_research.calibration import lambda_for, one_link_spec
 from linkgan_research.cli import main
 from linkgan_research.finetune_curve import chosen_length, merge
-from linkgan_research.sweep import parse_ratios, pick, sweep_recipes
+from linkgan_research.sweep import final_recipes, parse_ratios, pick, sweep_recipes
 
 FACES_BASELINE = BASELINE_FILE.replace('demo_baseline.pt', scene_of('faces').baseline)
 CALIBRATION = {'links': {'eyes': {'ratio': 2.0}, 'nose': {'ratio': 4.0}}}
@@ -71,3 +71,13 @@ def test_the_length_rule_waits_for_the_locality_ratio_to_settle():
     curve = merge({'control': rows([1.0] * 6), 'linked': rows([1.0, 0.6, 0.4, 0.31, 0.30, 0.29])})
     assert [round(r['locality_ratio'], 2) for r in curve] == [1.0, 0.6, 0.4, 0.31, 0.3, 0.29]
     assert chosen_length(curve) == 24.0                         # 0.31 is within 10% of 0.29; 0.4 is not.
+
+
+def test_the_pick_applies_to_every_link_with_its_own_calibration():
+    front = {'pick': {'ratio': 8.0, 'adaptive': False}}
+    recipes = final_recipes(front, CALIBRATION, 'faces', 48)
+    assert set(recipes) == {'eyes', 'nose'}
+    assert recipes['eyes']['spec']['lambda_in'] == 4.0 and recipes['nose']['spec']['lambda_in'] == 2.0
+    assert recipes['nose']['spec']['links'][0]['name'] == 'nose' and recipes['eyes']['settings'] == {'finetune_kimg': 48}
+    adaptive = final_recipes({'pick': {'ratio': 3.0, 'adaptive': True}}, CALIBRATION, 'faces', 48)
+    assert all(r['spec']['grad_ratio'] == 3.0 and r['spec']['lambda_in'] == 1.0 for r in adaptive.values())
