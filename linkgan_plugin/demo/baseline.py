@@ -77,31 +77,54 @@ def load_baseline_state(path=None):
     return data
 
 
-def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=None, bar=None):
+def train_baseline_snapshots(settings, kimg, snapshot_every=None, snapshot_path=None, bar=None, resume=None):
     """Trains the demo baseline from scratch for `kimg` thousand images; optionally saves snapshots.
 
     Args:
         settings:        the demo's settings (DEMO_DEFAULTS and overrides).
-        kimg:            training length.
+        kimg:            training length (in all, counting a resumed snapshot's).
         snapshot_every:  kimg between snapshots (None: none); snapshot_path(kimg) names each file.
         bar:             progress bar factory (linkgan_plugin.progress), None: none.
+        resume:          a snapshot's baseline dict to go on from (its G, D, G_ema and kimg; its settings must be
+                         these). As upstream's --resume, Adam starts afresh; the data stream is seeded with the
+                         seed and the step reached, so a resumed run is reproducible but not the uninterrupted one.
     Returns:
         the ToyTrainer.
     """
     torch.manual_seed(settings['seed'])
     G, D = make_networks(settings)
+    start = 0
+    if resume is not None:
+        start = _resume_networks(resume, settings, G, D)
     loss = build_loss('sg2ada', G, D, **LOSS_KWARGS)
     trainer = ToyTrainer('sg2ada', G, D, loss, batch=settings['batch'], **TRAINER_KWARGS)
-    stream = scene_stream(settings, settings['batch'], seed=settings['seed'])
+    if resume is not None:
+        trainer.G_ema.load_state_dict({k: v.float() for k, v in resume['G_ema_state'].items()})
+        trainer.cur_nimg = start * settings['batch']
+    stream = scene_stream(settings, settings['batch'], seed=settings['seed'] + start)
     steps = max(1, int(math.ceil(kimg * 1000 / settings['batch'])))
     every = None if not snapshot_every else max(1, int(round(snapshot_every * 1000 / settings['batch'])))
-    with open_bar(bar, steps, 'baseline') as b:
-        for step in range(1, steps + 1):
+    with open_bar(bar, steps - start, 'baseline') as b:
+        for step in range(start + 1, steps + 1):
             trainer.step(*next(stream))
             b.update(1)
             if every and step % every == 0 and snapshot_path is not None:
                 save_baseline(snapshot_path(trainer.cur_nimg / 1000), trainer, settings)
     return trainer
+
+
+def _resume_networks(resume, settings, G, D):
+    """Loads a snapshot's G and D into G, D; returns the steps it had trained. LinkganError when its settings differ
+    from `settings` in anything that shapes the networks or the data."""
+    keys = ('scene', 'resolution', 'cells', 'channels', 'w_dim', 'z_dim', 'batch', 'seed')
+    theirs = resume.get('settings', {})
+    differ = [k for k in keys if k in theirs and theirs[k] != settings.get(k)]
+    if differ:
+        what = ', '.join(f'{k} {theirs[k]!r}, not {settings.get(k)!r}' for k in differ)
+        raise LinkganError(f'--resume: the snapshot was trained with other settings ({what})')
+    G.load_state_dict({k: v.float() for k, v in resume['G_state'].items()})
+    D.load_state_dict({k: v.float() for k, v in resume['D_state'].items()})
+    return int(round(resume['kimg'] * 1000 / settings['batch']))
 
 
 #----------------------------------------------------------------------------

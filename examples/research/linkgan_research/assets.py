@@ -12,7 +12,7 @@ import torch
 
 from linkgan_plugin.cli.errors import Command
 from linkgan_plugin.cli.options import progress_bar
-from linkgan_plugin.demo.baseline import save_baseline, train_baseline_snapshots
+from linkgan_plugin.demo.baseline import load_baseline_state, save_baseline, train_baseline_snapshots
 from linkgan_plugin.demo.scenes import scene_of, SCENES
 from linkgan_plugin.demo.factors import make_factor_file
 from linkgan_plugin.demo.settings import DEMO_DEFAULTS
@@ -31,14 +31,17 @@ from linkgan_plugin.demo.settings import DEMO_DEFAULTS
 @click.option('--threads', type=click.IntRange(min=1), default=1, show_default=True,
               help='torch threads (1 makes the result bit-reproducible).')
 @click.option('--fp16', is_flag=True, help='Store the tensors in float16, as the shipped files are (half the bytes).')
+@click.option('--resume', type=click.Path(exists=True, dir_okay=False), default=None,
+              help='Go on from one of its snapshots (--kimg counts in all); Adam restarts, as upstream\'s --resume.')
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help='Where the baseline .pt goes.')
-def baseline_command(kimg, snapshot_every, seed, scene, resolution, threads, fp16, out):
+def baseline_command(kimg, snapshot_every, seed, scene, resolution, threads, fp16, resume, out):
     """Train a demo baseline from scratch (the shipped ones: cells 160 kimg, landscape 64, faces 320)."""
     torch.set_num_threads(threads)
     settings = {**DEMO_DEFAULTS, 'seed': seed, 'scene': scene,
                 'resolution': resolution or scene_of(scene).resolution}
     stem = os.path.splitext(out)[0]
-    trainer = train_baseline_snapshots(settings, kimg, snapshot_every, lambda k: f'{stem}-{k:06.1f}.pt', bar=progress_bar)
+    trainer = train_baseline_snapshots(settings, kimg, snapshot_every, lambda k: f'{stem}-{k:06.1f}.pt', bar=progress_bar,
+                                       resume=load_baseline_state(resume) if resume else None)
     save_baseline(out, trainer, settings, half=fp16)
     click.echo(f'wrote {out} ({trainer.cur_nimg / 1000:.1f} kimg, {os.path.getsize(out) / 1e6:.2f} MB)')
 
